@@ -1,0 +1,36 @@
+"""The model registry: `model_type` (from config.json) -> the family module that implements it.
+
+Families are imported on first use, so `import workbench` does not pay for all of them.
+Each family module defines `CONFIG` (its config class) and `HEADS` (task name -> model class).
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from ..errors import UnsupportedModelError
+
+FAMILIES: dict[str, str] = {
+    "bert": "workbench.models.bert",
+    "roberta": "workbench.models.roberta",
+    "distilbert": "workbench.models.distilbert",
+    "electra": "workbench.models.electra",
+}
+
+
+def family(model_type: str | None) -> ModuleType:
+    if model_type not in FAMILIES:
+        raise UnsupportedModelError(
+            f"unknown model_type {model_type!r} in config.json; supported model types: {', '.join(sorted(FAMILIES))}."
+        )
+    return importlib.import_module(FAMILIES[model_type])
+
+
+def model_class(model_type: str | None, task: str) -> type:
+    heads = family(model_type).HEADS
+    if task not in heads:
+        raise UnsupportedModelError(
+            f"{model_type!r} models have no {task!r} head here; available heads: {', '.join(heads)}."
+        )
+    return heads[task]

@@ -1,0 +1,322 @@
+"""BERT: embeddings -> post-LayerNorm transformer encoder -> task heads.
+
+Module paths equal the keys of hub checkpoints (`bert.encoder.layer.0.attention.self.query.weight`),
+so hub files and files saved by the reference library load without renames. RoBERTa and
+ELECTRA reuse these blocks (they differ only in embeddings and heads).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..activations import get_activation
+from ..attention import additive_mask, attend
+from ..config import PretrainedConfig
+from ..errors import InputError, UnsupportedModelError
+from ..hooks import HookPoint
+from ..modeling import PreTrainedModel, as_tuple, collect_internals
+from ..outputs import BaseModelOutput
+from .heads import MaskedLMModel, QuestionAnsweringModel, SequenceClassificationModel, TokenClassificationModel
+
+
+class BertConfig(PretrainedConfig):
+    model_type = "bert"
+    defaults = {
+        "vocab_size": 30522,
+        "hidden_size": 768,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 12,
+        "intermediate_size": 3072,
+        "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1,
+        "max_position_embeddings": 512,
+        "type_vocab_size": 2,
+        "initializer_range": 0.02,
+        "layer_norm_eps": 1e-12,
+        "pad_token_id": 0,
+        "position_embedding_type": "absolute",
+        "classifier_dropout": None,
+    }
+
+
+def check_length(input_shape: torch.Size, config: PretrainedConfig, offset: int = 0) -> None:
+    """A clear error instead of an index error deep inside the position embeddings."""
+    limit = config.max_position_embeddings - offset
+    if input_shape[-1] > limit:
+        raise InputError(
+            f"input has {input_shape[-1]} tokens but this model takes at most {limit}; "
+            f"tokenize with truncation=True, max_length={limit} (or split the text)."
+        )
+
+
+class BertEmbeddings(nn.Module):
+    # RoBERTa numbers positions after its padding index; BERT from zero.
+    position_offset = 0
+
+    def __init__(self, config: PretrainedConfig, dim: int | None = None) -> None:
+        super().__init__()
+        dim = dim or config.hidden_size
+        if getattr(config, "position_embedding_type", "absolute") != "absolute":
+            raise UnsupportedModelError(
+                f"position_embedding_type={config.position_embedding_type!r} is not supported; only 'absolute' is."
+            )
+        self.config = config
+        self.word_embeddings = nn.Embedding(config.vocab_size, dim, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, dim, padding_idx=self.position_padding_idx(config))
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, dim)
+        self.LayerNorm = nn.LayerNorm(dim, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def position_padding_idx(self, config: PretrainedConfig) -> int | None:
+        return None
+
+    def position_ids(self, input_ids: torch.Tensor | None, seq_len: int, device: torch.device) -> torch.Tensor:
+        return torch.arange(seq_len, device=device)[None, :]  # (1, T)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        if inputs_embeds is None:
+            inputs_embeds = self.word_embeddings(input_ids)
+        seq_len = inputs_embeds.shape[1]
+        if position_ids is None:
+            check_length(inputs_embeds.shape[:-1], self.config, self.position_offset)
+            position_ids = self.position_ids(input_ids, seq_len, inputs_embeds.device)
+        if token_type_ids is None:
+            token_type_ids = torch.zeros(inputs_embeds.shape[:2], dtype=torch.long, device=inputs_embeds.device)
+        x = inputs_embeds + self.token_type_embeddings(token_type_ids) + self.position_embeddings(position_ids)
+        return self.dropout(self.LayerNorm(x))
+
+
+class BertSelfAttention(nn.Module):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        if config.hidden_size % config.num_attention_heads:
+            raise ValueError(
+                f"hidden_size ({config.hidden_size}) must be a multiple of num_attention_heads ({config.num_attention_heads})"
+            )
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.query = nn.Linear(config.hidden_size, config.hidden_size)
+        self.key = nn.Linear(config.hidden_size, config.hidden_size)
+        self.value = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout_p = config.attention_probs_dropout_prob
+        self.attn_probs = HookPoint()
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        B, T, C = x.shape
+        # (B, T, C) -> (B, H, T, D)
+        q = self.query(x).view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
+        k = self.key(x).view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
+        v = self.value(x).view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
+        y = attend(q, k, v, mask, dropout_p=self.dropout_p if self.training else 0.0, probs_hook=self.attn_probs)
+        return y.transpose(1, 2).reshape(B, T, C)
+
+
+class BertSelfOutput(nn.Module):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, h: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.dropout(self.dense(h)) + residual)
+
+
+class BertAttention(nn.Module):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        self.self = BertSelfAttention(config)
+        self.output = BertSelfOutput(config)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        return self.output(self.self(x, mask), x)
+
+
+class BertIntermediate(nn.Module):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.act = get_activation(config.hidden_act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.dense(x))
+
+
+class BertOutput(nn.Module):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, h: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.dropout(self.dense(h)) + residual)
+
+
+class BertLayer(nn.Module):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        self.attention = BertAttention(config)
+        self.intermediate = BertIntermediate(config)
+        self.output = BertOutput(config)
+        self.hidden_state = HookPoint()
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        a = self.attention(x, mask)
+        return self.hidden_state(self.output(self.intermediate(a), a))
+
+
+class BertEncoder(nn.Module):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        self.hidden_state = HookPoint()  # the encoder's input: hidden_states[0]
+        self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        x = self.hidden_state(x)
+        for layer in self.layer:
+            x = layer(x, mask)
+        return x
+
+
+class BertPooler(nn.Module):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.dense(x[:, 0]))
+
+
+class BertPreTrainedModel(PreTrainedModel):
+    config_class = BertConfig
+    base_model_prefix = "bert"
+
+
+class BertModel(BertPreTrainedModel):
+    embeddings_class: type[BertEmbeddings] = BertEmbeddings
+
+    def __init__(self, config: PretrainedConfig, add_pooling_layer: bool = True) -> None:
+        super().__init__(config)
+        self.embeddings = self.embeddings_class(config)
+        self.encoder = BertEncoder(config)
+        self.pooler = BertPooler(config) if add_pooling_layer else None
+
+    def embed(self, input_ids, token_type_ids, position_ids, inputs_embeds) -> torch.Tensor:
+        return self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+        return_dict: bool = True,
+    ) -> BaseModelOutput:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise InputError("pass exactly one of input_ids or inputs_embeds")
+        with collect_internals(self, output_attentions, output_hidden_states) as internals:
+            x = self.embed(input_ids, token_type_ids, position_ids, inputs_embeds)
+            x = self.encoder(x, additive_mask(attention_mask, x.dtype))
+        return BaseModelOutput(
+            last_hidden_state=x,
+            pooler_output=self.pooler(x) if self.pooler is not None else None,
+            hidden_states=as_tuple(internals["hidden_states"], output_hidden_states),
+            attentions=as_tuple(internals["attentions"], output_attentions),
+        )
+
+
+class BertPredictionHeadTransform(nn.Module):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.act = get_activation(config.hidden_act)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.act(self.dense(x)))
+
+
+class BertLMPredictionHead(nn.Module):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        self.transform = BertPredictionHeadTransform(config)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=False)  # tied to word embeddings
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.transform(x)) + self.bias
+
+
+class BertOnlyMLMHead(nn.Module):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        self.predictions = BertLMPredictionHead(config)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.predictions(x)
+
+
+class BertForMaskedLM(BertPreTrainedModel, MaskedLMModel):
+    tied_weights = {"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight"}
+    key_aliases = {"cls.predictions.decoder.bias": "cls.predictions.bias"}
+
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.cls = BertOnlyMLMHead(config)
+
+    def mlm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.cls(hidden)
+
+
+def classifier_dropout(config: PretrainedConfig) -> float:
+    p = getattr(config, "classifier_dropout", None)
+    return config.hidden_dropout_prob if p is None else p
+
+
+class BertForSequenceClassification(BertPreTrainedModel, SequenceClassificationModel):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self.bert = BertModel(config)
+        self.dropout = nn.Dropout(classifier_dropout(config))
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+
+    def classify(self, out: BaseModelOutput) -> torch.Tensor:
+        return self.classifier(self.dropout(out.pooler_output))
+
+
+class BertForTokenClassification(BertPreTrainedModel, TokenClassificationModel):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.dropout = nn.Dropout(classifier_dropout(config))
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+
+
+class BertForQuestionAnswering(BertPreTrainedModel, QuestionAnsweringModel):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
+
+
+HEADS = {
+    "base": BertModel,
+    "masked-lm": BertForMaskedLM,
+    "sequence-classification": BertForSequenceClassification,
+    "token-classification": BertForTokenClassification,
+    "question-answering": BertForQuestionAnswering,
+}
+CONFIG = BertConfig

@@ -1,0 +1,224 @@
+"""DistilBERT: a 6-layer BERT without token types or pooler; its own module names (q_lin, ffn.lin1, ...)."""
+
+from __future__ import annotations
+
+
+import torch
+from torch import nn
+
+from ..activations import get_activation
+from ..attention import additive_mask, attend
+from ..config import PretrainedConfig
+from ..errors import InputError
+from ..hooks import HookPoint
+from ..modeling import PreTrainedModel, as_tuple, collect_internals
+from ..outputs import BaseModelOutput
+from .bert import check_length
+from .heads import MaskedLMModel, QuestionAnsweringModel, SequenceClassificationModel, TokenClassificationModel
+
+LN_EPS = 1e-12  # fixed in DistilBERT, not a config field
+
+
+class DistilBertConfig(PretrainedConfig):
+    model_type = "distilbert"
+    attribute_map = {"hidden_size": "dim", "num_attention_heads": "n_heads", "num_hidden_layers": "n_layers"}
+    defaults = {
+        "vocab_size": 30522,
+        "max_position_embeddings": 512,
+        "sinusoidal_pos_embds": False,
+        "n_layers": 6,
+        "n_heads": 12,
+        "dim": 768,
+        "hidden_dim": 3072,
+        "dropout": 0.1,
+        "attention_dropout": 0.1,
+        "activation": "gelu",
+        "initializer_range": 0.02,
+        "qa_dropout": 0.1,
+        "seq_classif_dropout": 0.2,
+        "pad_token_id": 0,
+    }
+
+
+def sinusoidal_table(n_pos: int, dim: int) -> torch.Tensor:
+    """The fixed sin/cos position table used when `sinusoidal_pos_embds` is set."""
+    pos = torch.arange(n_pos, dtype=torch.float64)[:, None]
+    rate = torch.pow(10000.0, 2 * (torch.arange(dim) // 2).to(torch.float64) / dim)
+    angles = pos / rate  # (n_pos, dim)
+    table = torch.empty(n_pos, dim, dtype=torch.float64)
+    table[:, 0::2] = torch.sin(angles[:, 0::2])
+    table[:, 1::2] = torch.cos(angles[:, 1::2])
+    return table.float()
+
+
+class Embeddings(nn.Module):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.dim, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.dim)
+        self.LayerNorm = nn.LayerNorm(config.dim, eps=LN_EPS)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None, position_ids: torch.Tensor | None) -> torch.Tensor:
+        if inputs_embeds is None:
+            inputs_embeds = self.word_embeddings(input_ids)
+        if position_ids is None:
+            check_length(inputs_embeds.shape[:-1], self.config)
+            position_ids = torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device)[None, :]
+        return self.dropout(self.LayerNorm(inputs_embeds + self.position_embeddings(position_ids)))
+
+
+class MultiHeadSelfAttention(nn.Module):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        if config.dim % config.n_heads:
+            raise ValueError(f"n_heads ({config.n_heads}) must divide dim ({config.dim})")
+        self.n_heads = config.n_heads
+        self.head_dim = config.dim // config.n_heads
+        self.q_lin = nn.Linear(config.dim, config.dim)
+        self.k_lin = nn.Linear(config.dim, config.dim)
+        self.v_lin = nn.Linear(config.dim, config.dim)
+        self.out_lin = nn.Linear(config.dim, config.dim)
+        self.dropout_p = config.attention_dropout
+        self.attn_probs = HookPoint()
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        B, T, C = x.shape
+        q = self.q_lin(x).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, T, D)
+        k = self.k_lin(x).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
+        v = self.v_lin(x).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
+        y = attend(q, k, v, mask, dropout_p=self.dropout_p if self.training else 0.0, probs_hook=self.attn_probs)
+        return self.out_lin(y.transpose(1, 2).reshape(B, T, C))
+
+
+class FFN(nn.Module):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        self.lin1 = nn.Linear(config.dim, config.hidden_dim)
+        self.lin2 = nn.Linear(config.hidden_dim, config.dim)
+        self.act = get_activation(config.activation)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.lin2(self.act(self.lin1(x))))
+
+
+class TransformerBlock(nn.Module):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        self.attention = MultiHeadSelfAttention(config)
+        self.sa_layer_norm = nn.LayerNorm(config.dim, eps=LN_EPS)
+        self.ffn = FFN(config)
+        self.output_layer_norm = nn.LayerNorm(config.dim, eps=LN_EPS)
+        self.hidden_state = HookPoint()
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        a = self.sa_layer_norm(self.attention(x, mask) + x)
+        return self.hidden_state(self.output_layer_norm(self.ffn(a) + a))
+
+
+class Transformer(nn.Module):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        self.hidden_state = HookPoint()  # the stack's input: hidden_states[0]
+        self.layer = nn.ModuleList(TransformerBlock(config) for _ in range(config.n_layers))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        x = self.hidden_state(x)
+        for block in self.layer:
+            x = block(x, mask)
+        return x
+
+
+class DistilBertPreTrainedModel(PreTrainedModel):
+    config_class = DistilBertConfig
+    base_model_prefix = "distilbert"
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, Embeddings) and self.config.sinusoidal_pos_embds:
+            module.position_embeddings.weight.copy_(sinusoidal_table(self.config.max_position_embeddings, self.config.dim))
+
+
+class DistilBertModel(DistilBertPreTrainedModel):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self.embeddings = Embeddings(config)
+        self.transformer = Transformer(config)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+        return_dict: bool = True,
+    ) -> BaseModelOutput:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise InputError("pass exactly one of input_ids or inputs_embeds")
+        with collect_internals(self, output_attentions, output_hidden_states) as internals:
+            x = self.embeddings(input_ids, inputs_embeds, position_ids)
+            x = self.transformer(x, additive_mask(attention_mask, x.dtype))
+        return BaseModelOutput(
+            last_hidden_state=x,
+            hidden_states=as_tuple(internals["hidden_states"], output_hidden_states),
+            attentions=as_tuple(internals["attentions"], output_attentions),
+        )
+
+
+class DistilBertForMaskedLM(DistilBertPreTrainedModel, MaskedLMModel):
+    tied_weights = {"vocab_projector.weight": "distilbert.embeddings.word_embeddings.weight"}
+
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self.act = get_activation(config.activation)
+        self.distilbert = DistilBertModel(config)
+        self.vocab_transform = nn.Linear(config.dim, config.dim)
+        self.vocab_layer_norm = nn.LayerNorm(config.dim, eps=LN_EPS)
+        self.vocab_projector = nn.Linear(config.dim, config.vocab_size)
+
+    def mlm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.vocab_projector(self.vocab_layer_norm(self.act(self.vocab_transform(hidden))))
+
+
+class DistilBertForSequenceClassification(DistilBertPreTrainedModel, SequenceClassificationModel):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self.distilbert = DistilBertModel(config)
+        self.pre_classifier = nn.Linear(config.dim, config.dim)
+        self.classifier = nn.Linear(config.dim, config.num_labels)
+        self.dropout = nn.Dropout(config.seq_classif_dropout)
+
+    def classify(self, out: BaseModelOutput) -> torch.Tensor:
+        x = torch.relu(self.pre_classifier(out.last_hidden_state[:, 0]))
+        return self.classifier(self.dropout(x))
+
+
+class DistilBertForTokenClassification(DistilBertPreTrainedModel, TokenClassificationModel):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self.distilbert = DistilBertModel(config)
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Linear(config.dim, config.num_labels)
+
+
+class DistilBertForQuestionAnswering(DistilBertPreTrainedModel, QuestionAnsweringModel):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self.distilbert = DistilBertModel(config)
+        self.qa_outputs = nn.Linear(config.dim, config.num_labels)
+        self.dropout = nn.Dropout(config.qa_dropout)
+
+
+CONFIG = DistilBertConfig
+HEADS = {
+    "base": DistilBertModel,
+    "masked-lm": DistilBertForMaskedLM,
+    "sequence-classification": DistilBertForSequenceClassification,
+    "token-classification": DistilBertForTokenClassification,
+    "question-answering": DistilBertForQuestionAnswering,
+}

@@ -50,3 +50,36 @@ def additive_mask(attention_mask: torch.Tensor | None, dtype: torch.dtype) -> to
             return None  # no padding: let sdpa take its fastest path
         attention_mask = attention_mask[:, None, None, :]
     return (1.0 - attention_mask.to(dtype)) * torch.finfo(dtype).min
+
+
+class Packing:
+    """Real (unpadded) tokens of a padded batch, for running dense layers on them alone.
+
+    Linear layers, LayerNorm and activations act per token, so in a padded batch a large
+    share of their work is spent on padding. Packing the real tokens to (N, C) skips it;
+    attention unpacks to (B, H, T, D) where it needs the sequence structure. Positions under
+    padding come back as zeros.
+    """
+
+    def __init__(self, attention_mask: torch.Tensor) -> None:
+        self.shape = tuple(attention_mask.shape)  # (B, T)
+        self.index = attention_mask.reshape(-1).nonzero().squeeze(1)  # (N,)
+
+    @staticmethod
+    def worthwhile(attention_mask: torch.Tensor | None) -> bool:
+        return attention_mask is not None and attention_mask.dim() == 2 and not bool(attention_mask.all())
+
+    def pack(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(-1, x.shape[-1]).index_select(0, self.index)  # (B, T, C) -> (N, C)
+
+    def unpack(self, x: torch.Tensor) -> torch.Tensor:
+        out = x.new_zeros(self.shape[0] * self.shape[1], x.shape[-1])
+        out.index_copy_(0, self.index, x)
+        return out.view(*self.shape, x.shape[-1])  # (N, C) -> (B, T, C)
+
+
+def fused_qkv(x: torch.Tensor, q: torch.nn.Linear, k: torch.nn.Linear, v: torch.nn.Linear) -> torch.Tensor:
+    """One matmul for three projections (the checkpoint keeps them separate; we only fuse at run time)."""
+    weight = torch.cat([q.weight, k.weight, v.weight])
+    bias = torch.cat([q.bias, k.bias, v.bias]) if q.bias is not None else None
+    return F.linear(x, weight, bias)

@@ -18,7 +18,8 @@ from torch.nn import functional as F
 
 from .config import PretrainedConfig, read_config_dict
 from .errors import UnsupportedModelError
-from .hooks import capture
+from .attention import Packing
+from .hooks import capture, hook_points
 from .weights import LoadReport, load_into_model, read_state_dict, save_state_dict
 
 _DTYPES = {
@@ -206,6 +207,23 @@ def collect_internals(model: nn.Module, attentions: bool, hidden_states: bool) -
         yield found
         for key, cache in caches.items():
             found[key].extend(cache.values())
+
+
+def packing_for(model: nn.Module, attention_mask: torch.Tensor | None) -> Packing | None:
+    """Inference only: dense layers on real tokens, unless a hook point is watching.
+
+    Training keeps the padded path, because losses over all positions (question answering
+    spans) see the values under padding and must equal the reference's. Hooks expect full
+    (B, T, ...) tensors.
+    """
+    if torch.is_grad_enabled() or not Packing.worthwhile(attention_mask):
+        return None
+    points = model.__dict__.get("_hook_points")
+    if points is None:
+        points = model.__dict__["_hook_points"] = list(hook_points(model).values())
+    if any(p.active for p in points):
+        return None
+    return Packing(attention_mask)
 
 
 def as_tuple(tensors: list[torch.Tensor], wanted: bool) -> tuple[torch.Tensor, ...] | None:

@@ -11,11 +11,11 @@ import torch
 from torch import nn
 
 from ..activations import get_activation
-from ..attention import additive_mask, attend
+from ..attention import Packing, additive_mask, attend, fused_qkv
 from ..config import PretrainedConfig
 from ..errors import InputError, UnsupportedModelError
 from ..hooks import HookPoint
-from ..modeling import PreTrainedModel, as_tuple, collect_internals
+from ..modeling import PreTrainedModel, as_tuple, collect_internals, packing_for
 from ..outputs import BaseModelOutput
 from .heads import MaskedLMModel, QuestionAnsweringModel, SequenceClassificationModel, TokenClassificationModel
 
@@ -109,14 +109,16 @@ class BertSelfAttention(nn.Module):
         self.dropout_p = config.attention_probs_dropout_prob
         self.attn_probs = HookPoint()
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        B, T, C = x.shape
-        # (B, T, C) -> (B, H, T, D)
-        q = self.query(x).view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
-        k = self.key(x).view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
-        v = self.value(x).view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, packing: Packing | None = None) -> torch.Tensor:
+        qkv = fused_qkv(x, self.query, self.key, self.value)  # (B, T, 3C), or (N, 3C) when packed
+        if packing is not None:
+            qkv = packing.unpack(qkv)
+        B, T, C3 = qkv.shape
+        # (B, T, 3C) -> 3 x (B, H, T, D)
+        q, k, v = qkv.view(B, T, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         y = attend(q, k, v, mask, dropout_p=self.dropout_p if self.training else 0.0, probs_hook=self.attn_probs)
-        return y.transpose(1, 2).reshape(B, T, C)
+        y = y.transpose(1, 2).reshape(B, T, C3 // 3)
+        return packing.pack(y) if packing is not None else y
 
 
 class BertSelfOutput(nn.Module):
@@ -136,8 +138,8 @@ class BertAttention(nn.Module):
         self.self = BertSelfAttention(config)
         self.output = BertSelfOutput(config)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        return self.output(self.self(x, mask), x)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, packing: Packing | None = None) -> torch.Tensor:
+        return self.output(self.self(x, mask, packing), x)
 
 
 class BertIntermediate(nn.Module):
@@ -169,8 +171,8 @@ class BertLayer(nn.Module):
         self.output = BertOutput(config)
         self.hidden_state = HookPoint()
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        a = self.attention(x, mask)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, packing: Packing | None = None) -> torch.Tensor:
+        a = self.attention(x, mask, packing)
         return self.hidden_state(self.output(self.intermediate(a), a))
 
 
@@ -180,11 +182,13 @@ class BertEncoder(nn.Module):
         self.hidden_state = HookPoint()  # the encoder's input: hidden_states[0]
         self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, packing: Packing | None = None) -> torch.Tensor:
         x = self.hidden_state(x)
+        if packing is not None:
+            x = packing.pack(x)
         for layer in self.layer:
-            x = layer(x, mask)
-        return x
+            x = layer(x, mask, packing)
+        return packing.unpack(x) if packing is not None else x
 
 
 class BertPooler(nn.Module):
@@ -228,7 +232,7 @@ class BertModel(BertPreTrainedModel):
             raise InputError("pass exactly one of input_ids or inputs_embeds")
         with collect_internals(self, output_attentions, output_hidden_states) as internals:
             x = self.embed(input_ids, token_type_ids, position_ids, inputs_embeds)
-            x = self.encoder(x, additive_mask(attention_mask, x.dtype))
+            x = self.encoder(x, additive_mask(attention_mask, x.dtype), packing_for(self, attention_mask))
         return BaseModelOutput(
             last_hidden_state=x,
             pooler_output=self.pooler(x) if self.pooler is not None else None,

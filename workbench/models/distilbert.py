@@ -7,11 +7,11 @@ import torch
 from torch import nn
 
 from ..activations import get_activation
-from ..attention import additive_mask, attend
+from ..attention import Packing, additive_mask, attend, fused_qkv
 from ..config import PretrainedConfig
 from ..errors import InputError
 from ..hooks import HookPoint
-from ..modeling import PreTrainedModel, as_tuple, collect_internals
+from ..modeling import PreTrainedModel, as_tuple, collect_internals, packing_for
 from ..outputs import BaseModelOutput
 from .bert import check_length
 from .heads import MaskedLMModel, QuestionAnsweringModel, SequenceClassificationModel, TokenClassificationModel
@@ -83,13 +83,15 @@ class MultiHeadSelfAttention(nn.Module):
         self.dropout_p = config.attention_dropout
         self.attn_probs = HookPoint()
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        B, T, C = x.shape
-        q = self.q_lin(x).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, T, D)
-        k = self.k_lin(x).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
-        v = self.v_lin(x).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, packing: Packing | None = None) -> torch.Tensor:
+        qkv = fused_qkv(x, self.q_lin, self.k_lin, self.v_lin)  # (B, T, 3C), or (N, 3C) when packed
+        if packing is not None:
+            qkv = packing.unpack(qkv)
+        B, T, C3 = qkv.shape
+        q, k, v = qkv.view(B, T, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, D)
         y = attend(q, k, v, mask, dropout_p=self.dropout_p if self.training else 0.0, probs_hook=self.attn_probs)
-        return self.out_lin(y.transpose(1, 2).reshape(B, T, C))
+        y = y.transpose(1, 2).reshape(B, T, C3 // 3)
+        return self.out_lin(packing.pack(y) if packing is not None else y)
 
 
 class FFN(nn.Module):
@@ -113,8 +115,8 @@ class TransformerBlock(nn.Module):
         self.output_layer_norm = nn.LayerNorm(config.dim, eps=LN_EPS)
         self.hidden_state = HookPoint()
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        a = self.sa_layer_norm(self.attention(x, mask) + x)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, packing: Packing | None = None) -> torch.Tensor:
+        a = self.sa_layer_norm(self.attention(x, mask, packing) + x)
         return self.hidden_state(self.output_layer_norm(self.ffn(a) + a))
 
 
@@ -124,11 +126,13 @@ class Transformer(nn.Module):
         self.hidden_state = HookPoint()  # the stack's input: hidden_states[0]
         self.layer = nn.ModuleList(TransformerBlock(config) for _ in range(config.n_layers))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, packing: Packing | None = None) -> torch.Tensor:
         x = self.hidden_state(x)
+        if packing is not None:
+            x = packing.pack(x)
         for block in self.layer:
-            x = block(x, mask)
-        return x
+            x = block(x, mask, packing)
+        return packing.unpack(x) if packing is not None else x
 
 
 class DistilBertPreTrainedModel(PreTrainedModel):
@@ -162,7 +166,7 @@ class DistilBertModel(DistilBertPreTrainedModel):
             raise InputError("pass exactly one of input_ids or inputs_embeds")
         with collect_internals(self, output_attentions, output_hidden_states) as internals:
             x = self.embeddings(input_ids, inputs_embeds, position_ids)
-            x = self.transformer(x, additive_mask(attention_mask, x.dtype))
+            x = self.transformer(x, additive_mask(attention_mask, x.dtype), packing_for(self, attention_mask))
         return BaseModelOutput(
             last_hidden_state=x,
             hidden_states=as_tuple(internals["hidden_states"], output_hidden_states),

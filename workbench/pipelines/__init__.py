@@ -1,0 +1,48 @@
+"""`pipeline(task, model=...)`: the task API. Task modules are imported on first use.
+
+To add a task: write `workbench/pipelines/<task>.py` with a `Pipeline` subclass and add one
+line to `TASKS` (and its aliases to `ALIASES`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+from ..errors import InputError
+
+# task -> (module, class name)
+TASKS: dict[str, tuple[str, str]] = {}
+# alias -> task
+ALIASES: dict[str, str] = {}
+
+
+def supported_tasks() -> list[str]:
+    return sorted(TASKS) + sorted(ALIASES)
+
+
+def pipeline_class(task: str) -> type:
+    task = ALIASES.get(task, task)
+    if task not in TASKS:
+        raise InputError(f"unknown task {task!r}; supported tasks: {', '.join(supported_tasks()) or 'none yet'}.")
+    module, name = TASKS[task]
+    return getattr(importlib.import_module(module), name)
+
+
+def pipeline(
+    task: str,
+    model: Any = None,
+    tokenizer: Any = None,
+    *,
+    device: Any = None,
+    dtype: Any = None,
+    revision: str | None = None,
+    **kwargs: Any,
+):
+    """Build the pipeline for `task`. `model`: a hub id, a local folder, or a loaded model (None: the task default)."""
+    cls = pipeline_class(task)
+    return cls.create(model, tokenizer, device=device, dtype=dtype, revision=revision, **kwargs)
+
+
+__all__ = ["pipeline", "pipeline_class", "supported_tasks", "TASKS", "ALIASES"]

@@ -66,6 +66,8 @@ class PreTrainedModel(nn.Module):
         (r"LayerNorm\.gamma$", "LayerNorm.weight"),
         (r"LayerNorm\.beta$", "LayerNorm.bias"),
     )
+    # Task models without a pooler drop a checkpoint's pooler quietly (it belongs to the bare encoder).
+    NO_POOLER: ClassVar[tuple[str, ...]] = (r"(^|\.)position_ids$", r"(^|\.)pooler\.")
     # old key -> current key, used only when the current key is absent from the file
     key_aliases: ClassVar[dict[str, str]] = {}
 

@@ -212,7 +212,7 @@ def load_into_model(
     if report.unexpected:
         warnings.warn(
             f"Some checkpoint weights were not used by {type(model).__name__}: {', '.join(report.unexpected)}. "
-            "That is expected when loading a model with a task head as a bare encoder.",
+            "That is expected when the checkpoint was saved with another task head.",
             stacklevel=3,
         )
     return report

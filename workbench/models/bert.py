@@ -273,6 +273,7 @@ class BertOnlyMLMHead(nn.Module):
 
 
 class BertForMaskedLM(BertPreTrainedModel, MaskedLMModel):
+    ignore_on_load = PreTrainedModel.NO_POOLER
     tied_weights = {"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight"}
     key_aliases = {"cls.predictions.decoder.bias": "cls.predictions.bias"}
 
@@ -302,6 +303,7 @@ class BertForSequenceClassification(BertPreTrainedModel, SequenceClassificationM
 
 
 class BertForTokenClassification(BertPreTrainedModel, TokenClassificationModel):
+    ignore_on_load = PreTrainedModel.NO_POOLER
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.bert = BertModel(config, add_pooling_layer=False)
@@ -310,6 +312,7 @@ class BertForTokenClassification(BertPreTrainedModel, TokenClassificationModel):
 
 
 class BertForQuestionAnswering(BertPreTrainedModel, QuestionAnsweringModel):
+    ignore_on_load = PreTrainedModel.NO_POOLER
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.bert = BertModel(config, add_pooling_layer=False)

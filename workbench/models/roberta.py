@@ -81,6 +81,7 @@ class RobertaClassificationHead(nn.Module):
 
 
 class RobertaForMaskedLM(RobertaPreTrainedModel, MaskedLMModel):
+    ignore_on_load = PreTrainedModel.NO_POOLER
     tied_weights = {"lm_head.decoder.weight": "roberta.embeddings.word_embeddings.weight"}
     key_aliases = {"lm_head.decoder.bias": "lm_head.bias"}
 
@@ -94,6 +95,7 @@ class RobertaForMaskedLM(RobertaPreTrainedModel, MaskedLMModel):
 
 
 class RobertaForSequenceClassification(RobertaPreTrainedModel, SequenceClassificationModel):
+    ignore_on_load = PreTrainedModel.NO_POOLER
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.roberta = RobertaModel(config, add_pooling_layer=False)
@@ -104,6 +106,7 @@ class RobertaForSequenceClassification(RobertaPreTrainedModel, SequenceClassific
 
 
 class RobertaForTokenClassification(RobertaPreTrainedModel, TokenClassificationModel):
+    ignore_on_load = PreTrainedModel.NO_POOLER
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.roberta = RobertaModel(config, add_pooling_layer=False)
@@ -112,6 +115,7 @@ class RobertaForTokenClassification(RobertaPreTrainedModel, TokenClassificationM
 
 
 class RobertaForQuestionAnswering(RobertaPreTrainedModel, QuestionAnsweringModel):
+    ignore_on_load = PreTrainedModel.NO_POOLER
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.roberta = RobertaModel(config, add_pooling_layer=False)

@@ -1,0 +1,1197 @@
+"""Text -> token ids and back: a thin layer over the Rust `tokenizers.Tokenizer`.
+
+The Rust library does the real work (normalising, splitting, the vocabulary model,
+special-token templates, padding, truncation, offsets). This module adds what a model
+checkpoint expects around it: loading the hub file layout (`tokenizer.json`, or the
+older `vocab.txt` / `vocab.json` + `merges.txt`), named special tokens, the model's
+maximum length, and a `BatchEncoding` shaped like the reference library's output, so
+code and notebooks written against that library read the same here.
+
+Deliberate difference from the reference: an input longer than the model can take,
+with truncation off, raises `InputError` instead of logging a warning - a silent
+overflow only shows up later as an index error deep inside the embedding layer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import tokenizers
+from tokenizers import AddedToken, decoders, normalizers, pre_tokenizers, processors
+from tokenizers.models import BPE, WordPiece
+
+from .errors import CheckpointNotFoundError, InputError, WorkbenchError
+
+__all__ = ["VERY_LARGE_INTEGER", "BatchEncoding", "Tokenizer"]
+
+TOKENIZER_FILE = "tokenizer.json"
+TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
+SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
+ADDED_TOKENS_FILE = "added_tokens.json"
+# Everything a tokenizer may need from a repository; config.json only names the model family.
+TOKENIZER_FILES = [
+    TOKENIZER_FILE,
+    TOKENIZER_CONFIG_FILE,
+    SPECIAL_TOKENS_MAP_FILE,
+    ADDED_TOKENS_FILE,
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "config.json",
+]
+
+# The reference library's "no limit" value for model_max_length; kept so `min(...)` arithmetic
+# written against it behaves the same.
+VERY_LARGE_INTEGER = int(1e30)
+_LARGE_INTEGER = int(1e20)
+
+# Order matters: it is the order of `all_special_tokens` in the reference library.
+SPECIAL_TOKEN_NAMES = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+
+_PADDING_VALUES = {
+    True: "longest",
+    False: "do_not_pad",
+    "longest": "longest",
+    "max_length": "max_length",
+    "do_not_pad": "do_not_pad",
+}
+_TRUNCATION_VALUES = {
+    True: "longest_first",
+    "longest_first": "longest_first",
+    "only_first": "only_first",
+    "only_second": "only_second",
+    "do_not_truncate": "do_not_truncate",
+}
+
+# Tokenizer families, keyed by `tokenizer_class` in tokenizer_config.json ("...Fast" stripped).
+# "bert": WordPiece from vocab.txt; "roberta": byte-level BPE with <s> ... </s>; "gpt2": byte-level
+# BPE without added special tokens.
+_FAMILY_BY_CLASS = {
+    "BertTokenizer": "bert",
+    "DistilBertTokenizer": "bert",
+    "ElectraTokenizer": "bert",
+    "ConvBertTokenizer": "bert",
+    "MobileBertTokenizer": "bert",
+    "SqueezeBertTokenizer": "bert",
+    "LayoutLMTokenizer": "bert",
+    "RobertaTokenizer": "roberta",
+    "BartTokenizer": "roberta",
+    "LongformerTokenizer": "roberta",
+    "GPT2Tokenizer": "gpt2",
+}
+_CLASS_BY_MODEL_TYPE = {
+    "bert": "BertTokenizer",
+    "distilbert": "DistilBertTokenizer",
+    "electra": "ElectraTokenizer",
+    "roberta": "RobertaTokenizer",
+    "bart": "BartTokenizer",
+    "gpt2": "GPT2Tokenizer",
+}
+# Which classes feed `token_type_ids` to their model (the reference's `model_input_names`).
+_WITHOUT_TOKEN_TYPES = {
+    "DistilBertTokenizer",
+    "RobertaTokenizer",
+    "BartTokenizer",
+    "LongformerTokenizer",
+    "GPT2Tokenizer",
+    "XLMRobertaTokenizer",
+    "MPNetTokenizer",
+    "CamembertTokenizer",
+    "AlbertTokenizer",
+    "T5Tokenizer",
+    "PreTrainedTokenizerFast",
+    "TokenizersBackend",
+}
+_WITH_TOKEN_TYPES = {"DebertaTokenizer", "DebertaV2Tokenizer"} | {
+    name for name, family in _FAMILY_BY_CLASS.items() if family == "bert"
+} - _WITHOUT_TOKEN_TYPES
+
+_DEFAULT_SPECIAL_TOKENS = {
+    "bert": {
+        "unk_token": "[UNK]",
+        "sep_token": "[SEP]",
+        "pad_token": "[PAD]",
+        "cls_token": "[CLS]",
+        "mask_token": "[MASK]",
+    },
+    "roberta": {
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "sep_token": "</s>",
+        "cls_token": "<s>",
+        "unk_token": "<unk>",
+        "pad_token": "<pad>",
+        "mask_token": "<mask>",
+    },
+    "gpt2": {"unk_token": "<|endoftext|>", "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"},
+}
+_DEFAULT_CLASS_BY_FAMILY = {"bert": "BertTokenizer", "roberta": "RobertaTokenizer", "gpt2": "GPT2Tokenizer"}
+# Config keys that point at files or describe the loading itself; never written back.
+_UNSAVED_CONFIG_KEYS = {
+    "name_or_path",
+    "tokenizer_file",
+    "vocab_file",
+    "merges_file",
+    "special_tokens_map_file",
+    "added_tokens_decoder",
+    "auto_map",
+    "init_inputs",
+    "extra_special_tokens",
+    "is_local",
+    "local_files_only",
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# BatchEncoding
+# ----------------------------------------------------------------------------------------------
+class BatchEncoding(dict):
+    """The tokenizer's output: a dict (`input_ids`, `attention_mask`, ...) with attribute access.
+
+    It is a real `dict`, so `model(**batch)` and `dict(batch)` work. `encodings` holds the Rust
+    `tokenizers.Encoding` of every row (overflow rows included) for the word/char/token maps.
+    """
+
+    def __init__(
+        self,
+        data: Mapping[str, Any] | None = None,
+        encodings: Sequence[tokenizers.Encoding] | None = None,
+        tensor_type: str | None = None,
+    ) -> None:
+        super().__init__(data or {})
+        self._encodings = list(encodings) if encodings is not None else None
+        if tensor_type is not None:
+            self.convert_to_tensors(tensor_type)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called when normal lookup fails; private names must fail fast (pickle, copy).
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"BatchEncoding has no key {name!r}; keys: {list(self.keys())}") from None
+
+    def __getitem__(self, key: str | int | slice) -> Any:
+        if isinstance(key, str):
+            return super().__getitem__(key)
+        if isinstance(key, int) and self._encodings is not None:
+            return self._encodings[key]  # the reference returns the row's Encoding for an int
+        if isinstance(key, slice):
+            return {k: v[key] for k, v in self.items()}
+        raise KeyError(f"BatchEncoding keys are strings (got {key!r})")
+
+    def __reduce__(self) -> tuple[Any, ...]:  # keep the dict content and the encodings through pickle/deepcopy
+        return (BatchEncoding, (dict(self), self._encodings))
+
+    @property
+    def encodings(self) -> list[tokenizers.Encoding] | None:
+        return self._encodings
+
+    @property
+    def n_sequences(self) -> int | None:
+        return self._encodings[0].n_sequences if self._encodings else None
+
+    def _encoding(self, batch_index: int) -> tokenizers.Encoding:
+        if not self._encodings:
+            raise WorkbenchError("This BatchEncoding has no encodings (it was built from ids, not text).")
+        return self._encodings[batch_index]
+
+    def tokens(self, batch_index: int = 0) -> list[str]:
+        return self._encoding(batch_index).tokens
+
+    def word_ids(self, batch_index: int = 0) -> list[int | None]:
+        return self._encoding(batch_index).word_ids
+
+    def sequence_ids(self, batch_index: int = 0) -> list[int | None]:
+        return self._encoding(batch_index).sequence_ids
+
+    # The mapping helpers take (index) for row 0 or (batch_index, index), like the reference.
+    @staticmethod
+    def _split(first: int, second: int | None) -> tuple[int, int]:
+        return (0, first) if second is None else (first, second)
+
+    def token_to_word(self, batch_or_token_index: int, token_index: int | None = None) -> int | None:
+        b, t = self._split(batch_or_token_index, token_index)
+        return self._encoding(b).token_to_word(t)
+
+    def token_to_sequence(self, batch_or_token_index: int, token_index: int | None = None) -> int | None:
+        b, t = self._split(batch_or_token_index, token_index)
+        return self._encoding(b).token_to_sequence(t)
+
+    def token_to_chars(self, batch_or_token_index: int, token_index: int | None = None) -> tuple[int, int] | None:
+        b, t = self._split(batch_or_token_index, token_index)
+        return self._encoding(b).token_to_chars(t)
+
+    def char_to_token(
+        self, batch_or_char_index: int, char_index: int | None = None, sequence_index: int = 0
+    ) -> int | None:
+        b, c = self._split(batch_or_char_index, char_index)
+        return self._encoding(b).char_to_token(c, sequence_index)
+
+    def char_to_word(
+        self, batch_or_char_index: int, char_index: int | None = None, sequence_index: int = 0
+    ) -> int | None:
+        b, c = self._split(batch_or_char_index, char_index)
+        return self._encoding(b).char_to_word(c, sequence_index)
+
+    def word_to_tokens(
+        self, batch_or_word_index: int, word_index: int | None = None, sequence_index: int = 0
+    ) -> tuple[int, int] | None:
+        b, w = self._split(batch_or_word_index, word_index)
+        return self._encoding(b).word_to_tokens(w, sequence_index)
+
+    def word_to_chars(
+        self, batch_or_word_index: int, word_index: int | None = None, sequence_index: int = 0
+    ) -> tuple[int, int] | None:
+        b, w = self._split(batch_or_word_index, word_index)
+        return self._encoding(b).word_to_chars(w, sequence_index)
+
+    def convert_to_tensors(self, tensor_type: str) -> BatchEncoding:
+        """Turn every list value into a `torch.Tensor` ("pt") or `numpy.ndarray` ("np"), in place."""
+        if tensor_type == "pt":
+            import torch
+
+            def as_tensor(value: Any) -> Any:
+                return value if isinstance(value, torch.Tensor) else torch.tensor(value, dtype=torch.long)
+
+        elif tensor_type == "np":
+            import numpy as np
+
+            def as_tensor(value: Any) -> Any:
+                return value if isinstance(value, np.ndarray) else np.asarray(value, dtype=np.int64)
+
+        else:
+            raise InputError(f"return_tensors={tensor_type!r} is not supported; use 'pt', 'np' or None.")
+        for key, value in list(self.items()):
+            try:
+                self[key] = as_tensor(value)
+            except (ValueError, TypeError) as err:
+                raise InputError(
+                    f"Cannot stack {key!r} into one tensor: the sequences have different lengths. "
+                    "Pass padding=True (and truncation=True for long texts) to get equal lengths."
+                ) from err
+        return self
+
+    def to(self, device: Any, *, non_blocking: bool = False) -> BatchEncoding:
+        """Move every tensor value to `device` (a no-op for values that are not tensors)."""
+        for key, value in list(self.items()):
+            if hasattr(value, "to") and callable(value.to):
+                self[key] = value.to(device=device, non_blocking=non_blocking)
+        return self
+
+
+# ----------------------------------------------------------------------------------------------
+# Special-token attributes: `tok.pad_token`, `tok.pad_token_id`, settable like the reference's.
+# ----------------------------------------------------------------------------------------------
+class _SpecialToken:
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Tokenizer | None, owner: type) -> Any:
+        return self if obj is None else obj._special[self.name]
+
+    def __set__(self, obj: Tokenizer, value: str | None) -> None:
+        # Like the reference: naming a token does not add it to the vocabulary (a new id would be
+        # past the end of the model's embedding matrix); an unknown token maps to the unk id.
+        if value is not None and not isinstance(value, str):
+            raise InputError(f"{self.name} must be a string or None, got {_describe(value)}.")
+        obj._special[self.name] = value
+
+
+class _SpecialTokenId:
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.token_name = name[: -len("_id")]
+
+    def __get__(self, obj: Tokenizer | None, owner: type) -> Any:
+        if obj is None:
+            return self
+        token = obj._special[self.token_name]
+        return None if token is None else obj.convert_tokens_to_ids(token)
+
+    def __set__(self, obj: Tokenizer, value: int | None) -> None:
+        token = None if value is None else obj.convert_ids_to_tokens(int(value))
+        if value is not None and token is None:
+            raise InputError(f"{self.token_name}_id={value} is not an id of this vocabulary (size {len(obj)}).")
+        obj._special[self.token_name] = token
+
+
+def _token_content(value: Any) -> tuple[str | None, dict[str, Any]]:
+    """A special token as written in the config files -> (text, AddedToken options)."""
+    if value is None:
+        return None, {}
+    if isinstance(value, str):
+        return value, {}
+    if isinstance(value, AddedToken):
+        return value.content, {k: getattr(value, k) for k in ("single_word", "lstrip", "rstrip", "normalized")}
+    if isinstance(value, Mapping) and isinstance(value.get("content"), str):
+        options = {k: bool(value[k]) for k in ("single_word", "lstrip", "rstrip", "normalized") if k in value}
+        return value["content"], options
+    raise InputError(f"A special token must be a string or a token dict with 'content'; got {value!r}.")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as err:
+        raise CheckpointNotFoundError(
+            f"{path} is not valid JSON ({err}); re-download or re-save the tokenizer."
+        ) from err
+
+
+# ----------------------------------------------------------------------------------------------
+# Tokenizer
+# ----------------------------------------------------------------------------------------------
+class Tokenizer:
+    """A pretrained tokenizer: `tok("some text")` -> `BatchEncoding` ready for a model.
+
+    Build it with `Tokenizer.from_pretrained(name_or_folder)`, or wrap any `tokenizers.Tokenizer`
+    directly with the constructor.
+    """
+
+    bos_token = _SpecialToken()
+    eos_token = _SpecialToken()
+    unk_token = _SpecialToken()
+    sep_token = _SpecialToken()
+    pad_token = _SpecialToken()
+    cls_token = _SpecialToken()
+    mask_token = _SpecialToken()
+    bos_token_id = _SpecialTokenId()
+    eos_token_id = _SpecialTokenId()
+    unk_token_id = _SpecialTokenId()
+    sep_token_id = _SpecialTokenId()
+    pad_token_id = _SpecialTokenId()
+    cls_token_id = _SpecialTokenId()
+    mask_token_id = _SpecialTokenId()
+
+    def __init__(
+        self,
+        backend: tokenizers.Tokenizer,
+        *,
+        special_tokens: Mapping[str, Any] | None = None,
+        extra_special_tokens: Sequence[Any] = (),
+        model_max_length: int | None = None,
+        padding_side: str = "right",
+        truncation_side: str = "right",
+        model_input_names: Sequence[str] | None = None,
+        clean_up_tokenization_spaces: bool = False,
+        pad_token_type_id: int = 0,
+        name_or_path: str = "",
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._backend = backend
+        # The backend's padding/truncation are set per call; a baked-in setting from the file
+        # (MiniLM's tokenizer.json pads everything to 128) must not leak into calls that ask for none.
+        backend.no_padding()
+        backend.no_truncation()
+        # __call__ reconfigures the shared backend, so calls from two threads (a training thread and
+        # the notebook) must not interleave.
+        self._lock = threading.RLock()
+        self._config = dict(config or {})
+        self.name_or_path = str(name_or_path)
+        self.model_max_length = int(model_max_length) if model_max_length is not None else VERY_LARGE_INTEGER
+        self.padding_side = padding_side
+        self.truncation_side = truncation_side
+        self.clean_up_tokenization_spaces = bool(clean_up_tokenization_spaces)
+        self.pad_token_type_id = int(pad_token_type_id)
+
+        self._special: dict[str, str | None] = dict.fromkeys(SPECIAL_TOKEN_NAMES)
+        options: dict[str, dict[str, Any]] = {}
+        for name, value in (special_tokens or {}).items():
+            if name not in self._special:
+                raise InputError(f"Unknown special token name {name!r}; expected one of {SPECIAL_TOKEN_NAMES}.")
+            content, opts = _token_content(value)
+            self._special[name] = content
+            if content is not None:
+                options[content] = opts
+        self._extra_special: list[str] = []
+        for value in extra_special_tokens:
+            content, opts = _token_content(value)
+            if content is not None and content not in self._extra_special:
+                self._extra_special.append(content)
+                options[content] = opts
+        self._register_special_tokens(options)
+
+        if model_input_names is None:
+            model_input_names = _default_input_names(self._config.get("tokenizer_class"), backend)
+        self.model_input_names = list(model_input_names)
+
+    # -- loading ----------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike,
+        *,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        local_files_only: bool | None = None,
+        token: str | bool | None = None,
+        **overrides: Any,
+    ) -> Tokenizer:
+        """Load the tokenizer of a hub model id or a local folder.
+
+        `overrides` replace entries of `tokenizer_config.json` (e.g. `model_max_length=256`,
+        `padding_side="left"`, `pad_token="[PAD]"`, `add_prefix_space=True`).
+        """
+        from .hub import resolve_model_folder
+
+        folder = resolve_model_folder(
+            name_or_path,
+            revision=revision,
+            allow_patterns=TOKENIZER_FILES,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            token=token,
+        )
+        file_config = _read_json(folder / TOKENIZER_CONFIG_FILE) if (folder / TOKENIZER_CONFIG_FILE).is_file() else {}
+        config = {**file_config, **overrides}
+
+        # Special tokens: tokenizer_config.json, then the legacy special_tokens_map.json, which the
+        # reference lets override the config unless the config is in the newer added_tokens_decoder form.
+        special: dict[str, Any] = {name: config[name] for name in SPECIAL_TOKEN_NAMES if name in config}
+        extras = list(config.get("additional_special_tokens") or [])
+        if isinstance(config.get("extra_special_tokens"), list):  # the reference's newer name for the same list
+            extras += [t for t in config["extra_special_tokens"] if t not in extras]
+        map_file = folder / SPECIAL_TOKENS_MAP_FILE
+        if map_file.is_file() and "added_tokens_decoder" not in file_config:
+            for key, value in _read_json(map_file).items():
+                if key in SPECIAL_TOKEN_NAMES and key not in overrides:
+                    special[key] = value
+                elif key in ("additional_special_tokens", "extra_special_tokens") and isinstance(value, list):
+                    extras += [v for v in value if v not in extras]
+
+        tokenizer_class = _class_name(config.get("tokenizer_class"))
+        if tokenizer_class is None and (folder / "config.json").is_file():
+            model_type = _read_json(folder / "config.json").get("model_type")
+            tokenizer_class = _CLASS_BY_MODEL_TYPE.get(model_type)
+        if tokenizer_class is not None:
+            config["tokenizer_class"] = tokenizer_class
+        family = _FAMILY_BY_CLASS.get(tokenizer_class or "")
+
+        if (folder / TOKENIZER_FILE).is_file():
+            try:
+                backend = tokenizers.Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+            except Exception as err:  # the Rust error names the bad field
+                raise CheckpointNotFoundError(f"{folder / TOKENIZER_FILE} could not be read: {err}") from err
+            if family is None and tokenizer_class is None:
+                family = {"WordPiece": "bert"}.get(type(backend.model).__name__)
+            # Family defaults only for tokens this vocabulary really has: never invent new ids.
+            for name, value in _DEFAULT_SPECIAL_TOKENS.get(family, {}).items():
+                if name not in special and backend.token_to_id(value) is not None:
+                    special[name] = value
+        elif (folder / "vocab.txt").is_file():
+            family = "bert"
+            for name, value in _DEFAULT_SPECIAL_TOKENS["bert"].items():
+                special.setdefault(name, value)
+            backend = _build_wordpiece(folder / "vocab.txt", config, special)
+            config.setdefault("tokenizer_class", "BertTokenizer")
+        elif (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file():
+            vocab, merges = BPE.read_file(str(folder / "vocab.json"), str(folder / "merges.txt"))
+            if family not in ("roberta", "gpt2"):
+                family = "roberta" if "<s>" in vocab and "</s>" in vocab else "gpt2"
+            for name, value in _DEFAULT_SPECIAL_TOKENS[family].items():
+                special.setdefault(name, value)
+            backend = _build_byte_level_bpe(vocab, merges, config, family)
+            config.setdefault("tokenizer_class", _DEFAULT_CLASS_BY_FAMILY[family])
+        else:
+            raise CheckpointNotFoundError(
+                f"No tokenizer files in {folder}: looked for {TOKENIZER_FILE}, vocab.txt (WordPiece), "
+                "or vocab.json + merges.txt (byte-level BPE). Point at the model folder that holds them, "
+                "or save a tokenizer there with `tokenizer.save_pretrained(folder)`."
+            )
+
+        if (folder / ADDED_TOKENS_FILE).is_file() and not (folder / TOKENIZER_FILE).is_file():
+            # Legacy tokens added on top of vocab.txt / vocab.json, in id order.
+            added = sorted(_read_json(folder / ADDED_TOKENS_FILE).items(), key=lambda item: item[1])
+            names = {_token_content(v)[0] for v in special.values()}
+            backend.add_tokens([AddedToken(t, special=t in names, normalized=t not in names) for t, _ in added])
+
+        # The file's baked-in padding supplies defaults the config may lack (as in the reference).
+        baked_padding = backend.padding or {}
+        baked_truncation = backend.truncation or {}
+        if "pad_token" not in special and baked_padding.get("pad_token"):
+            special["pad_token"] = baked_padding["pad_token"]
+
+        tokenizer = cls(
+            backend,
+            special_tokens=special,
+            extra_special_tokens=extras,
+            model_max_length=config.get("model_max_length", config.get("max_len")),
+            padding_side=config.get("padding_side") or baked_padding.get("direction") or "right",
+            truncation_side=config.get("truncation_side") or baked_truncation.get("direction") or "right",
+            model_input_names=config.get("model_input_names"),
+            clean_up_tokenization_spaces=config.get("clean_up_tokenization_spaces", False),
+            pad_token_type_id=baked_padding.get("pad_type_id", 0),
+            name_or_path=str(name_or_path),
+            config=config,
+        )
+        if family in ("bert", "roberta", "gpt2") and not (folder / TOKENIZER_FILE).is_file():
+            tokenizer._backend.post_processor = _post_processor(tokenizer, family, config)
+        return tokenizer
+
+    def _register_special_tokens(self, options: Mapping[str, Mapping[str, Any]]) -> None:
+        # Special tokens must be "added tokens" of the backend: then "[MASK]" in a text stays one
+        # token instead of being split, and decode(skip_special_tokens=True) drops them.
+        already = {t.content for t in self._backend.get_added_tokens_decoder().values()}
+        new = [
+            AddedToken(content, special=True, **{"normalized": False, **options.get(content, {})})
+            for content in self.all_special_tokens
+            if content not in already
+        ]
+        if new:
+            self._backend.add_special_tokens(new)
+
+    # The lock cannot be pickled; datasets.map(num_proc=...) and deepcopy need the rest.
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
+    # -- saving -----------------------------------------------------------------------------
+    def save_pretrained(self, save_directory: str | os.PathLike) -> tuple[str, ...]:
+        """Write tokenizer.json, tokenizer_config.json and special_tokens_map.json into a folder.
+
+        The files follow the hub layout, so the reference library's `AutoTokenizer` loads them too.
+        """
+        folder = Path(save_directory)
+        if folder.is_file():
+            raise InputError(f"save_pretrained needs a folder, but {folder} is a file.")
+        folder.mkdir(parents=True, exist_ok=True)
+
+        # The backend may still hold the last call's padding/truncation; save it without them.
+        state = json.loads(self._backend.to_str())
+        state["padding"] = None
+        state["truncation"] = None
+        tokenizer_path = folder / TOKENIZER_FILE
+        tokenizer_path.write_text(json.dumps(state, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+        config = {k: v for k, v in self._config.items() if k not in _UNSAVED_CONFIG_KEYS}
+        config.update(self._family_options(state))
+        config.update(self.special_tokens_map)
+        if self._extra_special:
+            config["additional_special_tokens"] = list(self._extra_special)
+        config.setdefault("tokenizer_class", "PreTrainedTokenizerFast")
+        config.update(
+            model_input_names=list(self.model_input_names),
+            padding_side=self.padding_side,
+            truncation_side=self.truncation_side,
+            clean_up_tokenization_spaces=self.clean_up_tokenization_spaces,
+        )
+        if self.model_max_length < _LARGE_INTEGER:
+            config["model_max_length"] = self.model_max_length
+        else:
+            config.pop("model_max_length", None)
+        config_path = folder / TOKENIZER_CONFIG_FILE
+        config_path.write_text(
+            json.dumps(config, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+
+        special_map: dict[str, Any] = dict(self.special_tokens_map)
+        if self._extra_special:
+            special_map["additional_special_tokens"] = list(self._extra_special)
+        map_path = folder / SPECIAL_TOKENS_MAP_FILE
+        map_path.write_text(json.dumps(special_map, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        return (str(config_path), str(map_path), str(tokenizer_path))
+
+    def _family_options(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        # A reader that rebuilds the tokenizer from its class (the reference's BertTokenizer and
+        # RobertaTokenizer do) takes these switches from the config, so write what the backend does.
+        family = _FAMILY_BY_CLASS.get(self._config.get("tokenizer_class") or "")
+        normalizer = state.get("normalizer") or {}
+        pre_tokenizer = state.get("pre_tokenizer") or {}
+        post_processor = state.get("post_processor") or {}
+        if family == "bert" and normalizer.get("type") == "BertNormalizer":
+            return {
+                "do_lower_case": normalizer.get("lowercase", True),
+                "strip_accents": normalizer.get("strip_accents"),
+                "tokenize_chinese_chars": normalizer.get("handle_chinese_chars", True),
+            }
+        if family in ("roberta", "gpt2") and pre_tokenizer.get("type") == "ByteLevel":
+            options = {"add_prefix_space": pre_tokenizer.get("add_prefix_space", False)}
+            if post_processor.get("type") in ("RobertaProcessing", "ByteLevel"):
+                options["trim_offsets"] = post_processor.get("trim_offsets", True)
+            return options
+        return {}
+
+    # -- vocabulary ---------------------------------------------------------------------------
+    @property
+    def backend_tokenizer(self) -> tokenizers.Tokenizer:
+        """The wrapped Rust tokenizer (its padding/truncation are reset by every call)."""
+        return self._backend
+
+    @property
+    def vocab_size(self) -> int:
+        """Size of the base vocabulary, without added tokens."""
+        return self._backend.get_vocab_size(with_added_tokens=False)
+
+    def __len__(self) -> int:
+        return self._backend.get_vocab_size(with_added_tokens=True)
+
+    def get_vocab(self) -> dict[str, int]:
+        return self._backend.get_vocab(with_added_tokens=True)
+
+    @property
+    def special_tokens_map(self) -> dict[str, str]:
+        return {name: value for name, value in self._special.items() if value is not None}
+
+    @property
+    def all_special_tokens(self) -> list[str]:
+        tokens = [value for value in self._special.values() if value is not None] + self._extra_special
+        return list(dict.fromkeys(tokens))
+
+    @property
+    def all_special_ids(self) -> list[int]:
+        return self.convert_tokens_to_ids(self.all_special_tokens)
+
+    @property
+    def do_lower_case(self) -> bool | None:
+        """Whether text is lower-cased before lookup (None when the config does not say)."""
+        if "do_lower_case" in self._config:
+            return bool(self._config["do_lower_case"])
+        normalizer = self._backend.normalizer
+        return normalizer.lowercase if isinstance(normalizer, normalizers.BertNormalizer) else None
+
+    def convert_tokens_to_ids(self, tokens: str | Sequence[str]) -> int | None | list[int | None]:
+        if isinstance(tokens, str):
+            return self._token_to_id(tokens)
+        return [self._token_to_id(t) for t in tokens]
+
+    def _token_to_id(self, token: str) -> int | None:
+        index = self._backend.token_to_id(token)
+        if index is None and self._special["unk_token"] is not None:
+            return self._backend.token_to_id(self._special["unk_token"])
+        return index
+
+    def convert_ids_to_tokens(
+        self, ids: int | Sequence[int], skip_special_tokens: bool = False
+    ) -> str | None | list[str | None]:
+        ids = _to_python(ids)
+        if isinstance(ids, int):
+            return self._backend.id_to_token(ids)
+        skip = set(self.all_special_ids) if skip_special_tokens else set()
+        return [self._backend.id_to_token(int(i)) for i in ids if int(i) not in skip]
+
+    def num_special_tokens_to_add(self, pair: bool = False) -> int:
+        """How many tokens the template adds around one text (or a pair): 2 / 3 for BERT."""
+        return self._backend.num_special_tokens_to_add(pair)
+
+    # -- encoding -----------------------------------------------------------------------------
+    def __call__(
+        self,
+        text: str | Sequence[str] | Sequence[tuple[str, str]] | Sequence[Sequence[str]],
+        text_pair: str | Sequence[str] | Sequence[Sequence[str]] | None = None,
+        *,
+        add_special_tokens: bool = True,
+        padding: bool | str = False,
+        truncation: bool | str | None = None,
+        max_length: int | None = None,
+        stride: int = 0,
+        is_split_into_words: bool = False,
+        pad_to_multiple_of: int | None = None,
+        padding_side: str | None = None,
+        return_tensors: str | None = None,
+        return_token_type_ids: bool | None = None,
+        return_attention_mask: bool | None = None,
+        return_overflowing_tokens: bool = False,
+        return_special_tokens_mask: bool = False,
+        return_offsets_mapping: bool = False,
+        return_length: bool = False,
+    ) -> BatchEncoding:
+        """Tokenize one text, a pair, or a batch of texts/pairs into model inputs.
+
+        A single (un-batched) input gives flat lists, a batch gives lists of lists, and
+        `return_tensors="pt"`/`"np"` gives 2-D tensors - the reference library's shapes.
+        `truncation=True` with `return_overflowing_tokens=True` and `stride=k` splits a long
+        input into several windows overlapping by k tokens (the QA "doc stride").
+        """
+        inputs, is_batched = _batch_inputs(text, text_pair, is_split_into_words)
+        padding_strategy, truncation_strategy, max_length = self._strategies(
+            padding, truncation, max_length, pad_to_multiple_of
+        )
+        if return_tensors not in (None, "pt", "np"):
+            raise InputError(f"return_tensors={return_tensors!r} is not supported; use 'pt', 'np' or None.")
+        if padding_side not in (None, "right", "left"):
+            raise InputError(f"padding_side={padding_side!r} is not supported; use 'right' or 'left'.")
+        if not isinstance(stride, int) or stride < 0:
+            raise InputError(f"stride must be a non-negative int, got {stride!r}.")
+
+        with self._lock:
+            self._configure(padding_strategy, truncation_strategy, max_length, stride, pad_to_multiple_of, padding_side)
+            try:
+                encodings = self._backend.encode_batch(
+                    inputs, add_special_tokens=add_special_tokens, is_pretokenized=is_split_into_words
+                )
+            except Exception as err:  # Rust errors: e.g. a stride too large for max_length
+                raise InputError(f"The tokenizer could not encode this input: {err}") from err
+
+        if truncation_strategy == "do_not_truncate":
+            self._check_length(encodings)
+
+        if return_token_type_ids is None:
+            return_token_type_ids = "token_type_ids" in self.model_input_names
+        if return_attention_mask is None:
+            return_attention_mask = "attention_mask" in self.model_input_names
+
+        data: dict[str, list] = {"input_ids": []}
+        if return_token_type_ids:
+            data["token_type_ids"] = []
+        if return_attention_mask:
+            data["attention_mask"] = []
+        if return_special_tokens_mask:
+            data["special_tokens_mask"] = []
+        if return_offsets_mapping:
+            data["offset_mapping"] = []
+        if return_length:
+            data["length"] = []
+        rows: list[tokenizers.Encoding] = []
+        sample_of_row: list[int] = []
+        for sample, encoding in enumerate(encodings):
+            # Overflow windows become extra rows, mapped back to their sample.
+            windows = [encoding] + (list(encoding.overflowing) if return_overflowing_tokens else [])
+            for e in windows:
+                rows.append(e)
+                sample_of_row.append(sample)
+                data["input_ids"].append(e.ids)
+                if return_token_type_ids:
+                    data["token_type_ids"].append(e.type_ids)
+                if return_attention_mask:
+                    data["attention_mask"].append(e.attention_mask)
+                if return_special_tokens_mask:
+                    data["special_tokens_mask"].append(e.special_tokens_mask)
+                if return_offsets_mapping:
+                    data["offset_mapping"].append(e.offsets)
+                if return_length:
+                    data["length"].append(len(e.ids))
+        if return_overflowing_tokens:
+            data["overflow_to_sample_mapping"] = sample_of_row
+
+        if not is_batched and return_tensors is None and not return_overflowing_tokens:
+            # One text in -> flat lists out, as in the reference.
+            data = {k: (v[0] if v and isinstance(v[0], list) else v) for k, v in data.items()}
+        return BatchEncoding(data, rows, tensor_type=return_tensors)
+
+    def _strategies(
+        self, padding: Any, truncation: Any, max_length: int | None, pad_to_multiple_of: int | None
+    ) -> tuple[str, str, int | None]:
+        """Resolve the padding/truncation arguments exactly as the reference library does."""
+        if max_length is not None and (not isinstance(max_length, int) or max_length <= 0):
+            raise InputError(f"max_length must be a positive int, got {max_length!r}.")
+        if pad_to_multiple_of is not None and (not isinstance(pad_to_multiple_of, int) or pad_to_multiple_of <= 0):
+            raise InputError(f"pad_to_multiple_of must be a positive int, got {pad_to_multiple_of!r}.")
+        # Reference behaviour: a bare max_length (no padding, no truncation argument) means truncate.
+        if max_length is not None and padding is False and truncation is None:
+            truncation = "longest_first"
+        try:
+            padding_strategy = _PADDING_VALUES[padding]
+        except (KeyError, TypeError):
+            raise InputError(
+                f"padding={padding!r} is not one of True, False, 'longest', 'max_length', 'do_not_pad'."
+            ) from None
+        try:
+            truncation_strategy = "do_not_truncate" if truncation in (None, False) else _TRUNCATION_VALUES[truncation]
+        except (KeyError, TypeError):
+            raise InputError(
+                f"truncation={truncation!r} is not one of True, False, 'longest_first', 'only_first', "
+                "'only_second', 'do_not_truncate'."
+            ) from None
+
+        if max_length is None:
+            # No explicit length: use the model's, or do nothing when the model has no limit.
+            unlimited = self.model_max_length > _LARGE_INTEGER
+            if padding_strategy == "max_length":
+                padding_strategy = "do_not_pad" if unlimited else padding_strategy
+                max_length = None if unlimited else self.model_max_length
+            if truncation_strategy != "do_not_truncate":
+                truncation_strategy = "do_not_truncate" if unlimited else truncation_strategy
+                max_length = None if unlimited else self.model_max_length
+
+        if padding_strategy != "do_not_pad" and (self.pad_token is None or self.pad_token_id is None):
+            raise InputError(
+                f"Padding was requested, but the tokenizer of {self.name_or_path or 'this model'} has no pad token. "
+                "Set one first, e.g. `tokenizer.pad_token = tokenizer.eos_token`, or call it with padding=False."
+            )
+        if (
+            truncation_strategy != "do_not_truncate"
+            and padding_strategy != "do_not_pad"
+            and pad_to_multiple_of is not None
+            and max_length is not None
+            and max_length % pad_to_multiple_of != 0
+        ):
+            raise InputError(
+                f"Truncation length max_length={max_length} is not a multiple of pad_to_multiple_of="
+                f"{pad_to_multiple_of}; pick a max_length that is a multiple of it."
+            )
+        return padding_strategy, truncation_strategy, max_length
+
+    def _configure(
+        self,
+        padding_strategy: str,
+        truncation_strategy: str,
+        max_length: int | None,
+        stride: int,
+        pad_to_multiple_of: int | None,
+        padding_side: str | None,
+    ) -> None:
+        if truncation_strategy == "do_not_truncate":
+            self._backend.no_truncation()
+        else:
+            self._backend.enable_truncation(
+                max_length, stride=stride, strategy=truncation_strategy, direction=self.truncation_side
+            )
+        if padding_strategy == "do_not_pad":
+            self._backend.no_padding()
+        else:
+            self._backend.enable_padding(
+                direction=padding_side or self.padding_side,
+                pad_id=self.pad_token_id,
+                pad_type_id=self.pad_token_type_id,
+                pad_token=self.pad_token,
+                length=max_length if padding_strategy == "max_length" else None,
+                pad_to_multiple_of=pad_to_multiple_of,
+            )
+
+    def _check_length(self, encodings: Sequence[tokenizers.Encoding]) -> None:
+        if self.model_max_length > _LARGE_INTEGER:
+            return
+        model = self.name_or_path or "this model"
+        for index, encoding in enumerate(encodings):
+            length = sum(encoding.attention_mask)  # real tokens, padding excluded
+            if length > self.model_max_length:
+                where = f"Input {index} of the batch" if len(encodings) > 1 else "The input"
+                raise InputError(
+                    f"{where} is {length} tokens long, but {model} takes at most {self.model_max_length} tokens "
+                    f"(its maximum length). Pass truncation=True to cut it to {self.model_max_length} tokens (add "
+                    "return_overflowing_tokens=True and a stride to keep the rest as extra windows), "
+                    "or shorten the text."
+                )
+        padded = max((len(e.ids) for e in encodings), default=0)
+        if padded > self.model_max_length:
+            raise InputError(
+                f"Padding to {padded} tokens exceeds the maximum length of {model} ({self.model_max_length}); "
+                f"pass max_length <= {self.model_max_length}."
+            )
+
+    def encode(
+        self,
+        text: str | Sequence[str],
+        text_pair: str | Sequence[str] | None = None,
+        *,
+        add_special_tokens: bool = True,
+        padding: bool | str = False,
+        truncation: bool | str | None = None,
+        max_length: int | None = None,
+        stride: int = 0,
+        is_split_into_words: bool = False,
+        return_tensors: str | None = None,
+    ) -> Any:
+        """Token ids of one text (a list of ints), like `tokenizer(text)["input_ids"]`."""
+        return self(
+            text,
+            text_pair,
+            add_special_tokens=add_special_tokens,
+            padding=padding,
+            truncation=truncation,
+            max_length=max_length,
+            stride=stride,
+            is_split_into_words=is_split_into_words,
+            return_tensors=return_tensors,
+            return_token_type_ids=False,
+            return_attention_mask=False,
+        )["input_ids"]
+
+    def tokenize(self, text: str, pair: str | None = None, *, add_special_tokens: bool = False) -> list[str]:
+        """The token strings of a text (no special tokens by default); never length-checked."""
+        inputs, _ = _batch_inputs(text, pair, False)
+        with self._lock:
+            self._configure("do_not_pad", "do_not_truncate", None, 0, None, None)
+            return self._backend.encode_batch(inputs, add_special_tokens=add_special_tokens)[0].tokens
+
+    def pad(
+        self,
+        encoded_inputs: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+        *,
+        padding: bool | str = True,
+        max_length: int | None = None,
+        pad_to_multiple_of: int | None = None,
+        padding_side: str | None = None,
+        return_attention_mask: bool | None = None,
+        return_tensors: str | None = None,
+    ) -> BatchEncoding:
+        """Pad already tokenized rows (a list of feature dicts, or a dict of lists) to one length.
+
+        This is the collate step of training: `input_ids` get the pad id, `token_type_ids` the pad
+        type id, `attention_mask` zeros and `special_tokens_mask` ones; other keys are left as they are.
+        """
+        if isinstance(encoded_inputs, Sequence) and encoded_inputs and isinstance(encoded_inputs[0], Mapping):
+            encoded_inputs = {key: [row[key] for row in encoded_inputs] for key in encoded_inputs[0]}
+        if not isinstance(encoded_inputs, Mapping) or "input_ids" not in encoded_inputs:
+            raise InputError("pad() needs a dict with 'input_ids' or a list of such dicts.")
+        batch = {key: _to_python(value) for key, value in encoded_inputs.items()}
+        single = bool(batch["input_ids"]) and not isinstance(batch["input_ids"][0], list)
+        if single:
+            batch = {key: [value] for key, value in batch.items()}
+        padding_strategy, _, max_length = self._strategies(padding, False, max_length, pad_to_multiple_of)
+        if return_attention_mask is None:
+            return_attention_mask = "attention_mask" in self.model_input_names
+        side = padding_side or self.padding_side
+        lengths = [len(ids) for ids in batch["input_ids"]]
+        if padding_strategy == "longest":
+            target = max(lengths, default=0)
+        elif padding_strategy == "max_length":
+            target = max_length
+        else:
+            target = None
+        if target is not None and pad_to_multiple_of is not None and target % pad_to_multiple_of:
+            target = (target // pad_to_multiple_of + 1) * pad_to_multiple_of
+        if return_attention_mask and "attention_mask" not in batch:
+            batch["attention_mask"] = [[1] * n for n in lengths]
+        fill = {
+            "input_ids": self.pad_token_id,
+            "token_type_ids": self.pad_token_type_id,
+            "attention_mask": 0,
+            "special_tokens_mask": 1,
+        }
+        for key, value in fill.items():
+            if key not in batch:
+                continue
+            rows = []
+            for row, n in zip(batch[key], lengths, strict=True):
+                extra = [value] * max(0, (target or n) - n)
+                rows.append(row + extra if side == "right" else extra + row)
+            batch[key] = rows
+        if single and return_tensors is None:
+            batch = {key: value[0] for key, value in batch.items()}
+        return BatchEncoding(batch, tensor_type=return_tensors)
+
+    # -- decoding -----------------------------------------------------------------------------
+    def decode(
+        self,
+        token_ids: int | Sequence[int] | Sequence[Sequence[int]] | Any,
+        skip_special_tokens: bool = False,
+        clean_up_tokenization_spaces: bool | None = None,
+    ) -> str | list[str]:
+        """Ids -> text. A batch (list of id lists, or a 2-D tensor) gives a list of texts."""
+        token_ids = _to_python(token_ids)
+        if isinstance(token_ids, list) and token_ids and isinstance(token_ids[0], list):
+            return [self._decode_one(ids, skip_special_tokens, clean_up_tokenization_spaces) for ids in token_ids]
+        return self._decode_one(token_ids, skip_special_tokens, clean_up_tokenization_spaces)
+
+    def batch_decode(
+        self,
+        sequences: Sequence[Sequence[int]] | Any,
+        skip_special_tokens: bool = False,
+        clean_up_tokenization_spaces: bool | None = None,
+    ) -> list[str]:
+        result = self.decode(sequences, skip_special_tokens, clean_up_tokenization_spaces)
+        return [result] if isinstance(result, str) else result
+
+    def _decode_one(self, ids: Any, skip_special_tokens: bool, clean_up: bool | None) -> str:
+        if isinstance(ids, int):
+            ids = [ids]
+        if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            raise InputError(f"decode() takes token ids (ints, a list of ints, or a tensor), got {ids!r:.80}.")
+        # Ids past the vocabulary are skipped, as in the reference (models often pad their embedding
+        # matrix beyond the tokenizer's size); negative ids cannot be token ids at all.
+        negative = [i for i in ids if i < 0]
+        if negative:
+            raise InputError(
+                f"Token id {negative[0]} is negative. Ids such as -100 mark ignored label positions; "
+                "drop them (or replace them with tokenizer.pad_token_id) before decoding."
+            )
+        text = self._backend.decode(ids, skip_special_tokens=skip_special_tokens)
+        clean_up = self.clean_up_tokenization_spaces if clean_up is None else clean_up
+        # The reference skips this clean-up for BPE models: it would eat real spaces before punctuation.
+        if clean_up and type(self._backend.model).__name__ != "BPE":
+            text = _clean_up_tokenization(text)
+        return text
+
+    def __repr__(self) -> str:
+        return (
+            f"Tokenizer(name_or_path={self.name_or_path!r}, vocab_size={self.vocab_size}, "
+            f"model_max_length={self.model_max_length}, padding_side={self.padding_side!r}, "
+            f"special_tokens={self.special_tokens_map})"
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# Helpers
+# ----------------------------------------------------------------------------------------------
+def _class_name(name: Any) -> str | None:
+    if not isinstance(name, str) or not name:
+        return None
+    # "BertTokenizerFast" and "BertTokenizer" name the same tokenizer for us; the generic
+    # "PreTrainedTokenizerFast" must stay as it is (without "Fast" it is the reference's slow base class).
+    if name.endswith("TokenizerFast") and name != "PreTrainedTokenizerFast":
+        return name[: -len("Fast")]
+    return name
+
+
+def _default_input_names(tokenizer_class: str | None, backend: tokenizers.Tokenizer) -> list[str]:
+    """`model_input_names` when the config does not list them: by class, else by vocabulary model."""
+    name = _class_name(tokenizer_class)
+    if name in _WITH_TOKEN_TYPES:
+        with_types = True
+    elif name in _WITHOUT_TOKEN_TYPES:
+        with_types = False
+    else:  # unknown class: WordPiece vocabularies come from BERT-style models that use segments
+        with_types = type(backend.model).__name__ == "WordPiece"
+    return ["input_ids", "token_type_ids", "attention_mask"] if with_types else ["input_ids", "attention_mask"]
+
+
+def _build_wordpiece(vocab_file: Path, config: Mapping[str, Any], special: Mapping[str, Any]) -> tokenizers.Tokenizer:
+    """BERT's tokenizer from vocab.txt, switched by do_lower_case / strip_accents / tokenize_chinese_chars."""
+    vocab = WordPiece.read_file(str(vocab_file))
+    unk = _token_content(special.get("unk_token"))[0] or "[UNK]"
+    backend = tokenizers.Tokenizer(WordPiece(vocab, unk_token=unk, max_input_chars_per_word=100))
+    backend.normalizer = normalizers.BertNormalizer(
+        clean_text=True,
+        handle_chinese_chars=config.get("tokenize_chinese_chars", True),
+        strip_accents=config.get("strip_accents"),
+        lowercase=config.get("do_lower_case", True),
+    )
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend.decoder = decoders.WordPiece(prefix="##")
+    return backend
+
+
+def _build_byte_level_bpe(
+    vocab: dict[str, int], merges: list[tuple[str, str]], config: Mapping[str, Any], family: str
+) -> tokenizers.Tokenizer:
+    """RoBERTa/GPT-2 byte-level BPE from vocab.json + merges.txt."""
+    backend = tokenizers.Tokenizer(
+        BPE(vocab, merges, dropout=None, continuing_subword_prefix="", end_of_word_suffix="", fuse_unk=False)
+    )
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=bool(config.get("add_prefix_space", False)))
+    backend.decoder = decoders.ByteLevel()
+    return backend
+
+
+def _post_processor(tokenizer: Tokenizer, family: str, config: Mapping[str, Any]) -> Any:
+    """The special-token template for a tokenizer built from vocabulary files (ids known only now)."""
+    if family == "bert":
+        cls, sep = tokenizer.cls_token, tokenizer.sep_token
+        return processors.TemplateProcessing(
+            single=f"{cls}:0 $A:0 {sep}:0",
+            pair=f"{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1",
+            special_tokens=[(cls, tokenizer.cls_token_id), (sep, tokenizer.sep_token_id)],
+        )
+    if family == "roberta":
+        return processors.RobertaProcessing(
+            (tokenizer.sep_token, tokenizer.sep_token_id),
+            (tokenizer.cls_token, tokenizer.cls_token_id),
+            trim_offsets=bool(config.get("trim_offsets", True)),
+            add_prefix_space=bool(config.get("add_prefix_space", False)),
+        )
+    # GPT-2 adds nothing unless the config asks for bos/eos.
+    bos = f"{tokenizer.bos_token}:0 " if config.get("add_bos_token") and tokenizer.bos_token else ""
+    eos = f" {tokenizer.eos_token}:0" if config.get("add_eos_token") and tokenizer.eos_token else ""
+    used = ([tokenizer.bos_token] if bos else []) + ([tokenizer.eos_token] if eos else [])
+    return processors.TemplateProcessing(
+        single=f"{bos}$A:0{eos}",
+        pair=f"{bos}$A:0{eos} {bos.replace(':0', ':1')}$B:1{eos.replace(':0', ':1')}",
+        special_tokens=[(t, tokenizer.convert_tokens_to_ids(t)) for t in dict.fromkeys(used)],
+    )
+
+
+def _describe(value: Any) -> str:
+    return f"{type(value).__name__} ({value!r:.40})"
+
+
+def _batch_inputs(text: Any, text_pair: Any, is_split_into_words: bool) -> tuple[list[Any], bool]:
+    """Validate the text arguments and shape them for `encode_batch`; also says if it was a batch."""
+    if is_split_into_words:
+
+        def is_words(x: Any) -> bool:
+            return isinstance(x, (list, tuple)) and all(isinstance(w, str) for w in x)
+
+        is_batched = isinstance(text, (list, tuple)) and bool(text) and isinstance(text[0], (list, tuple))
+        rows = list(text) if is_batched else [text]
+        pairs = None
+        if text_pair is not None and (is_batched or text_pair):
+            pairs = list(text_pair) if is_batched else [text_pair]
+        for name, items in (("text", rows), ("text_pair", pairs or [])):
+            for i, words in enumerate(items):
+                if not is_words(words):
+                    raise InputError(
+                        f"With is_split_into_words=True, {name} must be a list of words (strings) or a batch of "
+                        f"such lists; item {i} is {_describe(words)}."
+                    )
+    else:
+        if isinstance(text, str):
+            is_batched, rows = False, [text]
+        elif isinstance(text, (list, tuple)):
+            is_batched, rows = True, list(text)
+        else:
+            raise InputError(
+                "text must be a string, a list of strings, or a list of (text, text_pair) tuples; "
+                f"got {_describe(text)}."
+            )
+        for i, item in enumerate(rows):
+            is_pair = isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(s, str) for s in item)
+            if not (isinstance(item, str) or (is_pair and text_pair is None)):
+                raise InputError(
+                    f"Every item of a batch must be a string (or a (text, text_pair) tuple); item {i} is "
+                    f"{_describe(item)}. For pre-split words pass is_split_into_words=True."
+                )
+        rows = [tuple(item) if isinstance(item, (list, tuple)) else item for item in rows]
+        pairs = None
+        if is_batched and text_pair is not None:
+            if not isinstance(text_pair, (list, tuple)):
+                raise InputError(
+                    f"text is a batch of {len(rows)} texts, so text_pair must be a list of as many texts; "
+                    f"got {_describe(text_pair)}."
+                )
+            pairs = list(text_pair)
+        elif not is_batched and text_pair:  # the reference treats text_pair="" as no pair
+            if not isinstance(text_pair, str):
+                raise InputError(
+                    f"text is one string, so text_pair must be one string too; got {_describe(text_pair)}."
+                )
+            pairs = [text_pair]
+        for i, item in enumerate(pairs or []):
+            if not isinstance(item, str):
+                raise InputError(f"Every text_pair item must be a string; item {i} is {_describe(item)}.")
+    if is_batched and not rows:
+        raise InputError("The batch is empty; pass at least one text.")
+    if pairs is not None:
+        if len(pairs) != len(rows):
+            raise InputError(f"text has {len(rows)} items but text_pair has {len(pairs)}; they must match one to one.")
+        rows = list(zip(rows, pairs, strict=True))
+    return rows, is_batched
+
+
+def _to_python(value: Any) -> Any:
+    """Tensors/arrays -> nested lists of ints; anything else unchanged."""
+    if hasattr(value, "tolist") and callable(value.tolist):
+        return value.tolist()
+    if isinstance(value, tuple):
+        return [_to_python(v) for v in value]
+    if isinstance(value, list) and value and hasattr(value[0], "tolist"):
+        return [_to_python(v) for v in value]
+    return value
+
+
+def _clean_up_tokenization(text: str) -> str:
+    """Undo the spaces a WordPiece decode leaves before punctuation and English contractions."""
+    for before, after in (
+        (" .", "."),
+        (" ?", "?"),
+        (" !", "!"),
+        (" ,", ","),
+        (" ' ", "'"),
+        (" n't", "n't"),
+        (" 'm", "'m"),
+        (" 's", "'s"),
+        (" 've", "'ve"),
+        (" 're", "'re"),
+    ):
+        text = text.replace(before, after)
+    return text

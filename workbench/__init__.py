@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
+    "pipeline": "workbench.pipelines",
     "AutoConfig": "workbench.auto",
     "AutoModel": "workbench.auto",
     "AutoModelForMaskedLM": "workbench.auto",
@@ -28,6 +29,10 @@ _EXPORTS: dict[str, str] = {
     "LoadReport": "workbench.weights",
     "WorkbenchError": "workbench.errors",
     "InputError": "workbench.errors",
+    "Trainer": "workbench.training",
+    "TrainingArguments": "workbench.training",
+    "TrainerCallback": "workbench.training",
+    "TrainerState": "workbench.training",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,0 +1,106 @@
+"""Our encoder vs the reference library's on the same weights (MiniLM, batch 32, CPU), and import time.
+
+Run: python benchmarks/bench_encoder.py   (needs the `test` extra for the reference library)
+Prints throughput of each and the ratio (goal: ours >= 1.3x), then import-time ratios
+(goal: importing the top-level API <= 1.2x the time of `import torch`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import best_of, minilm_folder, subprocess_seconds  # noqa: E402
+
+# Sentences of natural, varied length: a real batch is padded to its longest member.
+SENTENCES = [
+    "A man is eating food.",
+    "A man is eating a piece of bread.",
+    "The girl is carrying a baby.",
+    "A man is riding a horse.",
+    "A woman is playing violin.",
+    "Two men pushed carts through the woods.",
+    "A man is riding a white horse on an enclosed ground.",
+    "A monkey is playing drums.",
+    "Someone in a gorilla costume is playing a set of drums.",
+    "The new movie is awesome, and the soundtrack that goes with it is even better than the trailer promised.",
+    "The cat sits outside.",
+    "The new movie is so great.",
+    "Do you like pizza?",
+    "Transformers process every token of a sentence in parallel and mix information with attention.",
+    "It rained all afternoon, so we stayed inside, made tea, and read old letters from our grandparents.",
+    "Paris is the capital of France.",
+    "The committee will publish its final report, including all appendices and the minority opinion, next week.",
+    "Where is the nearest train station?",
+    "She sold seashells by the seashore.",
+    "Quantum computers use qubits.",
+    "A lazy dog slept in the sun while the children played football in the park across the street.",
+    "Please remember to water the plants.",
+    "The stock market fell sharply on Monday after weaker than expected figures were released.",
+    "He plays the guitar.",
+    "Birds migrate south for the winter, travelling thousands of kilometres along ancient routes.",
+    "This restaurant serves excellent pasta.",
+    "Our flight was delayed by three hours because of a storm over the Atlantic.",
+    "Learning a language takes time.",
+    "The museum's new exhibition shows paintings that have never been displayed in public before.",
+    "Turn left at the second traffic light.",
+    "Coffee or tea?",
+    "Scientists discovered a new species of frog in the rainforest, hidden under fallen leaves.",
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=15)
+    args = parser.parse_args()
+
+    import torch
+    import transformers
+
+    from workbench import AutoModel, AutoTokenizer
+
+    folder = minilm_folder()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    batch = tokenizer(SENTENCES, padding=True, return_tensors="pt")
+    ours = AutoModel.from_pretrained(folder).eval()
+    ref = transformers.AutoModel.from_pretrained(folder).eval()  # the reference's default (sdpa) path
+    keep = batch["attention_mask"].bool()
+    with torch.inference_mode():
+        diff = (ours(**batch).last_hidden_state[keep] - ref(**batch).last_hidden_state[keep]).abs().max().item()
+
+    def run(model):
+        def call():
+            with torch.inference_mode():
+                model(**batch)
+        return call
+
+    # Interleave to share any slow-down from the machine fairly.
+    t_ours, t_ref = [], []
+    for _ in range(3):
+        t_ours.append(best_of(run(ours), args.repeats // 3 or 1))
+        t_ref.append(best_of(run(ref), args.repeats // 3 or 1))
+    t_o, t_r = min(t_ours), min(t_ref)
+    n = len(SENTENCES)
+    print(f"encoder  MiniLM-L6, batch {n} x {batch['input_ids'].shape[1]} tokens "
+          f"({keep.float().mean().item():.0%} real), {torch.get_num_threads()} threads, max |diff| {diff:.2e}")
+    print(f"  ours       {n / t_o:8.1f} sentences/s  ({t_o * 1000:.1f} ms/batch)")
+    print(f"  reference  {n / t_r:8.1f} sentences/s  ({t_r * 1000:.1f} ms/batch)")
+    print(f"  ratio      {t_r / t_o:.2f}x  (goal >= 1.3x)")
+
+    t_torch = subprocess_seconds("import torch")
+    t_api = subprocess_seconds("from workbench import pipeline, AutoModel, AutoTokenizer")
+    t_first = subprocess_seconds("import workbench.models.bert")  # the API's first real use pulls torch in
+    t_ref_api = subprocess_seconds("from transformers import pipeline, AutoModel, AutoTokenizer")
+    print("import   (fresh interpreter, median)")
+    print(f"  import torch                                      {t_torch:6.3f} s")
+    print(f"  from workbench import pipeline, AutoModel, ...    {t_api:6.3f} s  ratio {t_api / t_torch:.2f}x (goal <= 1.2x)")
+    print(f"  + first model module (loads torch)                {t_first:6.3f} s  ratio {t_first / t_torch:.2f}x")
+    print(f"  from transformers import pipeline, AutoModel, ... {t_ref_api:6.3f} s  ratio {t_ref_api / t_torch:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

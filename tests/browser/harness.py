@@ -1,0 +1,461 @@
+"""Real-browser test harness: JupyterLab on 127.0.0.1, driven in Debian's Chromium by Playwright.
+
+Registered for the whole suite by ``tests/conftest.py`` (``pytest_plugins``), so any test
+module may use these fixtures. A test that uses ``lab``, ``chromium`` or ``lab_page`` is
+marked ``browser`` automatically (``-m "not browser"`` deselects it).
+
+Fixtures
+    lab            session   LabServer: JupyterLab with isolated config/data/runtime dirs,
+                             user settings that keep toasts away and every cell in the DOM,
+                             a token, this interpreter as kernel "python3" (kernels import
+                             workbench/widgets from this checkout); stopped by PID.
+    chromium       session   playwright Browser (/usr/bin/chromium, offline-safe flags).
+    net            function  NetLog: ``requests`` (every URL), ``offsite`` (blocked URLs),
+                             ``page_errors`` (uncaught JS exceptions) of ``lab_page``.
+    lab_page       function  Page in a fresh context; requests to hosts other than
+                             127.0.0.1/localhost are aborted and listed in ``net.offsite``
+                             (the test also errors at teardown if any happened).
+    lab_notebook   function  ``make(cells, name=None) -> str``: writes a notebook into
+                             ``lab.root`` and returns its name; its kernel is shut down
+                             after the test.
+
+Helpers
+    write_notebook(path, cells, *, kernel_name="python3") -> Path
+    open_notebook(page, lab, name, marker, *, workspace=None, run_all=True, timeout=90.0) -> float
+    run_in_kernel(page, code, *, timeout=30.0) -> str
+    canvas_pixels(locator) -> dict
+    assert_no_widget_errors(page) -> None
+    write_python_kernelspec(kernels_dir, name="python3") -> Path
+
+Only the standard library and pytest are imported at module level: a suite without
+playwright still collects; the browser tests then fail (not skip) with the reason.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import pytest
+
+CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+BROWSER_FIXTURES = {"lab", "chromium", "lab_page", "lab_notebook"}
+
+
+# ----------------------------------------------------------------------------- data types
+@dataclass
+class LabServer:
+    """A running JupyterLab; ``root`` is its root dir, where tests drop notebooks."""
+
+    base: str
+    token: str
+    root: Path
+    pid: int
+    log: Path
+
+    def url(self, path: str = "lab") -> str:
+        sep = "&" if "?" in path else "?"
+        return f"{self.base}/{path.lstrip('/')}{sep}token={self.token}"
+
+    def api(self, path: str, method: str = "GET", body: Any = None) -> Any:
+        """Call the server's REST API (``path`` like ``"api/sessions"``); returns parsed JSON or None."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"{self.base}/{path.lstrip('/')}", data=data, method=method,
+                                     headers={"Authorization": f"token {self.token}",
+                                              "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            raw = r.read()
+        return json.loads(raw) if raw else None
+
+    def shutdown_sessions(self, path: str | None = None) -> None:
+        """Shut down the kernel sessions of notebook ``path`` (all sessions when None)."""
+        for s in self.api("api/sessions"):
+            if path is None or s.get("path") == path:
+                try:
+                    self.api(f"api/sessions/{s['id']}", method="DELETE")
+                except OSError:
+                    pass
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-chars:]
+        except OSError as e:
+            return f"(no server log: {e})"
+
+
+@dataclass
+class NetLog:
+    """What ``lab_page`` asked the network for."""
+
+    requests: list[str] = field(default_factory=list)
+    offsite: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- helpers
+def _is_local(url: str) -> bool:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme in ("data", "blob", "about", "chrome", "chrome-extension"):
+        return True
+    return (parts.hostname or "") in LOCAL_HOSTS
+
+
+def write_python_kernelspec(kernels_dir: Path, name: str = "python3") -> Path:
+    """A kernelspec that runs ipykernel with *this* interpreter (the venv's), whatever else is installed."""
+    d = Path(kernels_dir) / name
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+        "metadata": {"debugger": True},
+    }))
+    return d
+
+
+def write_notebook(path: Path, cells: Iterable[Any], *, kernel_name: str = "python3") -> Path:
+    """Write a notebook: each item is code (a str) or a ready nbformat cell (e.g. a markdown cell)."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) if isinstance(c, str) else c for c in cells]
+    nb.metadata["kernelspec"] = {"name": kernel_name, "display_name": "Python 3 (ipykernel)",
+                                 "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+_APP_READY = """() => {
+  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  return !!k && k.status === 'idle' && k.connectionStatus === 'connected';
+}"""
+
+# Truthy once a cell of the current notebook has an error output (read from the notebook
+# model: Lab renders errors with the stderr mime type) or an output line equals the marker.
+_MARKER_OR_ERROR = """(marker) => {
+  const w = window.jupyterapp.shell.currentWidget;
+  const cells = w && w.content && w.content.model && w.content.model.cells;
+  if (!cells) return null;
+  for (let i = 0; i < cells.length; i++) {
+    const c = cells.get(i);
+    if (c.type !== 'code') continue;
+    for (let j = 0; j < c.outputs.length; j++) {
+      const o = c.outputs.get(j).toJSON();
+      if (o.output_type === 'error') {
+        const tb = (o.traceback || []).join('\\n').replace(/\\x1b\\[[0-9;]*m/g, '');
+        return {error: `cell ${i}: ${o.ename}: ${o.evalue}\\n${tb}`};
+      }
+    }
+  }
+  for (const o of w.node.querySelectorAll('.jp-OutputArea-output')) {
+    if ((o.innerText || '').split('\\n').some(l => l.trim() === marker)) return {ok: true};
+  }
+  return null;
+}"""
+
+_RUN_IN_KERNEL = """async ([code, ms]) => {
+  const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  const fut = k.requestExecute({code, store_history: false});
+  let out = '';
+  fut.onIOPub = (msg) => {
+    const t = msg.header.msg_type;
+    if (t === 'stream') out += msg.content.text;
+    else if (t === 'error') out += msg.content.traceback.join('\\n');
+  };
+  const late = new Promise((_, fail) => setTimeout(() => fail(new Error('no reply in ' + ms + ' ms')), ms));
+  const reply = await Promise.race([fut.done, late]);
+  return {status: reply.content.status, out};
+}"""
+
+_CANVAS_PIXELS = """(c) => {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let painted = 0, r = 0, g = 0, b = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    if (d[i + 3] > 0 && !(d[i] > 250 && d[i + 1] > 250 && d[i + 2] > 250)) {
+      painted++; r += d[i]; g += d[i + 1]; b += d[i + 2];
+    }
+  }
+  const n = Math.max(painted, 1);
+  return {width: c.width, height: c.height, total: d.length / 4, painted,
+          mean_rgb: [r / n, g / n, b / n]};
+}"""
+
+
+def open_notebook(page, lab: LabServer, name: str, marker: str, *, workspace: str | None = None,
+                  run_all: bool = True, timeout: float = 90.0) -> float:
+    """Open ``name`` (relative to ``lab.root``) in its own workspace, run all cells, and wait
+    until an output line equals ``marker`` exactly. Fails fast on any error output.
+    Returns the seconds it took."""
+    t0 = time.monotonic()
+    ms = timeout * 1000
+    ws = workspace or f"{re.sub(r'[^A-Za-z0-9_-]', '-', Path(name).stem)[:40]}-{uuid.uuid4().hex[:8]}"
+    # A fresh workspace per open: otherwise Lab restores earlier tests' tabs.
+    page.goto(lab.url(f"lab/workspaces/{ws}/tree/{urllib.parse.quote(name)}"), timeout=ms)
+    page.wait_for_selector(".jp-NotebookPanel", timeout=ms)
+    page.wait_for_function(_APP_READY, timeout=ms)
+    if run_all:
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    left = max(1.0, timeout - (time.monotonic() - t0)) * 1000
+    try:
+        res = page.wait_for_function(_MARKER_OR_ERROR, arg=marker, timeout=left).json_value()
+    except Exception as e:  # playwright TimeoutError: say what we waited for
+        raise AssertionError(f"{name}: no output line equal to {marker!r} within {timeout:.0f} s "
+                             f"({type(e).__name__})") from None
+    if "error" in res:
+        raise AssertionError(f"{name}: a cell raised:\n{res['error']}")
+    return time.monotonic() - t0
+
+
+def run_in_kernel(page, code: str, *, timeout: float = 30.0) -> str:
+    """Execute ``code`` in the current notebook's kernel (not as a cell); return its stdout.
+    Raises AssertionError with the traceback if it fails."""
+    res = page.evaluate(_RUN_IN_KERNEL, [code, int(timeout * 1000)])
+    if res["status"] != "ok":
+        raise AssertionError(f"kernel code failed:\n{code}\n{res['out']}")
+    return res["out"]
+
+
+def canvas_pixels(locator) -> dict:
+    """``width``, ``height``, ``total`` pixels, ``painted`` (opaque and not white) and their ``mean_rgb``."""
+    return locator.evaluate(_CANVAS_PIXELS)
+
+
+def assert_no_widget_errors(page) -> None:
+    text = page.evaluate("() => window.jupyterapp.shell.currentWidget.node.innerText")
+    for bad in ("Error displaying widget", "Failed to load model class", "Loading widget...",
+                "Traceback (most recent call last)"):
+        assert bad not in text, f"{bad!r} shown in the notebook"
+
+
+# ----------------------------------------------------------------------------- server plumbing
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"jupyter lab exited early (code {proc.returncode}):\n"
+                               f"{log.read_text(errors='replace')[-4000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"jupyter lab did not answer {url} in {timeout} s")
+
+
+def _stop_by_pid(proc: subprocess.Popen, grace: float = 10) -> None:
+    """SIGTERM the server by PID (it shuts its kernels down), then SIGKILL any survivor by PID."""
+    try:
+        import psutil
+    except ImportError:  # ipykernel depends on psutil, so this is a fallback only
+        psutil = None
+    kids = []
+    if psutil is not None:
+        try:
+            kids = psutil.Process(proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            pass
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    if psutil is not None:
+        _gone, alive = psutil.wait_procs(kids, timeout=5)
+        for p in alive:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+
+
+def _lab_env(tmp: Path) -> dict:
+    cfg, data, runtime, share = tmp / "config", tmp / "data", tmp / "runtime", tmp / "share"
+    for d in (cfg, data, runtime, share):
+        d.mkdir(parents=True, exist_ok=True)
+    (cfg / "jupyter_server_config.py").write_text(
+        "c.LabApp.news_url = None\n"
+        "c.LabApp.check_for_updates_class = 'jupyterlab.NeverCheckForUpdate'\n"
+        "c.LabApp.extension_manager = 'readonly'\n"
+    )
+    # JUPYTER_PATH comes first when kernelspecs are looked up: "python3" is this interpreter.
+    write_python_kernelspec(share / "kernels")
+    env = dict(os.environ)
+    env.pop("MPLBACKEND", None)  # kernels keep the inline backend
+    # kernels import workbench/widgets from this checkout, like the tests do
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    env.update(JUPYTER_CONFIG_DIR=str(cfg), JUPYTER_DATA_DIR=str(data),
+               JUPYTER_RUNTIME_DIR=str(runtime), JUPYTER_PATH=str(share),
+               IPYTHONDIR=str(tmp / "ipython"), JUPYTER_PLATFORM_DIRS="1",
+               PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1")
+    return env
+
+
+def _lab_user_settings(settings: Path) -> None:
+    def put(plugin: str, values: dict) -> None:
+        pkg, name = plugin.split(":")
+        f = settings / pkg / f"{name}.jupyterlab-settings"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(json.dumps(values))
+
+    # No "get notified about Jupyter news?" toast covering widgets.
+    put("@jupyterlab/apputils-extension:notification",
+        {"fetchNews": "false", "checkForUpdates": False, "doNotDisturbMode": True})
+    # Render every cell (no virtualisation), so off-screen outputs exist in the DOM.
+    put("@jupyterlab/notebook-extension:tracker", {"windowingMode": "none"})
+
+
+# ----------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory) -> LabServer:
+    tmp = tmp_path_factory.mktemp("lab")
+    root, settings, workspaces = tmp / "root", tmp / "settings", tmp / "workspaces"
+    for d in (root, settings, workspaces):
+        d.mkdir()
+    _lab_user_settings(settings)
+    env = _lab_env(tmp)
+    port, token = _free_port(), secrets.token_hex(16)
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+           "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+           f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={settings}",
+           f"--LabApp.workspaces_dir={workspaces}", "--LabApp.expose_app_in_browser=True"]
+    if os.geteuid() == 0:
+        cmd.append("--allow-root")
+    log_path = tmp / "server.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen(cmd, env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(f"{base}/api/status?token={token}", proc, log_path)
+        yield LabServer(base=base, token=token, root=root, pid=proc.pid, log=log_path)
+    finally:
+        _stop_by_pid(proc)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"browser tests need Chromium at {CHROMIUM} "
+                    "(Debian: apt-get install chromium; .ci/run installs it)", pytrace=False)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as e:
+        pytest.fail(f"browser tests need the playwright package ({e}); "
+                    "install the test extra: pip install -e '.[test]'", pytrace=False)
+    pw = sync_playwright().start()
+    try:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+    finally:
+        pw.stop()
+
+
+@pytest.fixture
+def net() -> NetLog:
+    return NetLog()
+
+
+@pytest.fixture
+def lab_page(chromium, lab, net, request, tmp_path):
+    context = chromium.new_context(viewport={"width": 1280, "height": 1000},
+                                   service_workers="block")
+
+    def guard(route):
+        url = route.request.url
+        net.requests.append(url)
+        if _is_local(url):
+            route.continue_()
+        else:
+            net.offsite.append(url)
+            route.abort("blockedbyclient")
+
+    context.route("**/*", guard)
+    page = context.new_page()
+    page.on("pageerror", lambda exc: net.page_errors.append(str(exc)))
+    page.on("websocket", lambda ws: None if _is_local(ws.url) else net.offsite.append(ws.url))
+    try:
+        yield page
+    finally:
+        rep = getattr(request.node, "_wb_call_report", None)
+        if rep is not None and rep.failed:
+            shot = tmp_path / "failure.png"
+            try:
+                page.screenshot(path=str(shot), full_page=True)
+                request.node.add_report_section("call", "browser", f"screenshot: {shot}")
+            except Exception:
+                pass
+            request.node.add_report_section("call", "jupyter server log (tail)", lab.log_tail())
+        context.close()
+    if net.offsite:
+        pytest.fail("the page tried to reach hosts other than 127.0.0.1/localhost:\n  "
+                    + "\n  ".join(net.offsite), pytrace=False)
+
+
+@pytest.fixture
+def lab_notebook(lab, request):
+    """``make(cells, name=None) -> str``: write a notebook into ``lab.root``; returns its name."""
+    made: list[str] = []
+    stem = re.sub(r"[^A-Za-z0-9_-]", "-", request.node.name)[:60]
+
+    def make(cells: Iterable[Any], name: str | None = None) -> str:
+        name = name or f"{stem}-{len(made)}.ipynb"
+        write_notebook(lab.root / name, cells)
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        try:
+            lab.shutdown_sessions(name)
+        except OSError:
+            pass
+
+
+# ----------------------------------------------------------------------------- hooks
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    if call.when == "call":
+        item._wb_call_report = outcome.get_result()

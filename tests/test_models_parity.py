@@ -10,7 +10,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-import workbench
 from workbench import auto
 
 transformers = pytest.importorskip("transformers")  # test-only oracle; installed by the test extra

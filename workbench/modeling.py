@@ -10,17 +10,18 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from .config import PretrainedConfig, read_config_dict
-from .errors import UnsupportedModelError
-from .attention import Packing
+from .errors import InputError, UnsupportedModelError
+from .attention import Packing, additive_mask
 from .hooks import capture, hook_points
-from .weights import LoadReport, load_into_model, read_state_dict, save_state_dict
+from .outputs import BaseModelOutput
+from .weights import load_into_model, read_state_dict, save_state_dict
 
 _DTYPES = {
     "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
@@ -230,6 +231,30 @@ def packing_for(model: nn.Module, attention_mask: torch.Tensor | None) -> Packin
 
 def as_tuple(tensors: list[torch.Tensor], wanted: bool) -> tuple[torch.Tensor, ...] | None:
     return tuple(tensors) if wanted else None
+
+
+def run_encoder(
+    model: nn.Module,
+    embed: Callable[[], torch.Tensor],
+    stack: nn.Module,
+    *,
+    input_ids: torch.Tensor | None,
+    inputs_embeds: torch.Tensor | None,
+    attention_mask: torch.Tensor | None,
+    output_attentions: bool,
+    output_hidden_states: bool,
+) -> BaseModelOutput:
+    """The body every encoder's forward shares: embed, run the layer stack, gather what was asked for."""
+    if (input_ids is None) == (inputs_embeds is None):
+        raise InputError("pass exactly one of input_ids or inputs_embeds")
+    with collect_internals(model, output_attentions, output_hidden_states) as internals:
+        x = embed()
+        x = stack(x, additive_mask(attention_mask, x.dtype), packing_for(model, attention_mask))
+    return BaseModelOutput(
+        last_hidden_state=x,
+        hidden_states=as_tuple(internals["hidden_states"], output_hidden_states),
+        attentions=as_tuple(internals["attentions"], output_attentions),
+    )
 
 
 # -- losses shared by the task heads -----------------------------------------------------------

@@ -11,13 +11,19 @@ import torch
 from torch import nn
 
 from ..activations import get_activation
-from ..attention import Packing, additive_mask, attend, fused_qkv
+from ..attention import Packing, attend, fused_qkv
 from ..config import PretrainedConfig
 from ..errors import InputError, UnsupportedModelError
 from ..hooks import HookPoint
-from ..modeling import PreTrainedModel, as_tuple, collect_internals, packing_for
+from ..modeling import PreTrainedModel, run_encoder
 from ..outputs import BaseModelOutput
-from .heads import MaskedLMModel, QuestionAnsweringModel, SequenceClassificationModel, TokenClassificationModel
+from .heads import (
+    MaskedLMModel,
+    QuestionAnsweringModel,
+    SequenceClassificationModel,
+    TokenClassificationModel,
+    classifier_dropout,
+)
 
 
 class BertConfig(PretrainedConfig):
@@ -228,17 +234,14 @@ class BertModel(BertPreTrainedModel):
         output_hidden_states: bool = False,
         return_dict: bool = True,
     ) -> BaseModelOutput:
-        if (input_ids is None) == (inputs_embeds is None):
-            raise InputError("pass exactly one of input_ids or inputs_embeds")
-        with collect_internals(self, output_attentions, output_hidden_states) as internals:
-            x = self.embed(input_ids, token_type_ids, position_ids, inputs_embeds)
-            x = self.encoder(x, additive_mask(attention_mask, x.dtype), packing_for(self, attention_mask))
-        return BaseModelOutput(
-            last_hidden_state=x,
-            pooler_output=self.pooler(x) if self.pooler is not None else None,
-            hidden_states=as_tuple(internals["hidden_states"], output_hidden_states),
-            attentions=as_tuple(internals["attentions"], output_attentions),
+        out = run_encoder(
+            self, lambda: self.embed(input_ids, token_type_ids, position_ids, inputs_embeds), self.encoder,
+            input_ids=input_ids, inputs_embeds=inputs_embeds, attention_mask=attention_mask,
+            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
         )
+        if self.pooler is not None:
+            out.pooler_output = self.pooler(out.last_hidden_state)
+        return out
 
 
 class BertPredictionHeadTransform(nn.Module):
@@ -284,11 +287,6 @@ class BertForMaskedLM(BertPreTrainedModel, MaskedLMModel):
 
     def mlm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.cls(hidden)
-
-
-def classifier_dropout(config: PretrainedConfig) -> float:
-    p = getattr(config, "classifier_dropout", None)
-    return config.hidden_dropout_prob if p is None else p
 
 
 class BertForSequenceClassification(BertPreTrainedModel, SequenceClassificationModel):

@@ -7,11 +7,10 @@ import torch
 from torch import nn
 
 from ..activations import get_activation
-from ..attention import Packing, additive_mask, attend, fused_qkv
+from ..attention import Packing, attend, fused_qkv
 from ..config import PretrainedConfig
-from ..errors import InputError
 from ..hooks import HookPoint
-from ..modeling import PreTrainedModel, as_tuple, collect_internals, packing_for
+from ..modeling import PreTrainedModel, run_encoder
 from ..outputs import BaseModelOutput
 from .bert import check_length
 from .heads import MaskedLMModel, QuestionAnsweringModel, SequenceClassificationModel, TokenClassificationModel
@@ -162,15 +161,10 @@ class DistilBertModel(DistilBertPreTrainedModel):
         output_hidden_states: bool = False,
         return_dict: bool = True,
     ) -> BaseModelOutput:
-        if (input_ids is None) == (inputs_embeds is None):
-            raise InputError("pass exactly one of input_ids or inputs_embeds")
-        with collect_internals(self, output_attentions, output_hidden_states) as internals:
-            x = self.embeddings(input_ids, inputs_embeds, position_ids)
-            x = self.transformer(x, additive_mask(attention_mask, x.dtype), packing_for(self, attention_mask))
-        return BaseModelOutput(
-            last_hidden_state=x,
-            hidden_states=as_tuple(internals["hidden_states"], output_hidden_states),
-            attentions=as_tuple(internals["attentions"], output_attentions),
+        return run_encoder(
+            self, lambda: self.embeddings(input_ids, inputs_embeds, position_ids), self.transformer,
+            input_ids=input_ids, inputs_embeds=inputs_embeds, attention_mask=attention_mask,
+            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
         )
 
 

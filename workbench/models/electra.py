@@ -10,13 +10,15 @@ from ..activations import get_activation
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
 from ..outputs import BaseModelOutput, PreTrainingOutput
-from .bert import BertConfig, BertEmbeddings, BertModel, classifier_dropout
+from .bert import BertConfig, BertEmbeddings, BertModel
 from .heads import (
     EncoderTaskModel,
+    FirstTokenClassificationHead,
     MaskedLMModel,
     QuestionAnsweringModel,
     SequenceClassificationModel,
     TokenClassificationModel,
+    classifier_dropout,
 )
 
 
@@ -116,24 +118,11 @@ class ElectraForMaskedLM(ElectraPreTrainedModel, MaskedLMModel):
         return self.generator_lm_head(self.generator_predictions(hidden))
 
 
-class ElectraClassificationHead(nn.Module):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.dropout = nn.Dropout(classifier_dropout(config))
-        self.out_proj = nn.Linear(config.hidden_size, config.num_labels)
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        x = self.dropout(hidden[:, 0])
-        x = self.dropout(F.gelu(self.dense(x)))  # ELECTRA uses gelu here where BERT uses tanh
-        return self.out_proj(x)
-
-
 class ElectraForSequenceClassification(ElectraPreTrainedModel, SequenceClassificationModel):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.electra = ElectraModel(config)
-        self.classifier = ElectraClassificationHead(config)
+        self.classifier = FirstTokenClassificationHead(config, F.gelu)
 
     def classify(self, out: BaseModelOutput) -> torch.Tensor:
         return self.classifier(out.last_hidden_state)

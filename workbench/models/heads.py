@@ -7,8 +7,12 @@ at `self.<base_model_prefix>` as in the hub files.
 
 from __future__ import annotations
 
-import torch
+from typing import Callable
 
+import torch
+from torch import nn
+
+from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel, sequence_classification_loss, span_loss, token_loss
 from ..outputs import (
     BaseModelOutput,
@@ -103,3 +107,27 @@ class QuestionAnsweringModel(EncoderTaskModel):
         if start_positions is not None and end_positions is not None:
             loss = span_loss(start_logits, end_logits, start_positions, end_positions)
         return QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions)
+
+
+def classifier_dropout(config: PretrainedConfig) -> float:
+    p = getattr(config, "classifier_dropout", None)
+    return config.hidden_dropout_prob if p is None else p
+
+
+class FirstTokenClassificationHead(nn.Module):
+    """The first token's vector -> dense -> activation -> labels (RoBERTa: tanh, ELECTRA: gelu).
+
+    Module names (`dense`, `out_proj`) are those of the checkpoints' `classifier.*` keys.
+    """
+
+    def __init__(self, config: PretrainedConfig, activation: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout = nn.Dropout(classifier_dropout(config))
+        self.out_proj = nn.Linear(config.hidden_size, config.num_labels)
+        self.activation = activation
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        x = self.dropout(hidden[:, 0])
+        x = self.dropout(self.activation(self.dense(x)))
+        return self.out_proj(x)

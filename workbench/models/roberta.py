@@ -9,8 +9,15 @@ from torch.nn import functional as F
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
 from ..outputs import BaseModelOutput
-from .bert import BertConfig, BertEmbeddings, BertModel, classifier_dropout
-from .heads import MaskedLMModel, QuestionAnsweringModel, SequenceClassificationModel, TokenClassificationModel
+from .bert import BertConfig, BertEmbeddings, BertModel
+from .heads import (
+    FirstTokenClassificationHead,
+    MaskedLMModel,
+    QuestionAnsweringModel,
+    SequenceClassificationModel,
+    TokenClassificationModel,
+    classifier_dropout,
+)
 
 
 class RobertaConfig(BertConfig):
@@ -65,21 +72,6 @@ class RobertaLMHead(nn.Module):
         return self.decoder(self.layer_norm(F.gelu(self.dense(x)))) + self.bias
 
 
-class RobertaClassificationHead(nn.Module):
-    """The <s> token's vector -> dense -> tanh -> labels (no pooler in RoBERTa checkpoints)."""
-
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.dropout = nn.Dropout(classifier_dropout(config))
-        self.out_proj = nn.Linear(config.hidden_size, config.num_labels)
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        x = self.dropout(hidden[:, 0])
-        x = self.dropout(torch.tanh(self.dense(x)))
-        return self.out_proj(x)
-
-
 class RobertaForMaskedLM(RobertaPreTrainedModel, MaskedLMModel):
     ignore_on_load = PreTrainedModel.NO_POOLER
     tied_weights = {"lm_head.decoder.weight": "roberta.embeddings.word_embeddings.weight"}
@@ -99,7 +91,7 @@ class RobertaForSequenceClassification(RobertaPreTrainedModel, SequenceClassific
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.roberta = RobertaModel(config, add_pooling_layer=False)
-        self.classifier = RobertaClassificationHead(config)
+        self.classifier = FirstTokenClassificationHead(config, torch.tanh)
 
     def classify(self, out: BaseModelOutput) -> torch.Tensor:
         return self.classifier(out.last_hidden_state)

@@ -1,0 +1,150 @@
+"""AttentionView in a real JupyterLab + Chromium: drawn on canvas, interactive, offline, and
+still responsive at 512 tokens x 6 layers x 12 heads (all-MiniLM-L6-v2, the embedded copy)."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.browser.harness import assert_no_widget_errors, canvas_pixels, open_notebook, run_in_kernel
+
+SENTENCE = ("The quick brown fox jumped over the lazy dog while the children watched from the window, "
+            "laughing because the dog did not even wake up when the fox landed beside it.")
+SHOW = '''\
+from widgets import AttentionView
+v = AttentionView(model="sentence-transformers/all-MiniLM-L6-v2", text={text!r})
+v'''
+DONE = 'print("ATTN-READY", v.error or "")'
+
+
+def _signature(canvas) -> tuple:
+    px = canvas_pixels(canvas)
+    return px["painted"], tuple(round(c, 1) for c in px["mean_rgb"]), px["height"]
+
+
+@pytest.mark.browser
+def test_attention_view_draws_hovers_switches_offline(lab, lab_page, lab_notebook, net, tmp_path):
+    from playwright.sync_api import expect
+
+    page = lab_page
+    nb = lab_notebook([SHOW.format(text=SENTENCE), DONE])
+    open_notebook(page, lab, nb, "ATTN-READY")
+    n_tokens = int(run_in_kernel(page, "print(len(v.record.query_tokens))"))
+    assert 35 <= n_tokens <= 45, n_tokens
+
+    root = page.locator(".wb-attn")
+    canvas = page.locator("canvas.wb-attn-main")
+    expect(canvas).to_be_visible()
+    expect(root).to_have_attribute("data-view", "head")
+    px = canvas_pixels(canvas)
+    assert px["painted"] > 2000, px  # lines and labels
+    base = _signature(canvas)
+
+    # hover a query token: only its lines remain -> a different (sparser) picture
+    box = canvas.bounding_box()
+    rh = min(18, (720 - 30) // n_tokens)
+    page.mouse.move(box["x"] + 100, box["y"] + 24 + 5 * rh + rh / 2)
+    expect(root).to_have_attribute("data-hover", "q5")
+    hovered = _signature(canvas)
+    assert hovered != base and hovered[0] < base[0], (base, hovered)
+    page.mouse.move(box["x"] + box["width"] + 300, box["y"] - 50)  # leave the canvas
+    expect(root).to_have_attribute("data-hover", "")
+    assert _signature(canvas) == base
+
+    # switch layer in the browser: the kernel sends layer 3's edges and the picture changes
+    page.locator("select.wb-attn-layer").select_option("3")
+    expect(root).to_have_attribute("data-edge-layer", "3")
+    assert run_in_kernel(page, "print(v.layer, v.edge_meta['layer'])").split() == ["3", "3"]
+    layer3 = _signature(canvas)
+    assert layer3 != base
+
+    # model view: click layer 1 / head 7 opens it in the head view
+    page.locator("button.wb-attn-view-btn[data-view=model]").click()
+    expect(root).to_have_attribute("data-view", "model")
+    expect(root).to_have_attribute("data-ready", "1", timeout=20_000)
+    assert canvas_pixels(canvas)["painted"] > 5000
+    box = canvas.bounding_box()
+    cell = max(28, min(64, 700 // 12))
+    page.mouse.click(box["x"] + 36 + 7.5 * cell, box["y"] + 30 + 1.5 * cell)
+    expect(root).to_have_attribute("data-view", "head")
+    expect(root).to_have_attribute("data-edge-layer", "1")
+    assert run_in_kernel(page, "print(v.layer, v.heads)").strip() == "1 [7]"
+
+    # matrix view: heatmap drawn; wheel zoom asks the kernel for a window
+    page.locator("button.wb-attn-view-btn[data-view=matrix]").click()
+    expect(root).to_have_attribute("data-view", "matrix")
+    expect(root).to_have_attribute("data-ready", "1", timeout=20_000)
+    assert canvas_pixels(canvas)["painted"] > 100_000
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + 105 + 150, box["y"] + 105 + 150)
+    page.mouse.wheel(0, -300)
+    page.wait_for_function("() => true")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        win = run_in_kernel(page, "print(v.matrix_meta['window'])").strip()
+        if win != f"[0, {n_tokens}, 0, {n_tokens}]":
+            break
+        time.sleep(0.2)
+    assert win != f"[0, {n_tokens}, 0, {n_tokens}]", "zoom did not reach the kernel"
+
+    # an error set in the kernel shows inside the panel, not only in a log
+    run_in_kernel(page, "v.layer = 42")
+    expect(page.locator(".wb-attn-error")).to_contain_text("layer 42 was not captured")
+
+    assert_no_widget_errors(page)
+    assert net.page_errors == []
+    assert net.offsite == []
+
+    # save_html: the file works with no kernel and no network (loaded as page content)
+    path = tmp_path / "attention.html"
+    run_in_kernel(page, f"v.layer = 0; v.view = 'head'; v.save_html({str(path)!r})")
+    page.set_content(path.read_text(), wait_until="load")
+    s_root, s_canvas = page.locator(".wb-attn"), page.locator("canvas.wb-attn-main")
+    expect(s_root).to_have_attribute("data-view", "head")
+    before = _signature(s_canvas)
+    assert before[0] > 2000
+    page.locator("select.wb-attn-layer").select_option("4")
+    expect(s_root).to_have_attribute("data-edge-layer", "4")
+    assert _signature(s_canvas) != before
+    assert net.page_errors == [] and net.offsite == []
+
+
+@pytest.mark.browser
+def test_attention_view_512_tokens_stays_responsive(lab, lab_page, lab_notebook, net):
+    from playwright.sync_api import expect
+
+    page = lab_page
+    text = " ".join(["the quick brown fox jumps over the lazy dog near the river bank"] * 50)
+    nb = lab_notebook([SHOW.format(text=text), DONE])
+    open_notebook(page, lab, nb, "ATTN-READY", timeout=150)
+    assert run_in_kernel(page, "print(len(v.record.query_tokens), v.record.attentions.shape)").strip() == \
+        "512 (6, 12, 512, 512)"
+    root, canvas = page.locator(".wb-attn"), page.locator("canvas.wb-attn-main")
+    expect(root).to_have_attribute("data-edge-layer", "0")
+    assert canvas_pixels(canvas)["painted"] > 10_000
+
+    def roundtrip() -> float:
+        t0 = time.monotonic()
+        page.evaluate("() => document.querySelectorAll('canvas').length")
+        return time.monotonic() - t0
+
+    assert roundtrip() < 3.0
+    for view in ("model", "matrix", "head"):
+        page.locator(f"button.wb-attn-view-btn[data-view={view}]").click()
+        expect(root).to_have_attribute("data-view", view)
+        expect(root).to_have_attribute("data-ready", "1", timeout=20_000)
+        assert roundtrip() < 3.0, view
+        assert canvas_pixels(canvas)["painted"] > 10_000, view
+    draw_ms = float(root.get_attribute("data-draw-ms"))
+    assert draw_ms < 3000, draw_ms
+    page.locator("select.wb-attn-layer").select_option("5")
+    expect(root).to_have_attribute("data-edge-layer", "5", timeout=20_000)
+    assert roundtrip() < 3.0
+    # the kernel is not blocked either
+    t0 = time.monotonic()
+    assert run_in_kernel(page, "print('alive')", timeout=10).strip() == "alive"
+    kernel_s = time.monotonic() - t0
+    sent = run_in_kernel(page, "print(v.bytes_sent()['total'])")
+    assert int(sent) <= 2 * 1024 * 1024
+    assert net.page_errors == [] and net.offsite == []
+    print(f"\n[attention 512] draw {draw_ms:.0f} ms, kernel round trip {kernel_s:.2f} s, sent {int(sent)} B")

@@ -1,0 +1,354 @@
+"""`AttentionView`: attention of a transformer on a text, drawn on canvas in the notebook.
+
+The browser code (`static/attention.js`, `static/attention.css`) ships inside the package:
+nothing is fetched from a CDN. Only what is on screen travels, as binary buffers (float16 /
+uint16 with dtype and shape in a `*_meta` dict): the head view gets the top-k edges of the
+selected layer (every edge for short inputs), the matrix view one down-sampled window, the
+model view small thumbnails, the summaries panel the head-mean and rollout of the layer plus
+an entropy table. The full attention stays in Python, in an `AttentionRecord`.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+import traceback
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import numpy as np
+import traitlets as T
+
+from workbench import attention_data as ad
+from workbench.errors import InputError
+
+STATIC = Path(__file__).parent / "static"
+VIEWS = ("head", "model", "matrix")
+HEAD_BUDGET = 1 << 20  # bytes of edges for the head view (4 bytes per edge: uint16 key + float16 weight)
+MATRIX_MAX = 512  # matrix view: at most this many rows/columns per window, pooled beyond
+THUMB = 32  # model view thumbnail side
+SUMMARY_MAX = 128  # summaries panel heatmap side
+HTML_LAYER_MATRIX = 256  # save_html: matrix side stored per layer
+
+
+class AttentionView(anywidget.AnyWidget):
+    """Head, model and matrix views of a model's attention on `text` (and `text_pair`).
+
+    `model` is a hub id, a local folder, or a loaded workbench model (then pass `tokenizer`).
+    `layers` limits capture (None: all layers); `heads` selects heads (None: all).
+    `record` shows a ready `AttentionRecord` instead (decoder, cross, image patches).
+    """
+
+    _esm = STATIC / "attention.js"
+    _css = STATIC / "attention.css"
+
+    meta = T.Dict().tag(sync=True)  # tokens, segments, layers, heads count, kind, model name
+    view = T.Unicode("head").tag(sync=True)
+    layer = T.Int(0).tag(sync=True)
+    heads = T.List(T.Int()).tag(sync=True)  # selected heads; empty = all
+    window = T.List(T.Int()).tag(sync=True)  # matrix view: [q0, q1, k0, k1] token range; empty = all
+    edge_index = T.Bytes(b"").tag(sync=True)  # uint16 (H, Tq, k): top-k keys per query
+    edge_weight = T.Bytes(b"").tag(sync=True)  # float16 (H, Tq, k)
+    edge_meta = T.Dict().tag(sync=True)
+    matrix = T.Bytes(b"").tag(sync=True)  # float16 (n, rows, cols), drawn as the mean over n
+    matrix_meta = T.Dict().tag(sync=True)  # dtype, shape, window
+    thumbs = T.Bytes(b"").tag(sync=True)  # float16 (L, H, s, s)
+    thumbs_meta = T.Dict().tag(sync=True)
+    summary = T.Bytes(b"").tag(sync=True)  # float16 (2, s, s): head mean, rollout through `layer`
+    summary_meta = T.Dict().tag(sync=True)
+    entropy = T.Bytes(b"").tag(sync=True)  # float16 (L, H), nats
+    entropy_meta = T.Dict().tag(sync=True)
+    error = T.Unicode("").tag(sync=True)
+    status = T.Unicode("").tag(sync=True)
+
+    def __init__(
+        self,
+        model: Any = None,
+        tokenizer: Any = None,
+        text: str | None = None,
+        text_pair: str | None = None,
+        layer: int = 0,
+        heads: list[int] | None = None,
+        view: str = "head",
+        *,
+        layers: list[int] | None = None,
+        record: ad.AttentionRecord | None = None,
+    ) -> None:
+        super().__init__()
+        self.record: ad.AttentionRecord | None = None
+        self._rollout: np.ndarray | None = None
+        self._last_traceback = ""
+        self._reverting = False
+        try:
+            if view not in VIEWS:
+                raise InputError(f"view must be one of {VIEWS}; got {view!r}")
+            self.record = record if record is not None else self._capture(model, tokenizer, text, text_pair, layers)
+            rec = self.record
+            if layer not in rec.layers:
+                raise InputError(f"layer {layer} was not captured; choose one of {rec.layers}")
+            bad = [h for h in heads or [] if not 0 <= h < rec.num_heads]
+            if bad:
+                raise InputError(f"heads {bad} do not exist; this model has heads 0..{rec.num_heads - 1}")
+            self._rollout = rec.rollout() if rec.kind != "cross" else None
+            self.meta = {**rec.to_dicts(), "seq_len": len(rec.query_tokens)}
+            with self.hold_trait_notifications():
+                self.view, self.layer, self.heads = view, layer, list(heads or [])
+            ent = ad.pack(rec.head_entropy())
+            self.entropy, self.entropy_meta = ent.data, ent.meta
+            self._refresh()
+        except Exception as err:  # a widget never dies silently: the error shows in the panel
+            self._fail(err)
+        self.observe(self._on_change, names=["view", "layer", "heads", "window"])
+
+    # -- data ------------------------------------------------------------------------------------
+    @staticmethod
+    def _capture(model: Any, tokenizer: Any, text: str | None, text_pair: str | None, layers: list[int] | None) -> ad.AttentionRecord:
+        from workbench.auto import AutoModel, AutoTokenizer
+
+        if model is None:
+            raise InputError("pass model= (a hub id such as 'sentence-transformers/all-MiniLM-L6-v2', a folder, or a model)")
+        if text is None:
+            raise InputError("pass text= (the sentence whose attention to show)")
+        if isinstance(model, (str, os.PathLike)):
+            name = model
+            model = AutoModel.from_pretrained(name)
+            tokenizer = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(name)
+        elif tokenizer is None:
+            name = getattr(getattr(model, "config", None), "name_or_path", "")
+            if not name:
+                raise InputError("a model object needs tokenizer= (or load the model by name)")
+            tokenizer = AutoTokenizer.from_pretrained(name)
+        elif isinstance(tokenizer, (str, os.PathLike)):
+            tokenizer = AutoTokenizer.from_pretrained(tokenizer)
+        return ad.record_from_text(model, tokenizer, text, text_pair, layers=layers)
+
+    def _selected(self) -> list[int]:
+        n = self.record.num_heads
+        return [h for h in self.heads if 0 <= h < n] or list(range(n))
+
+    def _refresh(self, changed: set[str] | None = None) -> None:
+        """Recompute the buffers the current view shows (and nothing else)."""
+        rec = self.record
+        if rec is None:
+            return
+        changed = changed or {"view", "layer", "heads", "window"}
+        a = rec.layer(self.layer)  # (H, Tq, Tk)
+        with self.hold_trait_notifications():
+            if "layer" in changed:
+                self._set_edges(a)
+                self._set_summary()
+            if self.view == "matrix" and changed & {"view", "layer", "heads", "window"}:
+                self._set_matrix(a)
+            if self.view == "model" and not self.thumbs:
+                self._set_thumbs()
+        self.status = f"layer {self.layer} · {len(rec.query_tokens)} tokens · {rec.num_heads} heads"
+
+    def _edges_state(self, a: np.ndarray, layer: int) -> dict[str, Any]:
+        k = ad.edges_per_query(a.shape[0], a.shape[1], a.shape[2], HEAD_BUDGET)
+        idx, w = ad.top_k_edges(a, k)
+        pi, pw = ad.pack(idx, "uint16"), ad.pack(w)
+        meta = {**pw.meta, "k": k, "layer": layer, "complete": k == a.shape[2]}
+        return {"edge_index": pi.data, "edge_weight": pw.data, "edge_meta": meta}
+
+    def _set_edges(self, a: np.ndarray) -> None:
+        for name, value in self._edges_state(a, self.layer).items():
+            setattr(self, name, value)
+
+    def _window(self) -> tuple[int, int, int, int]:
+        tq, tk = len(self.record.query_tokens), len(self.record.key_tokens)
+        w = list(self.window)
+        if len(w) != 4:
+            return 0, tq, 0, tk
+        q0, q1, k0, k1 = (int(x) for x in w)
+        q0, k0 = max(0, min(q0, tq - 1)), max(0, min(k0, tk - 1))
+        return q0, max(q0 + 1, min(q1, tq)), k0, max(k0 + 1, min(k1, tk))
+
+    def _matrix_state(self, a: np.ndarray, layer: int, window: tuple[int, int, int, int], side: int) -> dict[str, Any]:
+        q0, q1, k0, k1 = window
+        m = a[self._selected()].mean(axis=0)[q0:q1, k0:k1]
+        p = ad.pack(ad.downsample(m, side)[None])  # (1, rows, cols)
+        return {"matrix": p.data, "matrix_meta": {**p.meta, "window": [q0, q1, k0, k1], "layer": layer, "heads": self._selected()}}
+
+    def _set_matrix(self, a: np.ndarray) -> None:
+        for name, value in self._matrix_state(a, self.layer, self._window(), MATRIX_MAX).items():
+            setattr(self, name, value)
+
+    def _set_thumbs(self) -> None:
+        p = ad.pack(ad.downsample(self.record.attentions, THUMB))  # (L, H, s, s)
+        self.thumbs, self.thumbs_meta = p.data, p.meta
+
+    def _summary_state(self, layer: int) -> dict[str, Any]:
+        rec = self.record
+        i = rec.layers.index(layer)
+        mean = rec.attentions[i].mean(axis=0)
+        maps = [mean, self._rollout[i] if self._rollout is not None else np.zeros_like(mean)]
+        p = ad.pack(ad.downsample(np.stack(maps), SUMMARY_MAX))  # (2, s, s)
+        return {"summary": p.data, "summary_meta": {**p.meta, "layer": layer, "rollout": self._rollout is not None}}
+
+    def _set_summary(self) -> None:
+        for name, value in self._summary_state(self.layer).items():
+            setattr(self, name, value)
+
+    def _on_change(self, change: dict[str, Any]) -> None:
+        if self._reverting:
+            return
+        try:
+            name, rec = change["name"], self.record
+            if name == "layer" and rec is not None and self.layer not in rec.layers:
+                raise InputError(f"layer {self.layer} was not captured; choose one of {rec.layers}")
+            if name == "view" and self.view not in VIEWS:
+                raise InputError(f"view must be one of {VIEWS}; got {self.view!r}")
+            self._refresh({name})
+            self.error = ""
+        except Exception as err:
+            self._fail(err)
+            self._reverting = True  # put the bad value back so the view stays drawable
+            try:
+                setattr(self, change["name"], change["old"])
+            finally:
+                self._reverting = False
+
+    def _fail(self, err: BaseException) -> None:
+        self._last_traceback = traceback.format_exc()
+        self.error = f"{type(err).__name__}: {err}"
+
+    # -- static forms ------------------------------------------------------------------------------
+    def bytes_sent(self) -> dict[str, int]:
+        """Bytes of every synced buffer and JSON trait as they stand (what a display sends now)."""
+        sizes = {name: len(getattr(self, name)) for name in ("edge_index", "edge_weight", "matrix", "thumbs", "summary", "entropy")}
+        sizes["json"] = sum(len(json.dumps(getattr(self, n))) for n in ("meta", "edge_meta", "matrix_meta", "thumbs_meta",
+                                                                      "summary_meta", "entropy_meta", "heads", "window"))
+        sizes["total"] = sum(sizes.values())
+        return sizes
+
+    def render_png(self, dpi: int = 80) -> bytes:
+        """A PNG of the current view (matplotlib), for saved notebooks and places without widgets."""
+        return render_png(self, dpi=dpi)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        if data is not None:
+            try:
+                data["image/png"] = base64.b64encode(self.render_png()).decode("ascii")
+            except Exception as err:  # the live widget still shows; say why the fallback is missing
+                data["text/plain"] = f"AttentionView (no static image: {type(err).__name__}: {err})"
+        return bundle
+
+    def _standalone_state(self) -> dict[str, Any]:
+        """Everything the JS needs without a kernel: current traits plus every layer's buffers."""
+        rec = self.record
+        full = (0, len(rec.query_tokens), 0, len(rec.key_tokens))
+        per_layer: dict[str, dict[str, Any]] = {}
+        for layer in rec.layers:
+            a = rec.layer(layer)
+            per_layer[str(layer)] = {**self._edges_state(a, layer), **self._summary_state(layer),
+                                     **self._matrix_state(a, layer, full, HTML_LAYER_MATRIX)}
+        names = ("meta", "view", "layer", "heads", "entropy", "entropy_meta", "error", "status")
+        state = {n: getattr(self, n) for n in names}
+        p = ad.pack(ad.downsample(rec.attentions, THUMB))
+        state.update(per_layer[str(self.layer)], thumbs=p.data, thumbs_meta=p.meta, window=[], standalone=True)
+        return {"state": state, "per_layer": per_layer}
+
+    def save_html(self, path: str | os.PathLike) -> Path:
+        """Write one self-contained HTML file (code, styles and data inlined; no network)."""
+        if self.record is None:
+            raise InputError(f"nothing to save: {self.error or 'no attention was captured'}")
+
+        def enc(v: Any) -> Any:
+            if isinstance(v, (bytes, bytearray, memoryview)):
+                return {"$b64": base64.b64encode(bytes(v)).decode("ascii")}
+            if isinstance(v, dict):
+                return {k: enc(x) for k, x in v.items()}
+            return v
+
+        payload = json.dumps(enc(self._standalone_state())).replace("</", "<\\/")
+        js = base64.b64encode((STATIC / "attention.js").read_bytes()).decode("ascii")
+        css = (STATIC / "attention.css").read_text()
+        title = html.escape(f"Attention · {self.record.model_name or 'model'}")
+        page = (STATIC / "standalone.html").read_text()
+        page = page.replace("%TITLE%", title).replace("%CSS%", css).replace("%JS_B64%", js).replace("%PAYLOAD%", payload)
+        out = Path(path)
+        out.write_text(page, encoding="utf-8")
+        return out
+
+
+# -- static PNG --------------------------------------------------------------------------------------
+def render_png(view: AttentionView, dpi: int = 80) -> bytes:
+    """Draw `view`'s current view with matplotlib (Agg, no pyplot state): head lines, matrix, or grid."""
+    from matplotlib.collections import LineCollection
+    from matplotlib.colors import hsv_to_rgb
+    from matplotlib.figure import Figure
+
+    rec = view.record
+    if rec is None:
+        fig = Figure(figsize=(6, 1), dpi=dpi)
+        fig.text(0.01, 0.5, view.error or "no attention", color="#b00020", family="monospace", va="center")
+        return _fig_png(fig, dpi)
+    a = rec.layer(view.layer)  # (H, Tq, Tk)
+    heads = view._selected()
+    title = f"{rec.model_name or 'attention'} · layer {view.layer} · heads {_span(heads, rec.num_heads)}"
+    if view.view == "model":
+        L, H = rec.num_layers, rec.num_heads
+        thumbs = ad.downsample(rec.attentions, THUMB)
+        fig = Figure(figsize=(H * 0.6 + 0.5, L * 0.6 + 0.6), dpi=dpi)
+        axes = fig.subplots(L, H, squeeze=False)
+        for i in range(L):
+            for h in range(H):
+                ax = axes[i][h]
+                ax.imshow(thumbs[i, h], cmap="Blues", interpolation="nearest")
+                ax.set_xticks([]), ax.set_yticks([])
+                if h == 0:
+                    ax.set_ylabel(f"L{rec.layers[i]}", fontsize=7)
+                if i == 0:
+                    ax.set_title(f"H{h}", fontsize=7)
+        fig.suptitle(f"{rec.model_name or 'attention'} · layers × heads", fontsize=9)
+        return _fig_png(fig, dpi)
+    tq, tk = len(rec.query_tokens), len(rec.key_tokens)
+    if view.view == "matrix" or max(tq, tk) > 120:  # too many lines to read: the head-mean heatmap
+        q0, q1, k0, k1 = view._window() if view.view == "matrix" else (0, tq, 0, tk)
+        m = ad.downsample(a[heads].mean(axis=0)[q0:q1, k0:k1], 256)
+        fig = Figure(figsize=(6, 6), dpi=dpi)
+        ax = fig.add_subplot()
+        ax.imshow(m, cmap="Blues", interpolation="nearest", aspect="auto")
+        if q1 - q0 <= 60 and k1 - k0 <= 60:
+            ax.set_yticks(range(q1 - q0), rec.query_tokens[q0:q1], fontsize=6)
+            ax.set_xticks(range(k1 - k0), rec.key_tokens[k0:k1], fontsize=6, rotation=90)
+        ax.set_title(title, fontsize=8)
+        return _fig_png(fig, dpi)
+    fig = Figure(figsize=(4.5, max(2.0, 0.18 * max(tq, tk) + 0.6)), dpi=dpi)
+    ax = fig.add_axes((0.02, 0.02, 0.96, 0.9))
+    ax.set_xlim(-0.8, 1.8), ax.set_ylim(max(tq, tk), -1), ax.axis("off")
+    for i, tok in enumerate(rec.query_tokens):
+        ax.text(0, i, tok, ha="right", va="center", fontsize=7)
+    for j, tok in enumerate(rec.key_tokens):
+        ax.text(1, j, tok, ha="left", va="center", fontsize=7)
+    segs, colors = [], []
+    for n, h in enumerate(heads):
+        rgb = hsv_to_rgb((h / rec.num_heads, 0.75, 0.8))
+        qi, kj = np.nonzero(a[h] > 0.02)
+        segs += [((0.05, q), (0.95, k)) for q, k in zip(qi, kj)]
+        colors += [(*rgb, float(min(1.0, a[h, q, k]))) for q, k in zip(qi, kj)]
+    ax.add_collection(LineCollection(segs, colors=colors, linewidths=1.2))
+    ax.set_title(title, fontsize=8)
+    return _fig_png(fig, dpi)
+
+
+def _span(heads: list[int], n: int) -> str:
+    return "all" if len(heads) == n else ",".join(map(str, heads))
+
+
+def _fig_png(fig: Any, dpi: int) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+__all__ = ["AttentionView", "render_png"]

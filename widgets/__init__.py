@@ -9,6 +9,11 @@ from workbench._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "Panel": "widgets.base",
+    "FillMask": "widgets.text_panels",
+    "TextClassifier": "widgets.text_panels",
+    "NER": "widgets.text_panels",
+    "QuestionAnswering": "widgets.text_panels",
+    "Similarity": "widgets.text_panels",
     "AttentionView": "widgets.attention",
 }
 

@@ -7,15 +7,25 @@ line to `TASKS` (and its aliases to `ALIASES`).
 from __future__ import annotations
 
 import importlib
-import os
 from typing import Any
 
 from ..errors import InputError
 
 # task -> (module, class name)
-TASKS: dict[str, tuple[str, str]] = {}
+TASKS: dict[str, tuple[str, str]] = {
+    "fill-mask": ("workbench.pipelines.fill_mask", "FillMaskPipeline"),
+    "text-classification": ("workbench.pipelines.text_classification", "TextClassificationPipeline"),
+    "token-classification": ("workbench.pipelines.token_classification", "TokenClassificationPipeline"),
+    "question-answering": ("workbench.pipelines.question_answering", "QuestionAnsweringPipeline"),
+    "zero-shot-classification": ("workbench.pipelines.zero_shot", "ZeroShotClassificationPipeline"),
+    "feature-extraction": ("workbench.pipelines.feature_extraction", "FeatureExtractionPipeline"),
+    "sentence-similarity": ("workbench.pipelines.feature_extraction", "SentenceSimilarityPipeline"),
+}
 # alias -> task
-ALIASES: dict[str, str] = {}
+ALIASES: dict[str, str] = {
+    "sentiment-analysis": "text-classification",
+    "ner": "token-classification",
+}
 
 
 def supported_tasks() -> list[str]:

@@ -1,0 +1,160 @@
+"""Pure render functions for the text panels: pipeline result -> self-contained HTML (or PNG).
+
+No widget state here, so each function is tested without a kernel, and the same HTML is the
+panel's live view and its `static_html` (what a saved notebook shows).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Sequence
+from typing import Any
+
+# One colour per entity type (cycled); light enough that the text stays readable.
+PALETTE = ("#ffd166", "#8ecae6", "#b5e48c", "#f4a3c0", "#cdb4db", "#ffb570", "#a0e7e5", "#e9c46a")
+_BAR = ('<div class="wb-bar-row" style="display:flex;align-items:center;gap:6px;margin:2px 0" '
+        'data-label="{label}" data-score="{score:.6f}">'
+        '<span class="wb-bar-label" style="width:{lw}em;text-align:right;font-family:monospace;overflow:hidden;'
+        'white-space:nowrap">{label}</span>'
+        '<span style="flex:0 0 240px;background:#eee;height:14px;position:relative">'
+        '<span class="wb-bar" style="position:absolute;left:0;top:0;bottom:0;width:{pct:.1f}%;background:{color}">'
+        "</span></span>"
+        '<span class="wb-bar-score" style="font-family:monospace">{score:.4f}</span></div>')
+
+
+def bars_html(items: Sequence[tuple[str, float]], *, color: str = "#4c78a8", css_class: str = "wb-bars") -> str:
+    """Horizontal bars, one per (label, score); scores in [0, 1] fill the bar (others are scaled to the max)."""
+    if not items:
+        return f'<div class="{css_class}"><em>no results</em></div>'
+    top = max(1.0, max(abs(s) for _, s in items))
+    width = max(4, min(24, max(len(label) for label, _ in items) + 1))
+    rows = [_BAR.format(label=html.escape(label), score=float(s), pct=100 * max(0.0, float(s)) / top, color=color,
+                        lw=width * 0.62) for label, s in items]
+    return f'<div class="{css_class}">' + "".join(rows) + "</div>"
+
+
+def fill_mask_html(result: Any) -> str:
+    """Fill-mask output (one mask: a list of dicts; several: a list of lists) -> bars + completed sentences."""
+    groups = result if result and isinstance(result[0], list) else [result]
+    parts = []
+    for i, group in enumerate(groups):
+        title = f"<div><b>mask {i + 1}</b></div>" if len(groups) > 1 else ""
+        bars = bars_html([(g["token_str"].strip() or g["token_str"], g["score"]) for g in group], css_class="wb-fill-bars")
+        sentences = "".join(f'<li class="wb-fill-sentence">{html.escape(g["sequence"])}</li>' for g in group)
+        parts.append(f'<div class="wb-fill-group">{title}{bars}<ol style="margin:4px 0">{sentences}</ol></div>')
+    return '<div class="wb-fill-mask">' + "".join(parts) + "</div>"
+
+
+def labels_html(result: Any) -> str:
+    """[{label, score}] (text-classification) or {labels, scores} (zero-shot) -> label bars."""
+    if isinstance(result, dict) and "labels" in result:
+        items = list(zip(result["labels"], result["scores"]))
+    else:
+        items = [(d["label"], d["score"]) for d in result]
+    return bars_html(items, color="#59a14f", css_class="wb-label-bars")
+
+
+def entity_colors(entities: Sequence[dict[str, Any]]) -> dict[str, str]:
+    kinds: list[str] = []
+    for e in entities:
+        kind = _entity_kind(e)
+        if kind not in kinds:
+            kinds.append(kind)
+    return {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(kinds)}
+
+
+def _entity_kind(e: dict[str, Any]) -> str:
+    return e.get("entity_group") or str(e.get("entity", "")).split("-", 1)[-1]
+
+
+def entities_html(text: str, entities: Sequence[dict[str, Any]]) -> str:
+    """The text with each entity highlighted by type (hover: type and score), and a legend."""
+    colors = entity_colors(entities)
+    out, pos = [], 0
+    for e in sorted(entities, key=lambda e: e["start"]):
+        start, end = int(e["start"]), int(e["end"])
+        if start < pos:  # overlapping spans (token mode): keep the first
+            continue
+        label = e.get("entity_group") or e.get("entity")
+        kind = _entity_kind(e)
+        out.append(html.escape(text[pos:start]))
+        out.append(
+            f'<mark class="wb-entity" data-type="{html.escape(kind)}" data-score="{float(e["score"]):.4f}" '
+            f'title="{html.escape(str(label))} {float(e["score"]):.3f}" '
+            f'style="background:{colors[kind]};padding:0 2px;border-radius:3px">{html.escape(text[start:end])}'
+            f'<sub style="font-size:70%;margin-left:2px">{html.escape(kind)}</sub></mark>'
+        )
+        pos = end
+    out.append(html.escape(text[pos:]))
+    legend = "".join(
+        f'<span class="wb-legend-item" style="background:{c};padding:0 4px;margin-right:6px;border-radius:3px">'
+        f"{html.escape(k)}</span>" for k, c in colors.items()
+    ) or "<em>no entities</em>"
+    return (f'<div class="wb-ner"><div class="wb-ner-text" style="line-height:1.9">{"".join(out)}</div>'
+            f'<div class="wb-legend" style="margin-top:4px">{legend}</div></div>')
+
+
+def qa_html(context: str, answers: Sequence[dict[str, Any]]) -> str:
+    """The context with the best answer highlighted, its score, and the other candidates."""
+    if not answers:
+        return '<div class="wb-qa"><em>no answer</em></div>'
+    best = answers[0]
+    s, e = int(best["start"]), int(best["end"])
+    if s == e:
+        shown = html.escape(context) + '<div class="wb-qa-empty"><em>(no answer in the context)</em></div>'
+    else:
+        shown = (html.escape(context[:s]) + '<mark class="wb-qa-answer" style="background:#ffd166">'
+                 + html.escape(context[s:e]) + "</mark>" + html.escape(context[e:]))
+    alternatives = bars_html([(a["answer"] or "(no answer)", a["score"]) for a in answers], css_class="wb-qa-bars")
+    return (f'<div class="wb-qa"><div><b>answer:</b> <span class="wb-qa-best">{html.escape(best["answer"])}</span> '
+            f'<span class="wb-qa-score">score {float(best["score"]):.4f}</span></div>'
+            f'<div class="wb-qa-context" style="margin:6px 0;line-height:1.6">{shown}</div>{alternatives}</div>')
+
+
+def similarity_png(sentences: Sequence[str], matrix: Sequence[Sequence[float]], *, dpi: int = 80) -> bytes:
+    """A cosine-similarity heatmap (matplotlib, Agg) as PNG bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    n = len(sentences)
+    labels = [s if len(s) <= 32 else s[:31] + "…" for s in sentences]
+    size = 2.5 + 0.45 * n
+    fig = Figure(figsize=(size + 2, size), dpi=dpi)
+    ax = fig.add_subplot()
+    im = ax.imshow(matrix, vmin=-1 if min(min(r) for r in matrix) < 0 else 0, vmax=1, cmap="viridis")
+    ax.set_xticks(range(n), [str(i) for i in range(n)])
+    ax.set_yticks(range(n), [f"{i}: {t}" for i, t in enumerate(labels)], fontsize=8)
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, f"{matrix[i][j]:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if matrix[i][j] < 0.6 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def nearest_neighbours(matrix: Sequence[Sequence[float]], k: int = 1) -> list[list[tuple[int, float]]]:
+    """For each row, the k most similar other rows as (index, score), best first."""
+    out = []
+    for i, row in enumerate(matrix):
+        others = sorted(((j, float(s)) for j, s in enumerate(row) if j != i), key=lambda t: -t[1])
+        out.append(others[:k])
+    return out
+
+
+def neighbours_html(sentences: Sequence[str], matrix: Sequence[Sequence[float]], k: int = 1) -> str:
+    rows = []
+    for i, near in enumerate(nearest_neighbours(matrix, k)):
+        found = "; ".join(f"{html.escape(sentences[j])} <small>({s:.3f})</small>" for j, s in near) or "-"
+        rows.append(f'<tr class="wb-nn-row"><td>{i}: {html.escape(sentences[i])}</td><td>→ {found}</td></tr>')
+    return '<table class="wb-neighbours">' + "".join(rows) + "</table>"
+
+
+def png_html(png: bytes, alt: str = "") -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}"/>'

@@ -1,0 +1,336 @@
+"""Notebook panels for the text pipelines: FillMask, TextClassifier, NER, QuestionAnswering, Similarity.
+
+Each panel is `Panel(model=<hub id | folder | pipeline>, **options)`. Inputs are synced traitlets
+(`text`, `question`, ...) bound to the controls, results are traitlets (`result`, `html`), so code
+and tests drive a panel by setting an input and waiting for `result`/`runs` to change. A change
+starts a debounced update (`debounce_ms`; 0 = run at once, in the caller's thread): a newer request
+replaces a waiting one, and a result that arrives after a newer request started is dropped
+(`dropped` counts both). Rendering is `widgets.render_text`; errors show inside the panel.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import ipywidgets as W
+import traitlets as T
+
+from . import render_text as R
+from .base import Panel
+
+
+def resolve_pipeline(task: str, model: Any, tokenizer: Any = None) -> Any:
+    """A pipeline object passes through; a name or folder builds the task's pipeline."""
+    if model is not None and hasattr(model, "_run_batch"):
+        return model
+    from workbench.pipelines import pipeline
+
+    return pipeline(task, model=model, tokenizer=tokenizer)
+
+
+class LivePanel(Panel):
+    """A panel whose output follows its inputs: debounced updates, stale results dropped."""
+
+    task: str = ""
+    debounce_ms = T.Int(150)
+    html = T.Unicode("")  # the rendered result (also kept as static_html)
+    runs = T.Int(0)  # updates that finished (result or error shown)
+    dropped = T.Int(0)  # requests dropped as stale
+
+    def __init__(self, model: Any = None, *, tokenizer: Any = None, debounce_ms: int = 150,
+                 controls: list[W.Widget] | None = None) -> None:
+        self._view = W.HTML(value="")
+        super().__init__(children=[*(controls or []), self._view])
+        self.debounce_ms = debounce_ms
+        self._seq = 0
+        self._seq_lock = threading.Lock()
+        self._run_lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self.pipe = self.guard(resolve_pipeline, self.task, model, tokenizer)
+
+    # -- subclass API ------------------------------------------------------------------------
+    def compute(self) -> Any:
+        """Run the pipeline on the current inputs; None when there is nothing to do yet."""
+        raise NotImplementedError
+
+    def render(self, result: Any) -> str:
+        raise NotImplementedError
+
+    def set_result(self, result: Any) -> None:
+        self.result = result
+
+    # -- update machinery -------------------------------------------------------------------
+    def request(self, change: Any = None) -> None:
+        """An input changed: schedule an update (or run it now when debounce_ms is 0)."""
+        with self._seq_lock:
+            self._seq += 1
+            seq = self._seq
+            if self._timer is not None and self._timer.is_alive():
+                self._timer.cancel()
+                self.dropped += 1
+            self._timer = None
+            if self.debounce_ms > 0:
+                self._timer = threading.Timer(self.debounce_ms / 1000, self._execute, args=(seq,))
+                self._timer.daemon = True
+                self._timer.start()
+        if self.debounce_ms <= 0:
+            self._execute(seq)
+
+    def update(self) -> None:
+        """Recompute now from the current inputs (what an input change ends up calling)."""
+        with self._seq_lock:
+            self._seq += 1
+            seq = self._seq
+        self._execute(seq)
+
+    def _execute(self, seq: int) -> None:
+        with self._run_lock:
+            if seq != self._seq:
+                self.dropped += 1
+                return
+            self.busy = True
+            try:
+                if self.pipe is None:
+                    raise RuntimeError("no model is loaded (see the error above); create the panel again with model=...")
+                result = self.compute()
+                page = "" if result is None else self.render(result)
+            except Exception as err:  # noqa: BLE001 - a panel never dies silently
+                if seq == self._seq:
+                    self.show_error(err)
+                    self.runs += 1
+                return
+            finally:
+                self.busy = False
+            if seq != self._seq:  # a newer request started while this one ran
+                self.dropped += 1
+                return
+            self.clear_error()
+            self._view.value = page
+            self.html = page
+            self.static_html = page
+            self.set_result(result)
+            self.runs += 1
+
+
+def _link(widget: W.Widget, panel: Panel, name: str) -> None:
+    T.link((widget, "value"), (panel, name))
+
+
+class FillMask(LivePanel):
+    """Type a text with the mask token; the top-k tokens appear as bars with the completed sentences."""
+
+    task = "fill-mask"
+    text = T.Unicode("").tag(sync=True)
+    top_k = T.Int(5).tag(sync=True)
+    result = T.List()
+
+    def __init__(self, model: Any = None, *, text: str = "", top_k: int = 5, debounce_ms: int = 150,
+                 tokenizer: Any = None) -> None:
+        self._input = W.Textarea(placeholder="Type a sentence with the mask token", continuous_update=True,
+                                 layout=W.Layout(width="100%"))
+        self._input.add_class("wb-fill-input")
+        self._slider = W.IntSlider(value=top_k, min=1, max=20, description="top k")
+        super().__init__(model, tokenizer=tokenizer, debounce_ms=debounce_ms, controls=[self._input, self._slider])
+        self.add_class("wb-fill-mask-panel")
+        if self.pipe is not None:
+            self._input.placeholder = f"Type a sentence with {self.pipe.tokenizer.mask_token}"
+        _link(self._input, self, "text")
+        _link(self._slider, self, "top_k")
+        self.top_k = top_k
+        self.observe(self.request, names=["text", "top_k"])
+        if text:
+            self.text = text
+
+    def compute(self) -> Any:
+        if not self.text.strip():
+            return None
+        return self.pipe(self.text, top_k=self.top_k)
+
+    def render(self, result: Any) -> str:
+        return R.fill_mask_html(result)
+
+    def set_result(self, result: Any) -> None:
+        self.result = [] if result is None else result
+
+
+class TextClassifier(LivePanel):
+    """Label bars for a text; a second text makes an NLI pair; labels in the box switch to zero-shot."""
+
+    task = "text-classification"
+    text = T.Unicode("").tag(sync=True)
+    text_pair = T.Unicode("").tag(sync=True)
+    candidate_labels = T.Unicode("").tag(sync=True)  # comma-separated: zero-shot when not empty
+    multi_label = T.Bool(False).tag(sync=True)
+    result = T.List()  # [{label, score}] best first
+
+    def __init__(self, model: Any = None, *, text: str = "", text_pair: str = "", candidate_labels: str = "",
+                 multi_label: bool = False, debounce_ms: int = 150, tokenizer: Any = None) -> None:
+        self._text = W.Textarea(placeholder="Text to classify", layout=W.Layout(width="100%"))
+        self._pair = W.Text(placeholder="Second text (optional: NLI / sentence pair)", layout=W.Layout(width="100%"))
+        self._labels = W.Text(placeholder="Candidate labels, comma separated (optional: zero-shot)",
+                              layout=W.Layout(width="100%"))
+        self._multi = W.Checkbox(description="multi-label (zero-shot)")
+        super().__init__(model, tokenizer=tokenizer, debounce_ms=debounce_ms,
+                         controls=[self._text, self._pair, self._labels, self._multi])
+        for widget, name in ((self._text, "text"), (self._pair, "text_pair"), (self._labels, "candidate_labels"),
+                             (self._multi, "multi_label")):
+            _link(widget, self, name)
+        self._zero_shot = None
+        self.observe(self.request, names=["text", "text_pair", "candidate_labels", "multi_label"])
+        self.set_trait("text_pair", text_pair)
+        self.set_trait("candidate_labels", candidate_labels)
+        self.set_trait("multi_label", multi_label)
+        if text:
+            self.text = text
+        elif text_pair or candidate_labels:
+            self.request()
+
+    def zero_shot(self) -> Any:
+        if self._zero_shot is None:
+            from workbench.pipelines.zero_shot import ZeroShotClassificationPipeline
+
+            self._zero_shot = ZeroShotClassificationPipeline(self.pipe.model, self.pipe.tokenizer)
+        return self._zero_shot
+
+    def compute(self) -> Any:
+        if not self.text.strip():
+            return None
+        if self.candidate_labels.strip():
+            out = self.zero_shot()(self.text, candidate_labels=self.candidate_labels, multi_label=self.multi_label)
+            return [{"label": l, "score": s} for l, s in zip(out["labels"], out["scores"])]
+        item = {"text": self.text, "text_pair": self.text_pair} if self.text_pair.strip() else self.text
+        return self.pipe(item, top_k=None)
+
+    def render(self, result: Any) -> str:
+        return R.labels_html(result)
+
+    def set_result(self, result: Any) -> None:
+        self.result = [] if result is None else result
+
+
+class NER(LivePanel):
+    """The text with entities highlighted by type (hover: score), a legend, an aggregation selector."""
+
+    task = "token-classification"
+    text = T.Unicode("").tag(sync=True)
+    aggregation_strategy = T.Unicode("simple").tag(sync=True)
+    result = T.List()
+
+    def __init__(self, model: Any = None, *, text: str = "", aggregation_strategy: str = "simple",
+                 debounce_ms: int = 150, tokenizer: Any = None) -> None:
+        self._text = W.Textarea(placeholder="Text", layout=W.Layout(width="100%"))
+        self._strategy = W.Dropdown(options=["none", "simple", "first", "average", "max"], value=aggregation_strategy,
+                                    description="aggregation")
+        super().__init__(model, tokenizer=tokenizer, debounce_ms=debounce_ms, controls=[self._text, self._strategy])
+        _link(self._text, self, "text")
+        _link(self._strategy, self, "aggregation_strategy")
+        self.observe(self.request, names=["text", "aggregation_strategy"])
+        self.set_trait("aggregation_strategy", aggregation_strategy)
+        if text:
+            self.text = text
+
+    def compute(self) -> Any:
+        if not self.text.strip():
+            return None
+        return self.pipe(self.text, aggregation_strategy=self.aggregation_strategy)
+
+    def render(self, result: Any) -> str:
+        return R.entities_html(self.text, result)
+
+    def set_result(self, result: Any) -> None:
+        self.result = [] if result is None else result
+
+
+class QuestionAnswering(LivePanel):
+    """Context + question: the answer highlighted in the context with its score, and the top-k alternatives."""
+
+    task = "question-answering"
+    question = T.Unicode("").tag(sync=True)
+    context = T.Unicode("").tag(sync=True)
+    top_k = T.Int(3).tag(sync=True)
+    result = T.List()  # answers, best first
+
+    def __init__(self, model: Any = None, *, question: str = "", context: str = "", top_k: int = 3,
+                 debounce_ms: int = 150, tokenizer: Any = None) -> None:
+        self._context = W.Textarea(placeholder="Context", layout=W.Layout(width="100%", height="8em"))
+        self._question = W.Text(placeholder="Question", layout=W.Layout(width="100%"))
+        self._k = W.IntSlider(value=top_k, min=1, max=10, description="top k")
+        super().__init__(model, tokenizer=tokenizer, debounce_ms=debounce_ms,
+                         controls=[self._context, self._question, self._k])
+        for widget, name in ((self._context, "context"), (self._question, "question"), (self._k, "top_k")):
+            _link(widget, self, name)
+        self.observe(self.request, names=["question", "context", "top_k"])
+        self.set_trait("top_k", top_k)
+        self.set_trait("context", context)
+        if question:
+            self.question = question
+
+    def compute(self) -> Any:
+        if not self.question.strip() or not self.context.strip():
+            return None
+        out = self.pipe(question=self.question, context=self.context, top_k=self.top_k)
+        return out if isinstance(out, list) else [out]
+
+    def render(self, result: Any) -> str:
+        return R.qa_html(self.context, result)
+
+    def set_result(self, result: Any) -> None:
+        self.result = [] if result is None else result
+
+
+class Similarity(LivePanel):
+    """Sentences (one per line) -> cosine-similarity heatmap and each sentence's nearest neighbour."""
+
+    task = "sentence-similarity"
+    sentences = T.List(T.Unicode()).tag(sync=True)
+    neighbours = T.Int(1).tag(sync=True)
+    result = T.List()  # the similarity matrix (nested lists)
+    png = T.Bytes(b"")
+
+    def __init__(self, model: Any = None, *, sentences: list[str] | None = None, neighbours: int = 1,
+                 debounce_ms: int = 300, tokenizer: Any = None) -> None:
+        self._text = W.Textarea(placeholder="One sentence per line", layout=W.Layout(width="100%", height="8em"))
+        self._image = W.Image(format="png")
+        super().__init__(model if model is not None else "sentence-transformers/all-MiniLM-L6-v2",
+                         tokenizer=tokenizer, debounce_ms=debounce_ms, controls=[self._text])
+        self.children = (self._text, self._image, *self.children[1:])
+        self._syncing = False
+        self._text.observe(self._from_box, names="value")
+        self.observe(self._to_box, names="sentences")
+        self.observe(self.request, names=["sentences", "neighbours"])
+        self.set_trait("neighbours", neighbours)
+        if sentences:
+            self.sentences = list(sentences)
+
+    def _from_box(self, change: Any) -> None:
+        if not self._syncing:
+            self._syncing = True
+            try:
+                self.sentences = [s.strip() for s in change["new"].splitlines() if s.strip()]
+            finally:
+                self._syncing = False
+
+    def _to_box(self, change: Any) -> None:
+        if not self._syncing:
+            self._syncing = True
+            try:
+                self._text.value = "\n".join(change["new"])
+            finally:
+                self._syncing = False
+
+    def compute(self) -> Any:
+        if len(self.sentences) < 2:
+            return None
+        return self.pipe(list(self.sentences))
+
+    def render(self, result: Any) -> str:
+        self._png = R.similarity_png(self.sentences, result)
+        return R.neighbours_html(self.sentences, result, self.neighbours)
+
+    def set_result(self, result: Any) -> None:
+        self.result = [] if result is None else result
+        self.png = self._png if result is not None else b""
+        self._image.value = self.png
+        if result is not None:
+            self.static_html = R.png_html(self.png, "similarity heatmap") + self.html

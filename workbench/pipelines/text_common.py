@@ -1,0 +1,144 @@
+"""What the text pipelines share: input checks, tokenization, score functions, attention capture.
+
+Every text task runs the same middle stage: tokenize a batch (single texts or text pairs),
+run the model once, and hand each item its own slice of the outputs. `TextPipeline.forward`
+does that and, with `return_attentions=True`, also records the attention probabilities through
+the hook points (`workbench.hooks.capture`), so only then do the layers leave the fused path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from .base import Pipeline
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, shifted by the max as the reference does (same rounding)."""
+    shifted = np.exp(x - np.max(x, axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@dataclass
+class Attentions:
+    """Attention probabilities of one input: `layers[l]` is (heads, T, T) over `tokens`."""
+
+    tokens: list[str]
+    layers: list[torch.Tensor]
+
+    def stacked(self) -> torch.Tensor:
+        return torch.stack(self.layers)  # (L, H, T, T)
+
+
+def with_attentions(result: Any, attentions: Attentions) -> dict[str, Any]:
+    """The per-input result when `return_attentions=True`: the usual result plus the attentions."""
+    return {"result": result, "attentions": attentions.layers, "tokens": attentions.tokens}
+
+
+def check_text(item: Any, index: int, task: str, what: str = "text") -> str:
+    if not isinstance(item, str):
+        raise InputError(
+            f"the {task!r} pipeline expects a string (or a list of strings); input {index} is a "
+            f"{type(item).__name__}: {item!r:.80}."
+        )
+    if not item.strip():
+        raise InputError(f"the {task!r} pipeline got an empty {what} (input {index}); pass some text.")
+    return item
+
+
+def check_same_kind(items: Sequence[Any], task: str) -> None:
+    """A batch mixes no input kinds (e.g. strings and dicts): each would need a different reading."""
+    kinds = {type(x).__name__ for x in items}
+    if len(kinds) > 1:
+        raise InputError(
+            f"the {task!r} pipeline got a list that mixes input types ({', '.join(sorted(kinds))}); "
+            "pass a list whose items all have the same form."
+        )
+
+
+def _size(item: Any) -> int:
+    if isinstance(item, str):
+        return len(item)
+    if isinstance(item, dict):
+        return sum(len(v) for v in item.values() if isinstance(v, str))
+    return 0
+
+
+class TextPipeline(Pipeline):
+    """A pipeline over a tokenizer and an encoder model with a task head."""
+
+    def __init__(self, model: torch.nn.Module, tokenizer: Any = None, *, device: Any = None, batch_size: int = 8) -> None:
+        if tokenizer is None:
+            name = getattr(model.config, "name_or_path", "") or ""
+            if not name:
+                raise InputError(
+                    f"the {self.task!r} pipeline got a model object without a tokenizer; pass tokenizer=... "
+                    "(a hub id, a folder or a workbench Tokenizer)."
+                )
+            from ..auto import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(name)
+        super().__init__(model, tokenizer, device=device, batch_size=batch_size)
+
+    def __call__(self, inputs: Any, *, batch_size: int | None = None, **params: Any) -> Any:
+        if not isinstance(inputs, (list, tuple)) or self._is_single(inputs) or len(inputs) < 2:
+            return super().__call__(inputs, batch_size=batch_size, **params)
+        check_same_kind(inputs, self.task)
+        # Batches of similar lengths pad less; results go back to the input order.
+        order = sorted(range(len(inputs)), key=lambda i: -_size(inputs[i]))
+        ranked = super().__call__([inputs[i] for i in order], batch_size=batch_size, **params)
+        results: list[Any] = [None] * len(inputs)
+        for position, index in enumerate(order):
+            results[index] = ranked[position]
+        return results
+
+    def tokenize(self, texts: list[str], pairs: list[str] | None = None, **options: Any):
+        """A padded batch as tensors; `options` go to the tokenizer (truncation, offsets, ...)."""
+        if pairs is None:
+            return self.tokenizer(texts, padding=True, return_tensors="pt", **options)
+        return self.tokenizer(texts, pairs, padding=True, return_tensors="pt", **options)
+
+    def model_inputs(self, encoding: Any) -> dict[str, torch.Tensor]:
+        names = ("input_ids", "attention_mask", "token_type_ids")
+        return self.to_device({k: encoding[k] for k in names if k in encoding})
+
+    def forward(self, encoding: Any, return_attentions: bool = False,
+                run: Callable[[dict[str, torch.Tensor]], Any] | None = None) -> tuple[Any, list[Attentions] | None]:
+        """Run the model (or `run(inputs)`) on a tokenized batch; with `return_attentions`, also each row's attentions."""
+        inputs = self.model_inputs(encoding)
+        run = run or (lambda batch: self.model(**batch))
+        if not return_attentions:
+            return run(inputs), None
+        from ..hooks import capture
+
+        with capture(self.model, "attn_probs") as cache:
+            out = run(inputs)
+        layers = cache.stack("attn_probs")  # each (B, H, T, T)
+        mask = inputs.get("attention_mask")
+        per_row = []
+        for row in range(inputs["input_ids"].shape[0]):
+            n = int(mask[row].sum()) if mask is not None else inputs["input_ids"].shape[1]
+            keep = mask[row].bool() if mask is not None else slice(None)
+            ids = inputs["input_ids"][row][keep].tolist()
+            tokens = self.tokenizer.convert_ids_to_tokens(ids)
+            per_row.append(Attentions(tokens, [a[row][:, keep][:, :, keep].float().cpu() for a in layers]))
+            assert len(tokens) == n
+        return out, per_row
+
+    def tokens_to_string(self, tokens: list[str]) -> str:
+        """The reference's `convert_tokens_to_string`: the backend decoder joins the pieces."""
+        decoder = self.tokenizer.backend_tokenizer.decoder
+        return decoder.decode(tokens) if decoder is not None else " ".join(tokens)
+
+    def labels(self) -> dict[int, str]:
+        return {int(k): v for k, v in self.model.config.id2label.items()}

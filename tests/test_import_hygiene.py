@@ -39,3 +39,14 @@ def test_no_source_file_mentions_the_oracle_as_import():
         for path in (ROOT / folder).rglob("*.py"):
             text = path.read_text(encoding="utf-8")
             assert "import transformers" not in text and "from transformers" not in text, path
+
+
+def test_every_lazy_export_resolves():
+    """A name listed for lazy export must exist in the module named for it."""
+    import widgets
+    import workbench
+
+    for package in (workbench, widgets):
+        for name in package._EXPORTS:
+            assert getattr(package, name) is not None, f"{package.__name__}.{name}"
+        assert set(package._EXPORTS) <= set(dir(package))

@@ -9,6 +9,7 @@ from workbench._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "Panel": "widgets.base",
+    "Transcribe": "widgets.transcribe",
     "FillMask": "widgets.text_panels",
     "TextClassifier": "widgets.text_panels",
     "NER": "widgets.text_panels",

@@ -6,8 +6,9 @@ model families load only when something is used.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -21,6 +22,8 @@ _EXPORTS: dict[str, str] = {
     "AutoModelForQuestionAnswering": "workbench.auto",
     "AutoModelForPreTraining": "workbench.auto",
     "AutoTokenizer": "workbench.auto",
+    "AutoModelForSpeechSeq2Seq": "workbench.auto",
+    "WhisperForConditionalGeneration": "workbench.models.whisper",
     "Tokenizer": "workbench.tokenizer",
     "PretrainedConfig": "workbench.config",
     "PreTrainedModel": "workbench.modeling",
@@ -29,26 +32,12 @@ _EXPORTS: dict[str, str] = {
     "LoadReport": "workbench.weights",
     "WorkbenchError": "workbench.errors",
     "InputError": "workbench.errors",
-    "Trainer": "workbench.training",
-    "TrainingArguments": "workbench.training",
-    "TrainerCallback": "workbench.training",
-    "TrainerState": "workbench.training",
 }
 
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'workbench' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 if TYPE_CHECKING:  # for editors and type checkers only

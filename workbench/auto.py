@@ -82,3 +82,23 @@ class AutoTokenizer:
         from .tokenizer import Tokenizer
 
         return Tokenizer.from_pretrained(name_or_path, revision=revision, **kwargs)
+
+
+class AutoModelForSpeechSeq2Seq(_AutoModel):
+    """Speech -> text (Whisper). Also reads CTranslate2 folders (model.bin, no model_type in config.json)."""
+
+    task = "speech-seq2seq"
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike, *, revision: str | None = None, **kwargs: Any):
+        from .hub import resolve_model_folder
+        from .models.ctranslate2_reader import is_ctranslate2_folder
+
+        hub_kwargs = {k: kwargs.pop(k) for k in ("cache_dir", "local_files_only", "token") if k in kwargs}
+        folder = resolve_model_folder(name_or_path, revision=revision, **hub_kwargs)
+        if is_ctranslate2_folder(folder):
+            loaded = cls.model_class_for("whisper").from_pretrained(folder, **kwargs)
+            model = loaded[0] if isinstance(loaded, tuple) else loaded
+            model.config.name_or_path = str(name_or_path)
+            return loaded
+        return super().from_pretrained(folder, **kwargs)

@@ -16,6 +16,7 @@ FAMILIES: dict[str, str] = {
     "roberta": "workbench.models.roberta",
     "distilbert": "workbench.models.distilbert",
     "electra": "workbench.models.electra",
+    "whisper": "workbench.models.whisper",
 }
 
 

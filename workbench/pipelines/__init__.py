@@ -13,6 +13,7 @@ from ..errors import InputError
 
 # task -> (module, class name)
 TASKS: dict[str, tuple[str, str]] = {
+    "automatic-speech-recognition": ("workbench.pipelines.automatic_speech_recognition", "AutomaticSpeechRecognitionPipeline"),
     "fill-mask": ("workbench.pipelines.fill_mask", "FillMaskPipeline"),
     "text-classification": ("workbench.pipelines.text_classification", "TextClassificationPipeline"),
     "token-classification": ("workbench.pipelines.token_classification", "TokenClassificationPipeline"),
@@ -23,6 +24,7 @@ TASKS: dict[str, tuple[str, str]] = {
 }
 # alias -> task
 ALIASES: dict[str, str] = {
+    "asr": "automatic-speech-recognition",
     "sentiment-analysis": "text-classification",
     "ner": "token-classification",
 }

@@ -1,0 +1,241 @@
+"""`Transcribe(model=...)`: upload (or record) audio, see it, hear it, read and click its transcript.
+
+Rendering is pure functions (`plot_png`, `transcript_html`, `player_segments`) tested without a
+kernel; the panel wires controls -> the speech pipeline -> those renderers. The player is an
+anywidget (`static/transcribe.js`): an <audio> element fed with WAV bytes sent as a binary
+buffer, segments and words that seek and play on click, and the word under the playhead
+highlighted. Everything runs offline.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import ipywidgets as W
+import numpy as np
+import traitlets as T
+
+from .base import Panel, guarded
+
+STATIC = Path(__file__).parent / "static"
+RATE = 16000
+
+
+# -- pure renderers ------------------------------------------------------------------------------
+def wav_bytes(array: np.ndarray, rate: int = RATE) -> bytes:
+    """16-bit PCM WAV of a mono float signal (what the <audio> element plays)."""
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(array, -1, 1), rate, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def plot_png(array: np.ndarray, rate: int = RATE, *, width: float = 9.0) -> bytes:
+    """Waveform over a log-mel spectrogram, as PNG bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    from workbench.processors.audio import WhisperFeatureExtractor
+
+    fe = WhisperFeatureExtractor()
+    seconds = len(array) / rate
+    mel = fe.log_mel(_torch_1d(array[: fe.n_samples]))[0].numpy()[:, : max(1, int(min(seconds, 30) * 100))]
+    fig = Figure(figsize=(width, 3.2), dpi=80)
+    ax1, ax2 = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 2]})
+    t = np.arange(len(array)) / rate
+    step = max(1, len(array) // 4000)
+    ax1.plot(t[::step], array[::step], lw=0.6, color="#1f77b4")
+    ax1.set_ylabel("amplitude")
+    ax2.imshow(mel, origin="lower", aspect="auto", extent=(0, min(seconds, 30), 0, mel.shape[0]), cmap="magma")
+    ax2.set_ylabel("mel bin")
+    ax2.set_xlabel("seconds" + (" (spectrogram: first 30 s)" if seconds > 30 else ""))
+    fig.tight_layout()
+    out = io.BytesIO()
+    fig.savefig(out, format="png")
+    return out.getvalue()
+
+
+def _torch_1d(array: np.ndarray):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None]
+
+
+def player_segments(result: Any) -> list[dict[str, Any]]:
+    """ASRResult -> [{"text", "start", "end", "words": [{"text", "start", "end"}]}] for the player."""
+    out = []
+    for i, seg in enumerate(result.segments):
+        start, end = seg.timestamp
+        words = [{"text": w.text, "start": float(w.timestamp[0]), "end": float(w.timestamp[1])}
+                 for w in (result.words or []) if start - 1e-6 <= (w.timestamp[0] + w.timestamp[1]) / 2 <= (end or 1e9) + 1e-6]
+        out.append({"text": seg.text, "start": float(start), "end": float(end if end is not None else result.duration),
+                    "words": words})
+    if result.words and sum(len(s["words"]) for s in out) < len(result.words):
+        # words that fell between segments: keep them visible in their own line
+        placed = {(w["start"], w["text"]) for s in out for w in s["words"]}
+        rest = [w for w in result.words if (float(w.timestamp[0]), w.text) not in placed]
+        out.append({"text": "".join(w.text for w in rest), "start": float(rest[0].timestamp[0]),
+                    "end": float(rest[-1].timestamp[1]),
+                    "words": [{"text": w.text, "start": float(w.timestamp[0]), "end": float(w.timestamp[1])} for w in rest]})
+    return out
+
+
+def transcript_html(segments: list[dict[str, Any]], png: bytes | None = None, title: str = "") -> str:
+    """Self-contained HTML of the result (the static view of a saved notebook)."""
+    parts = [f"<div class='wb-transcribe-static'><b>{html.escape(title)}</b>"]
+    if png:
+        parts.append(f"<img src='data:image/png;base64,{base64.b64encode(png).decode()}' style='max-width:100%'/>")
+    for s in segments:
+        parts.append(f"<div><span style='color:#666;font-family:monospace'>[{s['start']:.2f}–{s['end']:.2f}]</span> "
+                     f"{html.escape(s['text'])}</div>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+class TranscriptPlayer(anywidget.AnyWidget):
+    _esm = STATIC / "transcribe.js"
+    _css = STATIC / "transcribe.css"
+    wav = T.Bytes(b"").tag(sync=True)
+    segments = T.List().tag(sync=True)
+    position = T.Float(0.0).tag(sync=True)  # last time a click seeked to (seconds)
+    seek_request = T.Float(0.0).tag(sync=True)  # Python -> player: seek and play
+
+
+# -- the panel -------------------------------------------------------------------------------------
+class Transcribe(Panel):
+    """Speech to text panel. `model`: a hub id, folder, or a loaded speech pipeline (None: embedded tiny.en)."""
+
+    def __init__(self, model: Any = None, *, device: Any = None) -> None:
+        self._model_arg, self._device = model, device
+        self._pipe = model if hasattr(model, "feature_extractor") else None
+        self.upload = W.FileUpload(accept="audio/*,.wav,.flac,.ogg,.mp3", multiple=False, description="Upload audio")
+        self.beams = W.Dropdown(options=[1, 2, 3, 4, 5], value=1, description="beam size")
+        self.timestamps = W.ToggleButtons(options=[("segments", True), ("words", "word")], value="word",
+                                          description="timestamps")
+        self.run_button = W.Button(description="Transcribe", button_style="primary", disabled=True)
+        self.attention_button = W.Button(description="Cross-attention", disabled=True,
+                                         tooltip="open the decoder's attention over the audio frames")
+        self.attention_out = W.Output()
+        self.progress = W.FloatProgress(min=0, max=1, value=0, description="", layout=W.Layout(width="200px"))
+        self.plot = W.Image(format="png", layout=W.Layout(max_width="100%"))
+        self.audio = W.Audio(format="wav", autoplay=False, controls=True)
+        self.player = TranscriptPlayer()
+        self.text = W.Textarea(layout=W.Layout(width="100%", height="4em"), disabled=True)
+        self.note = W.HTML("<i>Upload a wav/flac/ogg/mp3 file, or press ● Record (where the browser allows the microphone).</i>")
+        self.array: np.ndarray | None = None
+        self.result: Any = None
+        self.name = ""
+        super().__init__([
+            self.note,
+            W.HBox([self.upload, self.run_button, self.attention_button, self.progress]),
+            W.HBox([self.beams, self.timestamps]),
+            self.plot, self.audio, self.player, self.text, self.attention_out,
+        ])
+        self.add_class("wb-transcribe-panel")
+        self.upload.observe(self._on_upload, names="value")
+        self.run_button.on_click(lambda _: self.transcribe())
+        self.attention_button.on_click(lambda _: self.show_attention())
+        self.player.on_msg(self._on_player_msg)
+
+    # -- model --------------------------------------------------------------------------------
+    def pipeline(self) -> Any:
+        if self._pipe is None:
+            from workbench.pipelines import pipeline
+
+            self._pipe = pipeline("automatic-speech-recognition", model=self._model_arg, device=self._device)
+        return self._pipe
+
+    # -- input --------------------------------------------------------------------------------
+    def _on_upload(self, change: dict) -> None:
+        files = change["new"]
+        if files:
+            item = files[0]
+            self.load(bytes(item["content"]), name=item.get("name", "upload"))
+
+    def _on_player_msg(self, widget: Any, content: dict, buffers: list) -> None:
+        recorded = content.get("kind") == "recorded" and buffers
+        if recorded and self.load(bytes(buffers[0]), name="microphone") is not None:
+            self.transcribe()
+
+    @guarded
+    def load(self, source: Any, *, name: str = "", sampling_rate: int | None = None) -> np.ndarray:
+        """A path, bytes, or an array (with `sampling_rate`) -> shown, playable, ready to transcribe."""
+        from workbench.errors import InputError
+        from workbench.processors.audio import load_audio
+
+        self.result = None
+        self.array = None
+        self.player.segments = []
+        self.run_button.disabled = True
+        self.attention_button.disabled = True
+        audio = load_audio(source, sampling_rate)
+        if float(np.abs(audio.array).max()) < 1e-4:
+            raise InputError(f"{name or 'the audio'} is silent (peak amplitude below 1e-4); record or upload speech.")
+        self.array, self.name = audio.array, name or (str(source) if isinstance(source, (str, Path)) else "audio")
+        png = plot_png(self.array)
+        wav = wav_bytes(self.array)
+        self.plot.value = png
+        self.audio.value = wav
+        self.player.wav = wav
+        self.text.value = ""
+        self.run_button.disabled = False
+        self.attention_button.disabled = False
+        self.static_html = transcript_html([], png, self.name)
+        return self.array
+
+    # -- run ----------------------------------------------------------------------------------
+    @guarded
+    def transcribe(self) -> Any:
+        from workbench.errors import InputError
+
+        if self.array is None:
+            raise InputError("nothing to transcribe yet; upload an audio file or record one first.")
+        self.progress.value = 0.05
+        pipe = self.pipeline()
+        duration = len(self.array) / RATE
+
+        def progress(done: float, total: float) -> None:
+            self.progress.value = min(1.0, done / max(total, 1e-9))
+
+        result = pipe({"array": self.array, "sampling_rate": RATE}, return_timestamps=self.timestamps.value,
+                      generate_kwargs={"num_beams": int(self.beams.value)}, progress=progress)
+        self.result = result
+        segments = player_segments(result)
+        self.player.segments = segments
+        self.text.value = result.text.strip()
+        self.progress.value = 1.0
+        self.static_html = transcript_html(segments, self.plot.value, f"{self.name} ({duration:.1f} s)")
+        return result
+
+    @guarded
+    def show_attention(self, layer: int | None = None) -> Any:
+        """Open the decoder's cross-attention over the audio frames (first 30 s) in an AttentionView."""
+        from workbench.errors import InputError
+
+        from .attention import AttentionView
+
+        if self.array is None:
+            raise InputError("nothing loaded yet; upload an audio file or record one first.")
+        record = self.pipeline().cross_attention({"array": self.array, "sampling_rate": RATE})
+        view = AttentionView(record=record, layer=record.layers[-1] if layer is None else layer, view="matrix")
+        if view.error:
+            raise InputError(view.error)
+        self.attention_out.clear_output()
+        with self.attention_out:
+            from IPython.display import display
+
+            display(view)
+        self.attention = view
+        return view
+
+    def play_from(self, seconds: float) -> None:
+        """Seek the player and play (the same as clicking a word)."""
+        self.player.seek_request = float(seconds)

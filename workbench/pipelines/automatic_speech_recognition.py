@@ -1,0 +1,386 @@
+"""Automatic speech recognition with Whisper: audio -> text, segments and word times.
+
+Three ways through audio:
+- up to 30 s: one window per input, batched;
+- longer, sequential (default): the reference's long-form algorithm; each 30 s window is
+  decoded with timestamp tokens and the next window starts where the last complete segment
+  ended, so no word is cut in half;
+- longer, chunked (`chunk_length_s=...`): overlapping windows decoded as one batch (fast),
+  merged by keeping each segment in the window whose non-overlapping middle holds it.
+
+Word times come from the cross-attention of the checkpoint's alignment heads, aligned to the
+audio frames with dynamic time warping (as the reference implementation).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..auto import AutoModelForSpeechSeq2Seq
+from ..errors import InputError
+from ..generation import WhisperTokens, generate_whisper
+from ..hooks import capture
+from ..processors.audio import (
+    HOP_LENGTH,
+    SAMPLING_RATE,
+    AudioInput,
+    WhisperFeatureExtractor,
+    load_audio,
+)
+from .base import Pipeline
+
+TIME_PER_TOKEN = 0.02  # a timestamp token or an encoder frame: 20 ms
+WINDOW_S = 30.0
+
+
+@dataclass
+class Chunk:
+    text: str
+    timestamp: tuple[float, float | None]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "timestamp": self.timestamp}
+
+
+@dataclass
+class ASRResult:
+    text: str
+    chunks: list[Chunk] | None = None
+    duration: float = 0.0
+    words: list[Chunk] = field(default_factory=list)  # word times, also when chunks hold segments
+    segments: list[Chunk] = field(default_factory=list)
+
+    def to_dicts(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"text": self.text}
+        if self.chunks is not None:
+            out["chunks"] = [c.to_dict() for c in self.chunks]
+        return out
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dicts()[key]
+
+
+@dataclass
+class _Window:
+    item: int
+    offset: float  # seconds into the item
+    audio: np.ndarray
+    keep: tuple[float, float]  # chunked mode: the span (absolute seconds) this window is trusted for
+
+
+class AutomaticSpeechRecognitionPipeline(Pipeline):
+    task = "automatic-speech-recognition"
+    default_model = "Systran/faster-whisper-tiny.en"
+    auto_model = AutoModelForSpeechSeq2Seq
+
+    def __init__(self, model: torch.nn.Module, tokenizer: Any = None, *, device: Any = None, batch_size: int = 8) -> None:
+        super().__init__(model, tokenizer, device=device, batch_size=batch_size)
+        if tokenizer is None:
+            raise InputError("the speech pipeline needs the checkpoint's tokenizer (tokenizer.json next to the weights).")
+        self.feature_extractor = WhisperFeatureExtractor(model.config.num_mel_bins)
+        self.tokens = WhisperTokens.from_tokenizer(tokenizer, model.config.vocab_size)
+
+    def _check_item(self, item: Any, index: int) -> None:
+        if item is None:
+            raise InputError(f"input {index} is None; pass a file path, bytes, or {{'array', 'sampling_rate'}}.")
+
+    # -- public ----------------------------------------------------------------------------
+    def __call__(self, inputs: Any, *, batch_size: int | None = None, return_timestamps: bool | str = False,
+                 chunk_length_s: float | None = None, stride_length_s: float | Sequence[float] | None = None,
+                 generate_kwargs: dict[str, Any] | None = None, language: str | None = None, task: str | None = None,
+                 progress: Any = None) -> Any:
+        """Transcribe one input or a list. `return_timestamps`: False, True (segments) or "word"."""
+        if return_timestamps not in (False, True, "word"):
+            raise InputError(f"return_timestamps must be False, True or 'word', got {return_timestamps!r}.")
+        allowed = {"num_beams", "temperature", "length_penalty", "max_new_tokens", "compression_ratio_threshold",
+                   "logprob_threshold", "language", "task", "streamer"}
+        gk = dict(generate_kwargs or {})
+        unknown = set(gk) - allowed
+        if unknown:
+            raise InputError(f"unknown generate_kwargs {sorted(unknown)}; supported: {sorted(allowed)}.")
+        gk.setdefault("language", language)
+        gk.setdefault("task", task)
+        return super().__call__(inputs, batch_size=batch_size, return_timestamps=return_timestamps,
+                                chunk_length_s=chunk_length_s, stride_length_s=stride_length_s, generate_kwargs=gk,
+                                progress=progress)
+
+    def _run_batch(self, items: list[Any], *, return_timestamps: bool | str, chunk_length_s: float | None,
+                   stride_length_s: Any, generate_kwargs: dict[str, Any], progress: Any) -> list[ASRResult]:
+        audios = [load_audio(x) for x in items]
+        results = []
+        short = [i for i, a in enumerate(audios) if a.duration <= WINDOW_S or chunk_length_s]
+        by_item: dict[int, list[tuple[Chunk, list[Chunk]]]] = {i: [] for i in range(len(audios))}
+        windows = []
+        for i in short:
+            windows += self._windows(i, audios[i], chunk_length_s, stride_length_s)
+        for start in range(0, len(windows), self.batch_size):
+            group = windows[start : start + self.batch_size]
+            for w, segs in zip(group, self._decode(group, return_timestamps, generate_kwargs)):
+                kept = [s for s in segs if w.keep[0] <= _mid(s[0]) < w.keep[1]] if chunk_length_s else segs
+                by_item[w.item].extend(kept)
+        for i, a in enumerate(audios):
+            if i not in short:
+                by_item[i] = self._long_form(a, return_timestamps, generate_kwargs, progress)
+            results.append(self._result(by_item[i], a.duration, return_timestamps))
+        return results
+
+    # -- windows ---------------------------------------------------------------------------
+    @staticmethod
+    def _windows(item: int, audio: AudioInput, chunk_length_s: float | None, stride: Any) -> list[_Window]:
+        x = audio.array
+        if not chunk_length_s or audio.duration <= (chunk_length_s or WINDOW_S):
+            return [_Window(item, 0.0, x, (0.0, float("inf")))]
+        if chunk_length_s > WINDOW_S:
+            raise InputError(f"chunk_length_s must be at most {WINDOW_S:g} s for Whisper, got {chunk_length_s}.")
+        left, right = (stride, stride) if isinstance(stride, (int, float)) else tuple(stride or (chunk_length_s / 6,) * 2)
+        step = chunk_length_s - left - right
+        if step <= 0:
+            raise InputError(f"stride_length_s {left, right} leaves nothing of chunk_length_s={chunk_length_s}; use smaller strides.")
+        out, start = [], 0.0
+        while True:
+            end = min(start + chunk_length_s, audio.duration)
+            keep_lo = 0.0 if start == 0 else start + left
+            keep_hi = float("inf") if end >= audio.duration else end - right
+            out.append(_Window(item, start, x[int(start * SAMPLING_RATE) : int(end * SAMPLING_RATE)], (keep_lo, keep_hi)))
+            if end >= audio.duration:
+                return out
+            start += step
+
+    # -- decoding --------------------------------------------------------------------------
+    def _decode(self, windows: list[_Window], return_timestamps: bool | str,
+                generate_kwargs: dict[str, Any]) -> list[list[tuple[Chunk, list[Chunk]]]]:
+        """Each window -> [(segment, words)] in absolute seconds."""
+        feats = self.feature_extractor([w.audio for w in windows], device=self.device)
+        use_ts = bool(return_timestamps) or any(w.keep != (0.0, float("inf")) for w in windows)
+        enc = self.model.get_encoder()(feats.to(self.model.dtype))
+        gen = generate_whisper(self.model, encoder_hidden_states=enc, tokens=self.tokens, tokenizer=self.tokenizer,
+                               return_timestamps=use_ts, **_gen_options(generate_kwargs))
+        out = []
+        for j, w in enumerate(windows):
+            toks = gen.tokens[j]
+            n_frames = len(w.audio) / HOP_LENGTH
+            segs = self._segments(toks, w.offset, min(len(w.audio) / SAMPLING_RATE, WINDOW_S))[0] if use_ts else [
+                (Chunk(self._text(toks), (w.offset, w.offset + len(w.audio) / SAMPLING_RATE)), toks)]
+            if return_timestamps == "word":
+                words = self._word_times(enc[j : j + 1], gen.sequences[j, : gen.prompt_length].tolist(), toks, n_frames)
+                out.append(_assign([seg for seg, _ in segs], [Chunk(t, (w.offset + s, w.offset + e)) for t, s, e in words]))
+            else:
+                out.append([(seg, []) for seg, _ in segs])
+        return out
+
+    def _segments(self, toks: list[int], offset: float, window_s: float) -> tuple[list[tuple[Chunk, list[int]]], float]:
+        """Timestamp tokens -> segments (absolute times) and how far (s) the window was consumed."""
+        ts = self.tokens.timestamp_begin
+        is_ts = [t >= ts for t in toks]
+        single_ending = len(toks) >= 2 and is_ts[-2:] == [False, True] or (len(toks) == 1 and is_ts[-1])
+        consecutive = [i + 1 for i in range(len(toks) - 1) if is_ts[i] and is_ts[i + 1]]
+        segs: list[tuple[Chunk, list[int]]] = []
+        if consecutive:
+            slices = consecutive + ([len(toks)] if single_ending else [])
+            last = 0
+            for cur in slices:
+                part = toks[last:cur]
+                text_ids = [t for t in part if t < self.tokens.eot]
+                start = offset + (part[0] - ts) * TIME_PER_TOKEN if part[0] >= ts else offset
+                end = offset + (part[-1] - ts) * TIME_PER_TOKEN if part[-1] >= ts else offset + window_s
+                if text_ids:
+                    segs.append((Chunk(self._text(text_ids), (round(start, 2), round(end, 2))), text_ids))
+                last = cur
+            consumed = window_s if single_ending else (toks[last - 1] - ts) * TIME_PER_TOKEN
+        else:
+            stamps = [t for t in toks if t >= ts]
+            duration = (stamps[-1] - ts) * TIME_PER_TOKEN if stamps and stamps[-1] != ts else window_s
+            text_ids = [t for t in toks if t < self.tokens.eot]
+            if text_ids:
+                segs.append((Chunk(self._text(text_ids), (round(offset, 2), round(offset + duration, 2))), text_ids))
+            consumed = window_s
+        return segs, consumed
+
+    def _long_form(self, audio: AudioInput, return_timestamps: bool | str, generate_kwargs: dict[str, Any],
+                   progress: Any) -> list[tuple[Chunk, list[Chunk]]]:
+        """Sequential 30 s windows; each next window starts at the end of the last complete segment."""
+        from tqdm.auto import tqdm
+
+        total = audio.duration
+        seek = 0.0
+        out: list[tuple[Chunk, list[Chunk]]] = []
+        bar = tqdm(total=round(total, 1), desc="transcribing", unit="s", leave=False)
+        while seek < total - 0.05:
+            start = round(seek * SAMPLING_RATE)
+            window = audio.array[start : start + int(WINDOW_S * SAMPLING_RATE)]
+            window_s = len(window) / SAMPLING_RATE
+            feats = self.feature_extractor(window, device=self.device)
+            enc = self.model.get_encoder()(feats.to(self.model.dtype))
+            gen = generate_whisper(self.model, encoder_hidden_states=enc, tokens=self.tokens, tokenizer=self.tokenizer,
+                                   return_timestamps=True, **_gen_options(generate_kwargs))
+            toks = gen.tokens[0]
+            segs, consumed = self._segments(toks, seek, window_s)
+            words = []
+            if return_timestamps == "word" and segs:
+                words = [Chunk(t, (seek + s, seek + e)) for t, s, e in
+                         self._word_times(enc, gen.sequences[0, : gen.prompt_length].tolist(), toks, len(window) / HOP_LENGTH)]
+            out.extend(_assign([seg for seg, _ in segs], words))
+            advance = consumed if consumed > 0.5 else window_s  # guard against a stuck seek
+            seek += min(advance, window_s)
+            bar.update(max(0.0, round(min(seek, total), 1) - bar.n))
+            if progress is not None:
+                progress(min(seek, total), total)
+        bar.close()
+        return out
+
+    # -- attention ---------------------------------------------------------------------------
+    def cross_attention(self, inputs: Any, *, layers: Sequence[int] | None = None) -> Any:
+        """The decoder's cross-attention over the audio frames of the first 30 s window, as an
+        `AttentionRecord` (kind "cross": transcript tokens x 20 ms frames) for `widgets.AttentionView`.
+        Frames past the end of the audio (padding) are cut, so a row sums to slightly under 1."""
+        from ..attention_data import AttentionRecord
+
+        audio = load_audio(inputs)
+        window = audio.array[: self.feature_extractor.n_samples]
+        with torch.inference_mode():
+            enc = self.model.get_encoder()(self.feature_extractor(window, device=self.device).to(self.model.dtype))
+            gen = generate_whisper(self.model, encoder_hidden_states=enc, tokens=self.tokens, tokenizer=self.tokenizer)
+            ids = gen.sequences[0, : gen.prompt_length].tolist() + [t for t in gen.tokens[0] if t < self.tokens.eot]
+            with capture(self.model.model.decoder, "cross_attn_probs", layers=layers) as cache:
+                self.model(None, torch.tensor([ids], device=self.device), encoder_outputs=enc)
+        frames = max(1, min(enc.shape[1], int(np.ceil(len(window) / HOP_LENGTH / 2))))
+        order = sorted(cache, key=lambda k: int(re.search(r"layers\.(\d+)\.", k).group(1)))
+        att = torch.stack([cache[k][0, :, :, :frames] for k in order]).float().cpu().numpy()  # (L, H, T, frames)
+        query = [t.replace("\u0120", " ") for t in self.tokenizer.convert_ids_to_tokens(ids)]
+        keys = [f"{i * TIME_PER_TOKEN:.2f}s" for i in range(frames)]
+        return AttentionRecord(att, query, keys, kind="cross",
+                               layers=[int(re.search(r"layers\.(\d+)\.", k).group(1)) for k in order],
+                               model_name=str(getattr(self.model.config, "name_or_path", "")))
+
+    # -- words -----------------------------------------------------------------------------
+    def _word_times(self, enc: torch.Tensor, prompt: list[int], toks: list[int], n_frames: float) -> list[tuple[str, float, float]]:
+        """(word, start, end) seconds within the window, from alignment-head cross-attention + DTW."""
+        text_toks = [t for t in toks if t < self.tokens.eot]
+        if not text_toks:
+            return []
+        heads = getattr(self.model.config, "alignment_heads", None) or _default_heads(self.model.config)
+        if prompt[-1] != self.tokens.no_timestamps:
+            prompt = prompt + [self.tokens.no_timestamps]  # align on the plain-text form, as the reference
+        ids = torch.tensor([prompt + text_toks + [self.tokens.eot]], device=enc.device)
+        layers = sorted({int(layer) for layer, _ in heads})
+        with capture(self.model.model.decoder, "cross_attn_probs", layers=layers) as cache:
+            self.model(None, ids, encoder_outputs=enc)
+        maps = {int(re.search(r"layers\.(\d+)\.", k).group(1)): v[0] for k, v in cache.items()}  # layer -> (H, T, S)
+        frames = max(1, int(n_frames // 2))
+        weights = torch.stack([maps[int(layer)][int(h), :, :frames] for layer, h in heads]).float().cpu()  # (A, T, S)
+        std, mean = torch.std_mean(weights, dim=-2, keepdim=True, unbiased=False)
+        weights = ((weights - mean) / (std + 1e-8)).numpy()
+        from scipy.ndimage import median_filter
+
+        width = getattr(self.model.config, "median_filter_width", 7)
+        weights = median_filter(weights, size=(1, 1, width), mode="mirror")
+        # Row p holds the attention while predicting token p + 1: rows from the last prompt token to the last text token.
+        matrix = weights.mean(axis=0)[len(prompt) - 1 : len(prompt) + len(text_toks)]
+        text_idx, time_idx = dtw(-matrix)
+        jumps = np.pad(np.diff(text_idx), (1, 0), constant_values=1).astype(bool)
+        jump_times = time_idx[jumps] * TIME_PER_TOKEN
+        words = self._split_words(text_toks)
+        out, pos = [], 0
+        for text, n in words:
+            s = jump_times[min(pos, len(jump_times) - 1)]
+            e = jump_times[min(pos + n, len(jump_times) - 1)]
+            out.append((text, round(float(s), 2), round(float(max(e, s)), 2)))
+            pos += n
+        return out
+
+    def _split_words(self, toks: list[int]) -> list[tuple[str, int]]:
+        """Group tokens into words: a token starting with a space opens a word; punctuation joins the previous one."""
+        pieces = self.tokenizer.convert_ids_to_tokens(toks)
+        groups: list[list[int]] = []
+        for tok, piece in zip(toks, pieces):
+            text = self.tokenizer.decode([tok])
+            if not groups or (piece.startswith("Ġ") and text.strip() and text.strip() not in string.punctuation):
+                groups.append([tok])
+            else:
+                groups[-1].append(tok)
+        return [(self.tokenizer.decode(g), len(g)) for g in groups]
+
+    # -- results ---------------------------------------------------------------------------
+    def _text(self, ids: list[int]) -> str:
+        return self.tokenizer.decode([t for t in ids if t < self.tokens.eot])
+
+    @staticmethod
+    def _result(parts: list[tuple[Chunk, list[Chunk]]], duration: float, return_timestamps: bool | str) -> ASRResult:
+        segments = [seg for seg, _ in parts]
+        words = [w for _, ws in parts for w in ws]
+        text = "".join(s.text for s in segments)
+        chunks = None
+        if return_timestamps == "word":
+            chunks = words
+        elif return_timestamps:
+            chunks = segments
+        return ASRResult(text=text, chunks=chunks, duration=duration, words=words, segments=segments)
+
+
+def _assign(segments: list[Chunk], words: list[Chunk]) -> list[tuple[Chunk, list[Chunk]]]:
+    """Each word goes to exactly one segment: the one holding its midpoint, else the nearest."""
+    out: list[tuple[Chunk, list[Chunk]]] = [(s, []) for s in segments]
+    for w in words:
+        if not out:
+            break
+        m = _mid(w)
+        best = min(range(len(segments)), key=lambda i: 0.0 if segments[i].timestamp[0] <= m <= (segments[i].timestamp[1] or 1e9)
+                   else min(abs(m - segments[i].timestamp[0]), abs(m - (segments[i].timestamp[1] or 1e9))))
+        out[best][1].append(w)
+    return out
+
+
+def _mid(chunk: Chunk) -> float:
+    s, e = chunk.timestamp
+    return s if e is None else (s + e) / 2
+
+
+def _gen_options(gk: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in gk.items() if v is not None or k in ("language", "task")}
+
+
+def _default_heads(config: Any) -> list[tuple[int, int]]:
+    # Without a list from the checkpoint: every head of the second half of the decoder (as the reference).
+    n = config.decoder_layers
+    return [(layer, h) for layer in range(n // 2, n) for h in range(config.decoder_attention_heads)]
+
+
+def dtw(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Monotonic alignment of rows (tokens) to columns (frames) minimising the summed cost; (text_idx, time_idx)."""
+    n, m = cost.shape
+    acc = np.full((n + 1, m + 1), np.inf)
+    trace = np.full((n + 1, m + 1), -1, dtype=np.int8)
+    acc[0, 0] = 0
+    for j in range(1, m + 1):
+        for i in range(1, n + 1):
+            c0, c1, c2 = acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1]
+            if c0 < c1 and c0 < c2:
+                c, t = c0, 0
+            elif c1 < c0 and c1 < c2:
+                c, t = c1, 1
+            else:
+                c, t = c2, 2
+            acc[i, j] = cost[i - 1, j - 1] + c
+            trace[i, j] = t
+    i, j = n, m
+    trace[0, :] = 2
+    trace[:, 0] = 1
+    path = []
+    while i > 0 or j > 0:
+        path.append((i - 1, j - 1))
+        t = trace[i, j]
+        if t == 0:
+            i, j = i - 1, j - 1
+        elif t == 1:
+            i -= 1
+        else:
+            j -= 1
+    path = np.array(path[::-1])
+    return path[:, 0], path[:, 1]

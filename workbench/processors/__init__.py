@@ -1,0 +1,16 @@
+"""Input processors: turn raw inputs (audio, images) into model tensors. Names load lazily."""
+
+from __future__ import annotations
+
+from .._lazy import lazy_exports
+
+_EXPORTS: dict[str, str] = {
+    "load_audio": "workbench.processors.audio",
+    "AudioInput": "workbench.processors.audio",
+    "WhisperFeatureExtractor": "workbench.processors.audio",
+    "mel_filters": "workbench.processors.audio",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, ClassVar
 
 from .config import PretrainedConfig, read_config_dict
@@ -35,14 +36,17 @@ class _AutoModel:
         return model_class(model_type, cls.task)
 
     @classmethod
+    def _model_type(cls, folder: Path) -> str | None:
+        return read_config_dict(folder).get("model_type")
+
+    @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike, *, revision: str | None = None, **kwargs: Any):
         """Load any supported checkpoint with this task's head. See `PreTrainedModel.from_pretrained`."""
         from .hub import resolve_model_folder
 
         hub_kwargs = {k: kwargs.pop(k) for k in ("cache_dir", "local_files_only", "token") if k in kwargs}
         folder = resolve_model_folder(name_or_path, revision=revision, **hub_kwargs)
-        model_type = read_config_dict(folder).get("model_type")
-        loaded = cls.model_class_for(model_type).from_pretrained(folder, **kwargs)
+        loaded = cls.model_class_for(cls._model_type(folder)).from_pretrained(folder, **kwargs)
         model = loaded[0] if isinstance(loaded, tuple) else loaded
         model.config.name_or_path = str(name_or_path)
         return loaded
@@ -90,15 +94,7 @@ class AutoModelForSpeechSeq2Seq(_AutoModel):
     task = "speech-seq2seq"
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike, *, revision: str | None = None, **kwargs: Any):
-        from .hub import resolve_model_folder
+    def _model_type(cls, folder: Path) -> str | None:
         from .models.ctranslate2_reader import is_ctranslate2_folder
 
-        hub_kwargs = {k: kwargs.pop(k) for k in ("cache_dir", "local_files_only", "token") if k in kwargs}
-        folder = resolve_model_folder(name_or_path, revision=revision, **hub_kwargs)
-        if is_ctranslate2_folder(folder):
-            loaded = cls.model_class_for("whisper").from_pretrained(folder, **kwargs)
-            model = loaded[0] if isinstance(loaded, tuple) else loaded
-            model.config.name_or_path = str(name_or_path)
-            return loaded
-        return super().from_pretrained(folder, **kwargs)
+        return "whisper" if is_ctranslate2_folder(folder) else super()._model_type(folder)

@@ -16,6 +16,7 @@ _EXPORTS: dict[str, str] = {
     "QuestionAnswering": "widgets.text_panels",
     "Similarity": "widgets.text_panels",
     "AttentionView": "widgets.attention",
+    "FineTune": "widgets.finetune",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -32,6 +32,10 @@ _EXPORTS: dict[str, str] = {
     "LoadReport": "workbench.weights",
     "WorkbenchError": "workbench.errors",
     "InputError": "workbench.errors",
+    "Trainer": "workbench.training",
+    "TrainingArguments": "workbench.training",
+    "TrainerCallback": "workbench.training",
+    "TrainerState": "workbench.training",
 }
 
 __all__ = sorted(_EXPORTS)

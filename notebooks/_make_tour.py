@@ -64,6 +64,16 @@ cells = [
         "ax.set_yticks(range(5), [s[:18] for s in sentences]); plt.show()\n"
         "assert sims[0, 1] > sims[0, 2]  # eating food is closer to eating bread than to riding"
     ),
+    md(
+        "## The same, as panels\n"
+        "The attention view draws every head of every layer; hover a token, switch layers, open the model view. "
+        "The similarity panel embeds whatever sentences you type, one per line."
+    ),
+    code(
+        "from widgets import AttentionView, Similarity\n"
+        "AttentionView(model=model, tokenizer=tokenizer, text=\"The cat sat on the mat because it was tired.\")"
+    ),
+    code("Similarity(sentences=sentences)"),
     md("## Editing the model's internals\nA hook can also *change* what passes: zero layer 0's attention and watch the output move."),
     code(
         "with torch.no_grad():\n"

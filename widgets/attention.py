@@ -137,7 +137,8 @@ class AttentionView(anywidget.AnyWidget):
             return
         changed = changed or {"view", "layer", "heads", "window"}
         a = rec.layer(self.layer)  # (H, Tq, Tk)
-        with self.hold_trait_notifications():
+        # hold_sync: each buffer travels in the same message as its *_meta.
+        with self.hold_sync(), self.hold_trait_notifications():
             if "layer" in changed:
                 self._set_edges(a)
                 self._set_summary()

@@ -462,7 +462,9 @@ function render({ model, el }) {
     if (zoom && mm.window && mm.window.join() === zoom.join()) zoom = null; // sharper data for the zoom arrived
     schedule();
   };
-  const names = ["meta", "view", "layer", "heads", "edge_weight", "edge_meta", "thumbs", "summary", "entropy", "error"];
+  // A buffer and its *_meta may arrive in separate messages: redraw on either.
+  const names = ["meta", "view", "layer", "heads", "edge_index", "edge_weight", "edge_meta", "thumbs", "thumbs_meta",
+    "summary", "summary_meta", "entropy", "entropy_meta", "error"];
   for (const n of names) model.on(`change:${n}`, schedule);
   model.on("change:matrix_meta", onMatrix);
   model.on("change:view", () => { hover = null; });

@@ -205,3 +205,35 @@ def test_bars_and_neighbours():
     assert R.nearest_neighbours([[1, 0.2, 0.9], [0.2, 1, 0.1], [0.9, 0.1, 1]]) == [[(2, 0.9)], [(0, 0.2)], [(0, 0.9)]]
     empty = R.qa_html("ctx", [{"score": 0.5, "start": 0, "end": 0, "answer": ""}])
     assert "(no answer in the context)" in empty and 'data-label="(no answer)"' in empty
+
+
+def test_every_text_panel_opens_the_attention_view_on_its_input():
+    """The Attention button of each text panel shows its own model reading its current input."""
+    from widgets import NER, FillMask, QuestionAnswering, Similarity, TextClassifier
+    from workbench.embedded import embedded_folder
+
+    folder = embedded_folder("sentence-transformers/all-MiniLM-L6-v2")
+    cases = [
+        (FillMask, dict(text="Paris is the [MASK] of France."), ("paris", "[MASK]")),
+        (TextClassifier, dict(text="a fine film", text_pair="it was good"), ("film", "good")),
+        (NER, dict(text="Anna lives in Berlin"), ("anna", "berlin")),
+        (QuestionAnswering, dict(question="Where does Anna live?", context="Anna lives in Berlin."), ("where", "berlin")),
+        (Similarity, dict(sentences=["A man is eating food.", "A man rides a horse."]), ("eating",)),
+    ]
+    for cls, inputs, words in cases:
+        panel = cls(model=str(folder), debounce_ms=0, **inputs)
+        view = panel.show_attention()
+        assert panel.error == "" and view.error == "" and panel.attention is view
+        tokens = view.record.query_tokens
+        assert all(w in tokens for w in words), (cls.__name__, tokens)
+        assert view.record.attentions.shape[:2] == (6, 12)
+        assert (view.record.segment_ids is not None and max(view.record.segment_ids) == 1) == (cls in (TextClassifier, QuestionAnswering))
+
+
+def test_attention_button_with_no_input_shows_an_error_in_the_panel():
+    from widgets import FillMask
+    from workbench.embedded import embedded_folder
+
+    panel = FillMask(model=str(embedded_folder("sentence-transformers/all-MiniLM-L6-v2")), debounce_ms=0)
+    panel.attention_button.click()
+    assert "type an input first" in panel.error and panel.attention is None

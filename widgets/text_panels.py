@@ -41,7 +41,12 @@ class LivePanel(Panel):
     def __init__(self, model: Any = None, *, tokenizer: Any = None, debounce_ms: int = 150,
                  controls: list[W.Widget] | None = None) -> None:
         self._view = W.HTML(value="")
-        super().__init__(children=[*(controls or []), self._view])
+        self.attention_button = W.Button(description="Attention", icon="eye",
+                                         tooltip="open the attention view on the current input")
+        self.attention_out = W.Output()
+        self.attention_button.on_click(lambda _: self.guard(self.show_attention))
+        self.attention = None  # the last AttentionView opened from this panel
+        super().__init__(children=[*(controls or []), self._view, self.attention_button, self.attention_out])
         self.debounce_ms = debounce_ms
         self._seq = 0
         self._seq_lock = threading.Lock()
@@ -59,6 +64,31 @@ class LivePanel(Panel):
 
     def set_result(self, result: Any) -> None:
         self.result = result
+
+    def attention_inputs(self) -> tuple[str, str | None]:
+        """The text (and second text) whose attention the Attention button shows."""
+        pair = getattr(self, "text_pair", "") or None
+        return self.text, pair
+
+    def show_attention(self) -> Any:
+        """Open an AttentionView of this panel's model on the current input, below the panel."""
+        from .attention import AttentionView
+
+        if self.pipe is None:
+            raise RuntimeError("no model is loaded; create the panel again with model=...")
+        text, pair = self.attention_inputs()
+        if not text.strip():
+            raise ValueError("type an input first; the attention view shows the model reading it.")
+        view = AttentionView(model=self.pipe.model, tokenizer=self.pipe.tokenizer, text=text, text_pair=pair)
+        if view.error:
+            raise RuntimeError(view.error)
+        self.attention = view
+        self.attention_out.clear_output()
+        with self.attention_out:
+            from IPython.display import display
+
+            display(view)
+        return view
 
     # -- update machinery -------------------------------------------------------------------
     def request(self, change: Any = None) -> None:
@@ -272,6 +302,9 @@ class QuestionAnswering(LivePanel):
         out = self.pipe(question=self.question, context=self.context, top_k=self.top_k)
         return out if isinstance(out, list) else [out]
 
+    def attention_inputs(self) -> tuple[str, str | None]:
+        return self.question, self.context or None  # the model reads them as a pair
+
     def render(self, result: Any) -> str:
         return R.qa_html(self.context, result)
 
@@ -323,6 +356,10 @@ class Similarity(LivePanel):
         if len(self.sentences) < 2:
             return None
         return self.pipe(list(self.sentences))
+
+    def attention_inputs(self) -> tuple[str, str | None]:
+        # A bi-encoder reads each sentence alone: show the first one.
+        return (self.sentences[0] if self.sentences else ""), None
 
     def render(self, result: Any) -> str:
         self._png = R.similarity_png(self.sentences, result)

@@ -52,7 +52,7 @@ def test_panel_transcribes_with_words(clip, pipe):
     panel = Transcribe(model=pipe)
     panel.load(str(clip))
     assert panel.error == "" and not panel.run_button.disabled
-    assert panel.plot.value[:4] == b"\x89PNG" and panel.player.wav == panel.audio.value
+    assert panel.plot.value[:4] == b"\x89PNG" and panel.player.wav[:4] == b"RIFF"  # one player: the clickable one
     panel.beams.value = 2
     result = panel.transcribe()
     assert panel.error == "", panel.error

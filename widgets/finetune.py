@@ -129,7 +129,7 @@ class LineChart(anywidget.AnyWidget):
     function render({ model, el }) {
       const c = document.createElement("canvas");
       c.className = "wb-finetune-chart";
-      c.width = 360; c.height = 200;
+      c.width = 280; c.height = 190;
       el.appendChild(c);
       const draw = () => {
         const ctx = c.getContext("2d");
@@ -354,7 +354,7 @@ class FineTune(Panel):
             form,
             W.HBox([self.b_start, self.b_stop, self.b_resume, self.b_eval, self.b_try]),
             W.HBox([self.progress, self.progress_text]),
-            W.HBox([self.loss_chart, self.lr_chart, self.metric_chart]),
+            W.HBox([self.loss_chart, self.lr_chart, self.metric_chart], layout=W.Layout(flex_flow="row wrap")),
             W.HBox([W.VBox([W.HTML("<b>evaluation</b>"), self.metrics_html]),
                     W.VBox([W.HTML("<b>probe set</b>"), self.probe_html])]),
             W.VBox([W.HTML("<b>runs</b>"), self.history_html]),

@@ -126,7 +126,6 @@ class Transcribe(Panel):
         self.attention_out = W.Output()
         self.progress = W.FloatProgress(min=0, max=1, value=0, description="", layout=W.Layout(width="200px"))
         self.plot = W.Image(format="png", layout=W.Layout(max_width="100%"))
-        self.audio = W.Audio(format="wav", autoplay=False, controls=True)
         self.player = TranscriptPlayer()
         self.text = W.Textarea(layout=W.Layout(width="100%", height="4em"), disabled=True)
         self.note = W.HTML("<i>Upload a wav/flac/ogg/mp3 file, or press ● Record (where the browser allows the microphone).</i>")
@@ -137,7 +136,7 @@ class Transcribe(Panel):
             self.note,
             W.HBox([self.upload, self.run_button, self.attention_button, self.progress]),
             W.HBox([self.beams, self.timestamps]),
-            self.plot, self.audio, self.player, self.text, self.attention_out,
+            self.plot, self.player, self.text, self.attention_out,
         ])
         self.add_class("wb-transcribe-panel")
         self.upload.observe(self._on_upload, names="value")
@@ -183,7 +182,6 @@ class Transcribe(Panel):
         png = plot_png(self.array)
         wav = wav_bytes(self.array)
         self.plot.value = png
-        self.audio.value = wav
         self.player.wav = wav
         self.text.value = ""
         self.run_button.disabled = False

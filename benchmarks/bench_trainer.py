@@ -84,7 +84,8 @@ def reference_run(steps: int, batch: int, bf16: bool, seed_state: dict) -> float
     args = transformers.TrainingArguments(
         output_dir=tempfile.mkdtemp(), max_steps=steps, per_device_train_batch_size=batch, learning_rate=5e-5,
         logging_steps=10, save_strategy="no", eval_strategy="no", report_to="none", disable_tqdm=True,
-        optim="adamw_torch", bf16=bf16, dataloader_num_workers=0, use_cpu=not torch.cuda.is_available())
+        bf16=bf16,  # the reference's default optimizer (fused AdamW), as ours
+        dataloader_num_workers=0, use_cpu=not torch.cuda.is_available())
     trainer = transformers.Trainer(model=model, args=args, train_dataset=train,
                                    data_collator=transformers.DataCollatorWithPadding(tok), processing_class=tok)
     start = time.perf_counter()

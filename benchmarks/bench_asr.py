@@ -33,22 +33,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # run from a checkout; the tests hold the shared WER
 
-SHORT = [
-    "The quick brown fox jumps over the lazy dog.",
-    "Please call Stella and ask her to bring these things with her from the store.",
-    "It is a beautiful morning and the birds are singing in the trees.",
-]
-LONG = (
-    "Once upon a time there was a small village at the edge of a great forest. The people of the village were "
-    "farmers and they worked hard every day. In the spring they planted seeds and in the summer they watered the "
-    "fields. When autumn came they gathered the harvest and stored it for the winter. The children played near "
-    "the river and the old men told stories by the fire. One day a traveler arrived with a heavy bag on his back. "
-    "He said that he had walked for many days across the mountains. The villagers gave him bread and water and a "
-    "warm place to sleep. In the morning he opened his bag and showed them beautiful maps of distant lands. He told "
-    "them about cities with tall towers and ships that sailed across the sea. The children listened with wide eyes "
-    "and asked many questions. Before he left he gave the village a map so that they could find the way to the sea. "
-    "Many years later the children grew up and some of them followed the map to the coast."
-)
+from test_asr_pipeline import LONG, SHORT  # noqa: E402  the clips' texts, as in the tests
 
 
 def make_clips(folder: Path) -> dict[str, tuple[np.ndarray, str]]:

@@ -13,43 +13,38 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from _common import best_of, subprocess_seconds  # noqa: E402
 
-# Sentences of natural, varied length: a real batch is padded to its longest member.
-SENTENCES = [
-    "A man is eating food.",
-    "A man is eating a piece of bread.",
-    "The girl is carrying a baby.",
-    "A man is riding a horse.",
-    "A woman is playing violin.",
-    "Two men pushed carts through the woods.",
-    "A man is riding a white horse on an enclosed ground.",
-    "A monkey is playing drums.",
-    "Someone in a gorilla costume is playing a set of drums.",
-    "The new movie is awesome, and the soundtrack that goes with it is even better than the trailer promised.",
-    "The cat sits outside.",
-    "The new movie is so great.",
-    "Do you like pizza?",
-    "Transformers process every token of a sentence in parallel and mix information with attention.",
-    "It rained all afternoon, so we stayed inside, made tea, and read old letters from our grandparents.",
-    "Paris is the capital of France.",
-    "The committee will publish its final report, including all appendices and the minority opinion, next week.",
-    "Where is the nearest train station?",
-    "She sold seashells by the seashore.",
-    "Quantum computers use qubits.",
-    "A lazy dog slept in the sun while the children played football in the park across the street.",
-    "Please remember to water the plants.",
-    "The stock market fell sharply on Monday after weaker than expected figures were released.",
-    "He plays the guitar.",
-    "Birds migrate south for the winter, travelling thousands of kilometres along ancient routes.",
-    "This restaurant serves excellent pasta.",
-    "Our flight was delayed by three hours because of a storm over the Atlantic.",
-    "Learning a language takes time.",
+# The real-weights test's sentences, then more of natural, varied length: a real batch is padded to
+# its longest member.
+from test_minilm_real import SENTENCES as TEST_SENTENCES  # noqa: E402
+
+SENTENCES = TEST_SENTENCES[:9] + [  # its first nine: plain English
+    'The new movie is awesome, and the soundtrack that goes with it is even better than the trailer promised.',
+    'The cat sits outside.',
+    'The new movie is so great.',
+    'Do you like pizza?',
+    'Transformers process every token of a sentence in parallel and mix information with attention.',
+    'It rained all afternoon, so we stayed inside, made tea, and read old letters from our grandparents.',
+    'Paris is the capital of France.',
+    'The committee will publish its final report, including all appendices and the minority opinion, next week.',
+    'Where is the nearest train station?',
+    'She sold seashells by the seashore.',
+    'Quantum computers use qubits.',
+    'A lazy dog slept in the sun while the children played football in the park across the street.',
+    'Please remember to water the plants.',
+    'The stock market fell sharply on Monday after weaker than expected figures were released.',
+    'He plays the guitar.',
+    'Birds migrate south for the winter, travelling thousands of kilometres along ancient routes.',
+    'This restaurant serves excellent pasta.',
+    'Our flight was delayed by three hours because of a storm over the Atlantic.',
+    'Learning a language takes time.',
     "The museum's new exhibition shows paintings that have never been displayed in public before.",
-    "Turn left at the second traffic light.",
-    "Coffee or tea?",
-    "Scientists discovered a new species of frog in the rainforest, hidden under fallen leaves.",
+    'Turn left at the second traffic light.',
+    'Coffee or tea?',
+    'Scientists discovered a new species of frog in the rainforest, hidden under fallen leaves.',
 ]
 
 

@@ -141,37 +141,42 @@ class WhisperAttention(nn.Module):
         return self.out_proj(out.transpose(1, 2).reshape(b, t, -1))  # (B, T, C)
 
 
-class WhisperEncoderLayer(nn.Module):
-    def __init__(self, config: WhisperConfig) -> None:
+class _FeedForwardLayer(nn.Module):
+    """The pre-LayerNorm feed-forward half both layer kinds share (`fc1`, `fc2`, `final_layer_norm`)."""
+
+    def __init__(self, config: WhisperConfig, ffn_dim: int) -> None:
         super().__init__()
         d = config.d_model
-        self.self_attn = WhisperAttention(d, config.encoder_attention_heads, config.attention_dropout)
-        self.self_attn_layer_norm = nn.LayerNorm(d)
-        self.fc1 = nn.Linear(d, config.encoder_ffn_dim)
-        self.fc2 = nn.Linear(config.encoder_ffn_dim, d)
+        self.fc1 = nn.Linear(d, ffn_dim)
+        self.fc2 = nn.Linear(ffn_dim, d)
         self.final_layer_norm = nn.LayerNorm(d)
         self.act = get_activation(config.activation_function)
         self.dropout = config.dropout
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + F.dropout(self.self_attn(self.self_attn_layer_norm(x)), self.dropout, self.training)
+    def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.fc2(self.act(self.fc1(self.final_layer_norm(x))))
         return x + F.dropout(h, self.dropout, self.training)
 
 
-class WhisperDecoderLayer(nn.Module):
+class WhisperEncoderLayer(_FeedForwardLayer):
     def __init__(self, config: WhisperConfig) -> None:
-        super().__init__()
+        super().__init__(config, config.encoder_ffn_dim)
+        self.self_attn = WhisperAttention(config.d_model, config.encoder_attention_heads, config.attention_dropout)
+        self.self_attn_layer_norm = nn.LayerNorm(config.d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + F.dropout(self.self_attn(self.self_attn_layer_norm(x)), self.dropout, self.training)
+        return self.feed_forward(x)
+
+
+class WhisperDecoderLayer(_FeedForwardLayer):
+    def __init__(self, config: WhisperConfig) -> None:
+        super().__init__(config, config.decoder_ffn_dim)
         d = config.d_model
         self.self_attn = WhisperAttention(d, config.decoder_attention_heads, config.attention_dropout)
         self.self_attn_layer_norm = nn.LayerNorm(d)
         self.encoder_attn = WhisperAttention(d, config.decoder_attention_heads, config.attention_dropout, cross=True)
         self.encoder_attn_layer_norm = nn.LayerNorm(d)
-        self.fc1 = nn.Linear(d, config.decoder_ffn_dim)
-        self.fc2 = nn.Linear(config.decoder_ffn_dim, d)
-        self.final_layer_norm = nn.LayerNorm(d)
-        self.act = get_activation(config.activation_function)
-        self.dropout = config.dropout
 
     def forward(
         self,
@@ -194,8 +199,7 @@ class WhisperDecoderLayer(nn.Module):
             cache.cross_kv[index] = self.encoder_attn.project_kv(encoder_hidden_states)
         h = self.encoder_attn(self.encoder_attn_layer_norm(x), kv=cache.cross_kv[index])
         x = x + F.dropout(h, self.dropout, self.training)
-        h = self.fc2(self.act(self.fc1(self.final_layer_norm(x))))
-        return x + F.dropout(h, self.dropout, self.training)
+        return self.feed_forward(x)
 
 
 class WhisperEncoder(nn.Module):

@@ -212,7 +212,6 @@ class WhisperEncoder(nn.Module):
         self.embed_positions = nn.Embedding(config.max_source_positions, d)
         self.layers = nn.ModuleList(WhisperEncoderLayer(config) for _ in range(config.encoder_layers))
         self.layer_norm = nn.LayerNorm(d)
-        self.hidden_state = HookPoint()
 
     def forward(self, input_features: torch.Tensor) -> torch.Tensor:
         """input_features (B, n_mels, 2 * max_source_positions) -> (B, max_source_positions, C)."""

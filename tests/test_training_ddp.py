@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -47,19 +46,15 @@ def run(output_dir: str, per_device: int) -> list[float]:
     return [e["loss"] for e in trainer.state.log_history if "loss" in e]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_gloo_processes_equal_one_process(tmp_path):
+    from tests.support import free_port  # here, not at the top: torchrun runs this file as a plain script
+
     single = run(str(tmp_path / "single"), per_device=GLOBAL_BATCH)
     out = tmp_path / "ddp_losses.json"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
            "OMP_NUM_THREADS": "1", "DDP_LOSSES": str(out), "DDP_OUTPUT_DIR": str(tmp_path / "ddp")}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
-           f"--master_port={_free_port()}", str(Path(__file__).resolve())]
+           f"--master_port={free_port()}", str(Path(__file__).resolve())]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ddp = json.loads(out.read_text())

@@ -30,11 +30,12 @@ class Slow(TrainerCallback):
 
 
 def make_trainer(output_dir: str, slow: bool = False) -> Trainer:
-    from tests.test_training import DATA, _minilm_folder, tiny_model
+    from tests.support import minilm_folder
+    from tests.test_training import DATA, tiny_model
     from workbench import AutoTokenizer
     from workbench.training import load_local_dataset, tokenize_dataset
 
-    tokenizer = AutoTokenizer.from_pretrained(_minilm_folder())
+    tokenizer = AutoTokenizer.from_pretrained(minilm_folder())
     model = tiny_model(tokenizer, dropout=0.1, seed=5)
     raw = load_local_dataset({"train": DATA / "train.csv"}, split="train").select(range(48))
     data = tokenize_dataset(raw, tokenizer, config=model.config, max_length=32)

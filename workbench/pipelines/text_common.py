@@ -127,12 +127,9 @@ class TextPipeline(Pipeline):
         mask = inputs.get("attention_mask")
         per_row = []
         for row in range(inputs["input_ids"].shape[0]):
-            n = int(mask[row].sum()) if mask is not None else inputs["input_ids"].shape[1]
             keep = mask[row].bool() if mask is not None else slice(None)
-            ids = inputs["input_ids"][row][keep].tolist()
-            tokens = self.tokenizer.convert_ids_to_tokens(ids)
+            tokens = self.tokenizer.convert_ids_to_tokens(inputs["input_ids"][row][keep].tolist())
             per_row.append(Attentions(tokens, [a[row][:, keep][:, :, keep].float().cpu() for a in layers]))
-            assert len(tokens) == n
         return out, per_row
 
     def tokens_to_string(self, tokens: list[str]) -> str:

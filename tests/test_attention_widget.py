@@ -172,3 +172,13 @@ def test_png_fallback_and_standalone_html(view, tmp_path):
     assert payload["state"]["meta"]["query_tokens"] == view.record.query_tokens
     js = base64.b64decode(re.search(r'atob\("([A-Za-z0-9+/=]+)"\)', page).group(1)).decode()
     assert js == (STATIC / "attention.js").read_text()
+
+
+def test_model_object_without_tokenizer_shows_what_to_pass():
+    from workbench import AutoModel
+    from workbench.models.bert import BertConfig
+
+    m = AutoModel.from_config(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+                                         intermediate_size=37))
+    view = AttentionView(model=m, text="hello")
+    assert "AttentionView got a model object without a tokenizer" in view.error and "pass tokenizer=" in view.error

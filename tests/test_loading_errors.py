@@ -141,3 +141,17 @@ def test_config_keeps_unknown_keys_and_aliases(tmp_path):
     data = json.loads((tmp_path / "config.json").read_text())
     assert data["my_tool_setting"] == {"a": 1} and data["dim"] == 64 and "hidden_size" not in data
     assert AutoConfig.from_pretrained(tmp_path) == cfg
+
+
+def test_tokenizer_for_a_loaded_model(tmp_path):
+    """Pipelines and panels given a model object find its tokenizer where it was loaded from, or say what to pass."""
+    from workbench import AutoTokenizer
+    from workbench.pipelines import pipeline
+
+    from tests.support import minilm_folder
+
+    loaded = AutoModel.from_pretrained(minilm_folder())
+    assert AutoTokenizer.for_model(loaded, needed_by="x").mask_token == "[MASK]"
+    fresh = AutoModel.from_config(BertConfig(**TINY))  # made in memory: no folder to look in
+    with pytest.raises(InputError, match=r"the 'feature-extraction' pipeline got a model object without a tokenizer.*pass tokenizer="):
+        pipeline("feature-extraction", model=fresh)

@@ -118,10 +118,7 @@ class AttentionView(anywidget.AnyWidget):
             model = AutoModel.from_pretrained(name)
             tokenizer = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(name)
         elif tokenizer is None:
-            name = getattr(getattr(model, "config", None), "name_or_path", "")
-            if not name:
-                raise InputError("a model object needs tokenizer= (or load the model by name)")
-            tokenizer = AutoTokenizer.from_pretrained(name)
+            tokenizer = AutoTokenizer.for_model(model, needed_by="AttentionView")
         elif isinstance(tokenizer, (str, os.PathLike)):
             tokenizer = AutoTokenizer.from_pretrained(tokenizer)
         return ad.record_from_text(model, tokenizer, text, text_pair, layers=layers)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .config import PretrainedConfig, read_config_dict
+from .errors import InputError
 from .models import family, model_class
 
 
@@ -86,6 +87,17 @@ class AutoTokenizer:
         from .tokenizer import Tokenizer
 
         return Tokenizer.from_pretrained(name_or_path, revision=revision, **kwargs)
+
+    @staticmethod
+    def for_model(model: Any, *, needed_by: str):
+        """The tokenizer saved with a loaded model (found through `config.name_or_path`)."""
+        name = getattr(getattr(model, "config", None), "name_or_path", "") or ""
+        if not name:
+            raise InputError(
+                f"{needed_by} got a model object without a tokenizer and cannot tell where the model came from; "
+                "pass tokenizer=... (a hub id, a folder or a workbench Tokenizer)."
+            )
+        return AutoTokenizer.from_pretrained(name)
 
 
 class AutoModelForSpeechSeq2Seq(_AutoModel):

@@ -79,15 +79,9 @@ class TextPipeline(Pipeline):
 
     def __init__(self, model: torch.nn.Module, tokenizer: Any = None, *, device: Any = None, batch_size: int = 8) -> None:
         if tokenizer is None:
-            name = getattr(model.config, "name_or_path", "") or ""
-            if not name:
-                raise InputError(
-                    f"the {self.task!r} pipeline got a model object without a tokenizer; pass tokenizer=... "
-                    "(a hub id, a folder or a workbench Tokenizer)."
-                )
             from ..auto import AutoTokenizer
 
-            tokenizer = AutoTokenizer.from_pretrained(name)
+            tokenizer = AutoTokenizer.for_model(model, needed_by=f"the {self.task!r} pipeline")
         super().__init__(model, tokenizer, device=device, batch_size=batch_size)
 
     def __call__(self, inputs: Any, *, batch_size: int | None = None, **params: Any) -> Any:

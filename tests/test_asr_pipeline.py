@@ -179,6 +179,9 @@ def test_alias_and_loaded_model(asr):
     assert torch.equal(same.model.proj_out.weight, asr.model.proj_out.weight)
     reuse = pipeline("automatic-speech-recognition", model=asr.model, tokenizer=asr.tokenizer)
     assert reuse.model is asr.model
+    # A loaded model alone: its tokenizer comes from where the model was loaded.
+    alone = pipeline("automatic-speech-recognition", model=asr.model)
+    assert alone.tokenizer.get_vocab() == asr.tokenizer.get_vocab()
 
 
 def test_hub_layout_folder_gives_same_transcript(asr, clips, tmp_path):

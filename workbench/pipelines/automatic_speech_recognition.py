@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..auto import AutoModelForSpeechSeq2Seq
+from ..auto import AutoModelForSpeechSeq2Seq, AutoTokenizer
 from ..errors import InputError
 from ..generation import WhisperTokens, generate_whisper
 from ..hooks import capture
@@ -81,9 +81,9 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
     auto_model = AutoModelForSpeechSeq2Seq
 
     def __init__(self, model: torch.nn.Module, tokenizer: Any = None, *, device: Any = None, batch_size: int = 8) -> None:
-        super().__init__(model, tokenizer, device=device, batch_size=batch_size)
         if tokenizer is None:
-            raise InputError("the speech pipeline needs the checkpoint's tokenizer (tokenizer.json next to the weights).")
+            tokenizer = AutoTokenizer.for_model(model, needed_by="the speech pipeline")
+        super().__init__(model, tokenizer, device=device, batch_size=batch_size)
         self.feature_extractor = WhisperFeatureExtractor(model.config.num_mel_bins)
         self.tokens = WhisperTokens.from_tokenizer(tokenizer, model.config.vocab_size)
 

@@ -6,11 +6,11 @@ same weights (the embedded Whisper tiny.en CTranslate2 checkpoint), one run, CPU
   generation config), then `transformers.pipeline(...)` loads that folder.
 - faster-whisper: reads the same CTranslate2 folder (float16 weights computed in float32 on CPU).
 
-Greedy decoding everywhere (faster-whisper's default is beam 5: set to 1); clips > 30 s use sequential
+Greedy decoding everywhere unless `--beams N` (faster-whisper's default is beam 5: set to 1); clips > 30 s use sequential
 long-form with timestamps in all three. Real-time factor (RTF) = compute seconds / audio seconds (lower is
 better); each clip is timed as the best of `--repeat` runs after one warm-up.
 
-    python benchmarks/bench_asr.py [--threads 2] [--repeat 3] [--device cuda]
+    python benchmarks/bench_asr.py [--threads 2] [--repeat 3] [--device cuda] [--beams 5] [--clips mid,long]
 
 faster-whisper is a benchmark-only dependency: `pip install faster-whisper`.
 """
@@ -47,6 +47,11 @@ def make_clips(folder: Path) -> dict[str, tuple[np.ndarray, str]]:
     (folder / "long.txt").write_text(LONG)
     subprocess.run(["espeak-ng", "-s", "140", "-w", str(folder / "long.wav"), "-f", str(folder / "long.txt")], check=True)
     out["long"] = (load_audio(str(folder / "long.wav")).array, LONG)
+    # a ~25 s clip: one full window, where beam search's per-step cost shows most
+    mid = " ".join(LONG.split(". ")[:5]) + "."
+    (folder / "mid.txt").write_text(mid)
+    subprocess.run(["espeak-ng", "-s", "140", "-w", str(folder / "mid.wav"), "-f", str(folder / "mid.txt")], check=True)
+    out["mid"] = (load_audio(str(folder / "mid.wav")).array, mid)
     return out
 
 
@@ -84,6 +89,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--beams", type=int, default=1, help="beam size for all three systems (default: greedy)")
+    parser.add_argument("--clips", default=None, help="comma-separated clip names to run (default: all)")
     parser.add_argument("--batched", type=int, default=0,
                         help="also measure batched throughput of ours on N copies of the short clips (GPU)")
     args = parser.parse_args()
@@ -98,12 +105,15 @@ def main() -> None:
     ct2 = embedded_folder("Systran/faster-whisper-tiny.en")
     tmp = Path(tempfile.mkdtemp(prefix="bench_asr_"))
     clips = make_clips(tmp)
+    if args.clips:
+        clips = {k: v for k, v in clips.items() if k in args.clips.split(",")}
     ours = pipeline("automatic-speech-recognition", device=args.device)
 
     systems = {}
 
     def run_ours(x, long):
-        return lambda: ours({"array": x, "sampling_rate": 16000}, return_timestamps=bool(long)).text
+        gk = {"num_beams": args.beams} if args.beams > 1 else {}
+        return lambda: ours({"array": x, "sampling_rate": 16000}, return_timestamps=bool(long), generate_kwargs=gk)["text"]
 
     systems["workbench"] = run_ours
 
@@ -114,7 +124,9 @@ def main() -> None:
                               device=args.device)
 
         def run_ref(x, long):
-            return lambda: ref_pipe({"raw": x.copy(), "sampling_rate": 16000}, return_timestamps=bool(long))["text"]
+            gk = {"num_beams": args.beams} if args.beams > 1 else {}
+            return lambda: ref_pipe({"raw": x.copy(), "sampling_rate": 16000}, return_timestamps=bool(long),
+                                    generate_kwargs=gk)["text"]
 
         systems["transformers"] = run_ref
     except ImportError:
@@ -127,7 +139,7 @@ def main() -> None:
 
         def run_fw(x, long):
             def go():
-                segments, _ = fw.transcribe(x, beam_size=1, without_timestamps=not long, language="en",
+                segments, _ = fw.transcribe(x, beam_size=args.beams, without_timestamps=not long, language="en",
                                             condition_on_previous_text=False, vad_filter=False)
                 return "".join(s.text for s in segments)
 

@@ -4,8 +4,8 @@ The Rust library does the real work (normalising, splitting, the vocabulary mode
 special-token templates, padding, truncation, offsets). This module adds what a model
 checkpoint expects around it: loading the hub file layout (`tokenizer.json`, or the
 older `vocab.txt` / `vocab.json` + `merges.txt`), named special tokens, the model's
-maximum length, and a `BatchEncoding` shaped like the reference library's output, so
-code and notebooks written against that library read the same here.
+maximum length, and a `BatchEncoding` shaped like the reference library's output (in
+`workbench.batch_encoding`), so code and notebooks written against that library read the same here.
 
 Deliberate difference from the reference: an input longer than the model can take,
 with truncation off, raises `InputError` instead of logging a warning - a silent
@@ -25,7 +25,8 @@ import tokenizers
 from tokenizers import AddedToken, decoders, normalizers, pre_tokenizers, processors
 from tokenizers.models import BPE, WordPiece
 
-from .errors import CheckpointNotFoundError, InputError, WorkbenchError
+from .batch_encoding import BatchEncoding, batch_inputs, describe, to_python
+from .errors import CheckpointNotFoundError, InputError
 
 __all__ = ["VERY_LARGE_INTEGER", "BatchEncoding", "Tokenizer"]
 
@@ -148,145 +149,6 @@ _UNSAVED_CONFIG_KEYS = {
 
 
 # ----------------------------------------------------------------------------------------------
-# BatchEncoding
-# ----------------------------------------------------------------------------------------------
-class BatchEncoding(dict):
-    """The tokenizer's output: a dict (`input_ids`, `attention_mask`, ...) with attribute access.
-
-    It is a real `dict`, so `model(**batch)` and `dict(batch)` work. `encodings` holds the Rust
-    `tokenizers.Encoding` of every row (overflow rows included) for the word/char/token maps.
-    """
-
-    def __init__(
-        self,
-        data: Mapping[str, Any] | None = None,
-        encodings: Sequence[tokenizers.Encoding] | None = None,
-        tensor_type: str | None = None,
-    ) -> None:
-        super().__init__(data or {})
-        self._encodings = list(encodings) if encodings is not None else None
-        if tensor_type is not None:
-            self.convert_to_tensors(tensor_type)
-
-    def __getattr__(self, name: str) -> Any:
-        # Only called when normal lookup fails; private names must fail fast (pickle, copy).
-        if name.startswith("_"):
-            raise AttributeError(name)
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(f"BatchEncoding has no key {name!r}; keys: {list(self.keys())}") from None
-
-    def __getitem__(self, key: str | int | slice) -> Any:
-        if isinstance(key, str):
-            return super().__getitem__(key)
-        if isinstance(key, int) and self._encodings is not None:
-            return self._encodings[key]  # the reference returns the row's Encoding for an int
-        if isinstance(key, slice):
-            return {k: v[key] for k, v in self.items()}
-        raise KeyError(f"BatchEncoding keys are strings (got {key!r})")
-
-    def __reduce__(self) -> tuple[Any, ...]:  # keep the dict content and the encodings through pickle/deepcopy
-        return (BatchEncoding, (dict(self), self._encodings))
-
-    @property
-    def encodings(self) -> list[tokenizers.Encoding] | None:
-        return self._encodings
-
-    @property
-    def n_sequences(self) -> int | None:
-        return self._encodings[0].n_sequences if self._encodings else None
-
-    def _encoding(self, batch_index: int) -> tokenizers.Encoding:
-        if not self._encodings:
-            raise WorkbenchError("This BatchEncoding has no encodings (it was built from ids, not text).")
-        return self._encodings[batch_index]
-
-    def tokens(self, batch_index: int = 0) -> list[str]:
-        return self._encoding(batch_index).tokens
-
-    def word_ids(self, batch_index: int = 0) -> list[int | None]:
-        return self._encoding(batch_index).word_ids
-
-    def sequence_ids(self, batch_index: int = 0) -> list[int | None]:
-        return self._encoding(batch_index).sequence_ids
-
-    # The mapping helpers take (index) for row 0 or (batch_index, index), like the reference.
-    @staticmethod
-    def _split(first: int, second: int | None) -> tuple[int, int]:
-        return (0, first) if second is None else (first, second)
-
-    def token_to_word(self, batch_or_token_index: int, token_index: int | None = None) -> int | None:
-        b, t = self._split(batch_or_token_index, token_index)
-        return self._encoding(b).token_to_word(t)
-
-    def token_to_sequence(self, batch_or_token_index: int, token_index: int | None = None) -> int | None:
-        b, t = self._split(batch_or_token_index, token_index)
-        return self._encoding(b).token_to_sequence(t)
-
-    def token_to_chars(self, batch_or_token_index: int, token_index: int | None = None) -> tuple[int, int] | None:
-        b, t = self._split(batch_or_token_index, token_index)
-        return self._encoding(b).token_to_chars(t)
-
-    def char_to_token(
-        self, batch_or_char_index: int, char_index: int | None = None, sequence_index: int = 0
-    ) -> int | None:
-        b, c = self._split(batch_or_char_index, char_index)
-        return self._encoding(b).char_to_token(c, sequence_index)
-
-    def char_to_word(
-        self, batch_or_char_index: int, char_index: int | None = None, sequence_index: int = 0
-    ) -> int | None:
-        b, c = self._split(batch_or_char_index, char_index)
-        return self._encoding(b).char_to_word(c, sequence_index)
-
-    def word_to_tokens(
-        self, batch_or_word_index: int, word_index: int | None = None, sequence_index: int = 0
-    ) -> tuple[int, int] | None:
-        b, w = self._split(batch_or_word_index, word_index)
-        return self._encoding(b).word_to_tokens(w, sequence_index)
-
-    def word_to_chars(
-        self, batch_or_word_index: int, word_index: int | None = None, sequence_index: int = 0
-    ) -> tuple[int, int] | None:
-        b, w = self._split(batch_or_word_index, word_index)
-        return self._encoding(b).word_to_chars(w, sequence_index)
-
-    def convert_to_tensors(self, tensor_type: str) -> BatchEncoding:
-        """Turn every list value into a `torch.Tensor` ("pt") or `numpy.ndarray` ("np"), in place."""
-        if tensor_type == "pt":
-            import torch
-
-            def as_tensor(value: Any) -> Any:
-                return value if isinstance(value, torch.Tensor) else torch.tensor(value, dtype=torch.long)
-
-        elif tensor_type == "np":
-            import numpy as np
-
-            def as_tensor(value: Any) -> Any:
-                return value if isinstance(value, np.ndarray) else np.asarray(value, dtype=np.int64)
-
-        else:
-            raise InputError(f"return_tensors={tensor_type!r} is not supported; use 'pt', 'np' or None.")
-        for key, value in list(self.items()):
-            try:
-                self[key] = as_tensor(value)
-            except (ValueError, TypeError) as err:
-                raise InputError(
-                    f"Cannot stack {key!r} into one tensor: the sequences have different lengths. "
-                    "Pass padding=True (and truncation=True for long texts) to get equal lengths."
-                ) from err
-        return self
-
-    def to(self, device: Any, *, non_blocking: bool = False) -> BatchEncoding:
-        """Move every tensor value to `device` (a no-op for values that are not tensors)."""
-        for key, value in list(self.items()):
-            if hasattr(value, "to") and callable(value.to):
-                self[key] = value.to(device=device, non_blocking=non_blocking)
-        return self
-
-
-# ----------------------------------------------------------------------------------------------
 # Special-token attributes: `tok.pad_token`, `tok.pad_token_id`, settable like the reference's.
 # ----------------------------------------------------------------------------------------------
 class _SpecialToken:
@@ -300,7 +162,7 @@ class _SpecialToken:
         # Like the reference: naming a token does not add it to the vocabulary (a new id would be
         # past the end of the model's embedding matrix); an unknown token maps to the unk id.
         if value is not None and not isinstance(value, str):
-            raise InputError(f"{self.name} must be a string or None, got {_describe(value)}.")
+            raise InputError(f"{self.name} must be a string or None, got {describe(value)}.")
         obj._special[self.name] = value
 
 
@@ -673,7 +535,7 @@ class Tokenizer:
     def convert_ids_to_tokens(
         self, ids: int | Sequence[int], skip_special_tokens: bool = False
     ) -> str | None | list[str | None]:
-        ids = _to_python(ids)
+        ids = to_python(ids)
         if isinstance(ids, int):
             return self._backend.id_to_token(ids)
         skip = set(self.all_special_ids) if skip_special_tokens else set()
@@ -712,7 +574,7 @@ class Tokenizer:
         `truncation=True` with `return_overflowing_tokens=True` and `stride=k` splits a long
         input into several windows overlapping by k tokens (the QA "doc stride").
         """
-        inputs, is_batched = _batch_inputs(text, text_pair, is_split_into_words)
+        inputs, is_batched = batch_inputs(text, text_pair, is_split_into_words)
         padding_strategy, truncation_strategy, max_length = self._strategies(
             padding, truncation, max_length, pad_to_multiple_of
         )
@@ -909,7 +771,7 @@ class Tokenizer:
 
     def tokenize(self, text: str, pair: str | None = None, *, add_special_tokens: bool = False) -> list[str]:
         """The token strings of a text (no special tokens by default); never length-checked."""
-        inputs, _ = _batch_inputs(text, pair, False)
+        inputs, _ = batch_inputs(text, pair, False)
         with self._lock:
             self._configure("do_not_pad", "do_not_truncate", None, 0, None, None)
             return self._backend.encode_batch(inputs, add_special_tokens=add_special_tokens)[0].tokens
@@ -934,7 +796,7 @@ class Tokenizer:
             encoded_inputs = {key: [row[key] for row in encoded_inputs] for key in encoded_inputs[0]}
         if not isinstance(encoded_inputs, Mapping) or "input_ids" not in encoded_inputs:
             raise InputError("pad() needs a dict with 'input_ids' or a list of such dicts.")
-        batch = {key: _to_python(value) for key, value in encoded_inputs.items()}
+        batch = {key: to_python(value) for key, value in encoded_inputs.items()}
         single = bool(batch["input_ids"]) and not isinstance(batch["input_ids"][0], list)
         if single:
             batch = {key: [value] for key, value in batch.items()}
@@ -979,7 +841,7 @@ class Tokenizer:
         clean_up_tokenization_spaces: bool | None = None,
     ) -> str | list[str]:
         """Ids -> text. A batch (list of id lists, or a 2-D tensor) gives a list of texts."""
-        token_ids = _to_python(token_ids)
+        token_ids = to_python(token_ids)
         if isinstance(token_ids, list) and token_ids and isinstance(token_ids[0], list):
             return [self._decode_one(ids, skip_special_tokens, clean_up_tokenization_spaces) for ids in token_ids]
         return self._decode_one(token_ids, skip_special_tokens, clean_up_tokenization_spaces)
@@ -1099,84 +961,6 @@ def _post_processor(tokenizer: Tokenizer, family: str, config: Mapping[str, Any]
         pair=f"{bos}$A:0{eos} {bos.replace(':0', ':1')}$B:1{eos.replace(':0', ':1')}",
         special_tokens=[(t, tokenizer.convert_tokens_to_ids(t)) for t in dict.fromkeys(used)],
     )
-
-
-def _describe(value: Any) -> str:
-    return f"{type(value).__name__} ({value!r:.40})"
-
-
-def _batch_inputs(text: Any, text_pair: Any, is_split_into_words: bool) -> tuple[list[Any], bool]:
-    """Validate the text arguments and shape them for `encode_batch`; also says if it was a batch."""
-    if is_split_into_words:
-
-        def is_words(x: Any) -> bool:
-            return isinstance(x, (list, tuple)) and all(isinstance(w, str) for w in x)
-
-        is_batched = isinstance(text, (list, tuple)) and bool(text) and isinstance(text[0], (list, tuple))
-        rows = list(text) if is_batched else [text]
-        pairs = None
-        if text_pair is not None and (is_batched or text_pair):
-            pairs = list(text_pair) if is_batched else [text_pair]
-        for name, items in (("text", rows), ("text_pair", pairs or [])):
-            for i, words in enumerate(items):
-                if not is_words(words):
-                    raise InputError(
-                        f"With is_split_into_words=True, {name} must be a list of words (strings) or a batch of "
-                        f"such lists; item {i} is {_describe(words)}."
-                    )
-    else:
-        if isinstance(text, str):
-            is_batched, rows = False, [text]
-        elif isinstance(text, (list, tuple)):
-            is_batched, rows = True, list(text)
-        else:
-            raise InputError(
-                "text must be a string, a list of strings, or a list of (text, text_pair) tuples; "
-                f"got {_describe(text)}."
-            )
-        for i, item in enumerate(rows):
-            is_pair = isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(s, str) for s in item)
-            if not (isinstance(item, str) or (is_pair and text_pair is None)):
-                raise InputError(
-                    f"Every item of a batch must be a string (or a (text, text_pair) tuple); item {i} is "
-                    f"{_describe(item)}. For pre-split words pass is_split_into_words=True."
-                )
-        rows = [tuple(item) if isinstance(item, (list, tuple)) else item for item in rows]
-        pairs = None
-        if is_batched and text_pair is not None:
-            if not isinstance(text_pair, (list, tuple)):
-                raise InputError(
-                    f"text is a batch of {len(rows)} texts, so text_pair must be a list of as many texts; "
-                    f"got {_describe(text_pair)}."
-                )
-            pairs = list(text_pair)
-        elif not is_batched and text_pair:  # the reference treats text_pair="" as no pair
-            if not isinstance(text_pair, str):
-                raise InputError(
-                    f"text is one string, so text_pair must be one string too; got {_describe(text_pair)}."
-                )
-            pairs = [text_pair]
-        for i, item in enumerate(pairs or []):
-            if not isinstance(item, str):
-                raise InputError(f"Every text_pair item must be a string; item {i} is {_describe(item)}.")
-    if is_batched and not rows:
-        raise InputError("The batch is empty; pass at least one text.")
-    if pairs is not None:
-        if len(pairs) != len(rows):
-            raise InputError(f"text has {len(rows)} items but text_pair has {len(pairs)}; they must match one to one.")
-        rows = list(zip(rows, pairs, strict=True))
-    return rows, is_batched
-
-
-def _to_python(value: Any) -> Any:
-    """Tensors/arrays -> nested lists of ints; anything else unchanged."""
-    if hasattr(value, "tolist") and callable(value.tolist):
-        return value.tolist()
-    if isinstance(value, tuple):
-        return [_to_python(v) for v in value]
-    if isinstance(value, list) and value and hasattr(value[0], "tolist"):
-        return [_to_python(v) for v in value]
-    return value
 
 
 def _clean_up_tokenization(text: str) -> str:

@@ -2,10 +2,11 @@
 
 The Rust library does the real work (normalising, splitting, the vocabulary model,
 special-token templates, padding, truncation, offsets). This module adds what a model
-checkpoint expects around it: loading the hub file layout (`tokenizer.json`, or the
-older `vocab.txt` / `vocab.json` + `merges.txt`), named special tokens, the model's
-maximum length, and a `BatchEncoding` shaped like the reference library's output (in
-`workbench.batch_encoding`), so code and notebooks written against that library read the same here.
+checkpoint expects around it: named special tokens, the model's maximum length, and a
+`BatchEncoding` shaped like the reference library's output, so code and notebooks written
+against that library read the same here. Reading the hub file layout (`tokenizer.json`, or
+the older `vocab.txt` / `vocab.json` + `merges.txt`) and the per-family tables live in
+`workbench.tokenizer_files`; `BatchEncoding` lives in `workbench.batch_encoding`.
 
 Deliberate difference from the reference: an input longer than the model can take,
 with truncation off, raises `InputError` instead of logging a warning - a silent
@@ -22,37 +23,29 @@ from pathlib import Path
 from typing import Any
 
 import tokenizers
-from tokenizers import AddedToken, decoders, normalizers, pre_tokenizers, processors
-from tokenizers.models import BPE, WordPiece
+from tokenizers import AddedToken, normalizers
 
 from .batch_encoding import BatchEncoding, batch_inputs, describe, to_python
-from .errors import CheckpointNotFoundError, InputError
+from .errors import InputError
+from .tokenizer_files import (
+    SPECIAL_TOKEN_NAMES,
+    SPECIAL_TOKENS_MAP_FILE,
+    TOKENIZER_CONFIG_FILE,
+    TOKENIZER_FILE,
+    TOKENIZER_FILES,
+    default_input_names,
+    family_options,
+    post_processor,
+    read_tokenizer_files,
+    token_content,
+)
 
 __all__ = ["VERY_LARGE_INTEGER", "BatchEncoding", "Tokenizer"]
-
-TOKENIZER_FILE = "tokenizer.json"
-TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
-SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
-ADDED_TOKENS_FILE = "added_tokens.json"
-# Everything a tokenizer may need from a repository; config.json only names the model family.
-TOKENIZER_FILES = [
-    TOKENIZER_FILE,
-    TOKENIZER_CONFIG_FILE,
-    SPECIAL_TOKENS_MAP_FILE,
-    ADDED_TOKENS_FILE,
-    "vocab.txt",
-    "vocab.json",
-    "merges.txt",
-    "config.json",
-]
 
 # The reference library's "no limit" value for model_max_length; kept so `min(...)` arithmetic
 # written against it behaves the same.
 VERY_LARGE_INTEGER = int(1e30)
 _LARGE_INTEGER = int(1e20)
-
-# Order matters: it is the order of `all_special_tokens` in the reference library.
-SPECIAL_TOKEN_NAMES = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 
 _PADDING_VALUES = {
     True: "longest",
@@ -69,69 +62,6 @@ _TRUNCATION_VALUES = {
     "do_not_truncate": "do_not_truncate",
 }
 
-# Tokenizer families, keyed by `tokenizer_class` in tokenizer_config.json ("...Fast" stripped).
-# "bert": WordPiece from vocab.txt; "roberta": byte-level BPE with <s> ... </s>; "gpt2": byte-level
-# BPE without added special tokens.
-_FAMILY_BY_CLASS = {
-    "BertTokenizer": "bert",
-    "DistilBertTokenizer": "bert",
-    "ElectraTokenizer": "bert",
-    "ConvBertTokenizer": "bert",
-    "MobileBertTokenizer": "bert",
-    "SqueezeBertTokenizer": "bert",
-    "LayoutLMTokenizer": "bert",
-    "RobertaTokenizer": "roberta",
-    "BartTokenizer": "roberta",
-    "LongformerTokenizer": "roberta",
-    "GPT2Tokenizer": "gpt2",
-}
-_CLASS_BY_MODEL_TYPE = {
-    "bert": "BertTokenizer",
-    "distilbert": "DistilBertTokenizer",
-    "electra": "ElectraTokenizer",
-    "roberta": "RobertaTokenizer",
-    "bart": "BartTokenizer",
-    "gpt2": "GPT2Tokenizer",
-}
-# Which classes feed `token_type_ids` to their model (the reference's `model_input_names`).
-_WITHOUT_TOKEN_TYPES = {
-    "DistilBertTokenizer",
-    "RobertaTokenizer",
-    "BartTokenizer",
-    "LongformerTokenizer",
-    "GPT2Tokenizer",
-    "XLMRobertaTokenizer",
-    "MPNetTokenizer",
-    "CamembertTokenizer",
-    "AlbertTokenizer",
-    "T5Tokenizer",
-    "PreTrainedTokenizerFast",
-    "TokenizersBackend",
-}
-_WITH_TOKEN_TYPES = {"DebertaTokenizer", "DebertaV2Tokenizer"} | {
-    name for name, family in _FAMILY_BY_CLASS.items() if family == "bert"
-} - _WITHOUT_TOKEN_TYPES
-
-_DEFAULT_SPECIAL_TOKENS = {
-    "bert": {
-        "unk_token": "[UNK]",
-        "sep_token": "[SEP]",
-        "pad_token": "[PAD]",
-        "cls_token": "[CLS]",
-        "mask_token": "[MASK]",
-    },
-    "roberta": {
-        "bos_token": "<s>",
-        "eos_token": "</s>",
-        "sep_token": "</s>",
-        "cls_token": "<s>",
-        "unk_token": "<unk>",
-        "pad_token": "<pad>",
-        "mask_token": "<mask>",
-    },
-    "gpt2": {"unk_token": "<|endoftext|>", "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"},
-}
-_DEFAULT_CLASS_BY_FAMILY = {"bert": "BertTokenizer", "roberta": "RobertaTokenizer", "gpt2": "GPT2Tokenizer"}
 # Config keys that point at files or describe the loading itself; never written back.
 _UNSAVED_CONFIG_KEYS = {
     "name_or_path",
@@ -181,30 +111,6 @@ class _SpecialTokenId:
         if value is not None and token is None:
             raise InputError(f"{self.token_name}_id={value} is not an id of this vocabulary (size {len(obj)}).")
         obj._special[self.token_name] = token
-
-
-def _token_content(value: Any) -> tuple[str | None, dict[str, Any]]:
-    """A special token as written in the config files -> (text, AddedToken options)."""
-    if value is None:
-        return None, {}
-    if isinstance(value, str):
-        return value, {}
-    if isinstance(value, AddedToken):
-        return value.content, {k: getattr(value, k) for k in ("single_word", "lstrip", "rstrip", "normalized")}
-    if isinstance(value, Mapping) and isinstance(value.get("content"), str):
-        options = {k: bool(value[k]) for k in ("single_word", "lstrip", "rstrip", "normalized") if k in value}
-        return value["content"], options
-    raise InputError(f"A special token must be a string or a token dict with 'content'; got {value!r}.")
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as err:
-        raise CheckpointNotFoundError(
-            f"{path} is not valid JSON ({err}); re-download or re-save the tokenizer."
-        ) from err
 
 
 # ----------------------------------------------------------------------------------------------
@@ -268,20 +174,20 @@ class Tokenizer:
         for name, value in (special_tokens or {}).items():
             if name not in self._special:
                 raise InputError(f"Unknown special token name {name!r}; expected one of {SPECIAL_TOKEN_NAMES}.")
-            content, opts = _token_content(value)
+            content, opts = token_content(value)
             self._special[name] = content
             if content is not None:
                 options[content] = opts
         self._extra_special: list[str] = []
         for value in extra_special_tokens:
-            content, opts = _token_content(value)
+            content, opts = token_content(value)
             if content is not None and content not in self._extra_special:
                 self._extra_special.append(content)
                 options[content] = opts
         self._register_special_tokens(options)
 
         if model_input_names is None:
-            model_input_names = _default_input_names(self._config.get("tokenizer_class"), backend)
+            model_input_names = default_input_names(self._config.get("tokenizer_class"), backend)
         self.model_input_names = list(model_input_names)
 
     # -- loading ----------------------------------------------------------------------------
@@ -311,90 +217,26 @@ class Tokenizer:
             local_files_only=local_files_only,
             token=token,
         )
-        file_config = _read_json(folder / TOKENIZER_CONFIG_FILE) if (folder / TOKENIZER_CONFIG_FILE).is_file() else {}
-        config = {**file_config, **overrides}
-
-        # Special tokens: tokenizer_config.json, then the legacy special_tokens_map.json, which the
-        # reference lets override the config unless the config is in the newer added_tokens_decoder form.
-        special: dict[str, Any] = {name: config[name] for name in SPECIAL_TOKEN_NAMES if name in config}
-        extras = list(config.get("additional_special_tokens") or [])
-        if isinstance(config.get("extra_special_tokens"), list):  # the reference's newer name for the same list
-            extras += [t for t in config["extra_special_tokens"] if t not in extras]
-        map_file = folder / SPECIAL_TOKENS_MAP_FILE
-        if map_file.is_file() and "added_tokens_decoder" not in file_config:
-            for key, value in _read_json(map_file).items():
-                if key in SPECIAL_TOKEN_NAMES and key not in overrides:
-                    special[key] = value
-                elif key in ("additional_special_tokens", "extra_special_tokens") and isinstance(value, list):
-                    extras += [v for v in value if v not in extras]
-
-        tokenizer_class = _class_name(config.get("tokenizer_class"))
-        if tokenizer_class is None and (folder / "config.json").is_file():
-            model_type = _read_json(folder / "config.json").get("model_type")
-            tokenizer_class = _CLASS_BY_MODEL_TYPE.get(model_type)
-        if tokenizer_class is not None:
-            config["tokenizer_class"] = tokenizer_class
-        family = _FAMILY_BY_CLASS.get(tokenizer_class or "")
-
-        if (folder / TOKENIZER_FILE).is_file():
-            try:
-                backend = tokenizers.Tokenizer.from_file(str(folder / TOKENIZER_FILE))
-            except Exception as err:  # the Rust error names the bad field
-                raise CheckpointNotFoundError(f"{folder / TOKENIZER_FILE} could not be read: {err}") from err
-            if family is None and tokenizer_class is None:
-                family = {"WordPiece": "bert"}.get(type(backend.model).__name__)
-            # Family defaults only for tokens this vocabulary really has: never invent new ids.
-            for name, value in _DEFAULT_SPECIAL_TOKENS.get(family, {}).items():
-                if name not in special and backend.token_to_id(value) is not None:
-                    special[name] = value
-        elif (folder / "vocab.txt").is_file():
-            family = "bert"
-            for name, value in _DEFAULT_SPECIAL_TOKENS["bert"].items():
-                special.setdefault(name, value)
-            backend = _build_wordpiece(folder / "vocab.txt", config, special)
-            config.setdefault("tokenizer_class", "BertTokenizer")
-        elif (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file():
-            vocab, merges = BPE.read_file(str(folder / "vocab.json"), str(folder / "merges.txt"))
-            if family not in ("roberta", "gpt2"):
-                family = "roberta" if "<s>" in vocab and "</s>" in vocab else "gpt2"
-            for name, value in _DEFAULT_SPECIAL_TOKENS[family].items():
-                special.setdefault(name, value)
-            backend = _build_byte_level_bpe(vocab, merges, config, family)
-            config.setdefault("tokenizer_class", _DEFAULT_CLASS_BY_FAMILY[family])
-        else:
-            raise CheckpointNotFoundError(
-                f"No tokenizer files in {folder}: looked for {TOKENIZER_FILE}, vocab.txt (WordPiece), "
-                "or vocab.json + merges.txt (byte-level BPE). Point at the model folder that holds them, "
-                "or save a tokenizer there with `tokenizer.save_pretrained(folder)`."
-            )
-
-        if (folder / ADDED_TOKENS_FILE).is_file() and not (folder / TOKENIZER_FILE).is_file():
-            # Legacy tokens added on top of vocab.txt / vocab.json, in id order.
-            added = sorted(_read_json(folder / ADDED_TOKENS_FILE).items(), key=lambda item: item[1])
-            names = {_token_content(v)[0] for v in special.values()}
-            backend.add_tokens([AddedToken(t, special=t in names, normalized=t not in names) for t, _ in added])
-
-        # The file's baked-in padding supplies defaults the config may lack (as in the reference).
-        baked_padding = backend.padding or {}
-        baked_truncation = backend.truncation or {}
-        if "pad_token" not in special and baked_padding.get("pad_token"):
-            special["pad_token"] = baked_padding["pad_token"]
-
+        files = read_tokenizer_files(folder, overrides)
+        config = files.config
         tokenizer = cls(
-            backend,
-            special_tokens=special,
-            extra_special_tokens=extras,
+            files.backend,
+            special_tokens=files.special,
+            extra_special_tokens=files.extras,
             model_max_length=config.get("model_max_length", config.get("max_len")),
-            padding_side=config.get("padding_side") or baked_padding.get("direction") or "right",
-            truncation_side=config.get("truncation_side") or baked_truncation.get("direction") or "right",
+            padding_side=config.get("padding_side") or files.padding.get("direction") or "right",
+            truncation_side=config.get("truncation_side") or files.truncation.get("direction") or "right",
             model_input_names=config.get("model_input_names"),
             clean_up_tokenization_spaces=config.get("clean_up_tokenization_spaces", False),
-            pad_token_type_id=baked_padding.get("pad_type_id", 0),
+            pad_token_type_id=files.padding.get("pad_type_id", 0),
             name_or_path=str(name_or_path),
             config=config,
         )
-        if family in ("bert", "roberta", "gpt2") and not (folder / TOKENIZER_FILE).is_file():
-            tokenizer._backend.post_processor = _post_processor(tokenizer, family, config)
+        if files.from_vocab_files:
+            # The template names the special tokens' ids, known only once __init__ has registered them.
+            tokenizer._backend.post_processor = post_processor(
+                files.family, config, tokenizer._special, tokenizer.convert_tokens_to_ids
+            )
         return tokenizer
 
     def _register_special_tokens(self, options: Mapping[str, Mapping[str, Any]]) -> None:
@@ -436,7 +278,7 @@ class Tokenizer:
         tokenizer_path.write_text(json.dumps(state, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
         config = {k: v for k, v in self._config.items() if k not in _UNSAVED_CONFIG_KEYS}
-        config.update(self._family_options(state))
+        config.update(family_options(self._config.get("tokenizer_class"), state))
         config.update(self.special_tokens_map)
         if self._extra_special:
             config["additional_special_tokens"] = list(self._extra_special)
@@ -462,26 +304,6 @@ class Tokenizer:
         map_path = folder / SPECIAL_TOKENS_MAP_FILE
         map_path.write_text(json.dumps(special_map, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         return (str(config_path), str(map_path), str(tokenizer_path))
-
-    def _family_options(self, state: Mapping[str, Any]) -> dict[str, Any]:
-        # A reader that rebuilds the tokenizer from its class (the reference's BertTokenizer and
-        # RobertaTokenizer do) takes these switches from the config, so write what the backend does.
-        family = _FAMILY_BY_CLASS.get(self._config.get("tokenizer_class") or "")
-        normalizer = state.get("normalizer") or {}
-        pre_tokenizer = state.get("pre_tokenizer") or {}
-        post_processor = state.get("post_processor") or {}
-        if family == "bert" and normalizer.get("type") == "BertNormalizer":
-            return {
-                "do_lower_case": normalizer.get("lowercase", True),
-                "strip_accents": normalizer.get("strip_accents"),
-                "tokenize_chinese_chars": normalizer.get("handle_chinese_chars", True),
-            }
-        if family in ("roberta", "gpt2") and pre_tokenizer.get("type") == "ByteLevel":
-            options = {"add_prefix_space": pre_tokenizer.get("add_prefix_space", False)}
-            if post_processor.get("type") in ("RobertaProcessing", "ByteLevel"):
-                options["trim_offsets"] = post_processor.get("trim_offsets", True)
-            return options
-        return {}
 
     # -- vocabulary ---------------------------------------------------------------------------
     @property
@@ -886,83 +708,6 @@ class Tokenizer:
 # ----------------------------------------------------------------------------------------------
 # Helpers
 # ----------------------------------------------------------------------------------------------
-def _class_name(name: Any) -> str | None:
-    if not isinstance(name, str) or not name:
-        return None
-    # "BertTokenizerFast" and "BertTokenizer" name the same tokenizer for us; the generic
-    # "PreTrainedTokenizerFast" must stay as it is (without "Fast" it is the reference's slow base class).
-    if name.endswith("TokenizerFast") and name != "PreTrainedTokenizerFast":
-        return name[: -len("Fast")]
-    return name
-
-
-def _default_input_names(tokenizer_class: str | None, backend: tokenizers.Tokenizer) -> list[str]:
-    """`model_input_names` when the config does not list them: by class, else by vocabulary model."""
-    name = _class_name(tokenizer_class)
-    if name in _WITH_TOKEN_TYPES:
-        with_types = True
-    elif name in _WITHOUT_TOKEN_TYPES:
-        with_types = False
-    else:  # unknown class: WordPiece vocabularies come from BERT-style models that use segments
-        with_types = type(backend.model).__name__ == "WordPiece"
-    return ["input_ids", "token_type_ids", "attention_mask"] if with_types else ["input_ids", "attention_mask"]
-
-
-def _build_wordpiece(vocab_file: Path, config: Mapping[str, Any], special: Mapping[str, Any]) -> tokenizers.Tokenizer:
-    """BERT's tokenizer from vocab.txt, switched by do_lower_case / strip_accents / tokenize_chinese_chars."""
-    vocab = WordPiece.read_file(str(vocab_file))
-    unk = _token_content(special.get("unk_token"))[0] or "[UNK]"
-    backend = tokenizers.Tokenizer(WordPiece(vocab, unk_token=unk, max_input_chars_per_word=100))
-    backend.normalizer = normalizers.BertNormalizer(
-        clean_text=True,
-        handle_chinese_chars=config.get("tokenize_chinese_chars", True),
-        strip_accents=config.get("strip_accents"),
-        lowercase=config.get("do_lower_case", True),
-    )
-    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    backend.decoder = decoders.WordPiece(prefix="##")
-    return backend
-
-
-def _build_byte_level_bpe(
-    vocab: dict[str, int], merges: list[tuple[str, str]], config: Mapping[str, Any], family: str
-) -> tokenizers.Tokenizer:
-    """RoBERTa/GPT-2 byte-level BPE from vocab.json + merges.txt."""
-    backend = tokenizers.Tokenizer(
-        BPE(vocab, merges, dropout=None, continuing_subword_prefix="", end_of_word_suffix="", fuse_unk=False)
-    )
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=bool(config.get("add_prefix_space", False)))
-    backend.decoder = decoders.ByteLevel()
-    return backend
-
-
-def _post_processor(tokenizer: Tokenizer, family: str, config: Mapping[str, Any]) -> Any:
-    """The special-token template for a tokenizer built from vocabulary files (ids known only now)."""
-    if family == "bert":
-        cls, sep = tokenizer.cls_token, tokenizer.sep_token
-        return processors.TemplateProcessing(
-            single=f"{cls}:0 $A:0 {sep}:0",
-            pair=f"{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1",
-            special_tokens=[(cls, tokenizer.cls_token_id), (sep, tokenizer.sep_token_id)],
-        )
-    if family == "roberta":
-        return processors.RobertaProcessing(
-            (tokenizer.sep_token, tokenizer.sep_token_id),
-            (tokenizer.cls_token, tokenizer.cls_token_id),
-            trim_offsets=bool(config.get("trim_offsets", True)),
-            add_prefix_space=bool(config.get("add_prefix_space", False)),
-        )
-    # GPT-2 adds nothing unless the config asks for bos/eos.
-    bos = f"{tokenizer.bos_token}:0 " if config.get("add_bos_token") and tokenizer.bos_token else ""
-    eos = f" {tokenizer.eos_token}:0" if config.get("add_eos_token") and tokenizer.eos_token else ""
-    used = ([tokenizer.bos_token] if bos else []) + ([tokenizer.eos_token] if eos else [])
-    return processors.TemplateProcessing(
-        single=f"{bos}$A:0{eos}",
-        pair=f"{bos}$A:0{eos} {bos.replace(':0', ':1')}$B:1{eos.replace(':0', ':1')}",
-        special_tokens=[(t, tokenizer.convert_tokens_to_ids(t)) for t in dict.fromkeys(used)],
-    )
-
-
 def _clean_up_tokenization(text: str) -> str:
     """Undo the spaces a WordPiece decode leaves before punctuation and English contractions."""
     for before, after in (

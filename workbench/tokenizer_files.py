@@ -1,0 +1,405 @@
+"""A tokenizer folder on disk -> a Rust `tokenizers.Tokenizer` and the settings around it.
+
+A hub folder holds either a `tokenizer.json` (the whole pipeline, ready to load) or the older
+per-family vocabulary files: `vocab.txt` (BERT's WordPiece) or `vocab.json` + `merges.txt`
+(RoBERTa / GPT-2 byte-level BPE), from which the pipeline is rebuilt here. Around either one,
+`tokenizer_config.json`, `special_tokens_map.json` and `added_tokens.json` name the special
+tokens and the tokenizer class.
+
+The per-family facts (which class is which family, its special tokens, whether it feeds
+`token_type_ids`) are the tables below: a new tokenizer class of a known family is one line in
+`_FAMILY_BY_CLASS`. `workbench.tokenizer` builds on this module, never the other way round.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tokenizers
+from tokenizers import AddedToken, decoders, normalizers, pre_tokenizers, processors
+from tokenizers.models import BPE, WordPiece
+
+from .errors import CheckpointNotFoundError, InputError
+
+__all__ = [
+    "ADDED_TOKENS_FILE",
+    "SPECIAL_TOKENS_MAP_FILE",
+    "SPECIAL_TOKEN_NAMES",
+    "TOKENIZER_CONFIG_FILE",
+    "TOKENIZER_FILE",
+    "TOKENIZER_FILES",
+    "TokenizerFiles",
+    "build_backend",
+    "default_input_names",
+    "family_options",
+    "post_processor",
+    "read_tokenizer_files",
+    "token_content",
+]
+
+TOKENIZER_FILE = "tokenizer.json"
+TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
+SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
+ADDED_TOKENS_FILE = "added_tokens.json"
+# Everything a tokenizer may need from a repository; config.json only names the model family.
+TOKENIZER_FILES = [
+    TOKENIZER_FILE,
+    TOKENIZER_CONFIG_FILE,
+    SPECIAL_TOKENS_MAP_FILE,
+    ADDED_TOKENS_FILE,
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "config.json",
+]
+
+# Order matters: it is the order of `all_special_tokens` in the reference library.
+SPECIAL_TOKEN_NAMES = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+
+# ----------------------------------------------------------------------------------------------
+# Family tables
+# ----------------------------------------------------------------------------------------------
+# Tokenizer families, keyed by `tokenizer_class` in tokenizer_config.json ("...Fast" stripped).
+# The family picks the builder for legacy vocabulary files, the default special tokens and the
+# template: "bert": WordPiece from vocab.txt, [CLS] ... [SEP]; "roberta": byte-level BPE with
+# <s> ... </s>; "gpt2": byte-level BPE without added special tokens.
+_FAMILY_BY_CLASS = {
+    "BertTokenizer": "bert",
+    "DistilBertTokenizer": "bert",
+    "ElectraTokenizer": "bert",
+    "ConvBertTokenizer": "bert",
+    "MobileBertTokenizer": "bert",
+    "SqueezeBertTokenizer": "bert",
+    "LayoutLMTokenizer": "bert",
+    "RobertaTokenizer": "roberta",
+    "BartTokenizer": "roberta",
+    "LongformerTokenizer": "roberta",
+    "GPT2Tokenizer": "gpt2",
+}
+# The tokenizer class of a checkpoint whose tokenizer_config.json does not name one, found
+# through config.json's `model_type`.
+_CLASS_BY_MODEL_TYPE = {
+    "bert": "BertTokenizer",
+    "distilbert": "DistilBertTokenizer",
+    "electra": "ElectraTokenizer",
+    "roberta": "RobertaTokenizer",
+    "bart": "BartTokenizer",
+    "gpt2": "GPT2Tokenizer",
+}
+# A tokenizer.json of no known class still gets its family's special tokens when its vocabulary
+# model says which family it is (WordPiece vocabularies come from BERT-style models).
+_FAMILY_BY_BACKEND_MODEL = {"WordPiece": "bert"}
+# Which classes feed `token_type_ids` to their model (the reference's `model_input_names`).
+_WITHOUT_TOKEN_TYPES = {
+    "DistilBertTokenizer",
+    "RobertaTokenizer",
+    "BartTokenizer",
+    "LongformerTokenizer",
+    "GPT2Tokenizer",
+    "XLMRobertaTokenizer",
+    "MPNetTokenizer",
+    "CamembertTokenizer",
+    "AlbertTokenizer",
+    "T5Tokenizer",
+    "PreTrainedTokenizerFast",
+    "TokenizersBackend",
+}
+_WITH_TOKEN_TYPES = {"DebertaTokenizer", "DebertaV2Tokenizer"} | {
+    name for name, family in _FAMILY_BY_CLASS.items() if family == "bert"
+} - _WITHOUT_TOKEN_TYPES
+# The special tokens each family's reference class names when the config files do not.
+_DEFAULT_SPECIAL_TOKENS = {
+    "bert": {
+        "unk_token": "[UNK]",
+        "sep_token": "[SEP]",
+        "pad_token": "[PAD]",
+        "cls_token": "[CLS]",
+        "mask_token": "[MASK]",
+    },
+    "roberta": {
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "sep_token": "</s>",
+        "cls_token": "<s>",
+        "unk_token": "<unk>",
+        "pad_token": "<pad>",
+        "mask_token": "<mask>",
+    },
+    "gpt2": {"unk_token": "<|endoftext|>", "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"},
+}
+# The class written to the config of a tokenizer rebuilt from vocabulary files of no named class.
+_DEFAULT_CLASS_BY_FAMILY = {"bert": "BertTokenizer", "roberta": "RobertaTokenizer", "gpt2": "GPT2Tokenizer"}
+# Families whose vocabulary is byte-level BPE from vocab.json + merges.txt.
+_BYTE_LEVEL_FAMILIES = ("roberta", "gpt2")
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading a folder
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class TokenizerFiles:
+    """What a tokenizer folder says: the backend and the settings `Tokenizer` is built with."""
+
+    backend: tokenizers.Tokenizer
+    config: dict[str, Any]  # tokenizer_config.json + overrides, `tokenizer_class` resolved
+    special: dict[str, Any]  # named special tokens, as written in the files (str or token dict)
+    extras: list[Any]  # additional special tokens
+    family: str | None
+    # Built from vocab.txt / vocab.json: the special-token template is still to be attached.
+    from_vocab_files: bool
+    padding: dict[str, Any]  # the padding / truncation baked into tokenizer.json (empty if none)
+    truncation: dict[str, Any]
+
+
+def read_tokenizer_files(folder: Path, overrides: Mapping[str, Any]) -> TokenizerFiles:
+    """Read a local tokenizer folder; `overrides` replace entries of tokenizer_config.json."""
+    config_file = folder / TOKENIZER_CONFIG_FILE
+    file_config = read_json(config_file) if config_file.is_file() else {}
+    config = {**file_config, **overrides}
+    special, extras = _special_tokens(folder, file_config, config, overrides)
+
+    tokenizer_class = _class_name(config.get("tokenizer_class"))
+    if tokenizer_class is None and (folder / "config.json").is_file():
+        model_type = read_json(folder / "config.json").get("model_type")
+        tokenizer_class = _CLASS_BY_MODEL_TYPE.get(model_type)
+    if tokenizer_class is not None:
+        config["tokenizer_class"] = tokenizer_class
+
+    backend, family = build_backend(folder, config, special)
+    from_vocab_files = not (folder / TOKENIZER_FILE).is_file()
+    if from_vocab_files and (folder / ADDED_TOKENS_FILE).is_file():
+        # Legacy tokens added on top of vocab.txt / vocab.json, in id order.
+        added = sorted(read_json(folder / ADDED_TOKENS_FILE).items(), key=lambda item: item[1])
+        names = {token_content(v)[0] for v in special.values()}
+        backend.add_tokens([AddedToken(t, special=t in names, normalized=t not in names) for t, _ in added])
+
+    # The file's baked-in padding supplies defaults the config may lack (as in the reference).
+    padding = backend.padding or {}
+    if "pad_token" not in special and padding.get("pad_token"):
+        special["pad_token"] = padding["pad_token"]
+    return TokenizerFiles(
+        backend=backend,
+        config=config,
+        special=special,
+        extras=extras,
+        family=family,
+        from_vocab_files=from_vocab_files,
+        padding=padding,
+        truncation=backend.truncation or {},
+    )
+
+
+def _special_tokens(
+    folder: Path, file_config: Mapping[str, Any], config: Mapping[str, Any], overrides: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[Any]]:
+    """The named and the additional special tokens of tokenizer_config.json and special_tokens_map.json."""
+    # The legacy special_tokens_map.json overrides the config, as in the reference, unless the
+    # config is in the newer added_tokens_decoder form.
+    special: dict[str, Any] = {name: config[name] for name in SPECIAL_TOKEN_NAMES if name in config}
+    extras = list(config.get("additional_special_tokens") or [])
+    if isinstance(config.get("extra_special_tokens"), list):  # the reference's newer name for the same list
+        extras += [t for t in config["extra_special_tokens"] if t not in extras]
+    map_file = folder / SPECIAL_TOKENS_MAP_FILE
+    if map_file.is_file() and "added_tokens_decoder" not in file_config:
+        for key, value in read_json(map_file).items():
+            if key in SPECIAL_TOKEN_NAMES and key not in overrides:
+                special[key] = value
+            elif key in ("additional_special_tokens", "extra_special_tokens") and isinstance(value, list):
+                extras += [v for v in value if v not in extras]
+    return special, extras
+
+
+def build_backend(
+    folder: Path, config: dict[str, Any], special: dict[str, Any]
+) -> tuple[tokenizers.Tokenizer, str | None]:
+    """The Rust tokenizer from tokenizer.json, else from the legacy vocabulary files, and its family.
+
+    Fills the family's default special tokens into `special` (for tokenizer.json only those the
+    vocabulary really has: never invent new ids) and, for vocabulary files, a default
+    `tokenizer_class` into `config`.
+    """
+    tokenizer_class = _class_name(config.get("tokenizer_class"))
+    family = _FAMILY_BY_CLASS.get(tokenizer_class or "")
+    if (folder / TOKENIZER_FILE).is_file():
+        try:
+            backend = tokenizers.Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+        except Exception as err:  # the Rust error names the bad field
+            raise CheckpointNotFoundError(f"{folder / TOKENIZER_FILE} could not be read: {err}") from err
+        if family is None and tokenizer_class is None:
+            family = _FAMILY_BY_BACKEND_MODEL.get(type(backend.model).__name__)
+        for name, value in _DEFAULT_SPECIAL_TOKENS.get(family, {}).items():
+            if name not in special and backend.token_to_id(value) is not None:
+                special[name] = value
+    elif (folder / "vocab.txt").is_file():
+        family = "bert"
+        for name, value in _DEFAULT_SPECIAL_TOKENS[family].items():
+            special.setdefault(name, value)
+        backend = _build_wordpiece(folder / "vocab.txt", config, special)
+        config.setdefault("tokenizer_class", _DEFAULT_CLASS_BY_FAMILY[family])
+    elif (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file():
+        vocab, merges = BPE.read_file(str(folder / "vocab.json"), str(folder / "merges.txt"))
+        if family not in _BYTE_LEVEL_FAMILIES:
+            family = "roberta" if "<s>" in vocab and "</s>" in vocab else "gpt2"
+        for name, value in _DEFAULT_SPECIAL_TOKENS[family].items():
+            special.setdefault(name, value)
+        backend = _build_byte_level_bpe(vocab, merges, config)
+        config.setdefault("tokenizer_class", _DEFAULT_CLASS_BY_FAMILY[family])
+    else:
+        raise CheckpointNotFoundError(
+            f"No tokenizer files in {folder}: looked for {TOKENIZER_FILE}, vocab.txt (WordPiece), "
+            "or vocab.json + merges.txt (byte-level BPE). Point at the model folder that holds them, "
+            "or save a tokenizer there with `tokenizer.save_pretrained(folder)`."
+        )
+    return backend, family
+
+
+# ----------------------------------------------------------------------------------------------
+# Builders for legacy vocabulary files
+# ----------------------------------------------------------------------------------------------
+def _build_wordpiece(vocab_file: Path, config: Mapping[str, Any], special: Mapping[str, Any]) -> tokenizers.Tokenizer:
+    """BERT's tokenizer from vocab.txt, switched by do_lower_case / strip_accents / tokenize_chinese_chars."""
+    vocab = WordPiece.read_file(str(vocab_file))
+    unk = token_content(special.get("unk_token"))[0] or "[UNK]"
+    backend = tokenizers.Tokenizer(WordPiece(vocab, unk_token=unk, max_input_chars_per_word=100))
+    backend.normalizer = normalizers.BertNormalizer(
+        clean_text=True,
+        handle_chinese_chars=config.get("tokenize_chinese_chars", True),
+        strip_accents=config.get("strip_accents"),
+        lowercase=config.get("do_lower_case", True),
+    )
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend.decoder = decoders.WordPiece(prefix="##")
+    return backend
+
+
+def _build_byte_level_bpe(
+    vocab: dict[str, int], merges: list[tuple[str, str]], config: Mapping[str, Any]
+) -> tokenizers.Tokenizer:
+    """RoBERTa/GPT-2 byte-level BPE from vocab.json + merges.txt."""
+    backend = tokenizers.Tokenizer(
+        BPE(vocab, merges, dropout=None, continuing_subword_prefix="", end_of_word_suffix="", fuse_unk=False)
+    )
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=bool(config.get("add_prefix_space", False)))
+    backend.decoder = decoders.ByteLevel()
+    return backend
+
+
+def post_processor(
+    family: str | None,
+    config: Mapping[str, Any],
+    special: Mapping[str, str | None],
+    token_id: Callable[[str], Any],
+) -> Any:
+    """The special-token template for a tokenizer built from vocabulary files.
+
+    It runs once the special tokens are registered, since only then are their ids known:
+    `special` maps names to the token texts, `token_id` looks a text up (unknown -> unk id).
+    """
+
+    def id_of(name: str) -> Any:
+        return None if special.get(name) is None else token_id(special[name])
+
+    if family == "bert":
+        cls, sep = special.get("cls_token"), special.get("sep_token")
+        return processors.TemplateProcessing(
+            single=f"{cls}:0 $A:0 {sep}:0",
+            pair=f"{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1",
+            special_tokens=[(cls, id_of("cls_token")), (sep, id_of("sep_token"))],
+        )
+    if family == "roberta":
+        return processors.RobertaProcessing(
+            (special.get("sep_token"), id_of("sep_token")),
+            (special.get("cls_token"), id_of("cls_token")),
+            trim_offsets=bool(config.get("trim_offsets", True)),
+            add_prefix_space=bool(config.get("add_prefix_space", False)),
+        )
+    # GPT-2 adds nothing unless the config asks for bos/eos.
+    bos_token, eos_token = special.get("bos_token"), special.get("eos_token")
+    bos = f"{bos_token}:0 " if config.get("add_bos_token") and bos_token else ""
+    eos = f" {eos_token}:0" if config.get("add_eos_token") and eos_token else ""
+    used = ([bos_token] if bos else []) + ([eos_token] if eos else [])
+    return processors.TemplateProcessing(
+        single=f"{bos}$A:0{eos}",
+        pair=f"{bos}$A:0{eos} {bos.replace(':0', ':1')}$B:1{eos.replace(':0', ':1')}",
+        special_tokens=[(t, token_id(t)) for t in dict.fromkeys(used)],
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Family facts the Tokenizer asks for
+# ----------------------------------------------------------------------------------------------
+def default_input_names(tokenizer_class: str | None, backend: tokenizers.Tokenizer) -> list[str]:
+    """`model_input_names` when the config does not list them: by class, else by vocabulary model."""
+    name = _class_name(tokenizer_class)
+    if name in _WITH_TOKEN_TYPES:
+        with_types = True
+    elif name in _WITHOUT_TOKEN_TYPES:
+        with_types = False
+    else:  # unknown class: WordPiece vocabularies come from BERT-style models that use segments
+        with_types = type(backend.model).__name__ == "WordPiece"
+    return ["input_ids", "token_type_ids", "attention_mask"] if with_types else ["input_ids", "attention_mask"]
+
+
+def family_options(tokenizer_class: str | None, state: Mapping[str, Any]) -> dict[str, Any]:
+    """The config switches that describe a saved backend (`state`: its tokenizer.json) to its class.
+
+    A reader that rebuilds the tokenizer from its class (the reference's BertTokenizer and
+    RobertaTokenizer do) takes these switches from the config, so write what the backend does.
+    """
+    family = _FAMILY_BY_CLASS.get(tokenizer_class or "")
+    normalizer = state.get("normalizer") or {}
+    pre_tokenizer = state.get("pre_tokenizer") or {}
+    post = state.get("post_processor") or {}
+    if family == "bert" and normalizer.get("type") == "BertNormalizer":
+        return {
+            "do_lower_case": normalizer.get("lowercase", True),
+            "strip_accents": normalizer.get("strip_accents"),
+            "tokenize_chinese_chars": normalizer.get("handle_chinese_chars", True),
+        }
+    if family in _BYTE_LEVEL_FAMILIES and pre_tokenizer.get("type") == "ByteLevel":
+        options = {"add_prefix_space": pre_tokenizer.get("add_prefix_space", False)}
+        if post.get("type") in ("RobertaProcessing", "ByteLevel"):
+            options["trim_offsets"] = post.get("trim_offsets", True)
+        return options
+    return {}
+
+
+# ----------------------------------------------------------------------------------------------
+# Helpers
+# ----------------------------------------------------------------------------------------------
+def token_content(value: Any) -> tuple[str | None, dict[str, Any]]:
+    """A special token as written in the config files -> (text, AddedToken options)."""
+    if value is None:
+        return None, {}
+    if isinstance(value, str):
+        return value, {}
+    if isinstance(value, AddedToken):
+        return value.content, {k: getattr(value, k) for k in ("single_word", "lstrip", "rstrip", "normalized")}
+    if isinstance(value, Mapping) and isinstance(value.get("content"), str):
+        options = {k: bool(value[k]) for k in ("single_word", "lstrip", "rstrip", "normalized") if k in value}
+        return value["content"], options
+    raise InputError(f"A special token must be a string or a token dict with 'content'; got {value!r}.")
+
+
+def read_json(path: Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as err:
+        raise CheckpointNotFoundError(
+            f"{path} is not valid JSON ({err}); re-download or re-save the tokenizer."
+        ) from err
+
+
+def _class_name(name: Any) -> str | None:
+    if not isinstance(name, str) or not name:
+        return None
+    # "BertTokenizerFast" and "BertTokenizer" name the same tokenizer for us; the generic
+    # "PreTrainedTokenizerFast" must stay as it is (without "Fast" it is the reference's slow base class).
+    if name.endswith("TokenizerFast") and name != "PreTrainedTokenizerFast":
+        return name[: -len("Fast")]
+    return name

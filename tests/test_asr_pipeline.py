@@ -117,14 +117,17 @@ def test_segments_and_word_timestamps(asr, clips):
 def test_beam_search_and_temperature_fallback(asr, clips):
     res = asr(str(clips["s0"]), generate_kwargs={"num_beams": 3})
     assert wer(SHORT[0], res.text) < THRESHOLD
-    from workbench.generation import generate_whisper
+    from workbench.generation import generate
 
     feats = asr.feature_extractor(asr_audio(clips["s0"]))
+    config = asr.generation_config
     # An unreachable log-prob threshold forces every fallback temperature to be tried.
-    gen = generate_whisper(asr.model, feats, tokenizer=asr.tokenizer, temperature=(0.0, 0.4, 0.8), logprob_threshold=0.0)
+    gen = generate(asr.model, input_features=feats, generation_config=config, temperature=(0.0, 0.4, 0.8),
+                   logprob_threshold=0.0, return_dict_in_generate=True)
     assert gen.temperatures == [0.8]
-    gen = generate_whisper(asr.model, feats, tokenizer=asr.tokenizer, temperature=(0.0, 0.4, 0.8))
-    assert gen.temperatures == [0.0] and gen.avg_logprobs[0] > -1.0
+    gen = generate(asr.model, input_features=feats, generation_config=config, temperature=(0.0, 0.4, 0.8),
+                   return_dict_in_generate=True)
+    assert gen.temperatures == [0.0] and float(gen.sum_logprobs[0]) / int(gen.lengths[0]) > -1.0
 
 
 def asr_audio(path) -> np.ndarray:

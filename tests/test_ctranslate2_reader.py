@@ -14,7 +14,7 @@ import torch
 from workbench import AutoModelForSpeechSeq2Seq
 from workbench.embedded import embedded_folder
 from workbench.errors import WeightsError
-from workbench.models.ctranslate2_reader import is_ctranslate2_folder, read_model_bin
+from workbench.formats.ctranslate2 import is_ctranslate2_folder, read_model_bin
 from workbench.models.whisper import WhisperConfig, WhisperForConditionalGeneration
 
 TINY = dict(vocab_size=90, num_mel_bins=80, encoder_layers=2, decoder_layers=2, d_model=32, encoder_attention_heads=4,

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from workbench import capture
-from workbench.hooks import hook_points
+from workbench.nn.hooks import hook_points
 from workbench.models.bert import BertConfig, BertModel
 
 TINY = dict(vocab_size=99, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=37,
@@ -27,7 +27,7 @@ def inputs():
 
 
 def test_capture_selected_layers_only(model, monkeypatch):
-    import workbench.attention as attention
+    import workbench.nn.attention as attention
 
     eager_calls = []
     real_softmax = torch.softmax

@@ -253,7 +253,7 @@ def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(tokenizer, s
     assert trainer.state.global_step == 3 and not trainer.state.is_training
     kept = checkpoints_in(tmp_path / "run")
     assert [p.name for p in kept] == ["checkpoint-2"]
-    from workbench.weights import read_state_dict
+    from workbench.formats.safetensors import read_state_dict
 
     assert all(torch.isfinite(t).all() for t in read_state_dict(kept[0]).values())
 

@@ -13,12 +13,9 @@ import pytest
 import torch
 
 from workbench import AutoModelForSpeechSeq2Seq, capture
-from workbench.generation import TimestampRules, WhisperTokens, generate_whisper
-from workbench.models.whisper import (
-    WhisperCache,
-    WhisperForConditionalGeneration,
-    WhisperModel,
-)
+from workbench.generation import generate
+from workbench.models.whisper import WhisperForConditionalGeneration, WhisperModel
+from workbench.models.whisper.generation import TimestampRules, WhisperTokens, detect_language, prompt_ids
 
 transformers = pytest.importorskip("transformers")
 
@@ -83,7 +80,7 @@ def test_kv_cache_steps_equal_full_pass(pair, features):
     ids = torch.tensor([[SOT, NO_TS, 10, 11, 12]])
     with torch.no_grad():
         full = ours(features[:1], ids).logits
-        cache = WhisperCache(2)
+        cache = ours.init_cache(1)
         first = ours(features[:1], ids[:, :3], past_key_values=cache)
         enc = first.encoder_last_hidden_state
         steps = [first.logits] + [ours(None, ids[:, i : i + 1], encoder_outputs=enc, past_key_values=cache).logits
@@ -103,11 +100,6 @@ def test_base_model_and_hooks(pair, features):
     assert cache.stack("cross_attn_probs")[0].shape == (1, 4, 3, 1500)
 
 
-def _tokens(eot: int) -> WhisperTokens:
-    return WhisperTokens(eot=eot, sot=SOT, no_timestamps=NO_TS, timestamp_begin=80, transcribe=None, translate=None,
-                         sot_prev=None)
-
-
 @pytest.mark.parametrize("num_beams", [1, 3])
 def test_generated_ids_match_reference(pair, features, num_beams):
     ref, ours, _ = pair
@@ -121,11 +113,12 @@ def test_generated_ids_match_reference(pair, features, num_beams):
         eos = int(probe[0, 4])
         expected = transformers.GenerationMixin.generate(ref, **kwargs, num_beams=num_beams, eos_token_id=eos,
                                                          pad_token_id=eos)
-        got = generate_whisper(ours, features, tokens=_tokens(eos), num_beams=num_beams, max_new_tokens=12,
-                               compression_ratio_threshold=None, logprob_threshold=None)
+        got = generate(ours, **kwargs, num_beams=num_beams, eos_token_id=eos, pad_token_id=eos,
+                       return_dict_in_generate=True)
     assert got.sequences.tolist() == expected.tolist()
-    assert any(len(t) < 12 for t in got.tokens)  # some row ended on its end token, not the length limit
-    for seq in got.tokens:
+    assert any(int(n) < 12 for n in got.lengths)  # some row ended on its end token, not the length limit
+    for row in range(got.sequences.shape[0]):
+        seq = got.generated(row, [eos])
         assert 5 not in seq and 6 not in seq
         assert seq[:1] != [7]
 
@@ -139,7 +132,7 @@ def test_timestamp_rules_match_reference():
     g = torch.Generator().manual_seed(0)
     for begin in (2,):
         theirs = WhisperTimeStampLogitsProcessor(cfg, begin_index=begin)
-        mine = TimestampRules(ts, ts - 1, EOT, begin, 5)
+        mine = TimestampRules(WhisperTokens(eot=EOT, sot=SOT, no_timestamps=ts - 1, timestamp_begin=ts), begin, 5)
         for seq in ([SOT, NO_TS], [SOT, NO_TS, 92], [SOT, NO_TS, 92, 40], [SOT, NO_TS, 92, 40, 95],
                     [SOT, NO_TS, 92, 40, 95, 95], [SOT, NO_TS, 30, 31]):
             ids = torch.tensor([seq, seq])
@@ -149,39 +142,38 @@ def test_timestamp_rules_match_reference():
 
 
 def test_prompts_for_multilingual_and_english_only():
+    from dataclasses import replace
+
     from workbench.errors import InputError
-    from workbench.generation import whisper_prompt
 
     t = WhisperTokens(eot=50257, sot=50258, no_timestamps=50363, timestamp_begin=50364, transcribe=50359,
-                      translate=50358, sot_prev=50361, languages={"en": 50259, "de": 50261})
-    assert whisper_prompt(t, multilingual=True, language="de", task="translate", timestamps=False) == [50258, 50261, 50358, 50363]
-    assert whisper_prompt(t, multilingual=True, language="<|en|>", task=None, timestamps=True) == [50258, 50259, 50359]
-    assert whisper_prompt(t, multilingual=False, language=None, task=None, timestamps=False) == [50258, 50363]
-    assert whisper_prompt(t, multilingual=False, language=None, task=None, timestamps=True, previous=[7, 8]) == [50361, 7, 8, 50258]
+                      translate=50358, sot_prev=50361, languages={"en": 50259, "de": 50261}, multilingual=True)
+    en = replace(t, multilingual=False)
+    assert prompt_ids(t, language="de", task="translate", timestamps=False) == [50258, 50261, 50358, 50363]
+    assert prompt_ids(t, language="<|en|>", task=None, timestamps=True) == [50258, 50259, 50359]
+    assert prompt_ids(en, language=None, task=None, timestamps=False) == [50258, 50363]
+    assert prompt_ids(en, language=None, task=None, timestamps=True, previous=[7, 8]) == [50361, 7, 8, 50258]
     with pytest.raises(InputError, match="English-only"):
-        whisper_prompt(t, multilingual=False, language="de", task=None, timestamps=False)
+        prompt_ids(en, language="de", task=None, timestamps=False)
     with pytest.raises(InputError, match="unknown language"):
-        whisper_prompt(t, multilingual=True, language="xx", task=None, timestamps=False)
+        prompt_ids(t, language="xx", task=None, timestamps=False)
 
 
 def test_language_detection_and_streaming(pair, features):
-    from workbench.generation import detect_language
-
     _, ours, _ = pair
     langs = {"en": 40, "de": 41, "fr": 42}
     tokens = WhisperTokens(eot=EOT, sot=SOT, no_timestamps=NO_TS, timestamp_begin=80, transcribe=44, translate=43,
-                           sot_prev=None, languages=langs)
+                           sot_prev=None, languages=langs, multilingual=True)
     with torch.no_grad():
         enc = ours.model.encoder(features)
         logits = ours(None, torch.tensor([[SOT], [SOT]]), encoder_outputs=enc).logits[:, -1]
     expected = [max(langs, key=lambda c: float(logits[i, langs[c]])) for i in range(2)]
     assert detect_language(ours, enc, tokens) == expected
-    ours.config.vocab_size, saved = 51865, ours.config.vocab_size  # pretend multilingual: the prompt gets lang + task
-    try:
-        seen = []
-        got = generate_whisper(ours, encoder_hidden_states=enc[:1], tokens=tokens, max_new_tokens=5,
-                               compression_ratio_threshold=None, logprob_threshold=None, streamer=seen.append)
-    finally:
-        ours.config.vocab_size = saved
+    # A multilingual vocabulary: the prompt gets the detected language and the task.
+    keys = dict(no_timestamps_token_id=NO_TS, lang_to_id={f"<|{c}|>": i for c, i in langs.items()},
+                task_to_id={"transcribe": 44, "translate": 43}, is_multilingual=True)
+    seen = []
+    got = generate(ours, encoder_outputs=enc[:1], max_new_tokens=5, streamer=seen.append, return_dict_in_generate=True,
+                   **keys)
     assert got.sequences[0, :3].tolist() == [SOT, langs[expected[0]], 44]
     assert len(seen) == got.sequences.shape[1] - got.prompt_length

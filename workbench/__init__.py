@@ -23,12 +23,18 @@ _EXPORTS: dict[str, str] = {
     "AutoModelForPreTraining": "workbench.auto",
     "AutoTokenizer": "workbench.auto",
     "AutoModelForSpeechSeq2Seq": "workbench.auto",
+    "AutoProcessor": "workbench.auto",
     "WhisperForConditionalGeneration": "workbench.models.whisper",
     "Tokenizer": "workbench.tokenizer",
     "PretrainedConfig": "workbench.config",
-    "PreTrainedModel": "workbench.modeling",
-    "capture": "workbench.hooks",
-    "HookPoint": "workbench.hooks",
+    "PreTrainedModel": "workbench.models.modeling",
+    "GenerationConfig": "workbench.generation",
+    "TextIteratorStreamer": "workbench.generation",
+    "generate": "workbench.generation",
+    "attention_record": "workbench.inspect",
+    "AttentionRecord": "workbench.inspect",
+    "capture": "workbench.nn.hooks",
+    "HookPoint": "workbench.nn.hooks",
     "LoadReport": "workbench.weights",
     "WorkbenchError": "workbench.errors",
     "InputError": "workbench.errors",
@@ -55,4 +61,4 @@ if TYPE_CHECKING:  # for editors and type checkers only
         AutoModelForTokenClassification,
         AutoTokenizer,
     )
-    from .hooks import HookPoint, capture  # noqa: F401
+    from .nn.hooks import HookPoint, capture  # noqa: F401

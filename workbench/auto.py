@@ -1,23 +1,27 @@
-"""`Auto*` classes: read `model_type` from config.json and pick the family's class."""
+"""`Auto*` classes: open a checkpoint, read its model type, build the family's class for one task.
+
+One table: each Auto class names the head (task) it loads; each family's `HEADS` maps those
+task names to its classes (`workbench.models`). A name is resolved to a folder once.
+"""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, ClassVar
 
 from .config import PretrainedConfig, read_config_dict
-from .errors import InputError
+from .formats import open_checkpoint
+from .hub import resolve_model_folder
 from .models import family, model_class
+from .processors.auto import AutoProcessor, tokenizer_of
+
+_HUB_OPTIONS = ("cache_dir", "local_files_only", "token")
 
 
 class AutoConfig:
     @staticmethod
     def from_pretrained(name_or_path: str | os.PathLike, *, revision: str | None = None, **overrides: Any) -> PretrainedConfig:
-        from .hub import resolve_model_folder
-
-        folder = resolve_model_folder(name_or_path, revision=revision)
-        data = read_config_dict(folder)
+        data = read_config_dict(resolve_model_folder(name_or_path, revision=revision))
         return family(data.get("model_type")).CONFIG.from_dict(data, **overrides)
 
     @staticmethod
@@ -33,30 +37,27 @@ class _AutoModel:
         raise TypeError(f"{type(self).__name__} is not instantiated; use {type(self).__name__}.from_pretrained(...)")
 
     @classmethod
-    def model_class_for(cls, model_type: str) -> type:
+    def model_class_for(cls, model_type: str | None) -> type:
         return model_class(model_type, cls.task)
 
     @classmethod
-    def _model_type(cls, folder: Path) -> str | None:
-        return read_config_dict(folder).get("model_type")
-
-    @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike, *, revision: str | None = None, **kwargs: Any):
-        """Load any supported checkpoint with this task's head. See `PreTrainedModel.from_pretrained`."""
-        from .hub import resolve_model_folder
-
-        hub_kwargs = {k: kwargs.pop(k) for k in ("cache_dir", "local_files_only", "token") if k in kwargs}
-        folder = resolve_model_folder(name_or_path, revision=revision, **hub_kwargs)
-        loaded = cls.model_class_for(cls._model_type(folder)).from_pretrained(folder, **kwargs)
-        model = loaded[0] if isinstance(loaded, tuple) else loaded
+    def from_pretrained(cls, name_or_path: str | os.PathLike, *, revision: str | None = None,
+                        allow_pickle: bool = False, output_loading_info: bool = False, **kwargs: Any):
+        """Load any supported checkpoint (hub layout or a format its family reads) with this task's head.
+        Options as `PreTrainedModel.from_pretrained`; extra keywords override config fields."""
+        hub = {k: kwargs.pop(k) for k in _HUB_OPTIONS if k in kwargs}
+        folder = resolve_model_folder(name_or_path, revision=revision, **hub)
+        checkpoint = open_checkpoint(folder, allow_pickle=allow_pickle)
+        model, report = cls.model_class_for(checkpoint.model_type).from_checkpoint(checkpoint, **kwargs)
         model.config.name_or_path = str(name_or_path)
-        return loaded
+        return (model, report) if output_loading_info else model
 
     @classmethod
     def from_config(cls, config: PretrainedConfig, **kwargs: Any):
         return cls.model_class_for(config.model_type).from_config(config, **kwargs)
 
 
+# The table: Auto class -> the head it loads (a key of every family's HEADS).
 class AutoModel(_AutoModel):
     task = "base"
 
@@ -81,6 +82,12 @@ class AutoModelForPreTraining(_AutoModel):
     task = "pretraining"
 
 
+class AutoModelForSpeechSeq2Seq(_AutoModel):
+    """Speech -> text (Whisper): hub folders and CTranslate2 folders (model.bin)."""
+
+    task = "speech-seq2seq"
+
+
 class AutoTokenizer:
     @staticmethod
     def from_pretrained(name_or_path: str | os.PathLike, *, revision: str | None = None, **kwargs: Any):
@@ -91,22 +98,11 @@ class AutoTokenizer:
     @staticmethod
     def for_model(model: Any, *, needed_by: str):
         """The tokenizer saved with a loaded model (found through `config.name_or_path`)."""
-        name = getattr(getattr(model, "config", None), "name_or_path", "") or ""
-        if not name:
-            raise InputError(
-                f"{needed_by} got a model object without a tokenizer and cannot tell where the model came from; "
-                "pass tokenizer=... (a hub id, a folder or a workbench Tokenizer)."
-            )
-        return AutoTokenizer.from_pretrained(name)
+        return tokenizer_of(AutoProcessor.for_model(model, needed_by=needed_by))
 
 
-class AutoModelForSpeechSeq2Seq(_AutoModel):
-    """Speech -> text (Whisper). Also reads CTranslate2 folders (model.bin, no model_type in config.json)."""
-
-    task = "speech-seq2seq"
-
-    @classmethod
-    def _model_type(cls, folder: Path) -> str | None:
-        from .models.ctranslate2_reader import is_ctranslate2_folder
-
-        return "whisper" if is_ctranslate2_folder(folder) else super()._model_type(folder)
+__all__ = [
+    "AutoConfig", "AutoModel", "AutoModelForMaskedLM", "AutoModelForPreTraining", "AutoModelForQuestionAnswering",
+    "AutoModelForSequenceClassification", "AutoModelForSpeechSeq2Seq", "AutoModelForTokenClassification",
+    "AutoProcessor", "AutoTokenizer",
+]

@@ -1,54 +1,73 @@
 """Model configs: `config.json` in, `config.json` out, field names exactly as in the file.
 
-Unknown keys are kept and written back, so a config we load and save loses nothing a
-hub checkpoint (or another tool) put there.
+Each family declares its config as a dataclass: every field it reads, spelled as in
+`config.json`, with its default visible. Unknown keys are kept and written back, so a config
+we load and save loses nothing a hub checkpoint (or another tool) put there. Values that
+cannot build a model (a zero layer count, heads that do not divide the hidden size) are
+refused with an error that names the field.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .errors import CheckpointNotFoundError, UnsupportedModelError, WorkbenchError
+from .errors import CheckpointNotFoundError, ConfigError, UnsupportedModelError, WorkbenchError
 
 CONFIG_NAME = "config.json"
 
-# Fields every config has, with the reference library's defaults.
-_COMMON_DEFAULTS: dict[str, Any] = {
-    "architectures": None,
-    "problem_type": None,
-    "pad_token_id": None,
-    "bos_token_id": None,
-    "eos_token_id": None,
-    "tie_word_embeddings": True,
-    "is_decoder": False,
-}
+# The decorator every family config uses: our own __init__ (unknown keys are kept), __eq__ and __repr__.
+config_dataclass = dataclass(init=False, eq=False, repr=False)
 
 
+@config_dataclass
 class PretrainedConfig:
-    """Base config. Subclasses set `model_type`, `defaults` and `attribute_map`.
+    """Base config: the fields every model has. Families subclass it with `@config_dataclass`.
 
     `attribute_map` maps a common alias to the field name the family's files use
     (DistilBERT: `hidden_size` -> `dim`), so code can read `config.hidden_size` everywhere.
+    `positive_fields` must be integers >= 1; each `(a, b)` in `divisible_fields` needs a % b == 0.
     """
 
     model_type: ClassVar[str] = ""
-    defaults: ClassVar[dict[str, Any]] = {}
     attribute_map: ClassVar[dict[str, str]] = {}
+    positive_fields: ClassVar[tuple[str, ...]] = ()
+    divisible_fields: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+    architectures: list[str] | None = None
+    problem_type: str | None = None
+    pad_token_id: int | None = None
+    bos_token_id: int | None = None
+    eos_token_id: int | list[int] | None = None
+    tie_word_embeddings: bool = True
+    is_decoder: bool = False
+    id2label: dict[int, str] = field(default_factory=dict)
+    label2id: dict[str, int] = field(default_factory=dict)
 
     def __init__(self, **kwargs: Any) -> None:
         num_labels = kwargs.pop("num_labels", None)
         id2label = kwargs.pop("id2label", None)
         label2id = kwargs.pop("label2id", None)
         kwargs.pop("model_type", None)
-        for key, value in {**_COMMON_DEFAULTS, **copy.deepcopy(self.defaults)}.items():
-            setattr(self, key, value)
-        for key, value in kwargs.items():
+        for f in dataclasses.fields(self):
+            if f.name in ("id2label", "label2id"):
+                continue
+            if f.name in kwargs:
+                value = kwargs.pop(f.name)
+            elif f.default_factory is not dataclasses.MISSING:
+                value = f.default_factory()
+            else:
+                value = copy.deepcopy(f.default)
+            object.__setattr__(self, f.name, value)
+        for key, value in kwargs.items():  # unknown keys (or aliases) are kept as they are
             setattr(self, key, value)
         self._set_labels(num_labels, id2label, label2id)
+        self.validate()
 
     # -- aliases ---------------------------------------------------------------
     def __setattr__(self, key: str, value: Any) -> None:
@@ -62,6 +81,25 @@ class PretrainedConfig:
             return getattr(self, mapped)
         raise AttributeError(f"{type(self).__name__} has no field {key!r}")
 
+    # -- validation --------------------------------------------------------------
+    def validate(self) -> None:
+        """Refuse values no model can be built from, naming the field (never a ZeroDivisionError later)."""
+        name = type(self).__name__
+        for key in self.positive_fields:
+            value = getattr(self, key, None)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(
+                    f"{name}.{key} = {value!r}: it must be a whole number of at least 1. "
+                    f"Fix {key!r} in config.json (or the keyword you passed)."
+                )
+        for key, by in self.divisible_fields:
+            a, b = getattr(self, key), getattr(self, by)
+            if a % b:
+                raise ConfigError(
+                    f"{name}.{key} = {a} is not divisible by {by} = {b}: each of the {b} parts must get "
+                    f"the same share. Fix {key!r} or {by!r} in config.json."
+                )
+
     # -- labels ----------------------------------------------------------------
     def _set_labels(self, num_labels: int | None, id2label: dict | None, label2id: dict | None) -> None:
         if id2label is not None:
@@ -72,12 +110,16 @@ class PretrainedConfig:
                     "pass only one of them, or make them agree."
                 )
         else:
-            id2label = {i: f"LABEL_{i}" for i in range(2 if num_labels is None else int(num_labels))}
-        self.id2label = id2label
+            n = 2 if num_labels is None else int(num_labels)
+            if n < 1:
+                raise ConfigError(f"num_labels = {n}: a classification head needs at least 1 label.")
+            id2label = {i: f"LABEL_{i}" for i in range(n)}
+        object.__setattr__(self, "id2label", id2label)
         if label2id is not None and set(label2id) == set(id2label.values()):
-            self.label2id = {str(k): int(v) for k, v in label2id.items()}
+            label2id = {str(k): int(v) for k, v in label2id.items()}
         else:
-            self.label2id = {v: k for k, v in id2label.items()}
+            label2id = {v: k for k, v in id2label.items()}
+        object.__setattr__(self, "label2id", label2id)
 
     @property
     def num_labels(self) -> int:
@@ -147,7 +189,7 @@ def read_config_dict(folder: str | os.PathLike) -> dict[str, Any]:
         )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointNotFoundError(f"{path} is not valid JSON ({err}); re-download or re-save the checkpoint.") from err
     if not isinstance(data, dict):
         raise CheckpointNotFoundError(f"{path} must hold a JSON object, found {type(data).__name__}.")

@@ -29,3 +29,7 @@ class IntegrityError(WeightsError):
 
 class InputError(WorkbenchError, ValueError):
     """User input (text, audio, options) that a model or pipeline cannot take."""
+
+
+class ConfigError(WorkbenchError, ValueError):
+    """A config value no model can be built from (zero sizes, heads that do not divide the width)."""

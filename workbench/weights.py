@@ -1,31 +1,36 @@
-"""Checkpoint weights: safetensors files -> key fixes -> the model, with a load report.
+"""Checkpoint tensors -> a model: key fixes, shape checks, initialisation of what is missing, a load report.
 
-Safetensors only by default: a pickle checkpoint (`pytorch_model.bin`) can run code when
-unpickled, so it is refused unless the caller opts in, and then read with
-`torch.load(weights_only=True)`.
+Reading files is the formats' job (`workbench.formats`); this module only matches a state dict
+in hub keys to a model's parameters. The model is any module that carries the loading facts
+its family declares (`LoadableModel`).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
+from torch import nn
 
 from .errors import WeightsError
 
-if TYPE_CHECKING:
-    from .modeling import PreTrainedModel
 
-SAFE_WEIGHTS = "model.safetensors"
-SAFE_INDEX = "model.safetensors.index.json"
-PICKLE_WEIGHTS = "pytorch_model.bin"
-PICKLE_INDEX = "pytorch_model.bin.index.json"
+class LoadableModel(Protocol):
+    """What loading needs from a model (the family's checkpoint facts); `PreTrainedModel` has it all."""
+
+    base_model_prefix: str
+    ignore_on_load: tuple[str, ...]
+    key_renames: tuple[tuple[str, str], ...]
+    key_aliases: dict[str, str]
+
+    def state_dict(self) -> dict[str, torch.Tensor]: ...
+    def named_modules(self): ...
+    def tied_targets(self) -> list[str]: ...
+    def tie_weights(self) -> None: ...
+    def _init_weights(self, module: nn.Module) -> None: ...
 
 
 @dataclass
@@ -56,72 +61,8 @@ class LoadReport:
         return "; ".join(parts)
 
 
-# -- reading -------------------------------------------------------------------------------
-def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    try:
-        return load_file(str(path))
-    except Exception as err:  # safetensors raises SafetensorError / OSError on damage
-        raise WeightsError(
-            f"{path} could not be read as safetensors ({err}). The file is truncated or corrupted: "
-            "delete it and download it again, or re-save the model with save_pretrained()."
-        ) from err
-
-
-def _read_pickle(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise WeightsError(f"{path} could not be read with torch.load(weights_only=True): {err}") from err
-    if not isinstance(state, dict):
-        raise WeightsError(f"{path} does not hold a state dict (found {type(state).__name__}).")
-    return state
-
-
-def _read_index(folder: Path, index_name: str, reader) -> dict[str, torch.Tensor]:
-    index_path = folder / index_name
-    try:
-        weight_map: dict[str, str] = json.loads(index_path.read_text(encoding="utf-8"))["weight_map"]
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
-        raise WeightsError(f"{index_path} is not a valid shard index (needs a 'weight_map'): {err}") from err
-    state: dict[str, torch.Tensor] = {}
-    for shard in sorted(set(weight_map.values())):
-        shard_path = folder / shard
-        if not shard_path.is_file():
-            raise WeightsError(
-                f"{index_path} lists the shard {shard}, which is missing from {folder}; download the whole checkpoint again."
-            )
-        state.update(reader(shard_path))
-    return state
-
-
-def read_state_dict(folder: str | os.PathLike, *, allow_pickle: bool = False) -> dict[str, torch.Tensor]:
-    """All tensors of a checkpoint folder (single file or sharded), on the CPU."""
-    folder = Path(folder)
-    if (folder / SAFE_WEIGHTS).is_file():
-        return _read_safetensors(folder / SAFE_WEIGHTS)
-    if (folder / SAFE_INDEX).is_file():
-        return _read_index(folder, SAFE_INDEX, _read_safetensors)
-    pickled = [n for n in (PICKLE_WEIGHTS, PICKLE_INDEX) if (folder / n).is_file()]
-    if pickled:
-        if not allow_pickle:
-            raise WeightsError(
-                f"{folder} has only pickle weights ({pickled[0]}); they are refused by default because unpickling "
-                "an untrusted file can run arbitrary code. If you trust its source, pass allow_pickle=True "
-                "(read with torch.load(weights_only=True)), then save_pretrained() it to get model.safetensors."
-            )
-        if pickled[0] == PICKLE_WEIGHTS:
-            return _read_pickle(folder / PICKLE_WEIGHTS)
-        return _read_index(folder, PICKLE_INDEX, _read_pickle)
-    raise WeightsError(
-        f"{folder} has no weights: looked for {SAFE_WEIGHTS}, {SAFE_INDEX}, {PICKLE_WEIGHTS}. "
-        "Download the checkpoint's weight files too, or save a model there with save_pretrained()."
-    )
-
-
 # -- matching a checkpoint to a model ------------------------------------------------------
-def _fix_keys(model: "PreTrainedModel", state: dict[str, torch.Tensor], model_keys: set[str]) -> dict[str, torch.Tensor]:
+def _fix_keys(model: LoadableModel, state: dict[str, torch.Tensor], model_keys: set[str]) -> dict[str, torch.Tensor]:
     ignore = [re.compile(p) for p in model.ignore_on_load]
     renamed: dict[str, torch.Tensor] = {}
     for key, tensor in state.items():
@@ -144,7 +85,7 @@ def _fix_keys(model: "PreTrainedModel", state: dict[str, torch.Tensor], model_ke
 
 
 def load_into_model(
-    model: "PreTrainedModel",
+    model: LoadableModel,
     state: dict[str, torch.Tensor],
     *,
     strict: bool = False,
@@ -216,47 +157,3 @@ def load_into_model(
             stacklevel=3,
         )
     return report
-
-
-# -- writing -------------------------------------------------------------------------------
-def _parse_size(size: int | str) -> int:
-    if isinstance(size, int):
-        return size
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMG]?)B?\s*", size.upper())
-    if not match:
-        raise ValueError(f"max_shard_size {size!r} is not a size like '5GB' or '500MB'")
-    return int(float(match.group(1)) * {"": 1, "K": 10**3, "M": 10**6, "G": 10**9}[match.group(2)])
-
-
-def save_state_dict(state: dict[str, torch.Tensor], folder: str | os.PathLike, *, max_shard_size: int | str = "5GB") -> list[Path]:
-    """Write safetensors (sharded with an index when over `max_shard_size`)."""
-    from safetensors.torch import save_file
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    limit = _parse_size(max_shard_size)
-    state = {k: v.detach().contiguous().cpu() for k, v in state.items()}
-    shards: list[dict[str, torch.Tensor]] = [{}]
-    size = 0
-    for key in sorted(state):
-        nbytes = state[key].numel() * state[key].element_size()
-        if shards[-1] and size + nbytes > limit:
-            shards.append({})
-            size = 0
-        shards[-1][key] = state[key]
-        size += nbytes
-    for stale in (SAFE_WEIGHTS, SAFE_INDEX):
-        (folder / stale).unlink(missing_ok=True)
-    if len(shards) == 1:
-        save_file(shards[0], str(folder / SAFE_WEIGHTS), metadata={"format": "pt"})
-        return [folder / SAFE_WEIGHTS]
-    paths, weight_map = [], {}
-    for i, shard in enumerate(shards, start=1):
-        name = f"model-{i:05d}-of-{len(shards):05d}.safetensors"
-        save_file(shard, str(folder / name), metadata={"format": "pt"})
-        paths.append(folder / name)
-        weight_map.update({k: name for k in shard})
-    total = sum(t.numel() * t.element_size() for t in state.values())
-    index = {"metadata": {"total_size": total}, "weight_map": weight_map}
-    (folder / SAFE_INDEX).write_text(json.dumps(index, indent=2, sort_keys=True), encoding="utf-8")
-    return [*paths, folder / SAFE_INDEX]

@@ -3,48 +3,56 @@
 Module paths equal the keys of hub checkpoints (`bert.encoder.layer.0.attention.self.query.weight`),
 so hub files and files saved by the reference library load without renames. RoBERTa and
 ELECTRA reuse these blocks (they differ only in embeddings and heads).
+
+Read top to bottom: config, embeddings, attention, layer, encoder, the base model, then one
+class per task head, each with its whole forward.
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
-from ..activations import get_activation
-from ..attention import Packing, attend, fused_qkv
-from ..config import PretrainedConfig
+from ..config import PretrainedConfig, config_dataclass
 from ..errors import InputError, UnsupportedModelError
-from ..hooks import HookPoint
-from ..modeling import PreTrainedModel, run_encoder
-from ..outputs import BaseModelOutput
-from .heads import (
-    MaskedLMModel,
-    QuestionAnsweringModel,
-    SequenceClassificationModel,
-    TokenClassificationModel,
-    classifier_dropout,
+from ..nn.activations import get_activation
+from ..nn.attention import Packing, additive_mask, attend, fused_qkv
+from ..nn.hooks import HookPoint
+from ..nn.losses import sequence_classification_loss, span_loss, token_loss
+from ..outputs import (
+    BaseModelOutput,
+    MaskedLMOutput,
+    QuestionAnsweringModelOutput,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
 )
+from .modeling import PreTrainedModel, as_tuple, collect_internals, packing_for
 
 
+@config_dataclass
 class BertConfig(PretrainedConfig):
     model_type = "bert"
-    defaults = {
-        "vocab_size": 30522,
-        "hidden_size": 768,
-        "num_hidden_layers": 12,
-        "num_attention_heads": 12,
-        "intermediate_size": 3072,
-        "hidden_act": "gelu",
-        "hidden_dropout_prob": 0.1,
-        "attention_probs_dropout_prob": 0.1,
-        "max_position_embeddings": 512,
-        "type_vocab_size": 2,
-        "initializer_range": 0.02,
-        "layer_norm_eps": 1e-12,
-        "pad_token_id": 0,
-        "position_embedding_type": "absolute",
-        "classifier_dropout": None,
-    }
+    positive_fields = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                       "max_position_embeddings", "type_vocab_size")
+    divisible_fields = (("hidden_size", "num_attention_heads"),)
+
+    vocab_size: int = 30522
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    initializer_range: float = 0.02
+    layer_norm_eps: float = 1e-12
+    pad_token_id: int | None = 0
+    position_embedding_type: str = "absolute"
+    classifier_dropout: float | None = None
 
 
 def check_length(input_shape: torch.Size, config: PretrainedConfig, offset: int = 0) -> None:
@@ -57,6 +65,41 @@ def check_length(input_shape: torch.Size, config: PretrainedConfig, offset: int 
         )
 
 
+def classifier_dropout(config: PretrainedConfig) -> float:
+    p = getattr(config, "classifier_dropout", None)
+    return config.hidden_dropout_prob if p is None else p
+
+
+def run_encoder(
+    model: nn.Module,
+    embed: Callable[[], torch.Tensor],
+    stack: nn.Module,
+    *,
+    input_ids: torch.Tensor | None,
+    inputs_embeds: torch.Tensor | None,
+    attention_mask: torch.Tensor | None,
+    output_attentions: bool,
+    output_hidden_states: bool,
+) -> BaseModelOutput:
+    """The body every encoder's forward shares: embed, run the layer stack, gather what was asked for."""
+    if (input_ids is None) == (inputs_embeds is None):
+        raise InputError("pass exactly one of input_ids or inputs_embeds")
+    with collect_internals(model, output_attentions, output_hidden_states) as internals:
+        x = embed()
+        x = stack(x, additive_mask(attention_mask, x.dtype), packing_for(model, attention_mask))
+    return BaseModelOutput(
+        last_hidden_state=x,
+        hidden_states=as_tuple(internals["hidden_states"], output_hidden_states),
+        attentions=as_tuple(internals["attentions"], output_attentions),
+    )
+
+
+def select_positions(hidden: torch.Tensor, logits_at: torch.Tensor | None) -> torch.Tensor:
+    """`logits_at`: a (B, T) bool mask of the positions whose logits are wanted -> (N, C); None keeps all."""
+    return hidden if logits_at is None else hidden[logits_at.to(hidden.device, torch.bool)]
+
+
+# -- blocks ---------------------------------------------------------------------------------------
 class BertEmbeddings(nn.Module):
     # RoBERTa numbers positions after its padding index; BERT from zero.
     position_offset = 0
@@ -103,10 +146,6 @@ class BertEmbeddings(nn.Module):
 class BertSelfAttention(nn.Module):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()
-        if config.hidden_size % config.num_attention_heads:
-            raise ValueError(
-                f"hidden_size ({config.hidden_size}) must be a multiple of num_attention_heads ({config.num_attention_heads})"
-            )
         self.num_heads = config.num_attention_heads
         self.head_dim = config.hidden_size // config.num_attention_heads
         self.query = nn.Linear(config.hidden_size, config.hidden_size)
@@ -128,9 +167,9 @@ class BertSelfAttention(nn.Module):
 
 
 class BertSelfOutput(nn.Module):
-    def __init__(self, config: PretrainedConfig) -> None:
+    def __init__(self, config: PretrainedConfig, in_features: int | None = None) -> None:
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dense = nn.Linear(in_features or config.hidden_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
@@ -158,23 +197,12 @@ class BertIntermediate(nn.Module):
         return self.act(self.dense(x))
 
 
-class BertOutput(nn.Module):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__()
-        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-
-    def forward(self, h: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(self.dropout(self.dense(h)) + residual)
-
-
 class BertLayer(nn.Module):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()
         self.attention = BertAttention(config)
         self.intermediate = BertIntermediate(config)
-        self.output = BertOutput(config)
+        self.output = BertSelfOutput(config, config.intermediate_size)  # the checkpoints' `output.*` after the FFN
         self.hidden_state = HookPoint()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None, packing: Packing | None = None) -> torch.Tensor:
@@ -206,6 +234,7 @@ class BertPooler(nn.Module):
         return torch.tanh(self.dense(x[:, 0]))
 
 
+# -- the base model ---------------------------------------------------------------------------------
 class BertPreTrainedModel(PreTrainedModel):
     config_class = BertConfig
     base_model_prefix = "bert"
@@ -232,7 +261,6 @@ class BertModel(BertPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         output_attentions: bool = False,
         output_hidden_states: bool = False,
-        return_dict: bool = True,
     ) -> BaseModelOutput:
         out = run_encoder(
             self, lambda: self.embed(input_ids, token_type_ids, position_ids, inputs_embeds), self.encoder,
@@ -244,6 +272,7 @@ class BertModel(BertPreTrainedModel):
         return out
 
 
+# -- task heads -------------------------------------------------------------------------------------
 class BertPredictionHeadTransform(nn.Module):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()
@@ -275,7 +304,7 @@ class BertOnlyMLMHead(nn.Module):
         return self.predictions(x)
 
 
-class BertForMaskedLM(BertPreTrainedModel, MaskedLMModel):
+class BertForMaskedLM(BertPreTrainedModel):
     ignore_on_load = PreTrainedModel.NO_POOLER
     tied_weights = {"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight"}
     key_aliases = {"cls.predictions.decoder.bias": "cls.predictions.bias"}
@@ -285,38 +314,74 @@ class BertForMaskedLM(BertPreTrainedModel, MaskedLMModel):
         self.bert = BertModel(config, add_pooling_layer=False)
         self.cls = BertOnlyMLMHead(config)
 
-    def mlm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.cls(hidden)
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                labels: torch.Tensor | None = None, output_attentions: bool = False, output_hidden_states: bool = False,
+                logits_at: torch.Tensor | None = None) -> MaskedLMOutput:
+        """`logits_at`: a (B, T) bool mask; logits only there, as (N, vocab) (fill-mask needs few of them)."""
+        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                        output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        logits = self.cls(select_positions(out.last_hidden_state, logits_at))
+        loss = token_loss(logits, labels) if labels is not None else None
+        return MaskedLMOutput(loss, logits, out.hidden_states, out.attentions)
 
 
-class BertForSequenceClassification(BertPreTrainedModel, SequenceClassificationModel):
+class BertForSequenceClassification(BertPreTrainedModel):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.bert = BertModel(config)
         self.dropout = nn.Dropout(classifier_dropout(config))
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
 
-    def classify(self, out: BaseModelOutput) -> torch.Tensor:
-        return self.classifier(self.dropout(out.pooler_output))
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                labels: torch.Tensor | None = None, output_attentions: bool = False,
+                output_hidden_states: bool = False) -> SequenceClassifierOutput:
+        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                        output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        logits = self.classifier(self.dropout(out.pooler_output))  # the pooled [CLS] vector
+        loss = sequence_classification_loss(logits, labels, self.config) if labels is not None else None
+        return SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions)
 
 
-class BertForTokenClassification(BertPreTrainedModel, TokenClassificationModel):
+class BertForTokenClassification(BertPreTrainedModel):
     ignore_on_load = PreTrainedModel.NO_POOLER
+
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.bert = BertModel(config, add_pooling_layer=False)
         self.dropout = nn.Dropout(classifier_dropout(config))
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
 
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                labels: torch.Tensor | None = None, output_attentions: bool = False,
+                output_hidden_states: bool = False) -> TokenClassifierOutput:
+        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                        output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        logits = self.classifier(self.dropout(out.last_hidden_state))  # (B, T, labels)
+        loss = token_loss(logits, labels) if labels is not None else None
+        return TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions)
 
-class BertForQuestionAnswering(BertPreTrainedModel, QuestionAnsweringModel):
+
+class BertForQuestionAnswering(BertPreTrainedModel):
     ignore_on_load = PreTrainedModel.NO_POOLER
+
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.bert = BertModel(config, add_pooling_layer=False)
         self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
 
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                start_positions: torch.Tensor | None = None, end_positions: torch.Tensor | None = None,
+                output_attentions: bool = False, output_hidden_states: bool = False) -> QuestionAnsweringModelOutput:
+        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                        output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        start_logits, end_logits = self.qa_outputs(out.last_hidden_state).unbind(-1)  # 2 x (B, T)
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            loss = span_loss(start_logits, end_logits, start_positions, end_positions)
+        return QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions)
 
+
+CONFIG = BertConfig
 HEADS = {
     "base": BertModel,
     "masked-lm": BertForMaskedLM,
@@ -324,4 +389,3 @@ HEADS = {
     "token-classification": BertForTokenClassification,
     "question-answering": BertForQuestionAnswering,
 }
-CONFIG = BertConfig

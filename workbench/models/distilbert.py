@@ -2,41 +2,48 @@
 
 from __future__ import annotations
 
-
 import torch
 from torch import nn
 
-from ..activations import get_activation
-from ..attention import Packing, attend, fused_qkv
-from ..config import PretrainedConfig
-from ..hooks import HookPoint
-from ..modeling import PreTrainedModel, run_encoder
-from ..outputs import BaseModelOutput
-from .bert import check_length
-from .heads import MaskedLMModel, QuestionAnsweringModel, SequenceClassificationModel, TokenClassificationModel
+from ..config import PretrainedConfig, config_dataclass
+from ..nn.activations import get_activation
+from ..nn.attention import Packing, attend, fused_qkv
+from ..nn.hooks import HookPoint
+from ..nn.losses import sequence_classification_loss, span_loss, token_loss
+from ..outputs import (
+    BaseModelOutput,
+    MaskedLMOutput,
+    QuestionAnsweringModelOutput,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
+)
+from .bert import check_length, run_encoder, select_positions
+from .modeling import PreTrainedModel
 
 LN_EPS = 1e-12  # fixed in DistilBERT, not a config field
 
 
+@config_dataclass
 class DistilBertConfig(PretrainedConfig):
     model_type = "distilbert"
     attribute_map = {"hidden_size": "dim", "num_attention_heads": "n_heads", "num_hidden_layers": "n_layers"}
-    defaults = {
-        "vocab_size": 30522,
-        "max_position_embeddings": 512,
-        "sinusoidal_pos_embds": False,
-        "n_layers": 6,
-        "n_heads": 12,
-        "dim": 768,
-        "hidden_dim": 3072,
-        "dropout": 0.1,
-        "attention_dropout": 0.1,
-        "activation": "gelu",
-        "initializer_range": 0.02,
-        "qa_dropout": 0.1,
-        "seq_classif_dropout": 0.2,
-        "pad_token_id": 0,
-    }
+    positive_fields = ("vocab_size", "max_position_embeddings", "n_layers", "n_heads", "dim", "hidden_dim")
+    divisible_fields = (("dim", "n_heads"),)
+
+    vocab_size: int = 30522
+    max_position_embeddings: int = 512
+    sinusoidal_pos_embds: bool = False
+    n_layers: int = 6
+    n_heads: int = 12
+    dim: int = 768
+    hidden_dim: int = 3072
+    dropout: float = 0.1
+    attention_dropout: float = 0.1
+    activation: str = "gelu"
+    initializer_range: float = 0.02
+    qa_dropout: float = 0.1
+    seq_classif_dropout: float = 0.2
+    pad_token_id: int | None = 0
 
 
 def sinusoidal_table(n_pos: int, dim: int) -> torch.Tensor:
@@ -71,8 +78,6 @@ class Embeddings(nn.Module):
 class MultiHeadSelfAttention(nn.Module):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()
-        if config.dim % config.n_heads:
-            raise ValueError(f"n_heads ({config.n_heads}) must divide dim ({config.dim})")
         self.n_heads = config.n_heads
         self.head_dim = config.dim // config.n_heads
         self.q_lin = nn.Linear(config.dim, config.dim)
@@ -159,7 +164,6 @@ class DistilBertModel(DistilBertPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         output_attentions: bool = False,
         output_hidden_states: bool = False,
-        return_dict: bool = True,
     ) -> BaseModelOutput:
         return run_encoder(
             self, lambda: self.embeddings(input_ids, inputs_embeds, position_ids), self.transformer,
@@ -168,7 +172,7 @@ class DistilBertModel(DistilBertPreTrainedModel):
         )
 
 
-class DistilBertForMaskedLM(DistilBertPreTrainedModel, MaskedLMModel):
+class DistilBertForMaskedLM(DistilBertPreTrainedModel):
     tied_weights = {"vocab_projector.weight": "distilbert.embeddings.word_embeddings.weight"}
 
     def __init__(self, config: PretrainedConfig) -> None:
@@ -179,11 +183,19 @@ class DistilBertForMaskedLM(DistilBertPreTrainedModel, MaskedLMModel):
         self.vocab_layer_norm = nn.LayerNorm(config.dim, eps=LN_EPS)
         self.vocab_projector = nn.Linear(config.dim, config.vocab_size)
 
-    def mlm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.vocab_projector(self.vocab_layer_norm(self.act(self.vocab_transform(hidden))))
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None,
+                labels: torch.Tensor | None = None, output_attentions: bool = False, output_hidden_states: bool = False,
+                logits_at: torch.Tensor | None = None) -> MaskedLMOutput:
+        """`logits_at`: a (B, T) bool mask; logits only there, as (N, vocab)."""
+        out = self.distilbert(input_ids, attention_mask, position_ids, inputs_embeds,
+                              output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        hidden = select_positions(out.last_hidden_state, logits_at)
+        logits = self.vocab_projector(self.vocab_layer_norm(self.act(self.vocab_transform(hidden))))
+        loss = token_loss(logits, labels) if labels is not None else None
+        return MaskedLMOutput(loss, logits, out.hidden_states, out.attentions)
 
 
-class DistilBertForSequenceClassification(DistilBertPreTrainedModel, SequenceClassificationModel):
+class DistilBertForSequenceClassification(DistilBertPreTrainedModel):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.distilbert = DistilBertModel(config)
@@ -191,25 +203,51 @@ class DistilBertForSequenceClassification(DistilBertPreTrainedModel, SequenceCla
         self.classifier = nn.Linear(config.dim, config.num_labels)
         self.dropout = nn.Dropout(config.seq_classif_dropout)
 
-    def classify(self, out: BaseModelOutput) -> torch.Tensor:
-        x = torch.relu(self.pre_classifier(out.last_hidden_state[:, 0]))
-        return self.classifier(self.dropout(x))
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None,
+                labels: torch.Tensor | None = None, output_attentions: bool = False,
+                output_hidden_states: bool = False) -> SequenceClassifierOutput:
+        out = self.distilbert(input_ids, attention_mask, position_ids, inputs_embeds,
+                              output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        x = torch.relu(self.pre_classifier(out.last_hidden_state[:, 0]))  # the first token's vector
+        logits = self.classifier(self.dropout(x))
+        loss = sequence_classification_loss(logits, labels, self.config) if labels is not None else None
+        return SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions)
 
 
-class DistilBertForTokenClassification(DistilBertPreTrainedModel, TokenClassificationModel):
+class DistilBertForTokenClassification(DistilBertPreTrainedModel):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.distilbert = DistilBertModel(config)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(config.dim, config.num_labels)
 
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None,
+                labels: torch.Tensor | None = None, output_attentions: bool = False,
+                output_hidden_states: bool = False) -> TokenClassifierOutput:
+        out = self.distilbert(input_ids, attention_mask, position_ids, inputs_embeds,
+                              output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        logits = self.classifier(self.dropout(out.last_hidden_state))
+        loss = token_loss(logits, labels) if labels is not None else None
+        return TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions)
 
-class DistilBertForQuestionAnswering(DistilBertPreTrainedModel, QuestionAnsweringModel):
+
+class DistilBertForQuestionAnswering(DistilBertPreTrainedModel):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.distilbert = DistilBertModel(config)
         self.qa_outputs = nn.Linear(config.dim, config.num_labels)
         self.dropout = nn.Dropout(config.qa_dropout)
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None,
+                start_positions: torch.Tensor | None = None, end_positions: torch.Tensor | None = None,
+                output_attentions: bool = False, output_hidden_states: bool = False) -> QuestionAnsweringModelOutput:
+        out = self.distilbert(input_ids, attention_mask, position_ids, inputs_embeds,
+                              output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        start_logits, end_logits = self.qa_outputs(self.dropout(out.last_hidden_state)).unbind(-1)
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            loss = span_loss(start_logits, end_logits, start_positions, end_positions)
+        return QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions)
 
 
 CONFIG = DistilBertConfig

@@ -6,35 +6,34 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..activations import get_activation
-from ..config import PretrainedConfig
-from ..modeling import PreTrainedModel
-from ..outputs import BaseModelOutput, PreTrainingOutput
-from .bert import BertConfig, BertEmbeddings, BertModel
-from .heads import (
-    EncoderTaskModel,
-    FirstTokenClassificationHead,
-    MaskedLMModel,
-    QuestionAnsweringModel,
-    SequenceClassificationModel,
-    TokenClassificationModel,
-    classifier_dropout,
+from ..config import PretrainedConfig, config_dataclass
+from ..nn.activations import get_activation
+from ..nn.losses import sequence_classification_loss, span_loss, token_loss
+from ..outputs import (
+    MaskedLMOutput,
+    PreTrainingOutput,
+    QuestionAnsweringModelOutput,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
 )
+from .bert import BertConfig, BertEmbeddings, BertModel, classifier_dropout, select_positions
+from .modeling import PreTrainedModel
+from .roberta import RobertaClassificationHead
 
 
+@config_dataclass
 class ElectraConfig(BertConfig):
     model_type = "electra"
-    defaults = {
-        **BertConfig.defaults,
-        "embedding_size": 128,
-        "hidden_size": 256,
-        "num_attention_heads": 4,
-        "intermediate_size": 1024,
-        "summary_type": "first",
-        "summary_use_proj": True,
-        "summary_activation": "gelu",
-        "summary_last_dropout": 0.1,
-    }
+    positive_fields = BertConfig.positive_fields + ("embedding_size",)
+
+    embedding_size: int = 128
+    hidden_size: int = 256
+    num_attention_heads: int = 4
+    intermediate_size: int = 1024
+    summary_type: str = "first"
+    summary_use_proj: bool = True
+    summary_activation: str = "gelu"
+    summary_last_dropout: float = 0.1
 
 
 class ElectraEmbeddings(BertEmbeddings):
@@ -71,7 +70,7 @@ class ElectraDiscriminatorPredictions(nn.Module):
         return self.dense_prediction(self.act(self.dense(x))).squeeze(-1)  # (B, T)
 
 
-class ElectraForPreTraining(ElectraPreTrainedModel, EncoderTaskModel):
+class ElectraForPreTraining(ElectraPreTrainedModel):
     """The discriminator: for each token, the logit that it was replaced by the generator."""
 
     def __init__(self, config: PretrainedConfig) -> None:
@@ -79,15 +78,14 @@ class ElectraForPreTraining(ElectraPreTrainedModel, EncoderTaskModel):
         self.electra = ElectraModel(config)
         self.discriminator_predictions = ElectraDiscriminatorPredictions(config)
 
-    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
-                token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
-                inputs_embeds: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-                output_attentions: bool = False, output_hidden_states: bool = False,
-                return_dict: bool = True) -> PreTrainingOutput:
-        out = self.encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_attentions, output_hidden_states)
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                labels: torch.Tensor | None = None, output_attentions: bool = False,
+                output_hidden_states: bool = False) -> PreTrainingOutput:
+        out = self.electra(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                           output_attentions=output_attentions, output_hidden_states=output_hidden_states)
         logits = self.discriminator_predictions(out.last_hidden_state)
         loss = None
-        if labels is not None:
+        if labels is not None:  # binary: replaced or original, over real tokens only
             keep = attention_mask.bool() if attention_mask is not None else torch.ones_like(labels, dtype=torch.bool)
             loss = F.binary_cross_entropy_with_logits(logits[keep], labels[keep].to(logits.dtype))
         return PreTrainingOutput(loss, logits, out.hidden_states, out.attentions)
@@ -103,7 +101,7 @@ class ElectraGeneratorPredictions(nn.Module):
         return self.LayerNorm(F.gelu(self.dense(x)))
 
 
-class ElectraForMaskedLM(ElectraPreTrainedModel, MaskedLMModel):
+class ElectraForMaskedLM(ElectraPreTrainedModel):
     """The generator: a small masked-LM whose output layer shares the word embeddings."""
 
     tied_weights = {"generator_lm_head.weight": "electra.embeddings.word_embeddings.weight"}
@@ -114,33 +112,67 @@ class ElectraForMaskedLM(ElectraPreTrainedModel, MaskedLMModel):
         self.generator_predictions = ElectraGeneratorPredictions(config)
         self.generator_lm_head = nn.Linear(config.embedding_size, config.vocab_size)
 
-    def mlm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.generator_lm_head(self.generator_predictions(hidden))
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                labels: torch.Tensor | None = None, output_attentions: bool = False, output_hidden_states: bool = False,
+                logits_at: torch.Tensor | None = None) -> MaskedLMOutput:
+        """`logits_at`: a (B, T) bool mask; logits only there, as (N, vocab)."""
+        out = self.electra(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                           output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        hidden = select_positions(out.last_hidden_state, logits_at)
+        logits = self.generator_lm_head(self.generator_predictions(hidden))
+        loss = token_loss(logits, labels) if labels is not None else None
+        return MaskedLMOutput(loss, logits, out.hidden_states, out.attentions)
 
 
-class ElectraForSequenceClassification(ElectraPreTrainedModel, SequenceClassificationModel):
+class ElectraForSequenceClassification(ElectraPreTrainedModel):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.electra = ElectraModel(config)
-        self.classifier = FirstTokenClassificationHead(config, F.gelu)
+        self.classifier = RobertaClassificationHead(config, activation=F.gelu)
 
-    def classify(self, out: BaseModelOutput) -> torch.Tensor:
-        return self.classifier(out.last_hidden_state)
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                labels: torch.Tensor | None = None, output_attentions: bool = False,
+                output_hidden_states: bool = False) -> SequenceClassifierOutput:
+        out = self.electra(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                           output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        logits = self.classifier(out.last_hidden_state)
+        loss = sequence_classification_loss(logits, labels, self.config) if labels is not None else None
+        return SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions)
 
 
-class ElectraForTokenClassification(ElectraPreTrainedModel, TokenClassificationModel):
+class ElectraForTokenClassification(ElectraPreTrainedModel):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.electra = ElectraModel(config)
         self.dropout = nn.Dropout(classifier_dropout(config))
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
 
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                labels: torch.Tensor | None = None, output_attentions: bool = False,
+                output_hidden_states: bool = False) -> TokenClassifierOutput:
+        out = self.electra(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                           output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        logits = self.classifier(self.dropout(out.last_hidden_state))
+        loss = token_loss(logits, labels) if labels is not None else None
+        return TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions)
 
-class ElectraForQuestionAnswering(ElectraPreTrainedModel, QuestionAnsweringModel):
+
+class ElectraForQuestionAnswering(ElectraPreTrainedModel):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.electra = ElectraModel(config)
         self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                start_positions: torch.Tensor | None = None, end_positions: torch.Tensor | None = None,
+                output_attentions: bool = False, output_hidden_states: bool = False) -> QuestionAnsweringModelOutput:
+        out = self.electra(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                           output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        start_logits, end_logits = self.qa_outputs(out.last_hidden_state).unbind(-1)
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            loss = span_loss(start_logits, end_logits, start_positions, end_positions)
+        return QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions)
 
 
 CONFIG = ElectraConfig

@@ -1,4 +1,4 @@
-"""RoBERTa: BERT's encoder with position ids counted after the padding index and its own heads."""
+"""RoBERTa: BERT's encoder with position ids counted after the padding index, no token types, its own heads."""
 
 from __future__ import annotations
 
@@ -6,32 +6,24 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..config import PretrainedConfig
-from ..modeling import PreTrainedModel
-from ..outputs import BaseModelOutput
-from .bert import BertConfig, BertEmbeddings, BertModel
-from .heads import (
-    FirstTokenClassificationHead,
-    MaskedLMModel,
-    QuestionAnsweringModel,
-    SequenceClassificationModel,
-    TokenClassificationModel,
-    classifier_dropout,
-)
+from ..config import PretrainedConfig, config_dataclass
+from ..nn.losses import sequence_classification_loss, span_loss, token_loss
+from ..outputs import MaskedLMOutput, QuestionAnsweringModelOutput, SequenceClassifierOutput, TokenClassifierOutput
+from .bert import BertConfig, BertEmbeddings, BertModel, classifier_dropout, select_positions
+from .modeling import PreTrainedModel
 
 
+@config_dataclass
 class RobertaConfig(BertConfig):
     model_type = "roberta"
-    defaults = {
-        **BertConfig.defaults,
-        "vocab_size": 50265,
-        "max_position_embeddings": 514,
-        "type_vocab_size": 1,
-        "layer_norm_eps": 1e-5,
-        "pad_token_id": 1,
-        "bos_token_id": 0,
-        "eos_token_id": 2,
-    }
+
+    vocab_size: int = 50265
+    max_position_embeddings: int = 514
+    type_vocab_size: int = 1
+    layer_norm_eps: float = 1e-5
+    pad_token_id: int | None = 1
+    bos_token_id: int | None = 0
+    eos_token_id: int | list[int] | None = 2
 
 
 class RobertaEmbeddings(BertEmbeddings):
@@ -72,7 +64,26 @@ class RobertaLMHead(nn.Module):
         return self.decoder(self.layer_norm(F.gelu(self.dense(x)))) + self.bias
 
 
-class RobertaForMaskedLM(RobertaPreTrainedModel, MaskedLMModel):
+class RobertaClassificationHead(nn.Module):
+    """The first token's vector -> dense -> activation -> labels (module names of the `classifier.*` keys).
+
+    RoBERTa uses tanh; ELECTRA the same head with gelu.
+    """
+
+    def __init__(self, config: PretrainedConfig, activation=torch.tanh) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout = nn.Dropout(classifier_dropout(config))
+        self.out_proj = nn.Linear(config.hidden_size, config.num_labels)
+        self.activation = activation
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        x = self.dropout(hidden[:, 0])
+        x = self.dropout(self.activation(self.dense(x)))
+        return self.out_proj(x)
+
+
+class RobertaForMaskedLM(RobertaPreTrainedModel):
     ignore_on_load = PreTrainedModel.NO_POOLER
     tied_weights = {"lm_head.decoder.weight": "roberta.embeddings.word_embeddings.weight"}
     key_aliases = {"lm_head.decoder.bias": "lm_head.bias"}
@@ -82,36 +93,72 @@ class RobertaForMaskedLM(RobertaPreTrainedModel, MaskedLMModel):
         self.roberta = RobertaModel(config, add_pooling_layer=False)
         self.lm_head = RobertaLMHead(config)
 
-    def mlm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.lm_head(hidden)
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                labels: torch.Tensor | None = None, output_attentions: bool = False, output_hidden_states: bool = False,
+                logits_at: torch.Tensor | None = None) -> MaskedLMOutput:
+        """`logits_at`: a (B, T) bool mask; logits only there, as (N, vocab)."""
+        out = self.roberta(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                           output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        logits = self.lm_head(select_positions(out.last_hidden_state, logits_at))
+        loss = token_loss(logits, labels) if labels is not None else None
+        return MaskedLMOutput(loss, logits, out.hidden_states, out.attentions)
 
 
-class RobertaForSequenceClassification(RobertaPreTrainedModel, SequenceClassificationModel):
+class RobertaForSequenceClassification(RobertaPreTrainedModel):
     ignore_on_load = PreTrainedModel.NO_POOLER
+
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.roberta = RobertaModel(config, add_pooling_layer=False)
-        self.classifier = FirstTokenClassificationHead(config, torch.tanh)
+        self.classifier = RobertaClassificationHead(config)
 
-    def classify(self, out: BaseModelOutput) -> torch.Tensor:
-        return self.classifier(out.last_hidden_state)
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                labels: torch.Tensor | None = None, output_attentions: bool = False,
+                output_hidden_states: bool = False) -> SequenceClassifierOutput:
+        out = self.roberta(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                           output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        logits = self.classifier(out.last_hidden_state)
+        loss = sequence_classification_loss(logits, labels, self.config) if labels is not None else None
+        return SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions)
 
 
-class RobertaForTokenClassification(RobertaPreTrainedModel, TokenClassificationModel):
+class RobertaForTokenClassification(RobertaPreTrainedModel):
     ignore_on_load = PreTrainedModel.NO_POOLER
+
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.roberta = RobertaModel(config, add_pooling_layer=False)
         self.dropout = nn.Dropout(classifier_dropout(config))
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
 
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                labels: torch.Tensor | None = None, output_attentions: bool = False,
+                output_hidden_states: bool = False) -> TokenClassifierOutput:
+        out = self.roberta(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                           output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        logits = self.classifier(self.dropout(out.last_hidden_state))
+        loss = token_loss(logits, labels) if labels is not None else None
+        return TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions)
 
-class RobertaForQuestionAnswering(RobertaPreTrainedModel, QuestionAnsweringModel):
+
+class RobertaForQuestionAnswering(RobertaPreTrainedModel):
     ignore_on_load = PreTrainedModel.NO_POOLER
+
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.roberta = RobertaModel(config, add_pooling_layer=False)
         self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                start_positions: torch.Tensor | None = None, end_positions: torch.Tensor | None = None,
+                output_attentions: bool = False, output_hidden_states: bool = False) -> QuestionAnsweringModelOutput:
+        out = self.roberta(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                           output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        start_logits, end_logits = self.qa_outputs(out.last_hidden_state).unbind(-1)
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            loss = span_loss(start_logits, end_logits, start_positions, end_positions)
+        return QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions)
 
 
 CONFIG = RobertaConfig

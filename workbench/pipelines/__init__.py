@@ -52,9 +52,14 @@ def pipeline(
     revision: str | None = None,
     **kwargs: Any,
 ):
-    """Build the pipeline for `task`. `model`: a hub id, a local folder, or a loaded model (None: the task default)."""
+    """Build the pipeline for `task`. `model`: a hub id, a local folder, or a loaded model (None: the task default).
+    `tokenizer` (or `processor=`): a tokenizer/processor object or a name; None loads the checkpoint's own."""
     cls = pipeline_class(task)
-    return cls.create(model, tokenizer, device=device, dtype=dtype, revision=revision, **kwargs)
+    processor = kwargs.pop("processor", None)
+    if processor is not None and tokenizer is not None:
+        raise InputError("pass tokenizer= or processor=, not both.")
+    return cls.create(model, processor if processor is not None else tokenizer, device=device, dtype=dtype,
+                      revision=revision, **kwargs)
 
 
 __all__ = ["pipeline", "pipeline_class", "supported_tasks", "TASKS", "ALIASES"]

@@ -14,7 +14,6 @@ audio frames with dynamic time warping (as the reference implementation).
 
 from __future__ import annotations
 
-import re
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,15 +22,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..auto import AutoModelForSpeechSeq2Seq, AutoTokenizer
+from ..auto import AutoModelForSpeechSeq2Seq
 from ..errors import InputError
-from ..generation import WhisperTokens, generate_whisper
-from ..hooks import capture
+from ..generation import GenerateOutput, GenerationConfig, generate
+from ..inspect import AttentionRecord, attention_record, capture_attention
+from ..models.whisper import alignment_heads
+from ..models.whisper.generation import WhisperTokens, generation_keys_from_vocab
 from ..processors.audio import (
     HOP_LENGTH,
     SAMPLING_RATE,
     AudioInput,
     WhisperFeatureExtractor,
+    WhisperProcessor,
     load_audio,
 )
 from .base import Pipeline
@@ -80,12 +82,34 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
     default_model = "Systran/faster-whisper-tiny.en"
     auto_model = AutoModelForSpeechSeq2Seq
 
-    def __init__(self, model: torch.nn.Module, tokenizer: Any = None, *, device: Any = None, batch_size: int = 8) -> None:
-        if tokenizer is None:
-            tokenizer = AutoTokenizer.for_model(model, needed_by="the speech pipeline")
-        super().__init__(model, tokenizer, device=device, batch_size=batch_size)
-        self.feature_extractor = WhisperFeatureExtractor(model.config.num_mel_bins)
-        self.tokens = WhisperTokens.from_tokenizer(tokenizer, model.config.vocab_size)
+    def __init__(self, model: torch.nn.Module, processor: Any = None, *, device: Any = None, batch_size: int = 8) -> None:
+        super().__init__(model, processor, device=device, batch_size=batch_size)
+        if not isinstance(self.processor, WhisperProcessor):  # a bare tokenizer was given: features from the config
+            self.processor = WhisperProcessor(WhisperFeatureExtractor(model.config.num_mel_bins), self.tokenizer)
+        self.feature_extractor = self.processor.feature_extractor
+        self.generation_config = self._generation_config()
+        self.tokens = WhisperTokens.from_config(self.generation_config, model.config.vocab_size)
+
+    def _generation_config(self) -> GenerationConfig:
+        """The checkpoint's generation config; token ids it lacks (CTranslate2 folders) come from the vocabulary."""
+        config = GenerationConfig.from_model(self.model)
+        missing = {k: v for k, v in generation_keys_from_vocab(self.tokenizer.get_vocab(), self.model.config.vocab_size).items()
+                   if config.get(k) in (None, {}, [])}
+        if "max_length" not in self.model.generation_defaults:
+            missing["max_length"] = self.model.config.max_target_positions  # decode to the end of the window
+        return config.updated(**missing)
+
+    def _generate(self, encoder_outputs: torch.Tensor, timestamps: bool, options: dict[str, Any]) -> GenerateOutput:
+        """Whisper decoding of a batch of windows through the generic loops (Whisper's rules are the model's hooks)."""
+        options = dict(options)
+        temperature = options.pop("temperature", 0.0)
+        if isinstance(temperature, (list, tuple)):
+            options["temperature"] = tuple(float(t) for t in temperature)
+        elif temperature and float(temperature) > 0:
+            options.update(temperature=float(temperature), do_sample=True)
+        options.setdefault("seed", 0)  # sampling (fallback) is reproducible run to run
+        return generate(self.model, encoder_outputs=encoder_outputs, generation_config=self.generation_config,
+                        return_timestamps=timestamps, return_dict_in_generate=True, **options)
 
     def _check_item(self, item: Any, index: int) -> None:
         if item is None:
@@ -159,12 +183,11 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
         """Each window -> [(segment, words)] in absolute seconds."""
         feats = self.feature_extractor([w.audio for w in windows], device=self.device)
         use_ts = bool(return_timestamps) or any(w.keep != (0.0, float("inf")) for w in windows)
-        enc = self.model.get_encoder()(feats.to(self.model.dtype))
-        gen = generate_whisper(self.model, encoder_hidden_states=enc, tokens=self.tokens, tokenizer=self.tokenizer,
-                               return_timestamps=use_ts, **_gen_options(generate_kwargs))
+        enc = self.model.encode(feats)
+        gen = self._generate(enc, use_ts, _gen_options(generate_kwargs))
         out = []
         for j, w in enumerate(windows):
-            toks = gen.tokens[j]
+            toks = gen.generated(j, [self.tokens.eot])
             n_frames = len(w.audio) / HOP_LENGTH
             segs = self._segments(toks, w.offset, min(len(w.audio) / SAMPLING_RATE, WINDOW_S))[0] if use_ts else [
                 (Chunk(self._text(toks), (w.offset, w.offset + len(w.audio) / SAMPLING_RATE)), toks)]
@@ -217,10 +240,9 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
             window = audio.array[start : start + int(WINDOW_S * SAMPLING_RATE)]
             window_s = len(window) / SAMPLING_RATE
             feats = self.feature_extractor(window, device=self.device)
-            enc = self.model.get_encoder()(feats.to(self.model.dtype))
-            gen = generate_whisper(self.model, encoder_hidden_states=enc, tokens=self.tokens, tokenizer=self.tokenizer,
-                                   return_timestamps=True, **_gen_options(generate_kwargs))
-            toks = gen.tokens[0]
+            enc = self.model.encode(feats)
+            gen = self._generate(enc, True, _gen_options(generate_kwargs))
+            toks = gen.generated(0, [self.tokens.eot])
             segs, consumed = self._segments(toks, seek, window_s)
             words = []
             if return_timestamps == "word" and segs:
@@ -236,28 +258,22 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
         return out
 
     # -- attention ---------------------------------------------------------------------------
-    def cross_attention(self, inputs: Any, *, layers: Sequence[int] | None = None) -> Any:
+    def attention(self, inputs: Any, *, layers: Sequence[int] | None = None) -> AttentionRecord:
         """The decoder's cross-attention over the audio frames of the first 30 s window, as an
         `AttentionRecord` (kind "cross": transcript tokens x 20 ms frames) for `widgets.AttentionView`.
         Frames past the end of the audio (padding) are cut, so a row sums to slightly under 1."""
-        from ..attention_data import AttentionRecord
-
         audio = load_audio(inputs)
         window = audio.array[: self.feature_extractor.n_samples]
         with torch.inference_mode():
-            enc = self.model.get_encoder()(self.feature_extractor(window, device=self.device).to(self.model.dtype))
-            gen = generate_whisper(self.model, encoder_hidden_states=enc, tokens=self.tokens, tokenizer=self.tokenizer)
-            ids = gen.sequences[0, : gen.prompt_length].tolist() + [t for t in gen.tokens[0] if t < self.tokens.eot]
-            with capture(self.model.model.decoder, "cross_attn_probs", layers=layers) as cache:
-                self.model(None, torch.tensor([ids], device=self.device), encoder_outputs=enc)
+            enc = self.model.encode(self.feature_extractor(window, device=self.device))
+            gen = self._generate(enc, False, {})
+        ids = gen.sequences[0, : gen.prompt_length].tolist() + [t for t in gen.generated(0) if t < self.tokens.eot]
         frames = max(1, min(enc.shape[1], int(np.ceil(len(window) / HOP_LENGTH / 2))))
-        order = sorted(cache, key=lambda k: int(re.search(r"layers\.(\d+)\.", k).group(1)))
-        att = torch.stack([cache[k][0, :, :, :frames] for k in order]).float().cpu().numpy()  # (L, H, T, frames)
         query = [t.replace("\u0120", " ") for t in self.tokenizer.convert_ids_to_tokens(ids)]
         keys = [f"{i * TIME_PER_TOKEN:.2f}s" for i in range(frames)]
-        return AttentionRecord(att, query, keys, kind="cross",
-                               layers=[int(re.search(r"layers\.(\d+)\.", k).group(1)) for k in order],
-                               model_name=str(getattr(self.model.config, "name_or_path", "")))
+        inputs = {"decoder_input_ids": torch.tensor([ids], device=self.device), "encoder_outputs": enc}
+        return attention_record(self.model, inputs, query_tokens=query, key_tokens=keys, kind="cross", layers=layers,
+                                keys=slice(0, frames))
 
     # -- words -----------------------------------------------------------------------------
     def _word_times(self, enc: torch.Tensor, prompt: list[int], toks: list[int], n_frames: float) -> list[tuple[str, float, float]]:
@@ -265,14 +281,14 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
         text_toks = [t for t in toks if t < self.tokens.eot]
         if not text_toks:
             return []
-        heads = getattr(self.model.config, "alignment_heads", None) or _default_heads(self.model.config)
+        heads = alignment_heads(self.model)
         if prompt[-1] != self.tokens.no_timestamps:
             prompt = prompt + [self.tokens.no_timestamps]  # align on the plain-text form, as the reference
         ids = torch.tensor([prompt + text_toks + [self.tokens.eot]], device=enc.device)
         layers = sorted({int(layer) for layer, _ in heads})
-        with capture(self.model.model.decoder, "cross_attn_probs", layers=layers) as cache:
+        with capture_attention(self.model, "cross", layers=layers) as found:
             self.model(None, ids, encoder_outputs=enc)
-        maps = {int(re.search(r"layers\.(\d+)\.", k).group(1)): v[0] for k, v in cache.items()}  # layer -> (H, T, S)
+        maps = {layer: probs[0] for layer, probs in found}  # layer -> (H, T, S)
         frames = max(1, int(n_frames // 2))
         weights = torch.stack([maps[int(layer)][int(h), :, :frames] for layer, h in heads]).float().cpu()  # (A, T, S)
         std, mean = torch.std_mean(weights, dim=-2, keepdim=True, unbiased=False)
@@ -344,12 +360,6 @@ def _mid(chunk: Chunk) -> float:
 
 def _gen_options(gk: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in gk.items() if v is not None or k in ("language", "task")}
-
-
-def _default_heads(config: Any) -> list[tuple[int, int]]:
-    # Without a list from the checkpoint: every head of the second half of the decoder (as the reference).
-    n = config.decoder_layers
-    return [(layer, h) for layer in range(n // 2, n) for h in range(config.decoder_attention_heads)]
 
 
 def dtw(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,8 +1,9 @@
 """The pipeline skeleton every task shares: inputs -> batches -> preprocess/forward/postprocess.
 
-A task subclass implements `_run_batch(items, **params) -> list[result]` (usually by
-calling its own `preprocess`, `forward` and `postprocess`), plus `create()` when it needs
-more than a model and a tokenizer. The base handles single-vs-list inputs, batching,
+A task subclass implements `_run_batch(items, **params) -> list[result]` (usually by calling
+its own `preprocess`, `forward` and `postprocess`). The base handles building (a name is
+resolved to a folder once; the model comes from the task's Auto class, the processor from
+`AutoProcessor`: a tokenizer, a feature extractor or both), single-vs-list inputs, batching,
 inference mode, device placement and progress bars.
 """
 
@@ -15,7 +16,9 @@ from typing import Any, ClassVar
 import torch
 
 from ..errors import CheckpointNotFoundError, InputError
-from ..modeling import resolve_device, resolve_dtype
+from ..hub import resolve_model_folder
+from ..placement import resolve_device, resolve_dtype
+from ..processors.auto import AutoProcessor, tokenizer_of
 
 
 class Pipeline:
@@ -25,9 +28,12 @@ class Pipeline:
     # The Auto class to load a model name with.
     auto_model: ClassVar[Any] = None
 
-    def __init__(self, model: torch.nn.Module, tokenizer: Any = None, *, device: Any = None, batch_size: int = 8) -> None:
+    def __init__(self, model: torch.nn.Module, processor: Any = None, *, device: Any = None, batch_size: int = 8) -> None:
         self.model = model.eval()
-        self.tokenizer = tokenizer
+        if processor is None:
+            processor = AutoProcessor.for_model(model, needed_by=f"the {self.task!r} pipeline")
+        self.processor = processor
+        self.tokenizer = tokenizer_of(processor)
         if device is not None:
             self.model.to(resolve_device(device))
         self.batch_size = batch_size
@@ -38,16 +44,16 @@ class Pipeline:
 
     # -- construction --------------------------------------------------------------------
     @classmethod
-    def create(cls, model: Any = None, tokenizer: Any = None, *, device: Any = None, dtype: Any = None,
+    def create(cls, model: Any = None, processor: Any = None, *, device: Any = None, dtype: Any = None,
                revision: str | None = None, **kwargs: Any) -> "Pipeline":
-        from ..auto import AutoTokenizer
-
+        """`model`: a hub id, a folder or a loaded model (None: the task's default); `processor`: a tokenizer
+        or processor object, a name, or None (the checkpoint's own)."""
         name = model if model is not None else cls.default_model
         if name is None:
             raise InputError(f"the {cls.task!r} pipeline needs model=... (a hub id, a folder, or a loaded model).")
         if isinstance(name, (str, os.PathLike)):
             try:
-                loaded = cls.auto_model.from_pretrained(name, revision=revision, dtype=dtype, device=device)
+                folder = resolve_model_folder(name, revision=revision)  # once: every loader below gets the folder
             except CheckpointNotFoundError as err:
                 if model is None:
                     raise CheckpointNotFoundError(
@@ -55,15 +61,18 @@ class Pipeline:
                         f"Pass model='/path/to/a/local/folder' (or another hub id) to pipeline({cls.task!r}, model=...)."
                     ) from err
                 raise
-            if tokenizer is None:
-                tokenizer = AutoTokenizer.from_pretrained(name, revision=revision)
+            loaded = cls.auto_model.from_pretrained(folder, dtype=dtype, device=device)
+            loaded.config.name_or_path = str(name)
+            if processor is None:
+                processor = AutoProcessor.from_pretrained(folder, model_type=loaded.config.model_type)
         else:
             loaded = name
             if dtype is not None:
                 loaded = loaded.to(resolve_dtype(dtype))
-        if isinstance(tokenizer, (str, os.PathLike)):
-            tokenizer = AutoTokenizer.from_pretrained(tokenizer, revision=revision)
-        return cls(loaded, tokenizer, device=device, **kwargs)
+        if isinstance(processor, (str, os.PathLike)):
+            processor = AutoProcessor.from_pretrained(processor, revision=revision,
+                                                      model_type=getattr(loaded.config, "model_type", None))
+        return cls(loaded, processor, device=device, **kwargs)
 
     # -- running -------------------------------------------------------------------------
     def __call__(self, inputs: Any, *, batch_size: int | None = None, **params: Any) -> Any:

@@ -93,11 +93,7 @@ class FillMaskPipeline(TextPipeline):
         only the masked positions need it.
         """
         where = inputs["input_ids"] == self.tokenizer.mask_token_id  # (B, T)
-        if hasattr(self.model, "encode") and hasattr(self.model, "mlm_logits"):
-            hidden = self.model.encode(inputs["input_ids"], inputs.get("attention_mask"), inputs.get("token_type_ids"),
-                                       None, None, False, False).last_hidden_state
-            return self.model.mlm_logits(hidden[where])
-        return self.model(**inputs).logits[where]
+        return self.model(**inputs, logits_at=where).logits
 
     def postprocess(self, input_ids: torch.Tensor, mask_logits: torch.Tensor, top_k: int,
                     target_ids: np.ndarray | None) -> list[dict[str, Any]] | list[list[dict[str, Any]]]:

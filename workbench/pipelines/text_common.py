@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..inspect import AttentionRecord, attention_record, capture_attention, segments_of
 from .base import Pipeline
 
 
@@ -77,13 +78,6 @@ def _size(item: Any) -> int:
 class TextPipeline(Pipeline):
     """A pipeline over a tokenizer and an encoder model with a task head."""
 
-    def __init__(self, model: torch.nn.Module, tokenizer: Any = None, *, device: Any = None, batch_size: int = 8) -> None:
-        if tokenizer is None:
-            from ..auto import AutoTokenizer
-
-            tokenizer = AutoTokenizer.for_model(model, needed_by=f"the {self.task!r} pipeline")
-        super().__init__(model, tokenizer, device=device, batch_size=batch_size)
-
     def __call__(self, inputs: Any, *, batch_size: int | None = None, **params: Any) -> Any:
         if not isinstance(inputs, (list, tuple)) or self._is_single(inputs) or len(inputs) < 2:
             return super().__call__(inputs, batch_size=batch_size, **params)
@@ -113,11 +107,9 @@ class TextPipeline(Pipeline):
         run = run or (lambda batch: self.model(**batch))
         if not return_attentions:
             return run(inputs), None
-        from ..hooks import capture
-
-        with capture(self.model, "attn_probs") as cache:
+        with capture_attention(self.model, "self") as found:
             out = run(inputs)
-        layers = cache.stack("attn_probs")  # each (B, H, T, T)
+        layers = [probs for _, probs in found]  # each (B, H, T, T)
         mask = inputs.get("attention_mask")
         per_row = []
         for row in range(inputs["input_ids"].shape[0]):
@@ -125,6 +117,15 @@ class TextPipeline(Pipeline):
             tokens = self.tokenizer.convert_ids_to_tokens(inputs["input_ids"][row][keep].tolist())
             per_row.append(Attentions(tokens, [a[row][:, keep][:, :, keep].float().cpu() for a in layers]))
         return out, per_row
+
+    def attention(self, text: str, text_pair: str | None = None, *, layers: Sequence[int] | None = None) -> AttentionRecord:
+        """The model's self-attention on `text` (and `text_pair`), as one `AttentionRecord` for viewers."""
+        check_text(text, 0, self.task)
+        limit = getattr(self.model.config, "max_position_embeddings", None)
+        enc = self.tokenizer(text, text_pair, return_tensors="pt", truncation=limit is not None, max_length=limit)
+        segments = segments_of(enc.sequence_ids()) if text_pair is not None else None
+        return attention_record(self.model, self.model_inputs(enc), query_tokens=list(enc.tokens()), kind="self",
+                                layers=layers, segment_ids=segments)
 
     def tokens_to_string(self, tokens: list[str]) -> str:
         """The reference's `convert_tokens_to_string`: the backend decoder joins the pieces."""

@@ -9,6 +9,8 @@ _EXPORTS: dict[str, str] = {
     "AudioInput": "workbench.processors.audio",
     "WhisperFeatureExtractor": "workbench.processors.audio",
     "mel_filters": "workbench.processors.audio",
+    "WhisperProcessor": "workbench.processors.audio",
+    "AutoProcessor": "workbench.processors.auto",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -204,3 +204,57 @@ class WhisperFeatureExtractor:
         arrays = [audio] if isinstance(audio, np.ndarray) and audio.ndim == 1 else list(audio)
         batch = np.stack([self.pad_or_trim(np.asarray(a, dtype=np.float32)) for a in arrays])
         return self.log_mel(torch.from_numpy(batch).to(device or "cpu"))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "WhisperFeatureExtractor":
+        """From `preprocessor_config.json` (the reference's keys; unknown ones ignored)."""
+        keys = ("feature_size", "sampling_rate", "n_fft", "hop_length", "chunk_length")
+        try:
+            return cls(**{k: int(data[k]) for k in keys if data.get(k) is not None})
+        except (TypeError, ValueError) as err:
+            raise InputError(f"preprocessor_config.json has an invalid audio setting: {err}") from err
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"feature_extractor_type": "WhisperFeatureExtractor", "feature_size": self.feature_size,
+                "sampling_rate": self.sampling_rate, "n_fft": self.n_fft, "hop_length": self.hop_length,
+                "chunk_length": self.chunk_length, "n_samples": self.n_samples, "nb_max_frames": self.nb_max_frames,
+                "padding_value": 0.0, "return_attention_mask": False}
+
+
+class WhisperProcessor:
+    """Whisper's two halves: audio -> log-mel features, and text <-> token ids.
+
+    `processor(audio=..., sampling_rate=...)` gives `{"input_features": ...}`; `decode`/`batch_decode`
+    go to the tokenizer, as the reference's processor does.
+    """
+
+    def __init__(self, feature_extractor: WhisperFeatureExtractor, tokenizer: Any) -> None:
+        self.feature_extractor = feature_extractor
+        self.tokenizer = tokenizer
+
+    def __call__(self, audio: Any = None, *, sampling_rate: int | None = None, text: Any = None,
+                 return_tensors: str | None = "pt", device: Any = None) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if audio is not None:
+            items = audio if isinstance(audio, (list, tuple)) else [audio]
+            arrays = [load_audio(a, sampling_rate).array for a in items]
+            out["input_features"] = self.feature_extractor(arrays, device=device)
+        if text is not None:
+            out["labels"] = self.tokenizer(text, return_tensors=return_tensors)["input_ids"]
+        if not out:
+            raise InputError("pass audio=... (and/or text=...) to the Whisper processor.")
+        return out
+
+    def decode(self, *args: Any, **kwargs: Any) -> str:
+        return self.tokenizer.decode(*args, **kwargs)
+
+    def batch_decode(self, *args: Any, **kwargs: Any) -> list[str]:
+        return self.tokenizer.batch_decode(*args, **kwargs)
+
+    def save_pretrained(self, folder: str | os.PathLike) -> None:
+        import json
+
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        data = {**self.feature_extractor.to_dict(), "processor_class": "WhisperProcessor"}
+        (Path(folder) / "preprocessor_config.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        self.tokenizer.save_pretrained(folder)

@@ -528,7 +528,8 @@ class Trainer:
         return path
 
     def _load_weights(self, folder: Path) -> None:
-        from ..weights import load_into_model, read_state_dict
+        from ..formats.safetensors import read_state_dict
+        from ..weights import load_into_model
 
         load_into_model(self.model, read_state_dict(folder), strict=False, ignore_mismatched_sizes=False)
 

@@ -52,15 +52,16 @@ def hook_points(model: nn.Module) -> dict[str, HookPoint]:
     return {name: m for name, m in model.named_modules() if isinstance(m, HookPoint)}
 
 
-def _layer_of(name: str) -> int | None:
+def layer_of(name: str) -> int | None:
     found = _LAYER_INDEX.findall(f".{name}.")
     return int(found[-1]) if found else None
 
 
 def _matches(name: str, pattern: str) -> bool:
-    # A bare word matches the last path component ("attn_probs"); anything else is a glob.
+    # A bare word matches the last path component ("attn_probs"); anything else is a glob over the path
+    # from the model's root or from any submodule ("encoder.layer.3.*" also finds "bert.encoder.layer.3.*").
     if any(ch in pattern for ch in "*?[."):
-        return fnmatch.fnmatchcase(name, pattern)
+        return fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(name, "*." + pattern)
     return name.rsplit(".", 1)[-1] == pattern
 
 
@@ -76,7 +77,8 @@ def capture(
     """Record (or edit, with `fn`) the tensors passing the matching hook points.
 
     `names` are hook-name suffixes ("attn_probs", "hidden_out") or globs over module paths
-    ("encoder.layer.3.*"). `layers` keeps only hook points inside those layer indices.
+    ("encoder.layer.3.*", matched from the root or from any submodule). `layers` keeps only hook points
+    inside those layer indices.
     `fn(name, tensor)` may return a replacement tensor (ablation, patching).
     """
     patterns = [names] if isinstance(names, str) else list(names)
@@ -85,7 +87,7 @@ def capture(
         name: hp
         for name, hp in hook_points(model).items()
         if any(_matches(name, p) for p in patterns)
-        and (wanted_layers is None or _layer_of(name) in wanted_layers)
+        and (wanted_layers is None or layer_of(name) in wanted_layers)
     }
     if not points:
         available = sorted({n.rsplit(".", 1)[-1] for n in hook_points(model)})

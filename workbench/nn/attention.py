@@ -23,7 +23,14 @@ def attend(
 
     The eager path runs only when `probs_hook` is being captured, so the probabilities
     can be recorded (or edited) there; otherwise torch's fused kernel does the work.
+
+    Keys/values may have fewer rows than queries (B = G * Bk): each group of G query rows then
+    shares one row of keys/values. Beam search uses this for cross-attention, whose keys are the
+    same for every beam of an input: the G beams are folded into the query axis, one attention
+    call serves them all, and the keys are neither copied per beam nor reordered.
     """
+    if k.shape[0] != q.shape[0]:
+        return _attend_grouped(q, k, v, mask, dropout_p=dropout_p, scale=scale, is_causal=is_causal, probs_hook=probs_hook)
     if probs_hook is None or not probs_hook.active:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal, scale=scale)
     scale = q.shape[-1] ** -0.5 if scale is None else scale
@@ -39,6 +46,23 @@ def attend(
     if dropout_p > 0.0:
         probs = F.dropout(probs, p=dropout_p)
     return torch.matmul(probs, v)  # (B, H, Tq, D)
+
+
+def _attend_grouped(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, **options) -> torch.Tensor:
+    b, h, t, d = q.shape
+    groups = b // k.shape[0]
+    per_key_mask = mask is None or (mask.shape[-2] == 1 and mask.shape[0] in (1, k.shape[0]))
+    if groups * k.shape[0] != b or not per_key_mask or options["is_causal"]:
+        raise ValueError(f"{b} query rows cannot share {k.shape[0]} key rows (grouping needs a mask per key row, "
+                         "not per query, and no causal rule)")
+    hook = options["probs_hook"]
+    if hook is not None and hook.active:  # inspection: give the hook one row per query row, as without grouping
+        if mask is not None and mask.shape[0] > 1:
+            mask = mask.repeat_interleave(groups, 0)
+        return attend(q, k.repeat_interleave(groups, 0), v.repeat_interleave(groups, 0), mask, **options)
+    folded = q.view(k.shape[0], groups, h, t, d).transpose(1, 2).reshape(k.shape[0], h, groups * t, d)  # (Bk, H, G*t, D)
+    out = attend(folded, k, v, mask, **options)  # a (Bk, 1, 1, S) padding mask holds for every folded query
+    return out.view(k.shape[0], h, groups, t, d).transpose(1, 2).reshape(b, h, t, d)  # (B, H, t, D)
 
 
 def additive_mask(attention_mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:

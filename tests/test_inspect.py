@@ -1,4 +1,4 @@
-"""Attention data model: capture parity, summaries on hand-checkable cases, binary round trip."""
+"""The inspection API: attention records equal the reference's attentions, summaries on hand-checkable cases."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from workbench import attention_data as ad
+from workbench import inspect as ad
 from workbench.auto import AutoModel
 from workbench.errors import InputError
 
@@ -31,9 +31,15 @@ def tiny(tmp_path_factory):
     return ref, ours, batch
 
 
+def record(model, batch, layers=None):
+    tokens = [str(i) for i in batch["input_ids"][0].tolist()]
+    rec = ad.attention_record(model, batch, query_tokens=tokens, kind="self", layers=layers)
+    return rec.layers, rec.attentions
+
+
 def test_capture_equals_output_attentions_and_reference(tiny):
     ref, ours, batch = tiny
-    layers, captured = ad.capture_attentions(ours, batch)
+    layers, captured = record(ours, batch)
     assert layers == [0, 1, 2]
     assert captured.shape == (3, 4, 13, 13)
     with torch.no_grad():
@@ -46,7 +52,7 @@ def test_capture_equals_output_attentions_and_reference(tiny):
 
 def test_capture_only_requested_layers_leave_fast_path(tiny, monkeypatch):
     ref, ours, batch = tiny
-    from workbench import attention as attn_mod
+    from workbench.nn import attention as attn_mod
 
     eager_calls = []
     real_softmax = attn_mod.torch.softmax
@@ -56,7 +62,7 @@ def test_capture_only_requested_layers_leave_fast_path(tiny, monkeypatch):
         return real_softmax(*a, **k)
 
     monkeypatch.setattr(attn_mod.torch, "softmax", counting_softmax)
-    layers, captured = ad.capture_attentions(ours, batch, layers=[2])
+    layers, captured = record(ours, batch, layers=[2])
     assert layers == [2] and captured.shape == (1, 4, 13, 13)
     assert len(eager_calls) == 1
     with torch.no_grad():
@@ -67,7 +73,7 @@ def test_capture_only_requested_layers_leave_fast_path(tiny, monkeypatch):
 def test_capture_rejects_missing_layer(tiny):
     _, ours, batch = tiny
     with pytest.raises(InputError, match="layers 0..2"):
-        ad.capture_attentions(ours, batch, layers=[5])
+        record(ours, batch, layers=[5])
 
 
 def test_entropy_hand_cases():
@@ -111,24 +117,10 @@ def test_mean_over_heads():
     np.testing.assert_allclose(ad.mean_over_heads(a)[0], (np.eye(3) + 1 / 3) / 2, atol=1e-7)
 
 
-def test_serialization_round_trip():
-    rng = np.random.default_rng(1)
-    a = rng.random((2, 3, 5, 7)).astype(np.float32)
-    p = ad.pack(a)
-    assert p.dtype == "float16" and p.shape == (2, 3, 5, 7) and p.nbytes == a.size * 2
-    back = ad.unpack(p.data, p.dtype, p.shape)
-    assert back.dtype == np.float16 and back.shape == a.shape
-    np.testing.assert_array_equal(back, a.astype(np.float16))  # exact in the wire dtype
-    np.testing.assert_allclose(back.astype(np.float32), a, atol=1e-3)
-    again = ad.pack(back)
-    assert again.data == p.data  # float16 in, same bytes out
-    idx = np.arange(12, dtype=np.uint16).reshape(3, 4)
-    q = ad.pack(idx, "uint16")
-    np.testing.assert_array_equal(ad.unpack(q), idx)
-    with pytest.raises(InputError, match="do not fill"):
-        ad.unpack(p.data, "float16", (2, 3, 5, 8))
-    with pytest.raises(InputError, match="unsupported wire dtype"):
-        ad.pack(a, "float64")
+def test_record_kinds_are_declared_by_the_model(tiny):
+    _, ours, batch = tiny
+    with pytest.raises(InputError, match="records no 'cross' attention"):
+        ad.attention_record(ours, batch, query_tokens=["x"] * 13, kind="cross")
 
 
 def test_downsample_keeps_rows_stochastic_and_top_k():

@@ -1,56 +1,37 @@
 """The base every model family inherits: build, load, save, tie, initialise.
 
-Loading builds the model on the meta device (no memory, no random init), materialises it
-empty on the target device, initialises only what the checkpoint does not provide, then
-copies the checkpoint in: fast, and a task head added to a bare encoder is reported.
+Loading resolves a name to a folder once (`workbench.hub`), opens the checkpoint
+(`workbench.formats`), lets the family map a non-hub format onto its hub keys
+(`checkpoint_converters`), builds the model on the meta device (no memory, no random init),
+materialises it empty on the target device, initialises only what the checkpoint does not
+provide, then copies the checkpoint in: fast, and a task head added to a bare encoder is reported.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from .config import PretrainedConfig, read_config_dict
-from .errors import InputError, UnsupportedModelError
-from .attention import Packing, additive_mask
-from .hooks import capture, hook_points
-from .outputs import BaseModelOutput
-from .weights import load_into_model, read_state_dict, save_state_dict
+from ..config import PretrainedConfig
+from ..errors import UnsupportedModelError
+from ..formats import Checkpoint, open_checkpoint
+from ..formats.safetensors import save_state_dict
+from ..hub import resolve_model_folder
+from ..nn.attention import Packing
+from ..nn.hooks import capture, hook_points
+from ..placement import resolve_device, resolve_dtype
+from ..weights import LoadReport, load_into_model
 
-_DTYPES = {
-    "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
-    "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
-    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-}
+GENERATION_CONFIG = "generation_config.json"
 
-
-def resolve_dtype(dtype: torch.dtype | str | None, config: PretrainedConfig | None = None) -> torch.dtype:
-    """None -> float32; "auto" -> the dtype the checkpoint was saved in; names or torch dtypes as given."""
-    if dtype is None:
-        return torch.float32
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype == "auto":
-        saved = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None) if config else None
-        return _DTYPES.get(str(saved).replace("torch.", ""), torch.float32)
-    try:
-        return _DTYPES[str(dtype).replace("torch.", "")]
-    except KeyError:
-        raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(set(_DTYPES))}, a torch.dtype, or 'auto'") from None
-
-
-def resolve_device(device: str | int | torch.device | None) -> torch.device:
-    if device is None:
-        return torch.device("cpu")
-    if isinstance(device, int):
-        return torch.device("cpu") if device < 0 else torch.device("cuda", device)
-    return torch.device(device)
+# A family's converter: an opened checkpoint in another format -> (config.json as a dict, state dict in hub keys).
+Converter = Callable[[Checkpoint], tuple[dict[str, Any], dict[str, torch.Tensor]]]
 
 
 class PreTrainedModel(nn.Module):
@@ -71,10 +52,15 @@ class PreTrainedModel(nn.Module):
     NO_POOLER: ClassVar[tuple[str, ...]] = (r"(^|\.)position_ids$", r"(^|\.)pooler\.")
     # old key -> current key, used only when the current key is absent from the file
     key_aliases: ClassVar[dict[str, str]] = {}
+    # checkpoint format -> the family's converter onto its hub keys (hub format needs none)
+    checkpoint_converters: ClassVar[dict[str, Converter]] = {}
+    # hook-point name -> the attention kind it records ("self", "causal", "cross", "patches"), for inspection
+    attention_kinds: ClassVar[dict[str, str]] = {"attn_probs": "self"}
 
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()
         self.config = config
+        self.generation_defaults: dict[str, Any] = {}  # generation_config.json of the checkpoint, if any
 
     # -- weights -----------------------------------------------------------------------
     @torch.no_grad()
@@ -143,25 +129,43 @@ class PreTrainedModel(nn.Module):
         **config_overrides: Any,
     ) -> "PreTrainedModel":
         """Load a checkpoint folder or hub id. Extra keywords override config fields (`num_labels=3`)."""
-        from .hub import resolve_model_folder
-
         folder = resolve_model_folder(
             name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token
         )
-        data = read_config_dict(folder)
-        if cls.config_class.model_type and data.get("model_type") != cls.config_class.model_type:
+        model, report = cls.from_checkpoint(
+            open_checkpoint(folder, allow_pickle=allow_pickle), dtype=dtype, device=device, strict=strict,
+            ignore_mismatched_sizes=ignore_mismatched_sizes, **config_overrides,
+        )
+        model.config.name_or_path = str(name_or_path)
+        return (model, report) if output_loading_info else model
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Checkpoint, *, dtype: Any = None, device: Any = None, strict: bool = False,
+                        ignore_mismatched_sizes: bool = False, **config_overrides: Any) -> tuple["PreTrainedModel", LoadReport]:
+        """Build this class from an opened checkpoint (any format its family can convert)."""
+        wanted = cls.config_class.model_type
+        if wanted and checkpoint.model_type != wanted:
             raise UnsupportedModelError(
-                f"{folder} holds a {data.get('model_type')!r} checkpoint, but {cls.__name__} is for "
-                f"{cls.config_class.model_type!r}; use the matching Auto class (e.g. AutoModel.from_pretrained)."
+                f"{checkpoint.folder} holds a {checkpoint.model_type!r} checkpoint, but {cls.__name__} is for "
+                f"{wanted!r}; use the matching Auto class (e.g. AutoModel.from_pretrained)."
             )
-        config = cls.config_class.from_dict(data, **config_overrides)
-        config.name_or_path = str(name_or_path)
-        state = read_state_dict(folder, allow_pickle=allow_pickle)
+        if checkpoint.format == "hub":
+            config_dict, state = checkpoint.config, checkpoint.load()
+        elif checkpoint.format in cls.checkpoint_converters:
+            config_dict, state = cls.checkpoint_converters[checkpoint.format](checkpoint)
+        else:
+            raise UnsupportedModelError(
+                f"{checkpoint.folder} is a {checkpoint.format} checkpoint, which {cls.__name__} cannot read "
+                f"(it reads: hub{''.join(', ' + f for f in cls.checkpoint_converters)})."
+            )
+        config = cls.config_class.from_dict(config_dict, **config_overrides)
         model = cls._build_empty(config, resolve_dtype(dtype, config), resolve_device(device))
         report = load_into_model(model, state, strict=strict, ignore_mismatched_sizes=ignore_mismatched_sizes)
         model.loading_report = report
+        model.generation_defaults = read_generation_defaults(checkpoint.folder)
+        model.source_format = checkpoint.format
         model.eval()
-        return (model, report) if output_loading_info else model
+        return model, report
 
     def save_pretrained(self, save_directory: str | os.PathLike, *, max_shard_size: int | str = "5GB") -> Path:
         """Write `config.json` and `model.safetensors` in the hub layout (tied copies written once)."""
@@ -172,6 +176,9 @@ class PreTrainedModel(nn.Module):
         self.config.save_pretrained(folder)
         state = {k: v for k, v in self.state_dict().items() if k not in set(self.tied_targets())}
         save_state_dict(state, folder, max_shard_size=max_shard_size)
+        if self.generation_defaults:
+            (folder / GENERATION_CONFIG).write_text(json.dumps(self.generation_defaults, indent=2, sort_keys=True) + "\n",
+                                                    encoding="utf-8")
         return folder
 
     # -- conveniences -----------------------------------------------------------------------
@@ -193,9 +200,31 @@ class PreTrainedModel(nn.Module):
             total += p.numel()
         return total
 
+    def __getattr__(self, name: str) -> Any:
+        if name == "generate":  # users of the reference library look here first
+            raise AttributeError(
+                f"{type(self).__name__} has no generate() method here: models do not own decoding loops. "
+                "Call workbench.generate(model, **inputs, max_new_tokens=...) or use pipeline(...)."
+            )
+        return super().__getattr__(name)
 
+
+def read_generation_defaults(folder: Path) -> dict[str, Any]:
+    """`generation_config.json` as a dict ({} when absent); `workbench.generation` gives it meaning."""
+    path = folder / GENERATION_CONFIG
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+# -- what forward passes share ------------------------------------------------------------------
 @contextlib.contextmanager
-def collect_internals(model: nn.Module, attentions: bool, hidden_states: bool) -> Iterator[dict[str, list[torch.Tensor]]]:
+def collect_internals(model: nn.Module, attentions: bool, hidden_states: bool,
+                      attention_names: str | tuple[str, ...] = "attn_probs") -> Iterator[dict[str, list[torch.Tensor]]]:
     """Gather per-layer attention probabilities and hidden states through the hook points.
 
     Used by `output_attentions=True` / `output_hidden_states=True`: only then do the
@@ -205,7 +234,7 @@ def collect_internals(model: nn.Module, attentions: bool, hidden_states: bool) -
     with contextlib.ExitStack() as stack:
         caches = {}
         if attentions:
-            caches["attentions"] = stack.enter_context(capture(model, "attn_probs", detach=False))
+            caches["attentions"] = stack.enter_context(capture(model, attention_names, detach=False))
         if hidden_states:
             caches["hidden_states"] = stack.enter_context(capture(model, "hidden_state", detach=False))
         yield found
@@ -232,59 +261,3 @@ def packing_for(model: nn.Module, attention_mask: torch.Tensor | None) -> Packin
 
 def as_tuple(tensors: list[torch.Tensor], wanted: bool) -> tuple[torch.Tensor, ...] | None:
     return tuple(tensors) if wanted else None
-
-
-def run_encoder(
-    model: nn.Module,
-    embed: Callable[[], torch.Tensor],
-    stack: nn.Module,
-    *,
-    input_ids: torch.Tensor | None,
-    inputs_embeds: torch.Tensor | None,
-    attention_mask: torch.Tensor | None,
-    output_attentions: bool,
-    output_hidden_states: bool,
-) -> BaseModelOutput:
-    """The body every encoder's forward shares: embed, run the layer stack, gather what was asked for."""
-    if (input_ids is None) == (inputs_embeds is None):
-        raise InputError("pass exactly one of input_ids or inputs_embeds")
-    with collect_internals(model, output_attentions, output_hidden_states) as internals:
-        x = embed()
-        x = stack(x, additive_mask(attention_mask, x.dtype), packing_for(model, attention_mask))
-    return BaseModelOutput(
-        last_hidden_state=x,
-        hidden_states=as_tuple(internals["hidden_states"], output_hidden_states),
-        attentions=as_tuple(internals["attentions"], output_attentions),
-    )
-
-
-# -- losses shared by the task heads -----------------------------------------------------------
-def sequence_classification_loss(logits: torch.Tensor, labels: torch.Tensor, config: PretrainedConfig) -> torch.Tensor:
-    """Regression for one label, cross-entropy for class ids, BCE for multi-hot labels (as the reference)."""
-    num_labels = config.num_labels
-    problem = config.problem_type
-    if problem is None:
-        if num_labels == 1:
-            problem = "regression"
-        elif labels.dtype in (torch.long, torch.int):
-            problem = "single_label_classification"
-        else:
-            problem = "multi_label_classification"
-    if problem == "regression":
-        return F.mse_loss(logits.squeeze(-1), labels.squeeze(-1).to(logits.dtype)) if num_labels == 1 else F.mse_loss(logits, labels.to(logits.dtype))
-    if problem == "single_label_classification":
-        return F.cross_entropy(logits.view(-1, num_labels), labels.view(-1))
-    return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
-
-
-def token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy over tokens; label -100 marks tokens to ignore."""
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
-
-
-def span_loss(start_logits: torch.Tensor, end_logits: torch.Tensor, start_positions: torch.Tensor, end_positions: torch.Tensor) -> torch.Tensor:
-    """Question answering: mean of start and end cross-entropies; positions outside the input are ignored."""
-    n = start_logits.shape[1]
-    start = start_positions.reshape(-1).clamp(0, n)
-    end = end_positions.reshape(-1).clamp(0, n)
-    return (F.cross_entropy(start_logits, start, ignore_index=n) + F.cross_entropy(end_logits, end, ignore_index=n)) / 2

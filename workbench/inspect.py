@@ -1,8 +1,11 @@
-"""Attention data for viewers: capture, summaries, compact binary form, down-sampling.
+"""Inspection: what a model attends to, as records viewers draw, and the pure summaries they show.
 
-Headless (no widget imports): the attention panel, the static HTML export and scripts all
-read the same `AttentionRecord`. Capture goes through the model's `attn_probs` hook points,
-so only the requested layers leave the fused attention path.
+One API for every model: `attention_record(model, inputs, kind=...)` runs the model once with
+the hook points of that attention kind captured (`workbench.nn.hooks.capture`), so only the
+requested layers leave the fused attention path. Each model declares which hook points record
+which kind (`PreTrainedModel.attention_kinds`). Pipelines build the inputs and labels
+(`pipeline.attention(x)`); the attention panel, the static HTML export and scripts all read
+the same `AttentionRecord`. Rollout, entropy and down-sampling are pure functions.
 
 One record holds one example (no batch axis): `attentions` is (L, H, Tq, Tk) for the layers
 listed in `layers`. Kinds:
@@ -15,17 +18,17 @@ listed in `layers`. Kinds:
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .errors import InputError
+from .nn.hooks import capture, layer_of
 
 KINDS = ("self", "causal", "cross", "patches")
-_WIRE_DTYPES = {"float16": np.float16, "float32": np.float32, "uint8": np.uint8, "uint16": np.uint16, "int32": np.int32}
 
 
 @dataclass
@@ -117,73 +120,84 @@ class AttentionRecord:
 
 
 # -- capture -------------------------------------------------------------------------------------
-def capture_attentions(model: Any, inputs: Mapping[str, Any], layers: Iterable[int] | None = None) -> tuple[list[int], np.ndarray]:
-    """Run `model(**inputs)` with only `layers` on the eager path; (layer indices, (L, H, Tq, Tk) of example 0)."""
+def hook_patterns(model: Any, kind: str) -> list[str]:
+    """The hook-point names (suffixes or globs) that record `kind` in `model`."""
+    kinds: Mapping[str, str] = getattr(model, "attention_kinds", None) or {"attn_probs": "self"}
+    patterns = [p for p, k in kinds.items() if k == kind]
+    if not patterns:
+        raise InputError(f"{type(model).__name__} records no {kind!r} attention; it has: {sorted(set(kinds.values()))}")
+    return patterns
+
+
+@contextlib.contextmanager
+def capture_attention(model: Any, kind: str = "self", *, layers: Iterable[int] | None = None,
+                      detach: bool = True) -> Iterator[list[tuple[int, Any]]]:
+    """Capture the attention probabilities of one kind while the block runs.
+
+    Yields a list that, after the block, holds `(layer index, probs (B, H, Tq, Tk))` in layer order.
+    """
+    found: list[tuple[int, Any]] = []
+    with capture(model, hook_patterns(model, kind), layers=layers, detach=detach) as cache:
+        yield found
+    found.extend(sorted(((layer_of(name) or 0, t) for name, t in cache.items()), key=lambda x: x[0]))
+
+
+def attention_record(
+    model: Any,
+    inputs: Mapping[str, Any],
+    *,
+    query_tokens: Sequence[str],
+    key_tokens: Sequence[str] | None = None,
+    kind: str = "self",
+    layers: Iterable[int] | None = None,
+    row: int = 0,
+    keys: slice | None = None,
+    segment_ids: list[int] | None = None,
+    grid: tuple[int, int] | None = None,
+) -> AttentionRecord:
+    """Run `model(**inputs)` once and record the `kind` attention of example `row`.
+
+    `keys` keeps a slice of the key positions (e.g. the audio frames before padding).
+    """
     import torch
 
-    from .hooks import capture
-
-    num_layers = _num_layers(model)
-    wanted = list(range(num_layers)) if layers is None else sorted({int(i) for i in layers})
-    bad = [i for i in wanted if not 0 <= i < num_layers] if num_layers else []
+    num_layers = _num_layers(model, kind)
+    wanted = None if layers is None else sorted({int(i) for i in layers})
+    bad = [i for i in wanted or [] if not 0 <= i < num_layers] if num_layers else []
     if bad:
         raise InputError(f"layers {bad} do not exist; this model has layers 0..{num_layers - 1}")
-    with torch.inference_mode(), capture(model, "attn_probs", layers=wanted) as cache:
+    with torch.inference_mode(), capture_attention(model, kind, layers=wanted) as found:
         model(**inputs)
-    if not cache:
+    if not found:
         raise InputError("the model ran but no attention hook fired; is it an attention model?")
-    first = next(iter(cache.values()))
-    out = np.empty((len(cache), *first.shape[1:]), dtype=np.float32)  # (L, H, Tq, Tk); one copy, no stack
-    for i, p in enumerate(cache.values()):
-        out[i] = p[0].float().cpu().numpy()
-    return [_layer_index(name) for name in cache], out
+    first = found[0][1]
+    tk = first.shape[-1] if keys is None else len(range(first.shape[-1])[keys])
+    out = np.empty((len(found), first.shape[1], first.shape[2], tk), dtype=np.float32)  # (L, H, Tq, Tk): one copy
+    for i, (_, probs) in enumerate(found):
+        p = probs[row] if keys is None else probs[row][..., keys]
+        out[i] = p.float().cpu().numpy()
+    name = str(getattr(getattr(model, "config", None), "name_or_path", "") or "")
+    return AttentionRecord(out, list(query_tokens), None if key_tokens is None else list(key_tokens), kind=kind,
+                           layers=[layer for layer, _ in found], segment_ids=segment_ids, grid=grid, model_name=name)
 
 
-def _layer_index(name: str) -> int:
-    from .hooks import _layer_of
-
-    i = _layer_of(name)
-    return -1 if i is None else int(i)
-
-
-def _num_layers(model: Any) -> int:
+def _num_layers(model: Any, kind: str) -> int:
     cfg = getattr(model, "config", None)
-    for key in ("num_hidden_layers", "n_layers", "n_layer", "num_layers"):
+    keys = ("decoder_layers",) if kind in ("causal", "cross") else ()
+    for key in (*keys, "num_hidden_layers", "n_layers", "n_layer", "num_layers"):
         n = getattr(cfg, key, None)
         if isinstance(n, int):
             return n
     return 0
 
 
-def record_from_text(
-    model: Any,
-    tokenizer: Any,
-    text: str,
-    text_pair: str | None = None,
-    *,
-    layers: Iterable[int] | None = None,
-    max_length: int | None = None,
-) -> AttentionRecord:
-    """Tokenize `text` (and `text_pair`), run the encoder, and capture self-attention."""
-    if not isinstance(text, str) or not text.strip():
-        raise InputError("text must be a non-empty string")
-    limit = max_length or getattr(getattr(model, "config", None), "max_position_embeddings", None)
-    enc = tokenizer(text, text_pair, return_tensors="pt", truncation=limit is not None, max_length=limit)
-    inputs = {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-    device = getattr(model, "device", None)
-    if device is not None:
-        inputs = {k: v.to(device) for k, v in inputs.items()}
-    got, attn = capture_attentions(model, inputs, layers)
-    tokens = list(enc.tokens())
-    segments = None
-    if text_pair is not None:
-        # Special tokens (None) join the segment before them; [CLS] joins segment 0.
-        segments, last = [], 0
-        for s in enc.sequence_ids():
-            last = last if s is None else int(s)
-            segments.append(last)
-    name = str(getattr(getattr(model, "config", None), "name_or_path", "") or "")
-    return AttentionRecord(attn, tokens, kind="self", layers=got, segment_ids=segments, model_name=name)
+def segments_of(sequence_ids: Sequence[int | None]) -> list[int]:
+    """Per token of a sentence pair: 0 or 1. Special tokens (None) join the segment before them; [CLS] joins 0."""
+    out, last = [], 0
+    for s in sequence_ids:
+        last = last if s is None else int(s)
+        out.append(last)
+    return out
 
 
 # -- summaries -------------------------------------------------------------------------------------
@@ -231,44 +245,6 @@ def head_entropy(attentions: np.ndarray) -> np.ndarray:
     log(Tk): a head that spreads evenly.
     """
     return row_entropy(attentions).mean(axis=-1, dtype=np.float64).astype(np.float32)
-
-
-# -- binary form -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Packed:
-    """An array as raw little-endian bytes plus what is needed to rebuild it."""
-
-    data: bytes
-    dtype: str
-    shape: tuple[int, ...]
-
-    @property
-    def meta(self) -> dict[str, Any]:
-        return {"dtype": self.dtype, "shape": list(self.shape)}
-
-    @property
-    def nbytes(self) -> int:
-        return len(self.data)
-
-
-def pack(array: Any, dtype: str = "float16") -> Packed:
-    """Array -> bytes in `dtype` (default float16, the wire format for attention)."""
-    if dtype not in _WIRE_DTYPES:
-        raise InputError(f"unsupported wire dtype {dtype!r}; use one of {sorted(_WIRE_DTYPES)}")
-    a = np.ascontiguousarray(np.asarray(array), dtype=np.dtype(_WIRE_DTYPES[dtype]).newbyteorder("<"))
-    return Packed(a.tobytes(), dtype, tuple(int(s) for s in a.shape))
-
-
-def unpack(data: bytes | memoryview | Packed, dtype: str | None = None, shape: Sequence[int] | None = None) -> np.ndarray:
-    """Bytes (+ dtype and shape) -> a numpy array (a copy, writable)."""
-    if isinstance(data, Packed):
-        data, dtype, shape = data.data, data.dtype, data.shape
-    if dtype not in _WIRE_DTYPES or shape is None:
-        raise InputError(f"unpack needs a dtype from {sorted(_WIRE_DTYPES)} and a shape")
-    a = np.frombuffer(bytes(data), dtype=np.dtype(_WIRE_DTYPES[dtype]).newbyteorder("<"))
-    if a.size != math.prod(shape):
-        raise InputError(f"{len(bytes(data))} bytes of {dtype} do not fill shape {tuple(shape)}")
-    return a.reshape(tuple(shape)).astype(_WIRE_DTYPES[dtype])
 
 
 # -- large inputs ----------------------------------------------------------------------------------
@@ -319,17 +295,16 @@ def edges_per_query(num_heads: int, num_queries: int, num_keys: int, budget_byte
 __all__ = [
     "KINDS",
     "AttentionRecord",
-    "Packed",
+    "attention_record",
     "block_edges",
-    "capture_attentions",
+    "capture_attention",
     "downsample",
     "edges_per_query",
     "head_entropy",
+    "hook_patterns",
     "mean_over_heads",
-    "pack",
-    "record_from_text",
     "rollout",
     "row_entropy",
+    "segments_of",
     "top_k_edges",
-    "unpack",
 ]

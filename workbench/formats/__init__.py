@@ -1,0 +1,50 @@
+"""Checkpoint formats: a folder -> what it holds (format, model type, config, tensors), before any model exists.
+
+Formats read files; they know nothing of model families. A family declares how a non-hub
+format's names and config map onto its hub keys (`PreTrainedModel.checkpoint_converters`).
+
+  hub           config.json + model.safetensors (single or sharded; pickle only on request)
+  ctranslate2   model.bin + CTranslate2's config.json (faster-whisper folders)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import read_config_dict
+from . import ctranslate2, safetensors
+
+
+@dataclass
+class Checkpoint:
+    """A checkpoint folder, opened: its format, model type and config; tensors are read by `load()`."""
+
+    folder: Path
+    format: str  # "hub" | "ctranslate2"
+    model_type: str | None
+    config: dict[str, Any]  # hub: config.json; ctranslate2: CTranslate2's own config.json
+    allow_pickle: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)  # format facts (ctranslate2: the spec name)
+
+    def load(self) -> Any:
+        """The stored tensors: a state dict (hub) or the format's own container (ctranslate2: `CT2Model`)."""
+        if self.format == "ctranslate2":
+            return ctranslate2.read_model_bin(self.folder / "model.bin")
+        return safetensors.read_state_dict(self.folder, allow_pickle=self.allow_pickle)
+
+
+def open_checkpoint(folder: str | os.PathLike, *, allow_pickle: bool = False) -> Checkpoint:
+    """Identify the checkpoint in `folder` (a local folder: hub ids are resolved before, once)."""
+    folder = Path(folder)
+    if ctranslate2.is_ctranslate2_folder(folder):
+        spec = ctranslate2.read_spec_name(folder / "model.bin")
+        return Checkpoint(folder, "ctranslate2", ctranslate2.model_type_of(spec),
+                          ctranslate2.read_ctranslate2_config(folder), metadata={"spec": spec})
+    config = read_config_dict(folder)
+    return Checkpoint(folder, "hub", config.get("model_type"), config, allow_pickle=allow_pickle)
+
+
+__all__ = ["Checkpoint", "open_checkpoint"]

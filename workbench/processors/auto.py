@@ -1,0 +1,87 @@
+"""`AutoProcessor`: what a checkpoint needs to turn raw inputs into model tensors.
+
+Read from the checkpoint's own files, as the reference does: `preprocessor_config.json`
+(`processor_class`, `feature_extractor_type`, `image_processor_type`) and the tokenizer files;
+a family without those files (a CTranslate2 Whisper folder) is recognised by its model type.
+A text-only checkpoint gets its `Tokenizer`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import CheckpointNotFoundError, InputError
+from ..formats.paths import inside
+from ..hub import resolve_model_folder
+
+PREPROCESSOR_CONFIG = "preprocessor_config.json"
+
+
+def _whisper(folder: Path, config: dict[str, Any]) -> Any:
+    from ..tokenizer import Tokenizer
+    from .audio import WhisperFeatureExtractor, WhisperProcessor
+
+    return WhisperProcessor(WhisperFeatureExtractor.from_dict(config), Tokenizer.from_pretrained(folder))
+
+
+def _tokenizer(folder: Path, config: dict[str, Any]) -> Any:
+    from ..tokenizer import Tokenizer
+
+    return Tokenizer.from_pretrained(folder)
+
+
+# A name from preprocessor_config.json (or a model type) -> what builds its processor.
+BUILDERS: dict[str, Callable[[Path, dict[str, Any]], Any]] = {
+    "WhisperProcessor": _whisper,
+    "WhisperFeatureExtractor": _whisper,
+    "whisper": _whisper,
+}
+
+
+def read_preprocessor_config(folder: Path) -> dict[str, Any]:
+    path = inside(folder, PREPROCESSOR_CONFIG, what="the processor loader")
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointNotFoundError(f"{path} is not valid JSON ({err}); re-download the checkpoint.") from err
+    if not isinstance(data, dict):
+        raise CheckpointNotFoundError(f"{path} must hold a JSON object, found {type(data).__name__}.")
+    return data
+
+
+class AutoProcessor:
+    @staticmethod
+    def from_pretrained(name_or_path: str | os.PathLike, *, revision: str | None = None,
+                        model_type: str | None = None) -> Any:
+        """The processor of a checkpoint folder or hub id (`model_type` helps folders without their own config)."""
+        folder = resolve_model_folder(name_or_path, revision=revision)
+        config = read_preprocessor_config(folder)
+        for key in ("processor_class", "feature_extractor_type", "image_processor_type"):
+            name = config.get(key)
+            if name in BUILDERS:
+                return BUILDERS[name](folder, config)
+        if model_type in BUILDERS:
+            return BUILDERS[model_type](folder, config)
+        return _tokenizer(folder, config)
+
+    @staticmethod
+    def for_model(model: Any, *, needed_by: str) -> Any:
+        """The processor saved with a loaded model (found through `config.name_or_path`)."""
+        config = getattr(model, "config", None)
+        name = getattr(config, "name_or_path", "") or ""
+        if not name:
+            raise InputError(
+                f"{needed_by} got a model object without a tokenizer or processor and cannot tell where the model "
+                "came from; pass tokenizer=... (a hub id, a folder or a workbench Tokenizer)."
+            )
+        return AutoProcessor.from_pretrained(name, model_type=getattr(config, "model_type", None))
+
+
+def tokenizer_of(processor: Any) -> Any:
+    """The tokenizer inside a processor (or the processor itself when it is a tokenizer)."""
+    return getattr(processor, "tokenizer", None) or processor

@@ -31,9 +31,9 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # run from a checkout; the tests hold the shared WER
+sys.path[:0] = [str(ROOT)]  # run from a checkout; the tests hold the shared WER
 
-from test_asr_pipeline import LONG, SHORT  # noqa: E402  the clips' texts, as in the tests
+from tests.pipelines.test_automatic_speech_recognition import LONG, SHORT  # noqa: E402  the clips' texts, as in the tests
 
 
 def make_clips(folder: Path) -> dict[str, tuple[np.ndarray, str]]:
@@ -97,7 +97,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
 
-    from test_asr_pipeline import wer  # the same WER as the tests
+    from tests.pipelines.test_automatic_speech_recognition import wer  # the same WER as the tests
 
     from workbench.embedded import embedded_folder
     from workbench.pipelines import pipeline

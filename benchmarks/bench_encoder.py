@@ -13,13 +13,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _common import best_of, subprocess_seconds  # noqa: E402
 
 # The real-weights test's sentences, then more of natural, varied length: a real batch is padded to
 # its longest member.
-from test_minilm_real import SENTENCES as TEST_SENTENCES  # noqa: E402
+from tests.models.test_minilm_real import SENTENCES as TEST_SENTENCES  # noqa: E402
 
 SENTENCES = TEST_SENTENCES[:9] + [  # its first nine: plain English
     'The new movie is awesome, and the soundtrack that goes with it is even better than the trailer promised.',

@@ -7,18 +7,25 @@ import torch
 
 from workbench import AutoModel, AutoModelForSequenceClassification
 
-from tests.test_models_parity import batch, reference_model
+from tests.models import harness
+from tests.models.test_bert import FAMILY as BERT
+from tests.models.test_distilbert import FAMILY as DISTILBERT
+from tests.models.test_electra import FAMILY as ELECTRA
+from tests.models.test_roberta import FAMILY as ROBERTA
+
+FAMILIES = {"bert": BERT, "roberta": ROBERTA, "distilbert": DISTILBERT, "electra": ELECTRA}
 
 pytestmark = pytest.mark.gpu
 
 
 @pytest.mark.parametrize("family", ["bert", "roberta", "distilbert", "electra"])
 def test_cuda_parity_with_reference(tmp_path, family):
-    ref = reference_model(family, "base")
+    family = FAMILIES[family]
+    ref = harness.reference_model(family, "base")
     ref.save_pretrained(tmp_path)
     ours = AutoModel.from_pretrained(tmp_path, device="cuda")
     assert ours.device.type == "cuda"
-    inputs = {k: v.cuda() for k, v in batch(family).items()}
+    inputs = {k: v.cuda() for k, v in family.inputs().items()}
     keep = inputs["attention_mask"].bool()
     with torch.no_grad():
         o = ours(**inputs, output_attentions=True)
@@ -33,22 +40,22 @@ def test_cuda_parity_with_reference(tmp_path, family):
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_precision_close_to_fp32(tmp_path, dtype):
-    ref = reference_model("bert", "sequence-classification")
+    ref = harness.reference_model(BERT, "sequence-classification")
     ref.save_pretrained(tmp_path)
     full = AutoModelForSequenceClassification.from_pretrained(tmp_path, device="cuda")
     half = AutoModelForSequenceClassification.from_pretrained(tmp_path, device="cuda", dtype=dtype)
     assert half.dtype == dtype
-    inputs = {k: v.cuda() for k, v in batch("bert").items()}
+    inputs = {k: v.cuda() for k, v in BERT.inputs().items()}
     with torch.no_grad():
         a, b = full(**inputs).logits, half(**inputs).logits.float()
     torch.testing.assert_close(a, b, atol=3e-2, rtol=3e-2)
 
 
 def test_training_step_on_cuda(tmp_path):
-    ref = reference_model("bert", "sequence-classification")
+    ref = harness.reference_model(BERT, "sequence-classification")
     ref.save_pretrained(tmp_path)
     model = AutoModelForSequenceClassification.from_pretrained(tmp_path, device="cuda").train()
-    inputs = {k: v.cuda() for k, v in batch("bert").items()}
+    inputs = {k: v.cuda() for k, v in BERT.inputs().items()}
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     losses = []
     for _ in range(5):

@@ -149,8 +149,9 @@ class PreTrainedModel(nn.Module):
                 f"{checkpoint.folder} holds a {checkpoint.model_type!r} checkpoint, but {cls.__name__} is for "
                 f"{wanted!r}; use the matching Auto class (e.g. AutoModel.from_pretrained)."
             )
+        state = None
         if checkpoint.format == "hub":
-            config_dict, state = checkpoint.config, checkpoint.load()
+            config_dict = checkpoint.config
         elif checkpoint.format in cls.checkpoint_converters:
             config_dict, state = cls.checkpoint_converters[checkpoint.format](checkpoint)
         else:
@@ -158,7 +159,9 @@ class PreTrainedModel(nn.Module):
                 f"{checkpoint.folder} is a {checkpoint.format} checkpoint, which {cls.__name__} cannot read "
                 f"(it reads: hub{''.join(', ' + f for f in cls.checkpoint_converters)})."
             )
-        config = cls.config_class.from_dict(config_dict, **config_overrides)
+        config = cls.config_class.from_dict(config_dict, **config_overrides)  # validated before any weight is read
+        if state is None:
+            state = checkpoint.load()
         model = cls._build_empty(config, resolve_dtype(dtype, config), resolve_device(device))
         report = load_into_model(model, state, strict=strict, ignore_mismatched_sizes=ignore_mismatched_sizes)
         model.loading_report = report

@@ -24,7 +24,7 @@ from workbench.pipelines.feature_extraction import MINILM, cos_sim
 
 transformers = pytest.importorskip("transformers")  # test-only oracle
 
-FIXTURES = Path(__file__).parent / "fixtures" / "reference_pipelines"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "reference_pipelines"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 37,
             "max_position_embeddings": 128, "attn_implementation": "eager"}

@@ -63,12 +63,16 @@ def test_encoder_and_logits_match(pair, features):
     ref, ours, _ = pair
     ids = torch.tensor([[SOT, NO_TS, 10, 11, 12], [SOT, NO_TS, 20, 21, 22]])
     with torch.no_grad():
-        r = ref(input_features=features, decoder_input_ids=ids, output_attentions=True)
-        o = ours(features, ids, output_attentions=True)
+        r = ref(input_features=features, decoder_input_ids=ids, output_attentions=True, output_hidden_states=True)
+        o = ours(features, ids, output_attentions=True, output_hidden_states=True)
         torch.testing.assert_close(ours.model.encoder(features), ref.model.encoder(features).last_hidden_state,
                                    atol=1e-4, rtol=0)
     torch.testing.assert_close(o.logits, r.logits, atol=1e-4, rtol=0)
     torch.testing.assert_close(o.encoder_last_hidden_state, r.encoder_last_hidden_state, atol=1e-4, rtol=0)
+    for name in ("encoder_hidden_states", "decoder_hidden_states"):
+        assert len(getattr(o, name)) == len(getattr(r, name)) == 3  # the stack's input + each layer
+        for a, b in zip(getattr(o, name), getattr(r, name)):
+            torch.testing.assert_close(a, b, atol=1e-4, rtol=0, msg=name)
     for name in ("encoder_attentions", "decoder_attentions", "cross_attentions"):
         assert len(getattr(o, name)) == len(getattr(r, name)) == 2
         for a, b in zip(getattr(o, name), getattr(r, name)):

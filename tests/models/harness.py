@@ -1,0 +1,169 @@
+"""One parity harness for every model family: the reference library is the oracle, on the same tiny weights.
+
+A family's test file describes its tiny config, its heads and an input batch in a `Family`,
+then calls these checks (each one a few lines of its own test functions):
+
+- `check_reference_checkpoint`: a checkpoint saved by the reference (eager attention, fp32)
+  loads with no missing or unexpected key and gives the same outputs (logits, hidden states,
+  attentions: max abs difference <= 1e-4 on real tokens);
+- `check_round_trip`: our save_pretrained loads in the reference with no missing, unexpected
+  or mismatched key, same outputs, and our own reload is exact;
+- `check_fast_path`: outputs without output_attentions (fused sdpa) equal those with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import torch
+
+transformers = pytest.importorskip("transformers")  # test-only oracle; installed by the test extra
+
+ATOL = 1e-4
+
+
+def labels_for(head: str) -> dict[str, Any]:
+    return {"num_labels": 2 if head == "question-answering" else 3}
+
+
+@dataclass
+class Family:
+    model_type: str
+    prefix: str  # the reference's class-name prefix ("Bert")
+    config: dict[str, Any]  # a tiny config in the reference's field names
+    heads: dict[str, tuple[str, Any]]  # head -> (reference class suffix, our Auto class)
+    inputs: Callable[[], dict[str, torch.Tensor]]
+    head_config: Callable[[str], dict[str, Any]] = labels_for
+    output_fields: tuple[str, ...] = ("last_hidden_state", "logits", "start_logits", "end_logits", "pooler_output")
+
+
+def encoder_heads(**extra: tuple[str, Any]) -> dict[str, tuple[str, Any]]:
+    """The heads every encoder family has (+ its own), as (reference class suffix, our Auto class)."""
+    from workbench import auto
+
+    return {
+        "base": ("Model", auto.AutoModel),
+        "masked-lm": ("ForMaskedLM", auto.AutoModelForMaskedLM),
+        "sequence-classification": ("ForSequenceClassification", auto.AutoModelForSequenceClassification),
+        "token-classification": ("ForTokenClassification", auto.AutoModelForTokenClassification),
+        "question-answering": ("ForQuestionAnswering", auto.AutoModelForQuestionAnswering),
+        **extra,
+    }
+
+
+def padded_batch(pad_id: int, token_types: bool) -> Callable[[], dict[str, torch.Tensor]]:
+    """Three rows of random ids, two padded at different lengths; optionally a second segment from token 5."""
+
+    def make() -> dict[str, torch.Tensor]:
+        g = torch.Generator().manual_seed(1)
+        ids = torch.randint(5, 99, (3, 11), generator=g)
+        mask = torch.ones_like(ids)
+        mask[1, 7:] = 0
+        mask[2, 4:] = 0
+        batch = {"input_ids": ids.masked_fill(mask == 0, pad_id), "attention_mask": mask}
+        if token_types:
+            batch["token_type_ids"] = (torch.arange(11) >= 5).long().expand(3, 11).clone()
+        return batch
+
+    return make
+
+
+def reference_model(family: Family, head: str, **overrides: Any) -> Any:
+    """The reference's model of `head`, seeded, eager attention, with non-trivial norms and biases."""
+    config = getattr(transformers, f"{family.prefix}Config")(
+        **{**family.config, **family.head_config(head), **overrides}, attn_implementation="eager")
+    torch.manual_seed(0)
+    model = getattr(transformers, family.prefix + family.heads[head][0])(config).eval()
+    with torch.no_grad():  # so a swapped or skipped parameter shows
+        for name, p in model.named_parameters():
+            if "LayerNorm" in name or "layer_norm" in name or name.endswith("bias"):
+                p.add_(torch.randn_like(p) * 0.1)
+    return model
+
+
+def real_tokens(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    mask = inputs.get("attention_mask")
+    return mask.bool() if mask is not None else torch.ones_like(inputs["input_ids"], dtype=torch.bool)
+
+
+def assert_outputs_close(ours: Any, ref: Any, keep: torch.Tensor, fields: tuple[str, ...]) -> None:
+    """Positions under padding carry no meaning (and the reference's differ by backend): compare real tokens."""
+    for name in fields:
+        r = getattr(ref, name, None)
+        if r is None:
+            continue
+        o = getattr(ours, name)
+        assert o.shape == r.shape, name
+        if o.dim() >= 2 and o.shape[:2] == keep.shape:
+            o, r = o[keep], r[keep]
+        torch.testing.assert_close(o, r, atol=ATOL, rtol=0, msg=name)
+    assert len(ours.hidden_states) == len(ref.hidden_states)
+    for o, r in zip(ours.hidden_states, ref.hidden_states):
+        torch.testing.assert_close(o[keep], r[keep], atol=ATOL, rtol=0)
+    assert len(ours.attentions) == len(ref.attentions)
+    for o, r in zip(ours.attentions, ref.attentions):
+        q = keep[:, None, :, None].expand_as(o)
+        torch.testing.assert_close(o[q], r[q], atol=ATOL, rtol=0)
+
+
+def run_both(ours: Any, ref: Any, inputs: dict[str, torch.Tensor]) -> tuple[Any, Any]:
+    with torch.no_grad():
+        return (ours(**inputs, output_attentions=True, output_hidden_states=True),
+                ref(**inputs, output_attentions=True, output_hidden_states=True))
+
+
+def check_reference_checkpoint(tmp_path, family: Family, head: str) -> Any:
+    ref = reference_model(family, head)
+    ref.save_pretrained(tmp_path / "ref")
+    ours = family.heads[head][1].from_pretrained(tmp_path / "ref")
+    assert type(ours).__name__ == type(ref).__name__
+    assert ours.loading_report.ok, str(ours.loading_report)
+    inputs = family.inputs()
+    assert_outputs_close(*run_both(ours, ref, inputs), real_tokens(inputs), family.output_fields)
+    return ours
+
+
+def check_round_trip(tmp_path, family: Family, head: str) -> None:
+    ref = reference_model(family, head)
+    ref.save_pretrained(tmp_path / "ref")
+    ours = family.heads[head][1].from_pretrained(tmp_path / "ref")
+    ours.save_pretrained(tmp_path / "ours")
+    back, info = getattr(transformers, type(ref).__name__).from_pretrained(
+        tmp_path / "ours", output_loading_info=True, attn_implementation="eager")
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
+    inputs = family.inputs()
+    assert_outputs_close(*run_both(ours, back.eval(), inputs), real_tokens(inputs), family.output_fields)
+    again = family.heads[head][1].from_pretrained(tmp_path / "ours")
+    for (k, a), (k2, b) in zip(ours.state_dict().items(), again.state_dict().items()):
+        assert k == k2 and torch.equal(a, b), k
+
+
+def check_fast_path(tmp_path, family: Family) -> None:
+    """Outputs without output_attentions (fused sdpa) equal those with it (eager + hooks)."""
+    ref = reference_model(family, "base")
+    ref.save_pretrained(tmp_path)
+    ours = family.heads["base"][1].from_pretrained(tmp_path)
+    inputs = family.inputs()
+    with torch.no_grad():
+        fast = ours(**inputs).last_hidden_state
+        eager = ours(**inputs, output_attentions=True).last_hidden_state
+    keep = real_tokens(inputs)
+    torch.testing.assert_close(fast[keep], eager[keep], atol=1e-5, rtol=0)
+
+
+def check_packed_inference(tmp_path, family: Family) -> None:
+    """Under no_grad the dense layers skip padding; real tokens must not notice, padding reads zero."""
+    ref = reference_model(family, "base")
+    ref.save_pretrained(tmp_path)
+    ours = family.heads["base"][1].from_pretrained(tmp_path)
+    inputs = family.inputs()
+    keep = real_tokens(inputs)
+    with torch.no_grad():
+        packed = ours(**inputs).last_hidden_state
+    padded = ours(**inputs).last_hidden_state.detach()  # grad enabled: the padded path
+    torch.testing.assert_close(packed[keep], padded[keep], atol=1e-5, rtol=0)
+    assert torch.count_nonzero(packed[~keep]) == 0
+    assert torch.count_nonzero(padded[~keep]) > 0  # proves the two paths really differ in what they compute

@@ -15,7 +15,7 @@ import torch
 from workbench import AutoModelForSpeechSeq2Seq, capture
 from workbench.generation import generate
 from workbench.models.whisper import WhisperForConditionalGeneration, WhisperModel
-from workbench.models.whisper.generation import TimestampRules, WhisperTokens, detect_language, prompt_ids
+from workbench.models.whisper.decoding import TimestampRules, WhisperTokens, detect_language, prompt_ids
 
 transformers = pytest.importorskip("transformers")
 

@@ -27,7 +27,7 @@ from ..errors import InputError
 from ..generation import GenerateOutput, GenerationConfig, generate
 from ..inspect import AttentionRecord, attention_record, capture_attention
 from ..models.whisper import alignment_heads
-from ..models.whisper.generation import WhisperTokens, generation_keys_from_vocab
+from ..models.whisper.decoding import WhisperTokens, generation_keys_from_vocab
 from ..processors.audio import (
     HOP_LENGTH,
     SAMPLING_RATE,

@@ -1,4 +1,4 @@
-"""Whisper (speech -> text): `modeling.py` the model, `generation.py` its decoding rules,
+"""Whisper (speech -> text): `modeling.py` the model, `decoding.py` its decoding rules,
 `ctranslate2.py` the faster-whisper folder layout."""
 
 from .modeling import (

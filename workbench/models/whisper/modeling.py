@@ -7,7 +7,7 @@ one step at a time, the cross-attention keys/values are computed once from the e
 
 The model implements the generation protocol (`encode`, `init_cache`, `decode_step`) and its
 two hooks (`prepare_generation`, `generation_needs_retry`) with Whisper's rules from
-`generation.py`; CTranslate2 folders (faster-whisper) load through `ctranslate2.py`.
+`decoding.py`; CTranslate2 folders (faster-whisper) load through `ctranslate2.py`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from ...nn.hooks import HookPoint
 from ...nn.losses import token_loss
 from ...outputs import ModelOutput, Tensors
 from ..modeling import PreTrainedModel, as_tuple, collect_internals
-from . import generation as rules
+from . import decoding as rules
 from .ctranslate2 import from_ctranslate2
 
 

@@ -1,4 +1,4 @@
-"""Whisper's decoding rules, on top of the generic loops of `workbench.generation` (which this module never imports).
+"""Whisper's decoding rules, run by the generic loops of `workbench/generation/` through the model's hooks.
 
 - the start-of-transcript prompt: [<|startofprev|> previous...] <|startoftranscript|> [<|lang|> <|task|>] [<|notimestamps|>]
 - language detection from the first decoder step (multilingual checkpoints)

@@ -15,7 +15,6 @@ import html
 import io
 import json
 import os
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,8 @@ import traitlets as T
 from workbench import attention_data as ad
 from workbench.errors import InputError
 
+from ._base import ErrorReporting
+
 STATIC = Path(__file__).parent / "static"
 VIEWS = ("head", "model", "matrix")
 HEAD_BUDGET = 1 << 20  # bytes of edges for the head view (4 bytes per edge: uint16 key + float16 weight)
@@ -35,12 +36,13 @@ SUMMARY_MAX = 128  # summaries panel heatmap side
 HTML_LAYER_MATRIX = 256  # save_html: matrix side stored per layer
 
 
-class AttentionView(anywidget.AnyWidget):
+class AttentionView(ErrorReporting, anywidget.AnyWidget):
     """Head, model and matrix views of a model's attention on `text` (and `text_pair`).
 
     `model` is a hub id, a local folder, or a loaded workbench model (then pass `tokenizer`).
     `layers` limits capture (None: all layers); `heads` selects heads (None: all).
     `record` shows a ready `AttentionRecord` instead (decoder, cross, image patches).
+    Errors show inside the view (`error`, drawn by the ES module), as in every panel.
     """
 
     _esm = STATIC / "attention.js"
@@ -62,7 +64,6 @@ class AttentionView(anywidget.AnyWidget):
     summary_meta = T.Dict().tag(sync=True)
     entropy = T.Bytes(b"").tag(sync=True)  # float16 (L, H), nats
     entropy_meta = T.Dict().tag(sync=True)
-    error = T.Unicode("").tag(sync=True)
     status = T.Unicode("").tag(sync=True)
 
     def __init__(
@@ -81,28 +82,28 @@ class AttentionView(anywidget.AnyWidget):
         super().__init__()
         self.record: ad.AttentionRecord | None = None
         self._rollout: np.ndarray | None = None
-        self._last_traceback = ""
         self._reverting = False
-        try:
-            if view not in VIEWS:
-                raise InputError(f"view must be one of {VIEWS}; got {view!r}")
-            self.record = record if record is not None else self._capture(model, tokenizer, text, text_pair, layers)
-            rec = self.record
-            if layer not in rec.layers:
-                raise InputError(f"layer {layer} was not captured; choose one of {rec.layers}")
-            bad = [h for h in heads or [] if not 0 <= h < rec.num_heads]
-            if bad:
-                raise InputError(f"heads {bad} do not exist; this model has heads 0..{rec.num_heads - 1}")
-            self._rollout = rec.rollout() if rec.kind != "cross" else None
-            self.meta = {**rec.to_dicts(), "seq_len": len(rec.query_tokens)}
-            with self.hold_trait_notifications():
-                self.view, self.layer, self.heads = view, layer, list(heads or [])
-            ent = ad.pack(rec.head_entropy())
-            self.entropy, self.entropy_meta = ent.data, ent.meta
-            self._refresh()
-        except Exception as err:  # a widget never dies silently: the error shows in the panel
-            self._fail(err)
+        self.guard(self._build, model, tokenizer, text, text_pair, layer, heads, view, layers, record)
         self.observe(self._on_change, names=["view", "layer", "heads", "window"])
+
+    def _build(self, model: Any, tokenizer: Any, text: str | None, text_pair: str | None, layer: int,
+               heads: list[int] | None, view: str, layers: list[int] | None, record: ad.AttentionRecord | None) -> None:
+        if view not in VIEWS:
+            raise InputError(f"view must be one of {VIEWS}; got {view!r}")
+        self.record = record if record is not None else self._capture(model, tokenizer, text, text_pair, layers)
+        rec = self.record
+        if layer not in rec.layers:
+            raise InputError(f"layer {layer} was not captured; choose one of {rec.layers}")
+        bad = [h for h in heads or [] if not 0 <= h < rec.num_heads]
+        if bad:
+            raise InputError(f"heads {bad} do not exist; this model has heads 0..{rec.num_heads - 1}")
+        self._rollout = rec.rollout() if rec.kind != "cross" else None
+        self.meta = {**rec.to_dicts(), "seq_len": len(rec.query_tokens)}
+        with self.hold_trait_notifications():
+            self.view, self.layer, self.heads = view, layer, list(heads or [])
+        ent = ad.pack(rec.head_entropy())
+        self.entropy, self.entropy_meta = ent.data, ent.meta
+        self._refresh()
 
     # -- data ------------------------------------------------------------------------------------
     @staticmethod
@@ -194,25 +195,21 @@ class AttentionView(anywidget.AnyWidget):
     def _on_change(self, change: dict[str, Any]) -> None:
         if self._reverting:
             return
-        try:
-            name, rec = change["name"], self.record
-            if name == "layer" and rec is not None and self.layer not in rec.layers:
-                raise InputError(f"layer {self.layer} was not captured; choose one of {rec.layers}")
-            if name == "view" and self.view not in VIEWS:
-                raise InputError(f"view must be one of {VIEWS}; got {self.view!r}")
-            self._refresh({name})
-            self.error = ""
-        except Exception as err:
-            self._fail(err)
+        if self.guard(self._apply, change["name"]) is None:
             self._reverting = True  # put the bad value back so the view stays drawable
             try:
                 setattr(self, change["name"], change["old"])
             finally:
                 self._reverting = False
 
-    def _fail(self, err: BaseException) -> None:
-        self._last_traceback = traceback.format_exc()
-        self.error = f"{type(err).__name__}: {err}"
+    def _apply(self, name: str) -> bool:
+        rec = self.record
+        if name == "layer" and rec is not None and self.layer not in rec.layers:
+            raise InputError(f"layer {self.layer} was not captured; choose one of {rec.layers}")
+        if name == "view" and self.view not in VIEWS:
+            raise InputError(f"view must be one of {VIEWS}; got {self.view!r}")
+        self._refresh({name})
+        return True
 
     # -- static forms ------------------------------------------------------------------------------
     def bytes_sent(self) -> dict[str, int]:

@@ -25,7 +25,7 @@ import traitlets as T
 from workbench.training import Trainer, TrainerCallback, TrainingArguments, classification_metrics, tokenize_dataset
 from workbench.training.data import check_columns, label_mapping, load_local_dataset
 
-from .base import Panel, guarded
+from ._base import Panel, guarded
 
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 

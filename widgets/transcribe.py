@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import ipywidgets as W
 import numpy as np
 import traitlets as T
 
-from .base import Panel, guarded
+from ._base import Panel, guarded
 
 STATIC = Path(__file__).parent / "static"
 RATE = 16000
@@ -110,12 +111,20 @@ class TranscriptPlayer(anywidget.AnyWidget):
 
 
 # -- the panel -------------------------------------------------------------------------------------
+def _is_speech_pipeline(model: Any) -> bool:
+    if model is None or isinstance(model, (str, os.PathLike)):
+        return False  # a name or folder: no need to import the pipeline (and torch) to know
+    from workbench.pipelines import pipeline_class
+
+    return isinstance(model, pipeline_class("automatic-speech-recognition"))
+
+
 class Transcribe(Panel):
     """Speech to text panel. `model`: a hub id, folder, or a loaded speech pipeline (None: embedded tiny.en)."""
 
     def __init__(self, model: Any = None, *, device: Any = None) -> None:
         self._model_arg, self._device = model, device
-        self._pipe = model if hasattr(model, "feature_extractor") else None
+        self._pipe = model if _is_speech_pipeline(model) else None
         self.upload = W.FileUpload(accept="audio/*,.wav,.flac,.ogg,.mp3", multiple=False, description="Upload audio")
         self.beams = W.Dropdown(options=[1, 2, 3, 4, 5], value=1, description="beam size")
         self.timestamps = W.ToggleButtons(options=[("segments", True), ("words", "word")], value="word",

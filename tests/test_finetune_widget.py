@@ -10,7 +10,8 @@ import torch
 from datasets import Dataset
 
 import workbench as wb
-from widgets.finetune import FineTune, format_eta, pack_series
+from widgets._render.training import format_eta
+from widgets.finetune import FineTune, pack_series
 from workbench.training import checkpoints_in
 
 from tests.support import minilm_folder

@@ -16,7 +16,7 @@ import torch
 
 import workbench
 from widgets import NER, FillMask, QuestionAnswering, Similarity, TextClassifier
-from widgets import render_text as R
+from widgets._render import text as R
 from workbench.auto import (
     AutoConfig,
     AutoModelForMaskedLM,

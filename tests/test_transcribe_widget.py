@@ -10,12 +10,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from widgets.transcribe import (
-    Transcribe,
-    plot_png,
-    transcript_html,
-    wav_bytes,
-)
+from widgets._render.audio import plot_png, transcript_html, wav_bytes
+from widgets.transcribe import Transcribe
 
 SENTENCE = "Please call Stella and ask her to bring these things with her from the store."
 

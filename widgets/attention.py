@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 import os
 from pathlib import Path
@@ -26,12 +25,12 @@ from workbench import attention_data as ad
 from workbench.errors import InputError
 
 from ._base import ErrorReporting
+from ._render.attention import THUMB, attention_png
 
 STATIC = Path(__file__).parent / "static"
 VIEWS = ("head", "model", "matrix")
 HEAD_BUDGET = 1 << 20  # bytes of edges for the head view (4 bytes per edge: uint16 key + float16 weight)
 MATRIX_MAX = 512  # matrix view: at most this many rows/columns per window, pooled beyond
-THUMB = 32  # model view thumbnail side
 SUMMARY_MAX = 128  # summaries panel heatmap side
 HTML_LAYER_MATRIX = 256  # save_html: matrix side stored per layer
 
@@ -222,7 +221,10 @@ class AttentionView(ErrorReporting, anywidget.AnyWidget):
 
     def render_png(self, dpi: int = 80) -> bytes:
         """A PNG of the current view (matplotlib), for saved notebooks and places without widgets."""
-        return render_png(self, dpi=dpi)
+        if self.record is None:
+            return attention_png(None, error=self.error, dpi=dpi)
+        return attention_png(self.record, view=self.view, layer=self.layer, heads=self._selected(),
+                             window=self._window() if self.view == "matrix" else None, dpi=dpi)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle = super()._repr_mimebundle_(**kwargs)
@@ -272,78 +274,4 @@ class AttentionView(ErrorReporting, anywidget.AnyWidget):
         return out
 
 
-# -- static PNG --------------------------------------------------------------------------------------
-def render_png(view: AttentionView, dpi: int = 80) -> bytes:
-    """Draw `view`'s current view with matplotlib (Agg, no pyplot state): head lines, matrix, or grid."""
-    from matplotlib.collections import LineCollection
-    from matplotlib.colors import hsv_to_rgb
-    from matplotlib.figure import Figure
-
-    rec = view.record
-    if rec is None:
-        fig = Figure(figsize=(6, 1), dpi=dpi)
-        fig.text(0.01, 0.5, view.error or "no attention", color="#b00020", family="monospace", va="center")
-        return _fig_png(fig, dpi)
-    a = rec.layer(view.layer)  # (H, Tq, Tk)
-    heads = view._selected()
-    title = f"{rec.model_name or 'attention'} · layer {view.layer} · heads {_span(heads, rec.num_heads)}"
-    if view.view == "model":
-        L, H = rec.num_layers, rec.num_heads
-        thumbs = ad.downsample(rec.attentions, THUMB)
-        fig = Figure(figsize=(H * 0.6 + 0.5, L * 0.6 + 0.6), dpi=dpi)
-        axes = fig.subplots(L, H, squeeze=False)
-        for i in range(L):
-            for h in range(H):
-                ax = axes[i][h]
-                ax.imshow(thumbs[i, h], cmap="Blues", interpolation="nearest")
-                ax.set_xticks([]), ax.set_yticks([])
-                if h == 0:
-                    ax.set_ylabel(f"L{rec.layers[i]}", fontsize=7)
-                if i == 0:
-                    ax.set_title(f"H{h}", fontsize=7)
-        fig.suptitle(f"{rec.model_name or 'attention'} · layers × heads", fontsize=9)
-        return _fig_png(fig, dpi)
-    tq, tk = len(rec.query_tokens), len(rec.key_tokens)
-    if view.view == "matrix" or max(tq, tk) > 120:  # too many lines to read: the head-mean heatmap
-        q0, q1, k0, k1 = view._window() if view.view == "matrix" else (0, tq, 0, tk)
-        m = ad.downsample(a[heads].mean(axis=0)[q0:q1, k0:k1], 256)
-        fig = Figure(figsize=(6, 6), dpi=dpi)
-        ax = fig.add_subplot()
-        ax.imshow(m, cmap="Blues", interpolation="nearest", aspect="auto")
-        if q1 - q0 <= 60 and k1 - k0 <= 60:
-            ax.set_yticks(range(q1 - q0), rec.query_tokens[q0:q1], fontsize=6)
-            ax.set_xticks(range(k1 - k0), rec.key_tokens[k0:k1], fontsize=6, rotation=90)
-        ax.set_title(title, fontsize=8)
-        return _fig_png(fig, dpi)
-    fig = Figure(figsize=(4.5, max(2.0, 0.18 * max(tq, tk) + 0.6)), dpi=dpi)
-    ax = fig.add_axes((0.02, 0.02, 0.96, 0.9))
-    ax.set_xlim(-0.8, 1.8), ax.set_ylim(max(tq, tk), -1), ax.axis("off")
-    for i, tok in enumerate(rec.query_tokens):
-        ax.text(0, i, tok, ha="right", va="center", fontsize=7)
-    for j, tok in enumerate(rec.key_tokens):
-        ax.text(1, j, tok, ha="left", va="center", fontsize=7)
-    segs, colors = [], []
-    for n, h in enumerate(heads):
-        rgb = hsv_to_rgb((h / rec.num_heads, 0.75, 0.8))
-        qi, kj = np.nonzero(a[h] > 0.02)
-        segs += [((0.05, q), (0.95, k)) for q, k in zip(qi, kj)]
-        colors += [(*rgb, float(min(1.0, a[h, q, k]))) for q, k in zip(qi, kj)]
-    ax.add_collection(LineCollection(segs, colors=colors, linewidths=1.2))
-    ax.set_title(title, fontsize=8)
-    return _fig_png(fig, dpi)
-
-
-def _span(heads: list[int], n: int) -> str:
-    return "all" if len(heads) == n else ",".join(map(str, heads))
-
-
-def _fig_png(fig: Any, dpi: int) -> bytes:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
-
-
-__all__ = ["AttentionView", "render_png"]
+__all__ = ["AttentionView"]

@@ -8,9 +8,7 @@ leaves a static summary (curves PNG + metrics table) in `static_html` for saved 
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import os
 import threading
 import time
@@ -26,99 +24,28 @@ from workbench.training import Trainer, TrainerCallback, TrainingArguments, clas
 from workbench.training.data import check_columns, label_mapping, load_local_dataset
 
 from ._base import Panel, guarded
+from ._render.training import (
+    format_eta,
+    history_html,
+    metrics_table_html,
+    out_of_memory_message,
+    probe_table_html,
+    run_color,
+    summary_html,
+)
 
-COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 
-
-# -- pure rendering helpers (tested without a kernel) -----------------------------------------
 def pack_series(series: Sequence[dict[str, Any]]) -> tuple[bytes, list[dict[str, Any]]]:
     """[{name, x, y, color, dash}] -> (float32 buffer of x,y pairs, meta with offsets)."""
     chunks, meta, offset = [], [], 0
     for s in series:
         xy = np.column_stack([np.asarray(s["x"], np.float32), np.asarray(s["y"], np.float32)]).reshape(-1)  # (2N,)
         chunks.append(xy)
-        meta.append({"name": s["name"], "offset": offset, "length": len(s["x"]), "color": s.get("color", COLORS[0]),
+        meta.append({"name": s["name"], "offset": offset, "length": len(s["x"]), "color": s.get("color", run_color(0)),
                      "dash": bool(s.get("dash", False))})
         offset += len(s["x"])
     data = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
     return data.tobytes(), meta
-
-
-def format_eta(seconds: float | None) -> str:
-    if seconds is None or not np.isfinite(seconds):
-        return "--:--"
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
-
-
-def metrics_table_html(evals: Sequence[dict[str, float]]) -> str:
-    if not evals:
-        return "<i>no evaluation yet</i>"
-    keys = [k for k in evals[-1] if k.startswith("eval_") and not k.endswith(("runtime", "samples_per_second"))]
-    head = "".join(f"<th>{html.escape(k.removeprefix('eval_'))}</th>" for k in keys)
-    rows = "".join(
-        f"<tr><td>{int(e.get('step', 0))}</td><td>{e.get('epoch', 0):.2f}</td>"
-        + "".join(f"<td>{e.get(k, float('nan')):.4f}</td>" for k in keys) + "</tr>"
-        for e in evals
-    )
-    return (f'<table class="wb-finetune-metrics" style="border-collapse:collapse;font-size:12px">'
-            f"<tr><th>step</th><th>epoch</th>{head}</tr>{rows}</table>")
-
-
-def probe_table_html(texts: Sequence[str], before: Sequence[tuple[str, float]] | None,
-                     now: Sequence[tuple[str, float]] | None, now_title: str = "now") -> str:
-    if not texts:
-        return ""
-    head = "<tr><th>text</th>" + ("<th>before</th>" if before else "") + (f"<th>{now_title}</th>" if now else "") + "</tr>"
-    rows = []
-    for i, text in enumerate(texts):
-        cells = [f"<td>{html.escape(text)}</td>"]
-        for preds in (before, now):
-            if preds:
-                label, score = preds[i]
-                cells.append(f"<td><b>{html.escape(label)}</b> {score:.2f}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f'<table class="wb-finetune-probe" style="font-size:12px">{head}{"".join(rows)}</table>'
-
-
-def curves_png(runs: Sequence["Run"]) -> bytes:
-    """Loss and learning-rate curves of the runs as one PNG (matplotlib, no pyplot: thread-safe)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(8, 3), dpi=90)
-    FigureCanvasAgg(fig)
-    ax_loss, ax_lr = fig.subplots(1, 2)
-    for i, run in enumerate(runs):
-        color = COLORS[i % len(COLORS)]
-        if run.steps:
-            ax_loss.plot(run.steps, run.losses, color=color, label=f"{run.name} train")
-            ax_lr.plot(run.steps, run.lrs, color=color, label=run.name)
-        if run.evals:
-            ax_loss.plot([e["step"] for e in run.evals], [e["eval_loss"] for e in run.evals], "o--", color=color,
-                         label=f"{run.name} eval")
-    ax_loss.set_title("loss")
-    ax_loss.set_xlabel("step")
-    ax_lr.set_title("learning rate")
-    ax_lr.set_xlabel("step")
-    if runs:
-        ax_loss.legend(fontsize=7)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
-
-
-def out_of_memory_message(err: BaseException, batch_size: int) -> str | None:
-    text = str(err)
-    is_oom = type(err).__name__ == "OutOfMemoryError" or "out of memory" in text.lower()
-    if not is_oom:
-        return None
-    return (f"Out of memory during training (batch size {batch_size}): {text.splitlines()[0] if text else ''}\n"
-            "Fix: lower the batch size and raise gradient accumulation to keep the same effective batch, "
-            "lower the max length, or enable bf16/fp16 on a GPU. The last checkpoint is kept; Resume continues from it.")
 
 
 # -- the chart -------------------------------------------------------------------------------
@@ -570,7 +497,8 @@ class FineTune(Panel):
         finally:
             self.running = False
             self._refresh()
-            self._write_summary()
+            self.static_html = summary_html(self.runs, self.current_run, self._probe_texts, self._probe_before,
+                                            self._probe_now)
             self._set_buttons()
 
     def _set_buttons(self) -> None:
@@ -606,7 +534,7 @@ class FineTune(Panel):
         series_loss, series_lr, series_metric = [], [], []
         for i, run in enumerate(self.runs):
             current = run is self.current_run
-            color = COLORS[i % len(COLORS)]
+            color = run_color(i)
             series_loss.append({"name": run.name, "x": run.steps, "y": run.losses, "color": color, "dash": not current})
             series_lr.append({"name": run.name, "x": run.steps, "y": run.lrs, "color": color, "dash": not current})
             if run.evals:
@@ -623,33 +551,4 @@ class FineTune(Panel):
         finished = not self.running and self.current_run is not None and self.current_run.status in ("finished", "stopped")
         self.probe_html.value = probe_table_html(self._probe_texts, self._probe_before, self._probe_now,
                                                  "after" if finished else "now")
-        self.history_html.value = self._history_html()
-
-    def _history_html(self) -> str:
-        rows = []
-        for i, run in enumerate(self.runs):
-            last_eval = run.evals[-1] if run.evals else {}
-            acc = last_eval.get("eval_accuracy")
-            rows.append(
-                f'<tr><td style="color:{COLORS[i % len(COLORS)]}">{html.escape(run.name)}</td><td>{html.escape(run.status)}</td>'
-                f"<td>{run.steps[-1] if run.steps else 0}</td><td>{run.losses[-1] if run.losses else float('nan'):.4f}</td>"
-                f"<td>{'' if acc is None else f'{acc:.3f}'}</td>"
-                f"<td>lr {run.settings.get('learning_rate')}, bs {run.settings.get('per_device_train_batch_size')}</td></tr>")
-        return ('<table class="wb-finetune-runs" style="font-size:12px"><tr><th>run</th><th>status</th><th>step</th>'
-                f"<th>loss</th><th>accuracy</th><th>settings</th></tr>{''.join(rows)}</table>")
-
-    def _write_summary(self) -> None:
-        try:
-            png = base64.b64encode(curves_png(self.runs)).decode("ascii")
-        except Exception as err:  # the static view is a bonus; never hide the run's outcome for it
-            png, note = "", f"(curves unavailable: {err})"
-        else:
-            note = ""
-        evals = self.current_run.evals if self.current_run else []
-        self.static_html = (
-            '<div class="wb-finetune-summary"><b>Fine-tuning summary</b> '
-            f"{html.escape(note)}<br>"
-            + (f'<img alt="training curves" src="data:image/png;base64,{png}"/>' if png else "")
-            + metrics_table_html(evals) + self._history_html()
-            + probe_table_html(self._probe_texts, self._probe_before, self._probe_now, "after") + "</div>"
-        )
+        self.history_html.value = history_html(self.runs)

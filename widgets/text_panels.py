@@ -6,7 +6,7 @@ and tests drive a panel by setting an input and waiting for `result`/`runs` to c
 starts a debounced update (`debounce_ms`; 0 = run at once, in the caller's thread): a newer request
 replaces a waiting one, and a result that arrives after a newer request started is dropped
 (`dropped` counts both): that machinery is `widgets._base.LivePanel`. Rendering is
-`widgets.render_text`; errors show inside the panel.
+`widgets._render.text`; errors show inside the panel.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import ipywidgets as W
 import traitlets as T
 
-from . import render_text as R
+from ._render import text as R
 from ._base import LivePanel, Panel
 
 

@@ -11,7 +11,8 @@ from datasets import Dataset
 
 import workbench as wb
 from widgets._render.training import format_eta
-from widgets.finetune import FineTune, pack_series
+from widgets.finetune import FineTune
+from widgets.linechart import pack_series
 from workbench.training import checkpoints_in
 
 from tests.support import minilm_folder
@@ -180,6 +181,7 @@ def test_try_it_hands_the_model_to_the_text_classifier(tokenizer, dataset, tmp_p
 
 def test_pure_helpers():
     data, meta = pack_series([{"name": "a", "x": [1, 2], "y": [0.5, 0.25]}, {"name": "b", "x": [3], "y": [9.0]}])
+    assert data.dtype == np.float32 and data.shape == (3, 2)
     arr = np.frombuffer(data, np.float32)
     assert arr.tolist() == [1, 0.5, 2, 0.25, 3, 9]
     assert [(m["offset"], m["length"]) for m in meta] == [(0, 2), (2, 1)]

@@ -78,7 +78,7 @@ def test_cross_attention_opens_in_attention_view(clip, pipe):
     panel.load(str(clip))
     view = panel.show_attention()
     assert panel.error == "" and view.error == "" and view.meta["kind"] == "cross"
-    assert view.matrix  # the matrix view got its (binary) data
+    assert view.matrix is not None and view.matrix.size  # the matrix view got its (binary) data
 
 
 def test_panel_shows_errors(tmp_path, clip, pipe):

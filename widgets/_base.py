@@ -8,21 +8,26 @@ lost in a log, and `busy` is true while the work runs. Each kind of panel only *
 
 `Panel` is a VBox with that status line and `static_html` (the last result as self-contained
 HTML: what a saved notebook shows where widgets do not run). `LivePanel` is a panel whose output
-follows its inputs: debounced updates, stale results dropped.
+follows its inputs: debounced updates, stale results dropped. `es_module()` reads an ES module
+from `static/`, inlining the sibling modules it imports (anywidget loads `_esm` from a blob: URL,
+where relative imports cannot resolve).
 """
 
 from __future__ import annotations
 
 import functools
 import html
+import re
 import threading
 import traceback
+from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import ipywidgets as W
 import traitlets as T
 
 F = TypeVar("F", bound=Callable[..., Any])
+STATIC = Path(__file__).parent / "static"  # the ES modules and styles shipped with the package
 
 
 class ErrorReporting(T.HasTraits):
@@ -90,6 +95,20 @@ class Panel(ErrorReporting, W.VBox):
         if self.static_html:
             bundle["text/html"] = self.static_html
         return bundle
+
+
+_SIBLING_IMPORT = re.compile(r'^import \{[^}]*\} from "\./([\w-]+\.js)";\n', re.M)
+
+
+def es_module(name: str) -> str:
+    """`static/<name>` with each `import {...} from "./<sibling>.js";` line replaced by the sibling's code."""
+    source = (STATIC / name).read_text(encoding="utf-8")
+
+    def inline(match: re.Match[str]) -> str:
+        sibling = (STATIC / match.group(1)).read_text(encoding="utf-8")
+        return f"// ---- inlined from {match.group(1)}\n{re.sub(r'^export ', '', sibling, flags=re.M)}// ----\n"
+
+    return _SIBLING_IMPORT.sub(inline, source)
 
 
 def resolve_pipeline(task: str, model: Any, tokenizer: Any = None) -> Any:

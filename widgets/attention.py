@@ -1,11 +1,13 @@
 """`AttentionView`: attention of a transformer on a text, drawn on canvas in the notebook.
 
 The browser code (`static/attention.js`, `static/attention.css`) ships inside the package:
-nothing is fetched from a CDN. Only what is on screen travels, as binary buffers (float16 /
-uint16 with dtype and shape in a `*_meta` dict): the head view gets the top-k edges of the
-selected layer (every edge for short inputs), the matrix view one down-sampled window, the
-model view small thumbnails, the summaries panel the head-mean and rollout of the layer plus
-an entropy table. The full attention stays in Python, in an `AttentionRecord`.
+nothing is fetched from a CDN. Only what is on screen travels, as binary buffers (one
+`WireArray` trait per array: float16 / uint16 buffer + dtype + shape in one message): the head
+view gets the top-k edges of the selected layer (every edge for short inputs), the matrix view
+one down-sampled window, the model view small thumbnails, the summaries panel the head-mean and
+rollout of the layer plus an entropy table. What is not an array (the layer an array belongs
+to, the matrix window) is in a small `*_meta` dict sent in the same message (`hold_sync`).
+The full attention stays in Python, in an `AttentionRecord`.
 """
 
 from __future__ import annotations
@@ -24,15 +26,17 @@ import traitlets as T
 from workbench import attention_data as ad
 from workbench.errors import InputError
 
-from ._base import ErrorReporting
+from ._base import STATIC, ErrorReporting, es_module
 from ._render.attention import THUMB, attention_png
+from ._serialize import WireArray, array_to_json, wire_state
 
-STATIC = Path(__file__).parent / "static"
 VIEWS = ("head", "model", "matrix")
 HEAD_BUDGET = 1 << 20  # bytes of edges for the head view (4 bytes per edge: uint16 key + float16 weight)
 MATRIX_MAX = 512  # matrix view: at most this many rows/columns per window, pooled beyond
 SUMMARY_MAX = 128  # summaries panel heatmap side
 HTML_LAYER_MATRIX = 256  # save_html: matrix side stored per layer
+ARRAYS = ("edge_index", "edge_weight", "matrix", "thumbs", "summary", "entropy")  # the WireArray traits
+JSON_TRAITS = ("meta", "edge_meta", "matrix_meta", "summary_meta", "heads", "window")
 
 
 class AttentionView(ErrorReporting, anywidget.AnyWidget):
@@ -44,7 +48,7 @@ class AttentionView(ErrorReporting, anywidget.AnyWidget):
     Errors show inside the view (`error`, drawn by the ES module), as in every panel.
     """
 
-    _esm = STATIC / "attention.js"
+    _esm = es_module("attention.js")
     _css = STATIC / "attention.css"
 
     meta = T.Dict().tag(sync=True)  # tokens, segments, layers, heads count, kind, model name
@@ -52,17 +56,15 @@ class AttentionView(ErrorReporting, anywidget.AnyWidget):
     layer = T.Int(0).tag(sync=True)
     heads = T.List(T.Int()).tag(sync=True)  # selected heads; empty = all
     window = T.List(T.Int()).tag(sync=True)  # matrix view: [q0, q1, k0, k1] token range; empty = all
-    edge_index = T.Bytes(b"").tag(sync=True)  # uint16 (H, Tq, k): top-k keys per query
-    edge_weight = T.Bytes(b"").tag(sync=True)  # float16 (H, Tq, k)
-    edge_meta = T.Dict().tag(sync=True)
-    matrix = T.Bytes(b"").tag(sync=True)  # float16 (n, rows, cols), drawn as the mean over n
-    matrix_meta = T.Dict().tag(sync=True)  # dtype, shape, window
-    thumbs = T.Bytes(b"").tag(sync=True)  # float16 (L, H, s, s)
-    thumbs_meta = T.Dict().tag(sync=True)
-    summary = T.Bytes(b"").tag(sync=True)  # float16 (2, s, s): head mean, rollout through `layer`
-    summary_meta = T.Dict().tag(sync=True)
-    entropy = T.Bytes(b"").tag(sync=True)  # float16 (L, H), nats
-    entropy_meta = T.Dict().tag(sync=True)
+    edge_index = WireArray("uint16")  # (H, Tq, k): top-k keys per query, strongest first
+    edge_weight = WireArray("float16")  # (H, Tq, k)
+    edge_meta = T.Dict().tag(sync=True)  # k, layer, complete (k == every key)
+    matrix = WireArray("float16")  # (n, rows, cols), drawn as the mean over n
+    matrix_meta = T.Dict().tag(sync=True)  # window [q0, q1, k0, k1], layer, heads
+    thumbs = WireArray("float16")  # (L, H, s, s)
+    summary = WireArray("float16")  # (2, s, s): head mean, rollout through `layer`
+    summary_meta = T.Dict().tag(sync=True)  # layer, rollout (False: not defined for this kind)
+    entropy = WireArray("float16")  # (L, H), nats
     status = T.Unicode("").tag(sync=True)
 
     def __init__(
@@ -100,8 +102,7 @@ class AttentionView(ErrorReporting, anywidget.AnyWidget):
         self.meta = {**rec.to_dicts(), "seq_len": len(rec.query_tokens)}
         with self.hold_trait_notifications():
             self.view, self.layer, self.heads = view, layer, list(heads or [])
-        ent = ad.pack(rec.head_entropy())
-        self.entropy, self.entropy_meta = ent.data, ent.meta
+        self.entropy = rec.head_entropy()
         self._refresh()
 
     # -- data ------------------------------------------------------------------------------------
@@ -134,23 +135,21 @@ class AttentionView(ErrorReporting, anywidget.AnyWidget):
             return
         changed = changed or {"view", "layer", "heads", "window"}
         a = rec.layer(self.layer)  # (H, Tq, Tk)
-        # hold_sync: each buffer travels in the same message as its *_meta.
+        # hold_sync: each array travels in the same message as its *_meta.
         with self.hold_sync(), self.hold_trait_notifications():
             if "layer" in changed:
                 self._set_edges(a)
                 self._set_summary()
             if self.view == "matrix" and changed & {"view", "layer", "heads", "window"}:
                 self._set_matrix(a)
-            if self.view == "model" and not self.thumbs:
+            if self.view == "model" and self.thumbs is None:
                 self._set_thumbs()
         self.status = f"layer {self.layer} · {len(rec.query_tokens)} tokens · {rec.num_heads} heads"
 
     def _edges_state(self, a: np.ndarray, layer: int) -> dict[str, Any]:
         k = ad.edges_per_query(a.shape[0], a.shape[1], a.shape[2], HEAD_BUDGET)
         idx, w = ad.top_k_edges(a, k)
-        pi, pw = ad.pack(idx, "uint16"), ad.pack(w)
-        meta = {**pw.meta, "k": k, "layer": layer, "complete": k == a.shape[2]}
-        return {"edge_index": pi.data, "edge_weight": pw.data, "edge_meta": meta}
+        return {"edge_index": idx, "edge_weight": w, "edge_meta": {"k": k, "layer": layer, "complete": k == a.shape[2]}}
 
     def _set_edges(self, a: np.ndarray) -> None:
         for name, value in self._edges_state(a, self.layer).items():
@@ -168,24 +167,23 @@ class AttentionView(ErrorReporting, anywidget.AnyWidget):
     def _matrix_state(self, a: np.ndarray, layer: int, window: tuple[int, int, int, int], side: int) -> dict[str, Any]:
         q0, q1, k0, k1 = window
         m = a[self._selected()].mean(axis=0)[q0:q1, k0:k1]
-        p = ad.pack(ad.downsample(m, side)[None])  # (1, rows, cols)
-        return {"matrix": p.data, "matrix_meta": {**p.meta, "window": [q0, q1, k0, k1], "layer": layer, "heads": self._selected()}}
+        return {"matrix": ad.downsample(m, side)[None],  # (1, rows, cols)
+                "matrix_meta": {"window": [q0, q1, k0, k1], "layer": layer, "heads": self._selected()}}
 
     def _set_matrix(self, a: np.ndarray) -> None:
         for name, value in self._matrix_state(a, self.layer, self._window(), MATRIX_MAX).items():
             setattr(self, name, value)
 
     def _set_thumbs(self) -> None:
-        p = ad.pack(ad.downsample(self.record.attentions, THUMB))  # (L, H, s, s)
-        self.thumbs, self.thumbs_meta = p.data, p.meta
+        self.thumbs = ad.downsample(self.record.attentions, THUMB)  # (L, H, s, s)
 
     def _summary_state(self, layer: int) -> dict[str, Any]:
         rec = self.record
         i = rec.layers.index(layer)
         mean = rec.attentions[i].mean(axis=0)
         maps = [mean, self._rollout[i] if self._rollout is not None else np.zeros_like(mean)]
-        p = ad.pack(ad.downsample(np.stack(maps), SUMMARY_MAX))  # (2, s, s)
-        return {"summary": p.data, "summary_meta": {**p.meta, "layer": layer, "rollout": self._rollout is not None}}
+        return {"summary": ad.downsample(np.stack(maps), SUMMARY_MAX),  # (2, s, s)
+                "summary_meta": {"layer": layer, "rollout": self._rollout is not None}}
 
     def _set_summary(self) -> None:
         for name, value in self._summary_state(self.layer).items():
@@ -213,9 +211,10 @@ class AttentionView(ErrorReporting, anywidget.AnyWidget):
     # -- static forms ------------------------------------------------------------------------------
     def bytes_sent(self) -> dict[str, int]:
         """Bytes of every synced buffer and JSON trait as they stand (what a display sends now)."""
-        sizes = {name: len(getattr(self, name)) for name in ("edge_index", "edge_weight", "matrix", "thumbs", "summary", "entropy")}
-        sizes["json"] = sum(len(json.dumps(getattr(self, n))) for n in ("meta", "edge_meta", "matrix_meta", "thumbs_meta",
-                                                                      "summary_meta", "entropy_meta", "heads", "window"))
+        arrays = {name: getattr(self, name) for name in ARRAYS}
+        sizes = {name: 0 if a is None else a.nbytes for name, a in arrays.items()}
+        headers = [{k: v for k, v in array_to_json(a).items() if k != "buffer"} for a in arrays.values() if a is not None]
+        sizes["json"] = sum(len(json.dumps(x)) for x in [*headers, *(getattr(self, n) for n in JSON_TRAITS)])
         sizes["total"] = sum(sizes.values())
         return sizes
 
@@ -245,11 +244,10 @@ class AttentionView(ErrorReporting, anywidget.AnyWidget):
             a = rec.layer(layer)
             per_layer[str(layer)] = {**self._edges_state(a, layer), **self._summary_state(layer),
                                      **self._matrix_state(a, layer, full, HTML_LAYER_MATRIX)}
-        names = ("meta", "view", "layer", "heads", "entropy", "entropy_meta", "error", "status")
+        names = ("meta", "view", "layer", "heads", "entropy", "error", "status")
         state = {n: getattr(self, n) for n in names}
-        p = ad.pack(ad.downsample(rec.attentions, THUMB))
-        state.update(per_layer[str(self.layer)], thumbs=p.data, thumbs_meta=p.meta, window=[], standalone=True)
-        return {"state": state, "per_layer": per_layer}
+        state.update(per_layer[str(self.layer)], thumbs=ad.downsample(rec.attentions, THUMB), window=[], standalone=True)
+        return {"state": wire_state(self, state), "per_layer": {k: wire_state(self, v) for k, v in per_layer.items()}}
 
     def save_html(self, path: str | os.PathLike) -> Path:
         """Write one self-contained HTML file (code, styles and data inlined; no network)."""
@@ -264,7 +262,7 @@ class AttentionView(ErrorReporting, anywidget.AnyWidget):
             return v
 
         payload = json.dumps(enc(self._standalone_state())).replace("</", "<\\/")
-        js = base64.b64encode((STATIC / "attention.js").read_bytes()).decode("ascii")
+        js = base64.b64encode(es_module("attention.js").encode("utf-8")).decode("ascii")
         css = (STATIC / "attention.css").read_text()
         title = html.escape(f"Attention · {self.record.model_name or 'model'}")
         page = (STATIC / "standalone.html").read_text()

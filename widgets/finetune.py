@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-import anywidget
 import ipywidgets as W
 import numpy as np
 import traitlets as T
@@ -33,80 +32,7 @@ from ._render.training import (
     run_color,
     summary_html,
 )
-
-
-def pack_series(series: Sequence[dict[str, Any]]) -> tuple[bytes, list[dict[str, Any]]]:
-    """[{name, x, y, color, dash}] -> (float32 buffer of x,y pairs, meta with offsets)."""
-    chunks, meta, offset = [], [], 0
-    for s in series:
-        xy = np.column_stack([np.asarray(s["x"], np.float32), np.asarray(s["y"], np.float32)]).reshape(-1)  # (2N,)
-        chunks.append(xy)
-        meta.append({"name": s["name"], "offset": offset, "length": len(s["x"]), "color": s.get("color", run_color(0)),
-                     "dash": bool(s.get("dash", False))})
-        offset += len(s["x"])
-    data = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
-    return data.tobytes(), meta
-
-
-# -- the chart -------------------------------------------------------------------------------
-class LineChart(anywidget.AnyWidget):
-    """Lines drawn on a canvas in the browser from a float32 buffer of (x, y) pairs."""
-
-    _esm = r"""
-    function render({ model, el }) {
-      const c = document.createElement("canvas");
-      c.className = "wb-finetune-chart";
-      c.width = 280; c.height = 190;
-      el.appendChild(c);
-      const draw = () => {
-        const ctx = c.getContext("2d");
-        ctx.clearRect(0, 0, c.width, c.height);
-        const meta = model.get("meta") || [];
-        const dv = model.get("data");
-        const buf = dv ? new Float32Array(dv.buffer, dv.byteOffset, dv.byteLength / 4) : new Float32Array(0);
-        let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity, n = 0;
-        for (let i = 0; i < buf.length; i += 2) {
-          const x = buf[i], y = buf[i + 1];
-          if (!isFinite(x) || !isFinite(y)) continue;
-          x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); n++;
-        }
-        const L = 48, R = 8, Tp = 18, B = 22, W = c.width - L - R, H = c.height - Tp - B;
-        ctx.fillStyle = "#333"; ctx.font = "11px sans-serif";
-        ctx.fillText(model.get("title"), L, 12);
-        ctx.strokeStyle = "#999"; ctx.strokeRect(L, Tp, W, H);
-        c.dataset.points = String(n);
-        if (!n) return;
-        if (x1 === x0) x1 = x0 + 1;
-        if (y1 === y0) { y1 = y0 + Math.abs(y0) * 0.1 + 1e-12; }
-        ctx.fillText(y1.toPrecision(3), 2, Tp + 8); ctx.fillText(y0.toPrecision(3), 2, Tp + H);
-        ctx.fillText(String(Math.round(x0)), L, c.height - 6); ctx.fillText(String(Math.round(x1)), L + W - 24, c.height - 6);
-        meta.forEach((s, k) => {
-          ctx.strokeStyle = s.color; ctx.setLineDash(s.dash ? [4, 3] : []); ctx.lineWidth = 1.5;
-          ctx.beginPath();
-          for (let j = 0; j < s.length; j++) {
-            const x = buf[2 * (s.offset + j)], y = buf[2 * (s.offset + j) + 1];
-            const px = L + (x - x0) / (x1 - x0) * W, py = Tp + H - (y - y0) / (y1 - y0) * H;
-            if (j === 0) ctx.moveTo(px, py); else ctx.lineTo(px, py);
-          }
-          ctx.stroke();
-          ctx.setLineDash([]); ctx.fillStyle = s.color; ctx.fillText(s.name, L + 6, Tp + 12 + 12 * k);
-        });
-        c.dataset.version = String((+c.dataset.version || 0) + 1);
-      };
-      model.on("change:data", draw); model.on("change:meta", draw);
-      draw();
-    }
-    export default { render };
-    """
-    title = T.Unicode("").tag(sync=True)
-    data = T.Bytes(b"").tag(sync=True)
-    meta = T.List([]).tag(sync=True)
-
-    def set_series(self, series: Sequence[dict[str, Any]]) -> None:
-        data, meta = pack_series(series)
-        with self.hold_sync():
-            self.data = data
-            self.meta = meta
+from .linechart import LineChart
 
 
 # -- run records -------------------------------------------------------------------------------

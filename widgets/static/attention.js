@@ -1,42 +1,11 @@
 // AttentionView front end: head, model and matrix views on canvas, plus a summaries panel.
-// Shipped inside the widgets package; no imports, no network. Buffers arrive as binary
-// (DataView/ArrayBuffer) with {dtype, shape} metadata from the kernel (or base64 in save_html).
+// Shipped inside the widgets package; no network. Each array trait arrives as one
+// {dtype, shape, buffer} object from the kernel (or from the page, in save_html).
+import { arrayReader } from "./_arrays.js";
 
 const HEAD_W = 640;
 const MAX_H = 720;
 const MATRIX_PX = 600;
-
-function bytesOf(v) {
-  if (!v) return new Uint8Array(0);
-  if (v instanceof Uint8Array) return v;
-  if (v instanceof ArrayBuffer) return new Uint8Array(v);
-  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-  return new Uint8Array(0);
-}
-
-function half(h) {
-  const s = (h & 0x8000) ? -1 : 1, e = (h >> 10) & 0x1f, f = h & 0x3ff;
-  if (e === 0) return s * f * 5.960464477539063e-8;
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * Math.pow(2, e - 15);
-}
-
-// bytes + {dtype, shape} -> {data: Float32Array|Uint16Array, shape}
-function decode(raw, meta) {
-  const b = bytesOf(raw);
-  if (!meta || !meta.shape || !b.length) return null;
-  const copy = b.slice().buffer; // aligned
-  let data;
-  if (meta.dtype === "float16") {
-    const u = new Uint16Array(copy);
-    data = new Float32Array(u.length);
-    for (let i = 0; i < u.length; i++) data[i] = half(u[i]);
-  } else if (meta.dtype === "uint16") data = new Uint16Array(copy);
-  else if (meta.dtype === "float32") data = new Float32Array(copy);
-  else if (meta.dtype === "uint8") data = new Uint8Array(copy);
-  else throw new Error("unknown dtype " + meta.dtype);
-  return { data, shape: meta.shape };
-}
 
 function headColor(h, n, alpha) {
   return `hsla(${Math.round((h * 360) / Math.max(n, 1))}, 75%, 42%, ${alpha})`;
@@ -120,15 +89,7 @@ function render({ model, el }) {
     const hs = (model.get("heads") || []).filter((h) => h >= 0 && h < n);
     return hs.length ? hs : Array.from({ length: n }, (_, i) => i);
   };
-  const get = (name) => {
-    // decode once per buffer object
-    const edges = name === "edge_index" || name === "edge_weight";
-    const raw = model.get(name), m = model.get(edges ? "edge_meta" : name + "_meta");
-    if (cache[name] && cache[name].raw === raw && cache[name].meta === m) return cache[name].val;
-    const val = decode(raw, name === "edge_index" && m ? { dtype: "uint16", shape: m.shape } : m);
-    cache[name] = { raw, meta: m, val };
-    return val;
-  };
+  const get = arrayReader(model); // decodes each array trait once per value
 
   function setError() {
     const e = model.get("error") || "";
@@ -462,15 +423,17 @@ function render({ model, el }) {
     if (zoom && mm.window && mm.window.join() === zoom.join()) zoom = null; // sharper data for the zoom arrived
     schedule();
   };
-  // A buffer and its *_meta may arrive in separate messages: redraw on either.
-  const names = ["meta", "view", "layer", "heads", "edge_index", "edge_weight", "edge_meta", "thumbs", "thumbs_meta",
-    "summary", "summary_meta", "entropy", "entropy_meta", "error"];
+  // An array and its *_meta arrive in one message, as separate change events: the redraw is coalesced.
+  const names = ["meta", "view", "layer", "heads", "edge_index", "edge_weight", "edge_meta", "thumbs",
+    "summary", "summary_meta", "entropy", "error"];
   for (const n of names) model.on(`change:${n}`, schedule);
+  model.on("change:matrix", onMatrix);
   model.on("change:matrix_meta", onMatrix);
   model.on("change:view", () => { hover = null; });
   draw();
   return () => {
     for (const n of names) model.off(`change:${n}`, schedule);
+    model.off("change:matrix", onMatrix);
     model.off("change:matrix_meta", onMatrix);
     if (raf) cancelAnimationFrame(raf);
     clearTimeout(pending);

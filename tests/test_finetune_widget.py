@@ -122,6 +122,19 @@ def test_evaluate_now(tokenizer, dataset, tmp_path):
     assert "eval_accuracy" in metrics and len(panel.current_run.evals) == before + 1
 
 
+def test_evaluate_now_while_training_sets_the_trainer_flag(tokenizer, dataset, tmp_path):
+    panel = make(tokenizer, dataset, tmp_path, max_steps=2000, eval_steps=5000)  # no scheduled evaluation
+    panel.start()
+    assert wait_for(lambda: panel.step >= 3), panel.error
+    assert panel.evaluate_now() is None  # not run from this thread: the trainer runs it at its next step
+    assert wait_for(lambda: len(panel.current_run.evals) == 1), panel.error
+    panel.stop()
+    assert panel.wait(60) and panel.error == ""
+    (evaluated,) = panel.current_run.evals
+    assert evaluated["step"] >= 3 and "eval_accuracy" in evaluated and not panel.trainer.state.should_evaluate
+    assert evaluated in panel.trainer.state.log_history and "accuracy" in panel.metrics_html.value
+
+
 def test_bad_column_is_shown_in_panel(tokenizer, dataset, tmp_path):
     panel = make(tokenizer, dataset, tmp_path, max_steps=3, text_column="sentence")
     panel.start()

@@ -157,6 +157,40 @@ def test_best_model_selection(tokenizer, splits, tmp_path):
     assert trainer.evaluate()["eval_loss"] == pytest.approx(best["eval_loss"], abs=1e-6)
 
 
+class EvaluateAt(TrainerCallback):
+    """Asks for an evaluation the way the cockpit's button does: a flag on the state, no call."""
+
+    def __init__(self, *steps: int) -> None:
+        self.steps, self.evals, self.modes = steps, [], []
+
+    def on_step_end(self, state, trainer) -> None:
+        self.modes.append(trainer.model.training)
+        if state.global_step in self.steps:
+            state.should_evaluate = True
+
+    def on_eval_end(self, state, trainer, metrics) -> None:
+        self.evals.append((state.global_step, state.should_evaluate, metrics["step"]))
+
+
+def test_should_evaluate_flag_evaluates_at_the_next_step_boundary(tokenizer, splits, tmp_path):
+    _, train, valid = splits
+    asked = EvaluateAt(3, 4)
+    trainer = Trainer(tiny_model(tokenizer), args_for(tmp_path, max_steps=6, eval_strategy="steps", eval_steps=4),
+                      train.select(range(48)), valid.select(range(16)), processing_class=tokenizer,
+                      compute_metrics=classification_metrics, callbacks=[asked])
+    trainer.train()
+    # step 3: asked; step 4: asked and due anyway (one evaluation, not two); nothing else
+    assert asked.evals == [(3, False, 3), (4, False, 4)]  # the flag is cleared before on_eval_end fires
+    logged = [e for e in trainer.state.log_history if "eval_loss" in e]
+    assert [e["step"] for e in logged] == [3, 4] and "eval_accuracy" in logged[0]
+    assert trainer.state.should_evaluate is False and asked.modes == [True] * 6  # back to training mode after it
+    losses_with = losses(trainer)
+    plain = Trainer(tiny_model(tokenizer), args_for(tmp_path / "plain", max_steps=6), train.select(range(48)),
+                    processing_class=tokenizer)
+    plain.train()
+    assert losses(plain) == losses_with  # an evaluation does not disturb the training curve
+
+
 def test_evaluate_and_predict(tokenizer, splits, tmp_path):
     _, _, valid = splits
     trainer = Trainer(tiny_model(tokenizer), args_for(tmp_path), eval_dataset=valid, processing_class=tokenizer,

@@ -71,10 +71,6 @@ class _CockpitCallback(TrainerCallback):
         self._maybe_refresh(force=True)
 
     def on_step_end(self, state, trainer) -> None:
-        if self.panel._evaluate_requested:
-            self.panel._evaluate_requested = False
-            trainer.evaluate()
-            trainer.model.train()
         self._maybe_refresh()
 
     def on_log(self, state, trainer, logs) -> None:
@@ -143,7 +139,6 @@ class FineTune(Panel):
         self.runs: list[Run] = []
         self.current_run: Run | None = None
         self._thread: threading.Thread | None = None
-        self._evaluate_requested = False
         self._probe_texts = list(probe_texts or [])
         self._probe_before: list[tuple[str, float]] | None = None
         self._probe_now: list[tuple[str, float]] | None = None
@@ -361,7 +356,7 @@ class FineTune(Panel):
         if self.trainer is None:
             raise RuntimeError("no run yet; press Start first.")
         if self.running:
-            self._evaluate_requested = True  # done by the training thread at the next step boundary
+            self.trainer.state.should_evaluate = True  # the trainer evaluates at the next step boundary
             return None
         metrics = self.trainer.evaluate()
         return metrics

@@ -91,6 +91,27 @@ def test_start_watch_stop_resume_finish(tokenizer, dataset, tmp_path):
     assert panel.callback.refreshes < len(steps) / 4
 
 
+def test_settings_are_traits_linked_to_the_form(tokenizer, dataset, tmp_path):
+    panel = make(tokenizer, dataset, tmp_path, max_steps=7, eval_steps=3, lr_scheduler_type="cosine")
+    assert (panel.learning_rate, panel.batch_size, panel.max_train_steps, panel.eval_steps) == (1e-3, 8, 7, 3)
+    assert panel.lr_scheduler_type == "cosine" and panel.w_sched.value == "cosine"
+    assert panel.model_name == "" and panel.w_model.value == "(model object)" and panel.w_model.disabled
+    assert panel.dataset_name == "" and panel.w_dataset.disabled
+    panel.w_batch.value = 4  # control -> trait
+    panel.seed = 7  # trait -> control
+    assert panel.batch_size == 4 and panel.w_seed.value == 7
+    args = panel._arguments()
+    assert (args.per_device_train_batch_size, args.seed, args.max_steps, args.eval_steps, args.lr_scheduler_type) == \
+        (4, 7, 7, 3, "cosine")
+    assert args.output_dir == str(tmp_path / "runs" / "run-1") and args.eval_strategy == "steps"
+    state = panel.get_state()
+    assert state["learning_rate"] == 1e-3 and state["text_column"] == "text"  # synced
+    by_name = FineTune(model="some/model", dataset="data.csv")
+    assert by_name.model_name == "some/model" and by_name.w_model.value == "some/model" and not by_name.w_model.disabled
+    by_name.w_dataset.value = "other.csv"
+    assert by_name.dataset_name == "other.csv"
+
+
 def test_second_run_is_listed_and_overlaid(tokenizer, dataset, tmp_path):
     panel = make(tokenizer, dataset, tmp_path, max_steps=6)
     panel.start(wait=True)

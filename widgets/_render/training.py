@@ -30,6 +30,29 @@ def format_eta(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
+def progress_html(state: Any, loss: float, speed: float, eta: float | None, status: str) -> str:
+    """The line under the progress bar: step, epoch, last loss, speed, time left, status."""
+    return (f"step {state.global_step}/{state.max_steps} · epoch {state.epoch:.2f} · loss {loss:.4f} · "
+            f"{speed:.1f} examples/s · ETA {format_eta(eta)} · {html.escape(status)}")
+
+
+def chart_series(runs: Sequence[Any], current: Any) -> tuple[list[dict[str, Any]], ...]:
+    """The live charts' series (loss, learning rate, eval metrics): one colour per run, earlier runs dashed."""
+    loss, lr, metric = [], [], []
+    for i, run in enumerate(runs):
+        color, dash = run_color(i), run is not current
+        loss.append({"name": run.name, "x": run.steps, "y": run.losses, "color": color, "dash": dash})
+        lr.append({"name": run.name, "x": run.steps, "y": run.lrs, "color": color, "dash": dash})
+        if run.evals:
+            steps = [e["step"] for e in run.evals]
+            metric.append({"name": f"{run.name} eval loss", "x": steps, "y": [e["eval_loss"] for e in run.evals],
+                           "color": color, "dash": True})
+            if "eval_accuracy" in run.evals[0]:
+                metric.append({"name": f"{run.name} accuracy", "x": steps, "y": [e["eval_accuracy"] for e in run.evals],
+                               "color": color})
+    return loss, lr, metric
+
+
 def metrics_table_html(evals: Sequence[dict[str, float]]) -> str:
     if not evals:
         return "<i>no evaluation yet</i>"

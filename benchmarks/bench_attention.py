@@ -99,7 +99,7 @@ def bench(label: str, model, tokenizer, text: str, repeat: int, browser: bool, r
     }
     view.view = "matrix"
     res["bytes_matrix_view"] = view.bytes_sent()["matrix"]
-    res["matrix_shape"] = view.matrix_meta["shape"]
+    res["matrix_shape"] = list(view.matrix.shape)
     view.view = "model"
     res["bytes_model_view_thumbs"] = view.bytes_sent()["thumbs"]
     view.view = "head"

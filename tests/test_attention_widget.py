@@ -8,16 +8,13 @@ import re
 import numpy as np
 import pytest
 
+from widgets._base import es_module
 from widgets.attention import AttentionView, STATIC
 from workbench import attention_data as ad
 from workbench.auto import AutoModel, AutoTokenizer
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 SENTENCE = "The cat sat on the mat because it was tired."
-
-
-def arr(data: bytes, meta: dict) -> np.ndarray:
-    return ad.unpack(data, meta["dtype"], meta["shape"])
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +30,17 @@ def view(minilm):
 
 def test_shipped_assets_no_network():
     js = (STATIC / "attention.js").read_text()
-    css = (STATIC / "attention.css").read_text()
-    for src in (js, css, (STATIC / "standalone.html").read_text()):
-        assert not re.search(r"https?://", src), "static assets must not reference the network"
+    assets = sorted(STATIC.iterdir())
+    assert {p.name for p in assets} >= {"attention.js", "attention.css", "standalone.html", "_arrays.js", "linechart.js"}
+    for path in assets:
+        src = path.read_text()
+        assert not re.search(r"https?://", src), f"{path.name} must not reference the network"
         assert "@import" not in src
     assert "export default" in js
-    assert AttentionView._esm is not None and "export default" in str(AttentionView._esm)
+    # the module the browser gets: the file with its sibling import inlined (a blob: URL cannot import)
+    esm = str(AttentionView._esm)
+    assert esm == es_module("attention.js") and "export default" in esm
+    assert 'from "./_arrays.js"' in js and not re.search(r"^import ", esm, re.M) and "function fromWire(" in esm
 
 
 def test_state_matches_record_and_is_binary(view, minilm):
@@ -55,17 +57,19 @@ def test_state_matches_record_and_is_binary(view, minilm):
     np.testing.assert_allclose(rec.attentions[2], ref[2][0].numpy(), atol=1e-6)
     # head view: every edge of layer 0 (short input), float16 + uint16 bytes
     T = len(rec.query_tokens)
-    assert isinstance(view.edge_weight, bytes) and view.edge_meta["shape"] == [12, T, T] and view.edge_meta["complete"]
-    w = ad.unpack(view.edge_weight, "float16", view.edge_meta["shape"])
-    idx = ad.unpack(view.edge_index, "uint16", view.edge_meta["shape"])
+    w, idx = view.edge_weight, view.edge_index
+    assert w.dtype == np.float16 and idx.dtype == np.uint16 and w.shape == idx.shape == (12, T, T)
+    assert view.edge_meta["complete"] and view.edge_meta["k"] == T
+    state = view.get_state()  # the wire form: one binary buffer per array, its dtype and shape beside it
+    assert state["edge_weight"]["dtype"] == "float16" and state["edge_weight"]["shape"] == [12, T, T]
+    assert bytes(state["edge_weight"]["buffer"]) == w.astype("<f2").tobytes()
     dense = np.zeros((12, T, T), np.float32)
     np.put_along_axis(dense, idx.astype(np.int64), w.astype(np.float32), axis=-1)
     np.testing.assert_allclose(dense, rec.layer(0), atol=1e-3)
     # nothing off-screen is sent
-    assert view.matrix == b"" and view.thumbs == b""
-    ent = arr(view.entropy, view.entropy_meta)
-    np.testing.assert_allclose(ent, ad.head_entropy(rec.attentions), atol=1e-2)
-    s = arr(view.summary, view.summary_meta)
+    assert view.matrix is None and view.thumbs is None
+    np.testing.assert_allclose(view.entropy, ad.head_entropy(rec.attentions), atol=1e-2)
+    s = view.summary
     np.testing.assert_allclose(s[1], ad.rollout(rec.attentions)[0], atol=1e-3)
 
 
@@ -76,20 +80,20 @@ def test_layer_heads_view_and_window(minilm):
     assert v.error == ""
     seg = v.meta["segment_ids"]
     assert seg[0] == 0 and seg[-1] == 1 and set(seg) == {0, 1}
-    mat = arr(v.matrix, v.matrix_meta)
+    mat = v.matrix
     np.testing.assert_allclose(mat[0], rec.layer(1)[3], atol=1e-3)
     v.heads = [3, 5]
-    mat = arr(v.matrix, v.matrix_meta)
+    mat = v.matrix
     np.testing.assert_allclose(mat[0], rec.layer(1)[[3, 5]].mean(0), atol=1e-3)
     v.window = [2, 6, 1, 9]
-    mat = arr(v.matrix, v.matrix_meta)
+    mat = v.matrix
     assert mat.shape == (1, 4, 8) and v.matrix_meta["window"] == [2, 6, 1, 9]
     np.testing.assert_allclose(mat[0], rec.layer(1)[[3, 5]].mean(0)[2:6, 1:9], atol=1e-3)
     before = v.edge_weight
     v.layer = 4
-    assert v.edge_weight != before and v.edge_meta["layer"] == 4
+    assert not np.array_equal(v.edge_weight, before) and v.edge_meta["layer"] == 4
     v.view = "model"
-    assert arr(v.thumbs, v.thumbs_meta).shape == (6, 12, len(rec.query_tokens), len(rec.query_tokens))
+    assert v.thumbs.shape == (6, 12, len(rec.query_tokens), len(rec.query_tokens))
 
 
 def test_views_are_independent(minilm):
@@ -127,7 +131,7 @@ def test_budget_and_long_inputs(minilm):
     assert sent["total"] <= 2 * 1024 * 1024, sent
     assert not v.edge_meta["complete"] and v.edge_meta["k"] < 512
     v.view = "matrix"
-    assert v.matrix_meta["shape"] == [1, 512, 512]
+    assert v.matrix.shape == (1, 512, 512)
     # 2,048 tokens (e.g. a longer model or a record from an adapter): pooled matrix, top-k edges
     rng = np.random.default_rng(0)
     a = rng.random((2, 4, 2048, 2048), dtype=np.float32)
@@ -135,11 +139,11 @@ def test_budget_and_long_inputs(minilm):
     rec = ad.AttentionRecord(a, [f"t{i}" for i in range(2048)])
     big = AttentionView(record=rec, view="matrix")
     assert big.error == ""
-    assert big.matrix_meta["shape"] == [1, 512, 512]
+    assert big.matrix.shape == (1, 512, 512)
     assert big.bytes_sent()["total"] <= 2 * 1024 * 1024
     assert big.edge_meta["k"] == ad.edges_per_query(4, 2048, 2048, 1 << 20)
     big.window = [100, 164, 0, 2048]
-    assert big.matrix_meta["shape"] == [1, 64, 512]
+    assert big.matrix.shape == (1, 64, 512)
 
 
 def test_other_kinds_render(tmp_path):
@@ -171,7 +175,10 @@ def test_png_fallback_and_standalone_html(view, tmp_path):
     assert sorted(payload["per_layer"]) == [str(i) for i in range(6)]
     assert payload["state"]["meta"]["query_tokens"] == view.record.query_tokens
     js = base64.b64decode(re.search(r'atob\("([A-Za-z0-9+/=]+)"\)', page).group(1)).decode()
-    assert js == (STATIC / "attention.js").read_text()
+    assert js == es_module("attention.js")  # the same module the notebook gets
+    edges = payload["per_layer"]["2"]["edge_weight"]  # arrays in the wire form, buffer as base64
+    assert edges["dtype"] == "float16" and edges["shape"] == list(view.edge_weight.shape)
+    assert base64.b64decode(edges["buffer"]["$b64"]) == ad.top_k_edges(view.record.layer(2), edges["shape"][2])[1].astype("<f2").tobytes()
 
 
 def test_model_object_without_tokenizer_shows_what_to_pass():

@@ -10,7 +10,9 @@ import torch
 from datasets import Dataset
 
 import workbench as wb
-from widgets.finetune import FineTune, format_eta, pack_series
+from widgets._render.training import format_eta
+from widgets.finetune import FineTune
+from widgets.linechart import pack_series
 from workbench.training import checkpoints_in
 
 from tests.support import minilm_folder
@@ -89,6 +91,27 @@ def test_start_watch_stop_resume_finish(tokenizer, dataset, tmp_path):
     assert panel.callback.refreshes < len(steps) / 4
 
 
+def test_settings_are_traits_linked_to_the_form(tokenizer, dataset, tmp_path):
+    panel = make(tokenizer, dataset, tmp_path, max_steps=7, eval_steps=3, lr_scheduler_type="cosine")
+    assert (panel.learning_rate, panel.batch_size, panel.max_train_steps, panel.eval_steps) == (1e-3, 8, 7, 3)
+    assert panel.lr_scheduler_type == "cosine" and panel.w_sched.value == "cosine"
+    assert panel.model_name == "" and panel.w_model.value == "(model object)" and panel.w_model.disabled
+    assert panel.dataset_name == "" and panel.w_dataset.disabled
+    panel.w_batch.value = 4  # control -> trait
+    panel.seed = 7  # trait -> control
+    assert panel.batch_size == 4 and panel.w_seed.value == 7
+    args = panel._arguments()
+    assert (args.per_device_train_batch_size, args.seed, args.max_steps, args.eval_steps, args.lr_scheduler_type) == \
+        (4, 7, 7, 3, "cosine")
+    assert args.output_dir == str(tmp_path / "runs" / "run-1") and args.eval_strategy == "steps"
+    state = panel.get_state()
+    assert state["learning_rate"] == 1e-3 and state["text_column"] == "text"  # synced
+    by_name = FineTune(model="some/model", dataset="data.csv")
+    assert by_name.model_name == "some/model" and by_name.w_model.value == "some/model" and not by_name.w_model.disabled
+    by_name.w_dataset.value = "other.csv"
+    assert by_name.dataset_name == "other.csv"
+
+
 def test_second_run_is_listed_and_overlaid(tokenizer, dataset, tmp_path):
     panel = make(tokenizer, dataset, tmp_path, max_steps=6)
     panel.start(wait=True)
@@ -118,6 +141,19 @@ def test_evaluate_now(tokenizer, dataset, tmp_path):
     before = len(panel.current_run.evals)
     metrics = panel.evaluate_now()
     assert "eval_accuracy" in metrics and len(panel.current_run.evals) == before + 1
+
+
+def test_evaluate_now_while_training_sets_the_trainer_flag(tokenizer, dataset, tmp_path):
+    panel = make(tokenizer, dataset, tmp_path, max_steps=2000, eval_steps=5000)  # no scheduled evaluation
+    panel.start()
+    assert wait_for(lambda: panel.step >= 3), panel.error
+    assert panel.evaluate_now() is None  # not run from this thread: the trainer runs it at its next step
+    assert wait_for(lambda: len(panel.current_run.evals) == 1), panel.error
+    panel.stop()
+    assert panel.wait(60) and panel.error == ""
+    (evaluated,) = panel.current_run.evals
+    assert evaluated["step"] >= 3 and "eval_accuracy" in evaluated and not panel.trainer.state.should_evaluate
+    assert evaluated in panel.trainer.state.log_history and "accuracy" in panel.metrics_html.value
 
 
 def test_bad_column_is_shown_in_panel(tokenizer, dataset, tmp_path):
@@ -179,6 +215,7 @@ def test_try_it_hands_the_model_to_the_text_classifier(tokenizer, dataset, tmp_p
 
 def test_pure_helpers():
     data, meta = pack_series([{"name": "a", "x": [1, 2], "y": [0.5, 0.25]}, {"name": "b", "x": [3], "y": [9.0]}])
+    assert data.dtype == np.float32 and data.shape == (3, 2)
     arr = np.frombuffer(data, np.float32)
     assert arr.tolist() == [1, 0.5, 2, 0.25, 3, 9]
     assert [(m["offset"], m["length"]) for m in meta] == [(0, 2), (2, 1)]

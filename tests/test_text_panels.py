@@ -16,7 +16,7 @@ import torch
 
 import workbench
 from widgets import NER, FillMask, QuestionAnswering, Similarity, TextClassifier
-from widgets import render_text as R
+from widgets._render import text as R
 from workbench.auto import (
     AutoConfig,
     AutoModelForMaskedLM,
@@ -24,6 +24,7 @@ from workbench.auto import (
     AutoModelForTokenClassification,
 )
 from workbench.embedded import embedded_folder
+from workbench.errors import InputError
 from workbench.pipelines.feature_extraction import MINILM
 
 QA_FOLDER = Path(__file__).parent / "fixtures" / "reference_pipelines" / "tiny_bert_qa"
@@ -116,6 +117,20 @@ def test_fill_mask_panel_shows_errors_and_recovers(fill_pipe):
     assert "[MASK]" in panel.error and "[MASK]" in panel._status.value
     panel.text = "now a [MASK] here"
     assert panel.error == "" and len(panel.result) == 5
+
+
+def test_resolve_pipeline_recognises_a_pipeline_by_type(fill_pipe):
+    from widgets._base import resolve_pipeline
+
+    assert resolve_pipeline("fill-mask", fill_pipe) is fill_pipe
+    assert FillMask(fill_pipe, debounce_ms=0).pipe is fill_pipe
+
+    class LooksLikeOne:  # has the old duck-typing marker, but is not a Pipeline: it is built as a model
+        def _run_batch(self, items):
+            return items
+
+    with pytest.raises(InputError, match="got a model object without a tokenizer"):
+        resolve_pipeline("fill-mask", LooksLikeOne())
 
 
 def test_panel_with_missing_model_is_not_dead(tmp_path):

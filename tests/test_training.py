@@ -157,6 +157,40 @@ def test_best_model_selection(tokenizer, splits, tmp_path):
     assert trainer.evaluate()["eval_loss"] == pytest.approx(best["eval_loss"], abs=1e-6)
 
 
+class EvaluateAt(TrainerCallback):
+    """Asks for an evaluation the way the cockpit's button does: a flag on the state, no call."""
+
+    def __init__(self, *steps: int) -> None:
+        self.steps, self.evals, self.modes = steps, [], []
+
+    def on_step_end(self, state, trainer) -> None:
+        self.modes.append(trainer.model.training)
+        if state.global_step in self.steps:
+            state.should_evaluate = True
+
+    def on_eval_end(self, state, trainer, metrics) -> None:
+        self.evals.append((state.global_step, state.should_evaluate, metrics["step"]))
+
+
+def test_should_evaluate_flag_evaluates_at_the_next_step_boundary(tokenizer, splits, tmp_path):
+    _, train, valid = splits
+    asked = EvaluateAt(3, 4)
+    trainer = Trainer(tiny_model(tokenizer), args_for(tmp_path, max_steps=6, eval_strategy="steps", eval_steps=4),
+                      train.select(range(48)), valid.select(range(16)), processing_class=tokenizer,
+                      compute_metrics=classification_metrics, callbacks=[asked])
+    trainer.train()
+    # step 3: asked; step 4: asked and due anyway (one evaluation, not two); nothing else
+    assert asked.evals == [(3, False, 3), (4, False, 4)]  # the flag is cleared before on_eval_end fires
+    logged = [e for e in trainer.state.log_history if "eval_loss" in e]
+    assert [e["step"] for e in logged] == [3, 4] and "eval_accuracy" in logged[0]
+    assert trainer.state.should_evaluate is False and asked.modes == [True] * 6  # back to training mode after it
+    losses_with = losses(trainer)
+    plain = Trainer(tiny_model(tokenizer), args_for(tmp_path / "plain", max_steps=6), train.select(range(48)),
+                    processing_class=tokenizer)
+    plain.train()
+    assert losses(plain) == losses_with  # an evaluation does not disturb the training curve
+
+
 def test_evaluate_and_predict(tokenizer, splits, tmp_path):
     _, _, valid = splits
     trainer = Trainer(tiny_model(tokenizer), args_for(tmp_path), eval_dataset=valid, processing_class=tokenizer,
@@ -269,3 +303,73 @@ def test_mixed_precision_on_cpu_is_a_clear_error(tokenizer, tmp_path, monkeypatc
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the CPU case, also on a GPU machine
     with pytest.raises(InputError, match="CUDA only"):
         Trainer(tiny_model(tokenizer), args_for(tmp_path, bf16=True))
+
+
+# -- headless preparation of a classification run (what the FineTune cockpit calls) -----------------
+def test_prepare_classification_from_files_with_a_model_object(tokenizer):
+    from workbench.training import prepare_classification
+
+    model = tiny_model(tokenizer)
+    prep = prepare_classification(model, DATA / "train.csv", DATA / "validation.csv", tokenizer=tokenizer, max_length=16)
+    assert prep.model is model and prep.tokenizer is tokenizer and prep.label_names == ["negative", "positive"]
+    assert set(prep.train_dataset.column_names) == {"input_ids", "token_type_ids", "attention_mask", "labels"}
+    assert len(prep.train_dataset) == len(prep.raw_train) and len(prep.eval_dataset) == len(prep.raw_eval)
+    assert max(len(ids) for ids in prep.train_dataset["input_ids"]) == 16
+    assert prep.eval_dataset["labels"][:10] == [int(v == "positive") for v in prep.raw_eval["label"][:10]]
+
+
+def test_prepare_classification_loads_a_fresh_head_for_the_labels_and_holds_out_a_tenth():
+    from datasets import Dataset
+
+    from workbench.training import prepare_classification
+
+    rows = [{"sentence": f"text {i}", "tag": ["sports", "food", "music"][i % 3]} for i in range(40)]
+    prep = prepare_classification(str(minilm_folder()), Dataset.from_list(rows), text_column="sentence",
+                                  label_column="tag", seed=3)
+    assert prep.label_names == ["food", "music", "sports"] and prep.model.config.num_labels == 3
+    assert prep.model.config.label2id == {"food": 0, "music": 1, "sports": 2}
+    assert len(prep.raw_eval) == 4 and len(prep.raw_train) == 36  # no validation given: a tenth held out
+    assert prep.tokenizer is not None and prep.model.config.name_or_path == str(minilm_folder())
+    again = prepare_classification(prep.model, Dataset.from_list(rows), text_column="sentence", label_column="tag", seed=3)
+    assert again.raw_eval["sentence"] == prep.raw_eval["sentence"]  # the same seed holds out the same rows
+
+
+def test_prepare_classification_takes_the_validation_split_of_a_dataset_dict(tokenizer):
+    from workbench.training import prepare_classification
+
+    raw = load_local_dataset({"train": DATA / "train.csv", "validation": DATA / "validation.csv"}, split=None)
+    prep = prepare_classification(tiny_model(tokenizer), raw, tokenizer=tokenizer)
+    assert len(prep.raw_train) == len(raw["train"]) and len(prep.raw_eval) == len(raw["validation"])
+
+
+def test_prepare_classification_errors_name_the_fix(tokenizer, tmp_path):
+    from datasets import Dataset
+
+    from workbench.training import prepare_classification
+
+    rows = Dataset.from_list([{"text": "a", "label": "negative"}, {"text": "b", "label": "positive"}] * 5)
+    model = tiny_model(tokenizer)
+    with pytest.raises(InputError, match="no dataset: pass dataset="):
+        prepare_classification(model, "", tokenizer=tokenizer)
+    with pytest.raises(InputError, match="the dataset is empty"):
+        prepare_classification(model, rows.select([]), tokenizer=tokenizer)
+    with pytest.raises(InputError, match=r"no column\(s\) \['sentence'\]"):
+        prepare_classification(model, rows, text_column="sentence", tokenizer=tokenizer)
+    with pytest.raises(InputError, match="no model: pass model="):
+        prepare_classification(None, rows, tokenizer=tokenizer)
+    with pytest.raises(InputError, match="without a tokenizer.*pass tokenizer="):
+        prepare_classification(model, rows)
+    odd = Dataset.from_list([{"text": "c", "label": "neutral"}])
+    with pytest.raises(LabelMismatchError, match=r"\['neutral'\].*num_labels=3"):
+        prepare_classification(model, rows, odd, tokenizer=tokenizer)
+
+
+def test_predict_labels_keeps_the_training_mode(tokenizer):
+    from workbench.training import predict_labels
+
+    model = tiny_model(tokenizer).train()
+    preds = predict_labels(model, tokenizer, ["good", "bad film"], max_length=8)
+    assert model.training and len(preds) == 2
+    assert all(label in ("negative", "positive") and 0.5 <= score <= 1 for label, score in preds)
+    predict_labels(model.eval(), tokenizer, ["good"])
+    assert not model.training

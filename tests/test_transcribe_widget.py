@@ -10,12 +10,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from widgets.transcribe import (
-    Transcribe,
-    plot_png,
-    transcript_html,
-    wav_bytes,
-)
+from widgets._render.audio import plot_png, transcript_html, wav_bytes
+from widgets.transcribe import Transcribe
 
 SENTENCE = "Please call Stella and ask her to bring these things with her from the store."
 
@@ -82,7 +78,7 @@ def test_cross_attention_opens_in_attention_view(clip, pipe):
     panel.load(str(clip))
     view = panel.show_attention()
     assert panel.error == "" and view.error == "" and view.meta["kind"] == "cross"
-    assert view.matrix  # the matrix view got its (binary) data
+    assert view.matrix is not None and view.matrix.size  # the matrix view got its (binary) data
 
 
 def test_panel_shows_errors(tmp_path, clip, pipe):

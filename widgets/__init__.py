@@ -8,7 +8,7 @@ from __future__ import annotations
 from workbench._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
-    "Panel": "widgets.base",
+    "Panel": "widgets._base",
     "Transcribe": "widgets.transcribe",
     "FillMask": "widgets.text_panels",
     "TextClassifier": "widgets.text_panels",

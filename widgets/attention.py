@@ -1,21 +1,21 @@
 """`AttentionView`: attention of a transformer on a text, drawn on canvas in the notebook.
 
 The browser code (`static/attention.js`, `static/attention.css`) ships inside the package:
-nothing is fetched from a CDN. Only what is on screen travels, as binary buffers (float16 /
-uint16 with dtype and shape in a `*_meta` dict): the head view gets the top-k edges of the
-selected layer (every edge for short inputs), the matrix view one down-sampled window, the
-model view small thumbnails, the summaries panel the head-mean and rollout of the layer plus
-an entropy table. The full attention stays in Python, in an `AttentionRecord`.
+nothing is fetched from a CDN. Only what is on screen travels, as binary buffers (one
+`WireArray` trait per array: float16 / uint16 buffer + dtype + shape in one message): the head
+view gets the top-k edges of the selected layer (every edge for short inputs), the matrix view
+one down-sampled window, the model view small thumbnails, the summaries panel the head-mean and
+rollout of the layer plus an entropy table. What is not an array (the layer an array belongs
+to, the matrix window) is in a small `*_meta` dict sent in the same message (`hold_sync`).
+The full attention stays in Python, in an `AttentionRecord`.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 import os
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -26,24 +26,29 @@ import traitlets as T
 from workbench import attention_data as ad
 from workbench.errors import InputError
 
-STATIC = Path(__file__).parent / "static"
+from ._base import STATIC, ErrorReporting, es_module
+from ._render.attention import THUMB, attention_png
+from ._serialize import WireArray, array_to_json, wire_state
+
 VIEWS = ("head", "model", "matrix")
 HEAD_BUDGET = 1 << 20  # bytes of edges for the head view (4 bytes per edge: uint16 key + float16 weight)
 MATRIX_MAX = 512  # matrix view: at most this many rows/columns per window, pooled beyond
-THUMB = 32  # model view thumbnail side
 SUMMARY_MAX = 128  # summaries panel heatmap side
 HTML_LAYER_MATRIX = 256  # save_html: matrix side stored per layer
+ARRAYS = ("edge_index", "edge_weight", "matrix", "thumbs", "summary", "entropy")  # the WireArray traits
+JSON_TRAITS = ("meta", "edge_meta", "matrix_meta", "summary_meta", "heads", "window")
 
 
-class AttentionView(anywidget.AnyWidget):
+class AttentionView(ErrorReporting, anywidget.AnyWidget):
     """Head, model and matrix views of a model's attention on `text` (and `text_pair`).
 
     `model` is a hub id, a local folder, or a loaded workbench model (then pass `tokenizer`).
     `layers` limits capture (None: all layers); `heads` selects heads (None: all).
     `record` shows a ready `AttentionRecord` instead (decoder, cross, image patches).
+    Errors show inside the view (`error`, drawn by the ES module), as in every panel.
     """
 
-    _esm = STATIC / "attention.js"
+    _esm = es_module("attention.js")
     _css = STATIC / "attention.css"
 
     meta = T.Dict().tag(sync=True)  # tokens, segments, layers, heads count, kind, model name
@@ -51,18 +56,15 @@ class AttentionView(anywidget.AnyWidget):
     layer = T.Int(0).tag(sync=True)
     heads = T.List(T.Int()).tag(sync=True)  # selected heads; empty = all
     window = T.List(T.Int()).tag(sync=True)  # matrix view: [q0, q1, k0, k1] token range; empty = all
-    edge_index = T.Bytes(b"").tag(sync=True)  # uint16 (H, Tq, k): top-k keys per query
-    edge_weight = T.Bytes(b"").tag(sync=True)  # float16 (H, Tq, k)
-    edge_meta = T.Dict().tag(sync=True)
-    matrix = T.Bytes(b"").tag(sync=True)  # float16 (n, rows, cols), drawn as the mean over n
-    matrix_meta = T.Dict().tag(sync=True)  # dtype, shape, window
-    thumbs = T.Bytes(b"").tag(sync=True)  # float16 (L, H, s, s)
-    thumbs_meta = T.Dict().tag(sync=True)
-    summary = T.Bytes(b"").tag(sync=True)  # float16 (2, s, s): head mean, rollout through `layer`
-    summary_meta = T.Dict().tag(sync=True)
-    entropy = T.Bytes(b"").tag(sync=True)  # float16 (L, H), nats
-    entropy_meta = T.Dict().tag(sync=True)
-    error = T.Unicode("").tag(sync=True)
+    edge_index = WireArray("uint16")  # (H, Tq, k): top-k keys per query, strongest first
+    edge_weight = WireArray("float16")  # (H, Tq, k)
+    edge_meta = T.Dict().tag(sync=True)  # k, layer, complete (k == every key)
+    matrix = WireArray("float16")  # (n, rows, cols), drawn as the mean over n
+    matrix_meta = T.Dict().tag(sync=True)  # window [q0, q1, k0, k1], layer, heads
+    thumbs = WireArray("float16")  # (L, H, s, s)
+    summary = WireArray("float16")  # (2, s, s): head mean, rollout through `layer`
+    summary_meta = T.Dict().tag(sync=True)  # layer, rollout (False: not defined for this kind)
+    entropy = WireArray("float16")  # (L, H), nats
     status = T.Unicode("").tag(sync=True)
 
     def __init__(
@@ -81,28 +83,27 @@ class AttentionView(anywidget.AnyWidget):
         super().__init__()
         self.record: ad.AttentionRecord | None = None
         self._rollout: np.ndarray | None = None
-        self._last_traceback = ""
         self._reverting = False
-        try:
-            if view not in VIEWS:
-                raise InputError(f"view must be one of {VIEWS}; got {view!r}")
-            self.record = record if record is not None else self._capture(model, tokenizer, text, text_pair, layers)
-            rec = self.record
-            if layer not in rec.layers:
-                raise InputError(f"layer {layer} was not captured; choose one of {rec.layers}")
-            bad = [h for h in heads or [] if not 0 <= h < rec.num_heads]
-            if bad:
-                raise InputError(f"heads {bad} do not exist; this model has heads 0..{rec.num_heads - 1}")
-            self._rollout = rec.rollout() if rec.kind != "cross" else None
-            self.meta = {**rec.to_dicts(), "seq_len": len(rec.query_tokens)}
-            with self.hold_trait_notifications():
-                self.view, self.layer, self.heads = view, layer, list(heads or [])
-            ent = ad.pack(rec.head_entropy())
-            self.entropy, self.entropy_meta = ent.data, ent.meta
-            self._refresh()
-        except Exception as err:  # a widget never dies silently: the error shows in the panel
-            self._fail(err)
+        self.guard(self._build, model, tokenizer, text, text_pair, layer, heads, view, layers, record)
         self.observe(self._on_change, names=["view", "layer", "heads", "window"])
+
+    def _build(self, model: Any, tokenizer: Any, text: str | None, text_pair: str | None, layer: int,
+               heads: list[int] | None, view: str, layers: list[int] | None, record: ad.AttentionRecord | None) -> None:
+        if view not in VIEWS:
+            raise InputError(f"view must be one of {VIEWS}; got {view!r}")
+        self.record = record if record is not None else self._capture(model, tokenizer, text, text_pair, layers)
+        rec = self.record
+        if layer not in rec.layers:
+            raise InputError(f"layer {layer} was not captured; choose one of {rec.layers}")
+        bad = [h for h in heads or [] if not 0 <= h < rec.num_heads]
+        if bad:
+            raise InputError(f"heads {bad} do not exist; this model has heads 0..{rec.num_heads - 1}")
+        self._rollout = rec.rollout() if rec.kind != "cross" else None
+        self.meta = {**rec.to_dicts(), "seq_len": len(rec.query_tokens)}
+        with self.hold_trait_notifications():
+            self.view, self.layer, self.heads = view, layer, list(heads or [])
+        self.entropy = rec.head_entropy()
+        self._refresh()
 
     # -- data ------------------------------------------------------------------------------------
     @staticmethod
@@ -134,23 +135,21 @@ class AttentionView(anywidget.AnyWidget):
             return
         changed = changed or {"view", "layer", "heads", "window"}
         a = rec.layer(self.layer)  # (H, Tq, Tk)
-        # hold_sync: each buffer travels in the same message as its *_meta.
+        # hold_sync: each array travels in the same message as its *_meta.
         with self.hold_sync(), self.hold_trait_notifications():
             if "layer" in changed:
                 self._set_edges(a)
                 self._set_summary()
             if self.view == "matrix" and changed & {"view", "layer", "heads", "window"}:
                 self._set_matrix(a)
-            if self.view == "model" and not self.thumbs:
+            if self.view == "model" and self.thumbs is None:
                 self._set_thumbs()
         self.status = f"layer {self.layer} · {len(rec.query_tokens)} tokens · {rec.num_heads} heads"
 
     def _edges_state(self, a: np.ndarray, layer: int) -> dict[str, Any]:
         k = ad.edges_per_query(a.shape[0], a.shape[1], a.shape[2], HEAD_BUDGET)
         idx, w = ad.top_k_edges(a, k)
-        pi, pw = ad.pack(idx, "uint16"), ad.pack(w)
-        meta = {**pw.meta, "k": k, "layer": layer, "complete": k == a.shape[2]}
-        return {"edge_index": pi.data, "edge_weight": pw.data, "edge_meta": meta}
+        return {"edge_index": idx, "edge_weight": w, "edge_meta": {"k": k, "layer": layer, "complete": k == a.shape[2]}}
 
     def _set_edges(self, a: np.ndarray) -> None:
         for name, value in self._edges_state(a, self.layer).items():
@@ -168,24 +167,23 @@ class AttentionView(anywidget.AnyWidget):
     def _matrix_state(self, a: np.ndarray, layer: int, window: tuple[int, int, int, int], side: int) -> dict[str, Any]:
         q0, q1, k0, k1 = window
         m = a[self._selected()].mean(axis=0)[q0:q1, k0:k1]
-        p = ad.pack(ad.downsample(m, side)[None])  # (1, rows, cols)
-        return {"matrix": p.data, "matrix_meta": {**p.meta, "window": [q0, q1, k0, k1], "layer": layer, "heads": self._selected()}}
+        return {"matrix": ad.downsample(m, side)[None],  # (1, rows, cols)
+                "matrix_meta": {"window": [q0, q1, k0, k1], "layer": layer, "heads": self._selected()}}
 
     def _set_matrix(self, a: np.ndarray) -> None:
         for name, value in self._matrix_state(a, self.layer, self._window(), MATRIX_MAX).items():
             setattr(self, name, value)
 
     def _set_thumbs(self) -> None:
-        p = ad.pack(ad.downsample(self.record.attentions, THUMB))  # (L, H, s, s)
-        self.thumbs, self.thumbs_meta = p.data, p.meta
+        self.thumbs = ad.downsample(self.record.attentions, THUMB)  # (L, H, s, s)
 
     def _summary_state(self, layer: int) -> dict[str, Any]:
         rec = self.record
         i = rec.layers.index(layer)
         mean = rec.attentions[i].mean(axis=0)
         maps = [mean, self._rollout[i] if self._rollout is not None else np.zeros_like(mean)]
-        p = ad.pack(ad.downsample(np.stack(maps), SUMMARY_MAX))  # (2, s, s)
-        return {"summary": p.data, "summary_meta": {**p.meta, "layer": layer, "rollout": self._rollout is not None}}
+        return {"summary": ad.downsample(np.stack(maps), SUMMARY_MAX),  # (2, s, s)
+                "summary_meta": {"layer": layer, "rollout": self._rollout is not None}}
 
     def _set_summary(self) -> None:
         for name, value in self._summary_state(self.layer).items():
@@ -194,38 +192,38 @@ class AttentionView(anywidget.AnyWidget):
     def _on_change(self, change: dict[str, Any]) -> None:
         if self._reverting:
             return
-        try:
-            name, rec = change["name"], self.record
-            if name == "layer" and rec is not None and self.layer not in rec.layers:
-                raise InputError(f"layer {self.layer} was not captured; choose one of {rec.layers}")
-            if name == "view" and self.view not in VIEWS:
-                raise InputError(f"view must be one of {VIEWS}; got {self.view!r}")
-            self._refresh({name})
-            self.error = ""
-        except Exception as err:
-            self._fail(err)
+        if self.guard(self._apply, change["name"]) is None:
             self._reverting = True  # put the bad value back so the view stays drawable
             try:
                 setattr(self, change["name"], change["old"])
             finally:
                 self._reverting = False
 
-    def _fail(self, err: BaseException) -> None:
-        self._last_traceback = traceback.format_exc()
-        self.error = f"{type(err).__name__}: {err}"
+    def _apply(self, name: str) -> bool:
+        rec = self.record
+        if name == "layer" and rec is not None and self.layer not in rec.layers:
+            raise InputError(f"layer {self.layer} was not captured; choose one of {rec.layers}")
+        if name == "view" and self.view not in VIEWS:
+            raise InputError(f"view must be one of {VIEWS}; got {self.view!r}")
+        self._refresh({name})
+        return True
 
     # -- static forms ------------------------------------------------------------------------------
     def bytes_sent(self) -> dict[str, int]:
         """Bytes of every synced buffer and JSON trait as they stand (what a display sends now)."""
-        sizes = {name: len(getattr(self, name)) for name in ("edge_index", "edge_weight", "matrix", "thumbs", "summary", "entropy")}
-        sizes["json"] = sum(len(json.dumps(getattr(self, n))) for n in ("meta", "edge_meta", "matrix_meta", "thumbs_meta",
-                                                                      "summary_meta", "entropy_meta", "heads", "window"))
+        arrays = {name: getattr(self, name) for name in ARRAYS}
+        sizes = {name: 0 if a is None else a.nbytes for name, a in arrays.items()}
+        headers = [{k: v for k, v in array_to_json(a).items() if k != "buffer"} for a in arrays.values() if a is not None]
+        sizes["json"] = sum(len(json.dumps(x)) for x in [*headers, *(getattr(self, n) for n in JSON_TRAITS)])
         sizes["total"] = sum(sizes.values())
         return sizes
 
     def render_png(self, dpi: int = 80) -> bytes:
         """A PNG of the current view (matplotlib), for saved notebooks and places without widgets."""
-        return render_png(self, dpi=dpi)
+        if self.record is None:
+            return attention_png(None, error=self.error, dpi=dpi)
+        return attention_png(self.record, view=self.view, layer=self.layer, heads=self._selected(),
+                             window=self._window() if self.view == "matrix" else None, dpi=dpi)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle = super()._repr_mimebundle_(**kwargs)
@@ -246,11 +244,10 @@ class AttentionView(anywidget.AnyWidget):
             a = rec.layer(layer)
             per_layer[str(layer)] = {**self._edges_state(a, layer), **self._summary_state(layer),
                                      **self._matrix_state(a, layer, full, HTML_LAYER_MATRIX)}
-        names = ("meta", "view", "layer", "heads", "entropy", "entropy_meta", "error", "status")
+        names = ("meta", "view", "layer", "heads", "entropy", "error", "status")
         state = {n: getattr(self, n) for n in names}
-        p = ad.pack(ad.downsample(rec.attentions, THUMB))
-        state.update(per_layer[str(self.layer)], thumbs=p.data, thumbs_meta=p.meta, window=[], standalone=True)
-        return {"state": state, "per_layer": per_layer}
+        state.update(per_layer[str(self.layer)], thumbs=ad.downsample(rec.attentions, THUMB), window=[], standalone=True)
+        return {"state": wire_state(self, state), "per_layer": {k: wire_state(self, v) for k, v in per_layer.items()}}
 
     def save_html(self, path: str | os.PathLike) -> Path:
         """Write one self-contained HTML file (code, styles and data inlined; no network)."""
@@ -265,7 +262,7 @@ class AttentionView(anywidget.AnyWidget):
             return v
 
         payload = json.dumps(enc(self._standalone_state())).replace("</", "<\\/")
-        js = base64.b64encode((STATIC / "attention.js").read_bytes()).decode("ascii")
+        js = base64.b64encode(es_module("attention.js").encode("utf-8")).decode("ascii")
         css = (STATIC / "attention.css").read_text()
         title = html.escape(f"Attention · {self.record.model_name or 'model'}")
         page = (STATIC / "standalone.html").read_text()
@@ -275,78 +272,4 @@ class AttentionView(anywidget.AnyWidget):
         return out
 
 
-# -- static PNG --------------------------------------------------------------------------------------
-def render_png(view: AttentionView, dpi: int = 80) -> bytes:
-    """Draw `view`'s current view with matplotlib (Agg, no pyplot state): head lines, matrix, or grid."""
-    from matplotlib.collections import LineCollection
-    from matplotlib.colors import hsv_to_rgb
-    from matplotlib.figure import Figure
-
-    rec = view.record
-    if rec is None:
-        fig = Figure(figsize=(6, 1), dpi=dpi)
-        fig.text(0.01, 0.5, view.error or "no attention", color="#b00020", family="monospace", va="center")
-        return _fig_png(fig, dpi)
-    a = rec.layer(view.layer)  # (H, Tq, Tk)
-    heads = view._selected()
-    title = f"{rec.model_name or 'attention'} · layer {view.layer} · heads {_span(heads, rec.num_heads)}"
-    if view.view == "model":
-        L, H = rec.num_layers, rec.num_heads
-        thumbs = ad.downsample(rec.attentions, THUMB)
-        fig = Figure(figsize=(H * 0.6 + 0.5, L * 0.6 + 0.6), dpi=dpi)
-        axes = fig.subplots(L, H, squeeze=False)
-        for i in range(L):
-            for h in range(H):
-                ax = axes[i][h]
-                ax.imshow(thumbs[i, h], cmap="Blues", interpolation="nearest")
-                ax.set_xticks([]), ax.set_yticks([])
-                if h == 0:
-                    ax.set_ylabel(f"L{rec.layers[i]}", fontsize=7)
-                if i == 0:
-                    ax.set_title(f"H{h}", fontsize=7)
-        fig.suptitle(f"{rec.model_name or 'attention'} · layers × heads", fontsize=9)
-        return _fig_png(fig, dpi)
-    tq, tk = len(rec.query_tokens), len(rec.key_tokens)
-    if view.view == "matrix" or max(tq, tk) > 120:  # too many lines to read: the head-mean heatmap
-        q0, q1, k0, k1 = view._window() if view.view == "matrix" else (0, tq, 0, tk)
-        m = ad.downsample(a[heads].mean(axis=0)[q0:q1, k0:k1], 256)
-        fig = Figure(figsize=(6, 6), dpi=dpi)
-        ax = fig.add_subplot()
-        ax.imshow(m, cmap="Blues", interpolation="nearest", aspect="auto")
-        if q1 - q0 <= 60 and k1 - k0 <= 60:
-            ax.set_yticks(range(q1 - q0), rec.query_tokens[q0:q1], fontsize=6)
-            ax.set_xticks(range(k1 - k0), rec.key_tokens[k0:k1], fontsize=6, rotation=90)
-        ax.set_title(title, fontsize=8)
-        return _fig_png(fig, dpi)
-    fig = Figure(figsize=(4.5, max(2.0, 0.18 * max(tq, tk) + 0.6)), dpi=dpi)
-    ax = fig.add_axes((0.02, 0.02, 0.96, 0.9))
-    ax.set_xlim(-0.8, 1.8), ax.set_ylim(max(tq, tk), -1), ax.axis("off")
-    for i, tok in enumerate(rec.query_tokens):
-        ax.text(0, i, tok, ha="right", va="center", fontsize=7)
-    for j, tok in enumerate(rec.key_tokens):
-        ax.text(1, j, tok, ha="left", va="center", fontsize=7)
-    segs, colors = [], []
-    for n, h in enumerate(heads):
-        rgb = hsv_to_rgb((h / rec.num_heads, 0.75, 0.8))
-        qi, kj = np.nonzero(a[h] > 0.02)
-        segs += [((0.05, q), (0.95, k)) for q, k in zip(qi, kj)]
-        colors += [(*rgb, float(min(1.0, a[h, q, k]))) for q, k in zip(qi, kj)]
-    ax.add_collection(LineCollection(segs, colors=colors, linewidths=1.2))
-    ax.set_title(title, fontsize=8)
-    return _fig_png(fig, dpi)
-
-
-def _span(heads: list[int], n: int) -> str:
-    return "all" if len(heads) == n else ",".join(map(str, heads))
-
-
-def _fig_png(fig: Any, dpi: int) -> bytes:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
-
-
-__all__ = ["AttentionView", "render_png"]
+__all__ = ["AttentionView"]

@@ -1,185 +1,45 @@
 """FineTune: configure, launch, watch, stop, resume and compare fine-tuning runs in one panel.
 
-Training runs in a background thread (the notebook stays responsive). A throttled callback
-copies the trainer's state into the widgets a few times per second; charts are drawn in the
-browser from float32 buffers (no images pushed while training). When a run ends the panel
-leaves a static summary (curves PNG + metrics table) in `static_html` for saved notebooks.
+Wiring only: the settings are traits linked to the form; Start hands them to the headless
+`workbench.training.prepare_classification` (data, labels, model, tokenizer) and a `Trainer`,
+which runs in a background thread (the notebook stays responsive). Stop and Evaluate now are
+flags on the trainer's state. A throttled callback copies the state into the widgets a few
+times per second; charts are drawn in the browser from float32 arrays (`LineChart`), tables
+and the static summary a saved notebook shows come from `widgets._render.training`.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import os
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-import anywidget
 import ipywidgets as W
-import numpy as np
 import traitlets as T
 
-from workbench.training import Trainer, TrainerCallback, TrainingArguments, classification_metrics, tokenize_dataset
-from workbench.training.data import check_columns, label_mapping, load_local_dataset
+from workbench.training import (
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+    classification_metrics,
+    predict_labels,
+    prepare_classification,
+)
 
-from .base import Panel, guarded
-
-COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
-
-
-# -- pure rendering helpers (tested without a kernel) -----------------------------------------
-def pack_series(series: Sequence[dict[str, Any]]) -> tuple[bytes, list[dict[str, Any]]]:
-    """[{name, x, y, color, dash}] -> (float32 buffer of x,y pairs, meta with offsets)."""
-    chunks, meta, offset = [], [], 0
-    for s in series:
-        xy = np.column_stack([np.asarray(s["x"], np.float32), np.asarray(s["y"], np.float32)]).reshape(-1)  # (2N,)
-        chunks.append(xy)
-        meta.append({"name": s["name"], "offset": offset, "length": len(s["x"]), "color": s.get("color", COLORS[0]),
-                     "dash": bool(s.get("dash", False))})
-        offset += len(s["x"])
-    data = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
-    return data.tobytes(), meta
-
-
-def format_eta(seconds: float | None) -> str:
-    if seconds is None or not np.isfinite(seconds):
-        return "--:--"
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
-
-
-def metrics_table_html(evals: Sequence[dict[str, float]]) -> str:
-    if not evals:
-        return "<i>no evaluation yet</i>"
-    keys = [k for k in evals[-1] if k.startswith("eval_") and not k.endswith(("runtime", "samples_per_second"))]
-    head = "".join(f"<th>{html.escape(k.removeprefix('eval_'))}</th>" for k in keys)
-    rows = "".join(
-        f"<tr><td>{int(e.get('step', 0))}</td><td>{e.get('epoch', 0):.2f}</td>"
-        + "".join(f"<td>{e.get(k, float('nan')):.4f}</td>" for k in keys) + "</tr>"
-        for e in evals
-    )
-    return (f'<table class="wb-finetune-metrics" style="border-collapse:collapse;font-size:12px">'
-            f"<tr><th>step</th><th>epoch</th>{head}</tr>{rows}</table>")
-
-
-def probe_table_html(texts: Sequence[str], before: Sequence[tuple[str, float]] | None,
-                     now: Sequence[tuple[str, float]] | None, now_title: str = "now") -> str:
-    if not texts:
-        return ""
-    head = "<tr><th>text</th>" + ("<th>before</th>" if before else "") + (f"<th>{now_title}</th>" if now else "") + "</tr>"
-    rows = []
-    for i, text in enumerate(texts):
-        cells = [f"<td>{html.escape(text)}</td>"]
-        for preds in (before, now):
-            if preds:
-                label, score = preds[i]
-                cells.append(f"<td><b>{html.escape(label)}</b> {score:.2f}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f'<table class="wb-finetune-probe" style="font-size:12px">{head}{"".join(rows)}</table>'
-
-
-def curves_png(runs: Sequence["Run"]) -> bytes:
-    """Loss and learning-rate curves of the runs as one PNG (matplotlib, no pyplot: thread-safe)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(8, 3), dpi=90)
-    FigureCanvasAgg(fig)
-    ax_loss, ax_lr = fig.subplots(1, 2)
-    for i, run in enumerate(runs):
-        color = COLORS[i % len(COLORS)]
-        if run.steps:
-            ax_loss.plot(run.steps, run.losses, color=color, label=f"{run.name} train")
-            ax_lr.plot(run.steps, run.lrs, color=color, label=run.name)
-        if run.evals:
-            ax_loss.plot([e["step"] for e in run.evals], [e["eval_loss"] for e in run.evals], "o--", color=color,
-                         label=f"{run.name} eval")
-    ax_loss.set_title("loss")
-    ax_loss.set_xlabel("step")
-    ax_lr.set_title("learning rate")
-    ax_lr.set_xlabel("step")
-    if runs:
-        ax_loss.legend(fontsize=7)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
-
-
-def out_of_memory_message(err: BaseException, batch_size: int) -> str | None:
-    text = str(err)
-    is_oom = type(err).__name__ == "OutOfMemoryError" or "out of memory" in text.lower()
-    if not is_oom:
-        return None
-    return (f"Out of memory during training (batch size {batch_size}): {text.splitlines()[0] if text else ''}\n"
-            "Fix: lower the batch size and raise gradient accumulation to keep the same effective batch, "
-            "lower the max length, or enable bf16/fp16 on a GPU. The last checkpoint is kept; Resume continues from it.")
-
-
-# -- the chart -------------------------------------------------------------------------------
-class LineChart(anywidget.AnyWidget):
-    """Lines drawn on a canvas in the browser from a float32 buffer of (x, y) pairs."""
-
-    _esm = r"""
-    function render({ model, el }) {
-      const c = document.createElement("canvas");
-      c.className = "wb-finetune-chart";
-      c.width = 280; c.height = 190;
-      el.appendChild(c);
-      const draw = () => {
-        const ctx = c.getContext("2d");
-        ctx.clearRect(0, 0, c.width, c.height);
-        const meta = model.get("meta") || [];
-        const dv = model.get("data");
-        const buf = dv ? new Float32Array(dv.buffer, dv.byteOffset, dv.byteLength / 4) : new Float32Array(0);
-        let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity, n = 0;
-        for (let i = 0; i < buf.length; i += 2) {
-          const x = buf[i], y = buf[i + 1];
-          if (!isFinite(x) || !isFinite(y)) continue;
-          x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); n++;
-        }
-        const L = 48, R = 8, Tp = 18, B = 22, W = c.width - L - R, H = c.height - Tp - B;
-        ctx.fillStyle = "#333"; ctx.font = "11px sans-serif";
-        ctx.fillText(model.get("title"), L, 12);
-        ctx.strokeStyle = "#999"; ctx.strokeRect(L, Tp, W, H);
-        c.dataset.points = String(n);
-        if (!n) return;
-        if (x1 === x0) x1 = x0 + 1;
-        if (y1 === y0) { y1 = y0 + Math.abs(y0) * 0.1 + 1e-12; }
-        ctx.fillText(y1.toPrecision(3), 2, Tp + 8); ctx.fillText(y0.toPrecision(3), 2, Tp + H);
-        ctx.fillText(String(Math.round(x0)), L, c.height - 6); ctx.fillText(String(Math.round(x1)), L + W - 24, c.height - 6);
-        meta.forEach((s, k) => {
-          ctx.strokeStyle = s.color; ctx.setLineDash(s.dash ? [4, 3] : []); ctx.lineWidth = 1.5;
-          ctx.beginPath();
-          for (let j = 0; j < s.length; j++) {
-            const x = buf[2 * (s.offset + j)], y = buf[2 * (s.offset + j) + 1];
-            const px = L + (x - x0) / (x1 - x0) * W, py = Tp + H - (y - y0) / (y1 - y0) * H;
-            if (j === 0) ctx.moveTo(px, py); else ctx.lineTo(px, py);
-          }
-          ctx.stroke();
-          ctx.setLineDash([]); ctx.fillStyle = s.color; ctx.fillText(s.name, L + 6, Tp + 12 + 12 * k);
-        });
-        c.dataset.version = String((+c.dataset.version || 0) + 1);
-      };
-      model.on("change:data", draw); model.on("change:meta", draw);
-      draw();
-    }
-    export default { render };
-    """
-    title = T.Unicode("").tag(sync=True)
-    data = T.Bytes(b"").tag(sync=True)
-    meta = T.List([]).tag(sync=True)
-
-    def set_series(self, series: Sequence[dict[str, Any]]) -> None:
-        data, meta = pack_series(series)
-        with self.hold_sync():
-            self.data = data
-            self.meta = meta
+from ._base import Panel, guarded
+from ._render.training import (
+    chart_series,
+    history_html,
+    metrics_table_html,
+    out_of_memory_message,
+    probe_table_html,
+    progress_html,
+    summary_html,
+)
+from .linechart import LineChart
 
 
 # -- run records -------------------------------------------------------------------------------
@@ -218,10 +78,6 @@ class _CockpitCallback(TrainerCallback):
         self._maybe_refresh(force=True)
 
     def on_step_end(self, state, trainer) -> None:
-        if self.panel._evaluate_requested:
-            self.panel._evaluate_requested = False
-            trainer.evaluate()
-            trainer.model.train()
         self._maybe_refresh()
 
     def on_log(self, state, trainer, logs) -> None:
@@ -250,11 +106,31 @@ class FineTune(Panel):
 
     model: a hub id, a folder, or a model with a sequence-classification head.
     dataset: a `datasets.Dataset`/`DatasetDict`, a local CSV/JSON/Parquet file, or a hub dataset id.
+    The settings are traits (named as the arguments; `max_train_steps` is `max_steps`), linked both
+    ways to the form's controls; Start reads them.
     """
 
     running = T.Bool(False).tag(sync=True)
-    step = T.Int(0).tag(sync=True)
-    max_steps = T.Int(0).tag(sync=True)
+    step = T.Int(0).tag(sync=True)  # the run's progress: optimizer steps done ...
+    max_steps = T.Int(0).tag(sync=True)  # ... of this many
+    # -- settings
+    model_name = T.Unicode("").tag(sync=True)  # hub id or folder ("" when a model object was given)
+    dataset_name = T.Unicode("").tag(sync=True)  # file or hub id ("" when a dataset object was given)
+    text_column = T.Unicode("text").tag(sync=True)
+    label_column = T.Unicode("label").tag(sync=True)
+    output_dir = T.Unicode("finetune_runs").tag(sync=True)  # each run writes to <output_dir>/run-<n>
+    learning_rate = T.Float(5e-5).tag(sync=True)
+    num_train_epochs = T.Float(3.0).tag(sync=True)
+    max_train_steps = T.Int(-1).tag(sync=True)  # TrainingArguments.max_steps; -1: num_train_epochs decides
+    batch_size = T.Int(16).tag(sync=True)
+    gradient_accumulation_steps = T.Int(1).tag(sync=True)
+    warmup_ratio = T.Float(0.1).tag(sync=True)
+    weight_decay = T.Float(0.01).tag(sync=True)
+    lr_scheduler_type = T.Enum(["linear", "cosine", "constant"], "linear").tag(sync=True)
+    eval_steps = T.Int(0).tag(sync=True)  # evaluate (and save) every this many steps; 0: every epoch
+    logging_steps = T.Int(5).tag(sync=True)
+    max_length = T.Int(128).tag(sync=True)
+    seed = T.Int(42).tag(sync=True)
 
     def __init__(
         self,
@@ -281,51 +157,29 @@ class FineTune(Panel):
         seed: int = 42,
         max_fps: float = 4.0,
     ) -> None:
-        self._model_arg = model
-        self._dataset_arg = dataset
+        by_name = (str, os.PathLike)
+        self.model: Any = None if isinstance(model, by_name) or model is None else model
+        self._dataset_object = None if isinstance(dataset, by_name) else dataset
         self._eval_arg = eval_dataset
         self.tokenizer = tokenizer
-        self.model: Any = None if isinstance(model, (str, os.PathLike)) or model is None else model
         self.trainer: Trainer | None = None
         self.runs: list[Run] = []
         self.current_run: Run | None = None
         self._thread: threading.Thread | None = None
-        self._evaluate_requested = False
         self._probe_texts = list(probe_texts or [])
         self._probe_before: list[tuple[str, float]] | None = None
         self._probe_now: list[tuple[str, float]] | None = None
         self._last_checkpoint: str | None = None
         self._segment = (0.0, 0)  # (perf_counter, step) when this training segment started
         self.callback = _CockpitCallback(self, max_fps=max_fps)
-        style = {"description_width": "140px"}
-        lay = W.Layout(width="330px")
-        model_name = "" if self.model is not None or model is None else str(model)
-        dataset_name = str(dataset) if isinstance(dataset, (str, os.PathLike)) else ""
-        self.w_model = W.Text(value=model_name or ("(model object)" if self.model is not None else ""),
-                              description="model", disabled=self.model is not None, style=style, layout=lay)
-        self.w_dataset = W.Text(value=dataset_name or ("(dataset object)" if dataset is not None else ""),
-                                description="dataset", disabled=dataset is not None and not dataset_name, style=style, layout=lay)
-        self.w_text = W.Text(value=text_column, description="text column", style=style, layout=lay)
-        self.w_label = W.Text(value=label_column, description="label column", style=style, layout=lay)
-        self.w_lr = W.FloatText(value=learning_rate, description="learning rate", style=style, layout=lay)
-        self.w_epochs = W.FloatText(value=num_train_epochs, description="epochs", style=style, layout=lay)
-        self.w_max_steps = W.IntText(value=max_steps, description="max steps (-1: epochs)", style=style, layout=lay)
-        self.w_batch = W.IntText(value=batch_size, description="batch size", style=style, layout=lay)
-        self.w_accum = W.IntText(value=gradient_accumulation_steps, description="grad accumulation", style=style, layout=lay)
-        self.w_warmup = W.FloatText(value=warmup_ratio, description="warmup ratio", style=style, layout=lay)
-        self.w_decay = W.FloatText(value=weight_decay, description="weight decay", style=style, layout=lay)
-        self.w_sched = W.Dropdown(options=["linear", "cosine", "constant"], value=lr_scheduler_type,
-                                  description="lr schedule", style=style, layout=lay)
-        self.w_eval_steps = W.IntText(value=eval_steps, description="eval every (0: epoch)", style=style, layout=lay)
-        self.w_log_steps = W.IntText(value=logging_steps, description="log every", style=style, layout=lay)
-        self.w_max_len = W.IntText(value=max_length, description="max length", style=style, layout=lay)
-        self.w_seed = W.IntText(value=seed, description="seed", style=style, layout=lay)
-        self.w_output = W.Text(value=str(output_dir), description="output dir", style=style, layout=lay)
-        form = W.HBox([
-            W.VBox([self.w_model, self.w_dataset, self.w_text, self.w_label, self.w_output, self.w_max_len, self.w_seed]),
-            W.VBox([self.w_lr, self.w_epochs, self.w_max_steps, self.w_batch, self.w_accum, self.w_warmup,
-                    self.w_decay, self.w_sched, self.w_eval_steps, self.w_log_steps]),
-        ])
+        settings = dict(
+            model_name=str(model) if isinstance(model, by_name) else "",
+            dataset_name=str(dataset) if isinstance(dataset, by_name) else "", text_column=text_column,
+            label_column=label_column, output_dir=str(output_dir), learning_rate=learning_rate,
+            num_train_epochs=num_train_epochs, max_train_steps=max_steps, batch_size=batch_size,
+            gradient_accumulation_steps=gradient_accumulation_steps, warmup_ratio=warmup_ratio, weight_decay=weight_decay,
+            lr_scheduler_type=lr_scheduler_type, eval_steps=eval_steps, logging_steps=logging_steps,
+            max_length=max_length, seed=seed)
         self.b_start = W.Button(description="Start", button_style="primary", icon="play")
         self.b_stop = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
         self.b_resume = W.Button(description="Resume", icon="forward", disabled=True)
@@ -349,9 +203,9 @@ class FineTune(Panel):
         self.probe_html = W.HTML("")
         self.history_html = W.HTML("")
         self.try_box = W.VBox([])
-        self.summary = W.HTML("")
+        self.form = W.HBox([])
         super().__init__(children=[
-            form,
+            self.form,
             W.HBox([self.b_start, self.b_stop, self.b_resume, self.b_eval, self.b_try]),
             W.HBox([self.progress, self.progress_text]),
             W.HBox([self.loss_chart, self.lr_chart, self.metric_chart], layout=W.Layout(flex_flow="row wrap")),
@@ -359,107 +213,79 @@ class FineTune(Panel):
                     W.VBox([W.HTML("<b>probe set</b>"), self.probe_html])]),
             W.VBox([W.HTML("<b>runs</b>"), self.history_html]),
             self.try_box,
-        ])
+        ], **settings)
         self.add_class("wb-finetune")
+        self._build_form()
+
+    def _build_form(self) -> None:
+        """One control per setting, linked both ways to its trait (a model or dataset object: a disabled note)."""
+        style, lay = {"description_width": "140px"}, W.Layout(width="330px")
+
+        def control(cls: type, name: str, description: str, **kw: Any) -> W.Widget:
+            widget = cls(value=getattr(self, name), description=description, style=style, layout=lay, **kw)
+            T.link((self, name), (widget, "value"))
+            return widget
+
+        def source(name: str, description: str, given: Any, note: str) -> W.Widget:
+            if given is None:
+                return control(W.Text, name, description)
+            return W.Text(value=note, description=description, disabled=True, style=style, layout=lay)
+
+        self.w_model = source("model_name", "model", self.model, "(model object)")
+        self.w_dataset = source("dataset_name", "dataset", self._dataset_object, "(dataset object)")
+        self.w_text = control(W.Text, "text_column", "text column")
+        self.w_label = control(W.Text, "label_column", "label column")
+        self.w_lr = control(W.FloatText, "learning_rate", "learning rate")
+        self.w_epochs = control(W.FloatText, "num_train_epochs", "epochs")
+        self.w_max_steps = control(W.IntText, "max_train_steps", "max steps (-1: epochs)")
+        self.w_batch = control(W.IntText, "batch_size", "batch size")
+        self.w_accum = control(W.IntText, "gradient_accumulation_steps", "grad accumulation")
+        self.w_warmup = control(W.FloatText, "warmup_ratio", "warmup ratio")
+        self.w_decay = control(W.FloatText, "weight_decay", "weight decay")
+        self.w_sched = control(W.Dropdown, "lr_scheduler_type", "lr schedule", options=["linear", "cosine", "constant"])
+        self.w_eval_steps = control(W.IntText, "eval_steps", "eval every (0: epoch)")
+        self.w_log_steps = control(W.IntText, "logging_steps", "log every")
+        self.w_max_len = control(W.IntText, "max_length", "max length")
+        self.w_seed = control(W.IntText, "seed", "seed")
+        self.w_output = control(W.Text, "output_dir", "output dir")
+        self.form.children = [
+            W.VBox([self.w_model, self.w_dataset, self.w_text, self.w_label, self.w_output, self.w_max_len, self.w_seed]),
+            W.VBox([self.w_lr, self.w_epochs, self.w_max_steps, self.w_batch, self.w_accum, self.w_warmup,
+                    self.w_decay, self.w_sched, self.w_eval_steps, self.w_log_steps]),
+        ]
 
     # -- building the run ----------------------------------------------------------------------
-    def _load_datasets(self) -> tuple[Any, Any]:
-        import datasets
-
-        data = self._dataset_arg
-        if data is None or (isinstance(data, str) and not data) or self.w_dataset.value not in ("", "(dataset object)"):
-            data = self.w_dataset.value.strip() or None
-        if data is None:
-            raise ValueError("no dataset: pass dataset=... (a datasets.Dataset, a CSV/JSON/Parquet file, or a hub id).")
-        if isinstance(data, (str, os.PathLike)):
-            if os.path.isfile(data):
-                data = load_local_dataset(data)
-            else:
-                data = datasets.load_dataset(str(data))
-        evals = self._eval_arg
-        if isinstance(evals, (str, os.PathLike)):
-            evals = load_local_dataset(evals)
-        if isinstance(data, datasets.DatasetDict):
-            if evals is None:
-                evals = next((data[s] for s in ("validation", "test") if s in data), None)
-            data = data["train"] if "train" in data else data[next(iter(data))]
-        if len(data) == 0:
-            raise ValueError("the dataset is empty; it needs at least one labelled row.")
-        columns = [self.w_text.value, self.w_label.value]
-        check_columns(data, columns, "the dataset")
-        if evals is None:
-            split = data.train_test_split(test_size=max(1, len(data) // 10), seed=int(self.w_seed.value))
-            data, evals = split["train"], split["test"]
-        check_columns(evals, columns, "the evaluation dataset")
-        return data, evals
-
-    def _load_model(self, labels: list[Any]) -> None:
-        from workbench import AutoModelForSequenceClassification, AutoTokenizer
-
-        if self.model is None:
-            name = self.w_model.value.strip()
-            if not name:
-                raise ValueError("no model: pass model=... (a hub id, a folder, or a model with a classification head).")
-            names = [str(v) for v in sorted(set(labels), key=str)]
-            id2label = dict(enumerate(names))
-            self.model = AutoModelForSequenceClassification.from_pretrained(
-                name, num_labels=len(names), id2label=id2label, label2id={n: i for i, n in id2label.items()},
-                ignore_mismatched_sizes=True)
-        if self.tokenizer is None:
-            source = getattr(self.model.config, "name_or_path", None) or self.w_model.value.strip()
-            if not source:
-                raise ValueError("no tokenizer: pass tokenizer=... (the model object does not say where it came from).")
-            self.tokenizer = AutoTokenizer.from_pretrained(source)
-
     def _arguments(self) -> TrainingArguments:
-        eval_steps = int(self.w_eval_steps.value)
+        eval_steps = self.eval_steps
         return TrainingArguments(
-            output_dir=os.path.join(self.w_output.value, f"run-{len(self.runs) + 1}"),
-            learning_rate=float(self.w_lr.value), num_train_epochs=float(self.w_epochs.value),
-            max_steps=int(self.w_max_steps.value), per_device_train_batch_size=int(self.w_batch.value),
-            per_device_eval_batch_size=max(int(self.w_batch.value), 32),
-            gradient_accumulation_steps=int(self.w_accum.value), warmup_ratio=float(self.w_warmup.value),
-            weight_decay=float(self.w_decay.value), lr_scheduler_type=self.w_sched.value,
+            output_dir=os.path.join(self.output_dir, f"run-{len(self.runs) + 1}"),
+            learning_rate=self.learning_rate, num_train_epochs=self.num_train_epochs,
+            max_steps=self.max_train_steps, per_device_train_batch_size=self.batch_size,
+            per_device_eval_batch_size=max(self.batch_size, 32),
+            gradient_accumulation_steps=self.gradient_accumulation_steps, warmup_ratio=self.warmup_ratio,
+            weight_decay=self.weight_decay, lr_scheduler_type=self.lr_scheduler_type,
             eval_strategy="steps" if eval_steps > 0 else "epoch", eval_steps=eval_steps or None,
             save_strategy="steps" if eval_steps > 0 else "epoch", save_steps=eval_steps or 500, save_total_limit=2,
-            logging_steps=max(1, int(self.w_log_steps.value)), seed=int(self.w_seed.value), disable_tqdm=True,
+            logging_steps=max(1, self.logging_steps), seed=self.seed, disable_tqdm=True,
         )
 
     def _prepare(self) -> Trainer:
-        train_raw, eval_raw = self._load_datasets()
-        label_col = self.w_label.value
-        self._load_model(list(train_raw[label_col]))
-        config = self.model.config
-        label_mapping(list(train_raw[label_col]) + list(eval_raw[label_col]), config)  # clear error before any work
-        max_len = int(self.w_max_len.value)
-        train = tokenize_dataset(train_raw, self.tokenizer, text_column=self.w_text.value, label_column=label_col,
-                                 config=config, max_length=max_len)
-        evals = tokenize_dataset(eval_raw, self.tokenizer, text_column=self.w_text.value, label_column=label_col,
-                                 config=config, max_length=max_len)
+        """Data, labels, model and tokenizer through the headless helper; then the run's Trainer."""
+        prepared = prepare_classification(
+            self.model if self.model is not None else self.model_name,
+            self._dataset_object if self._dataset_object is not None else self.dataset_name, self._eval_arg,
+            text_column=self.text_column, label_column=self.label_column, tokenizer=self.tokenizer,
+            max_length=self.max_length, seed=self.seed)
+        self.model, self.tokenizer = prepared.model, prepared.tokenizer
         if not self._probe_texts:
-            self._probe_texts = [str(t) for t in eval_raw[self.w_text.value][:4]]
-        return Trainer(self.model, self._arguments(), train, evals, processing_class=self.tokenizer,
-                       compute_metrics=classification_metrics, callbacks=[self.callback])
+            self._probe_texts = [str(t) for t in prepared.raw_eval[self.text_column][:4]]
+        return Trainer(self.model, self._arguments(), prepared.train_dataset, prepared.eval_dataset,
+                       processing_class=self.tokenizer, compute_metrics=classification_metrics, callbacks=[self.callback])
 
-    # -- probe set -------------------------------------------------------------------------------
     def _predict_probe(self) -> list[tuple[str, float]] | None:
         if not self._probe_texts or self.model is None or self.tokenizer is None:
             return None
-        import torch
-
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            device = next(self.model.parameters()).device
-            with torch.no_grad():
-                enc = self.tokenizer(self._probe_texts, padding=True, truncation=True,
-                                     max_length=int(self.w_max_len.value), return_tensors="pt")
-                logits = self.model(**{k: v.to(device) for k, v in enc.items()}).logits.float()
-            probs = logits.softmax(-1).cpu()
-        finally:
-            self.model.train(was_training)
-        id2label = self.model.config.id2label
-        return [(id2label.get(int(p.argmax()), str(int(p.argmax()))), float(p.max())) for p in probs]
+        return predict_labels(self.model, self.tokenizer, self._probe_texts, self.max_length)
 
     # -- actions ---------------------------------------------------------------------------------
     def start(self, wait: bool = False) -> None:
@@ -508,7 +334,7 @@ class FineTune(Panel):
         if self.trainer is None:
             raise RuntimeError("no run yet; press Start first.")
         if self.running:
-            self._evaluate_requested = True  # done by the training thread at the next step boundary
+            self.trainer.state.should_evaluate = True  # the trainer evaluates at the next step boundary
             return None
         metrics = self.trainer.evaluate()
         return metrics
@@ -562,7 +388,7 @@ class FineTune(Panel):
             run.status = self.trainer.state.stop_reason or "finished"
             self.clear_error()
         except BaseException as err:  # shown in the panel: a widget never dies silently
-            message = out_of_memory_message(err, int(self.w_batch.value)) or f"{type(err).__name__}: {err}"
+            message = out_of_memory_message(err, self.batch_size) or f"{type(err).__name__}: {err}"
             if self._last_checkpoint:
                 message += f"\nLast checkpoint: {self._last_checkpoint}"
             run.status = "error"
@@ -570,7 +396,8 @@ class FineTune(Panel):
         finally:
             self.running = False
             self._refresh()
-            self._write_summary()
+            self.static_html = summary_html(self.runs, self.current_run, self._probe_texts, self._probe_before,
+                                            self._probe_now)
             self._set_buttons()
 
     def _set_buttons(self) -> None:
@@ -600,21 +427,8 @@ class FineTune(Panel):
         self.progress.max = max(1, state.max_steps)
         self.progress.value = state.global_step
         status = "running" if self.running else (self.current_run.status if self.current_run else "")
-        self.progress_text.value = (
-            f"step {state.global_step}/{state.max_steps} · epoch {state.epoch:.2f} · loss {last_loss:.4f} · "
-            f"{speed:.1f} examples/s · ETA {format_eta(eta) if self.running else '--:--'} · {html.escape(status)}")
-        series_loss, series_lr, series_metric = [], [], []
-        for i, run in enumerate(self.runs):
-            current = run is self.current_run
-            color = COLORS[i % len(COLORS)]
-            series_loss.append({"name": run.name, "x": run.steps, "y": run.losses, "color": color, "dash": not current})
-            series_lr.append({"name": run.name, "x": run.steps, "y": run.lrs, "color": color, "dash": not current})
-            if run.evals:
-                series_metric.append({"name": f"{run.name} eval loss", "x": [e["step"] for e in run.evals],
-                                      "y": [e["eval_loss"] for e in run.evals], "color": color, "dash": True})
-                if "eval_accuracy" in run.evals[0]:
-                    series_metric.append({"name": f"{run.name} accuracy", "x": [e["step"] for e in run.evals],
-                                          "y": [e["eval_accuracy"] for e in run.evals], "color": color})
+        self.progress_text.value = progress_html(state, last_loss, speed, eta if self.running else None, status)
+        series_loss, series_lr, series_metric = chart_series(self.runs, self.current_run)
         self.loss_chart.set_series(series_loss)
         self.lr_chart.set_series(series_lr)
         self.metric_chart.set_series(series_metric)
@@ -623,33 +437,4 @@ class FineTune(Panel):
         finished = not self.running and self.current_run is not None and self.current_run.status in ("finished", "stopped")
         self.probe_html.value = probe_table_html(self._probe_texts, self._probe_before, self._probe_now,
                                                  "after" if finished else "now")
-        self.history_html.value = self._history_html()
-
-    def _history_html(self) -> str:
-        rows = []
-        for i, run in enumerate(self.runs):
-            last_eval = run.evals[-1] if run.evals else {}
-            acc = last_eval.get("eval_accuracy")
-            rows.append(
-                f'<tr><td style="color:{COLORS[i % len(COLORS)]}">{html.escape(run.name)}</td><td>{html.escape(run.status)}</td>'
-                f"<td>{run.steps[-1] if run.steps else 0}</td><td>{run.losses[-1] if run.losses else float('nan'):.4f}</td>"
-                f"<td>{'' if acc is None else f'{acc:.3f}'}</td>"
-                f"<td>lr {run.settings.get('learning_rate')}, bs {run.settings.get('per_device_train_batch_size')}</td></tr>")
-        return ('<table class="wb-finetune-runs" style="font-size:12px"><tr><th>run</th><th>status</th><th>step</th>'
-                f"<th>loss</th><th>accuracy</th><th>settings</th></tr>{''.join(rows)}</table>")
-
-    def _write_summary(self) -> None:
-        try:
-            png = base64.b64encode(curves_png(self.runs)).decode("ascii")
-        except Exception as err:  # the static view is a bonus; never hide the run's outcome for it
-            png, note = "", f"(curves unavailable: {err})"
-        else:
-            note = ""
-        evals = self.current_run.evals if self.current_run else []
-        self.static_html = (
-            '<div class="wb-finetune-summary"><b>Fine-tuning summary</b> '
-            f"{html.escape(note)}<br>"
-            + (f'<img alt="training curves" src="data:image/png;base64,{png}"/>' if png else "")
-            + metrics_table_html(evals) + self._history_html()
-            + probe_table_html(self._probe_texts, self._probe_before, self._probe_now, "after") + "</div>"
-        )
+        self.history_html.value = history_html(self.runs)

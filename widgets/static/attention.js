@@ -1,53 +1,35 @@
 // AttentionView front end: head, model and matrix views on canvas, plus a summaries panel.
-// Shipped inside the widgets package; no imports, no network. Buffers arrive as binary
-// (DataView/ArrayBuffer) with {dtype, shape} metadata from the kernel (or base64 in save_html).
+// Shipped inside the widgets package; no network. Each array trait arrives as one
+// {dtype, shape, buffer} object from the kernel (or from the page, in save_html).
+//
+// Layout of this file: small shared helpers; buildDom (the elements, made once); one drawing
+// function per view (drawHeadView, drawModelView, drawMatrixView) and for the side panel
+// (drawSummaries, drawEntropy), each taking a `view` context {model, ui, get, state}; the
+// pointer handlers of each view; and render(), which wires events to one coalesced redraw
+// (requestAnimationFrame) and returns the cleanup function.
+import { arrayReader } from "./_arrays.js";
 
 const HEAD_W = 640;
 const MAX_H = 720;
 const MATRIX_PX = 600;
+const MATRIX_OFFSET = 105; // matrix view: room for the token labels left of and above the heatmap
+const ENTROPY = { cell: 16, ox: 28, oy: 14 }; // entropy table geometry
+const VIEW_NAMES = { head: "Head view", model: "Model view", matrix: "Matrix view" };
 
-function bytesOf(v) {
-  if (!v) return new Uint8Array(0);
-  if (v instanceof Uint8Array) return v;
-  if (v instanceof ArrayBuffer) return new Uint8Array(v);
-  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-  return new Uint8Array(0);
-}
+// ---------------------------------------------------------------- shared helpers
 
-function half(h) {
-  const s = (h & 0x8000) ? -1 : 1, e = (h >> 10) & 0x1f, f = h & 0x3ff;
-  if (e === 0) return s * f * 5.960464477539063e-8;
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * Math.pow(2, e - 15);
-}
-
-// bytes + {dtype, shape} -> {data: Float32Array|Uint16Array, shape}
-function decode(raw, meta) {
-  const b = bytesOf(raw);
-  if (!meta || !meta.shape || !b.length) return null;
-  const copy = b.slice().buffer; // aligned
-  let data;
-  if (meta.dtype === "float16") {
-    const u = new Uint16Array(copy);
-    data = new Float32Array(u.length);
-    for (let i = 0; i < u.length; i++) data[i] = half(u[i]);
-  } else if (meta.dtype === "uint16") data = new Uint16Array(copy);
-  else if (meta.dtype === "float32") data = new Float32Array(copy);
-  else if (meta.dtype === "uint8") data = new Uint8Array(copy);
-  else throw new Error("unknown dtype " + meta.dtype);
-  return { data, shape: meta.shape };
-}
-
+// A head's colour: hues spread evenly over the heads
 function headColor(h, n, alpha) {
   return `hsla(${Math.round((h * 360) / Math.max(n, 1))}, 75%, 42%, ${alpha})`;
 }
 
+// 0 -> white, 1 -> deep blue, as [r, g, b]
 function heatColor(v) {
-  // 0 -> white, 1 -> deep blue
   const t = Math.max(0, Math.min(1, v));
   return [Math.round(255 - 222 * t), Math.round(255 - 180 * t), Math.round(255 - 75 * t)];
 }
 
+// Create an element (with a class and text), appended to `parent`
 function el_(tag, cls, parent, text) {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
@@ -75,19 +57,56 @@ function matrixImage(m, gamma) {
   return { canvas: off, vals, rows, cols, max };
 }
 
-function render({ model, el }) {
+// Slice z of an (n, rows, cols) decoded array, as a (1, rows, cols) one
+function slice3(a, z) {
+  const [, r, c] = a.shape;
+  return { data: a.data.subarray(z * r * c, (z + 1) * r * c), shape: [1, r, c] };
+}
+
+// Pointer position in canvas pixels (the canvas may be scaled by CSS)
+function canvasPoint(canvas, ev) {
+  const r = canvas.getBoundingClientRect();
+  return { x: (ev.clientX - r.left) * (canvas.width / r.width), y: (ev.clientY - r.top) * (canvas.height / r.height) };
+}
+
+function meta(model) {
+  return model.get("meta") || {};
+}
+
+// The heads drawn: the selected ones, or all when none is selected
+function selectedHeads(model) {
+  const n = meta(model).num_heads || 0;
+  const hs = (model.get("heads") || []).filter((h) => h >= 0 && h < n);
+  return hs.length ? hs : Array.from({ length: n }, (_, i) => i);
+}
+
+// Set traits from the browser and send them to the kernel in one message
+function save(model, values) {
+  for (const k in values) model.set(k, values[k]);
+  model.save_changes();
+}
+
+// Show one head of one layer in the head view (model view and entropy table clicks)
+function openHead(model, layer, h) {
+  save(model, { layer, heads: [h], view: "head" });
+}
+
+// ---------------------------------------------------------------- the elements
+
+// Toolbar (views, layer, heads), error box, main canvas, summaries side panel, info line
+function buildDom(el, model) {
   const root = el_("div", "wb-attn", el);
   const bar = el_("div", "wb-attn-bar", root);
   const viewBtns = {};
-  for (const v of ["head", "model", "matrix"]) {
-    const b = el_("button", "wb-attn-view-btn", bar, v === "head" ? "Head view" : v === "model" ? "Model view" : "Matrix view");
+  for (const v of Object.keys(VIEW_NAMES)) {
+    const b = el_("button", "wb-attn-view-btn", bar, VIEW_NAMES[v]);
     b.dataset.view = v;
-    b.onclick = () => { model.set("view", v); model.save_changes(); };
+    b.onclick = () => save(model, { view: v });
     viewBtns[v] = b;
   }
   el_("span", "wb-attn-label", bar, "Layer");
   const layerSel = el_("select", "wb-attn-layer", bar);
-  layerSel.onchange = () => { model.set("layer", parseInt(layerSel.value, 10)); model.save_changes(); };
+  layerSel.onchange = () => save(model, { layer: parseInt(layerSel.value, 10) });
   const headBox = el_("span", "wb-attn-heads", bar);
   const errBox = el_("div", "wb-attn-error", root);
   const body = el_("div", "wb-attn-body", root);
@@ -107,371 +126,413 @@ function render({ model, el }) {
   el_("div", "wb-attn-cap", side, "entropy per head (nats; dark = focused) — click to open");
   const entCanvas = el_("canvas", "wb-attn-entropy", side);
   const info = el_("div", "wb-attn-info", root);
+  return { root, viewBtns, layerSel, headBox, errBox, canvas, ctx: canvas.getContext("2d"), sumCaps, sumCanvases,
+    entCanvas, info };
+}
 
-  let hover = null; // {side: "q"|"k", i}
-  let zoom = null; // matrix view window [q0,q1,k0,k1] being shown
-  let pending = null;
-  let cache = {};
-  const ctx = canvas.getContext("2d");
+// The error box shows the kernel's `error` trait (the panel's one error mechanism)
+function drawError({ model, ui }) {
+  const e = model.get("error") || "";
+  ui.errBox.textContent = e;
+  ui.errBox.style.display = e ? "block" : "none";
+}
 
-  const meta = () => model.get("meta") || {};
-  const selectedHeads = () => {
-    const n = meta().num_heads || 0;
-    const hs = (model.get("heads") || []).filter((h) => h >= 0 && h < n);
-    return hs.length ? hs : Array.from({ length: n }, (_, i) => i);
-  };
-  const get = (name) => {
-    // decode once per buffer object
-    const edges = name === "edge_index" || name === "edge_weight";
-    const raw = model.get(name), m = model.get(edges ? "edge_meta" : name + "_meta");
-    if (cache[name] && cache[name].raw === raw && cache[name].meta === m) return cache[name].val;
-    const val = decode(raw, name === "edge_index" && m ? { dtype: "uint16", shape: m.shape } : m);
-    cache[name] = { raw, meta: m, val };
-    return val;
-  };
-
-  function setError() {
-    const e = model.get("error") || "";
-    errBox.textContent = e;
-    errBox.style.display = e ? "block" : "none";
+// Layer options, the active view button, one toggle button per head
+function drawControls({ model, ui }) {
+  const mt = meta(model);
+  const layers = mt.layers || [];
+  if (ui.layerSel.options.length !== layers.length) {
+    ui.layerSel.innerHTML = "";
+    for (const l of layers) { const o = el_("option", "", ui.layerSel, String(l)); o.value = String(l); }
   }
-
-  function controls() {
-    const mt = meta();
-    const layers = mt.layers || [];
-    if (layerSel.options.length !== layers.length) {
-      layerSel.innerHTML = "";
-      for (const l of layers) { const o = el_("option", "", layerSel, String(l)); o.value = String(l); }
+  ui.layerSel.value = String(model.get("layer"));
+  const v = model.get("view");
+  for (const k in ui.viewBtns) ui.viewBtns[k].classList.toggle("wb-active", k === v);
+  const n = mt.num_heads || 0;
+  if (ui.headBox.childElementCount !== n) {
+    ui.headBox.innerHTML = "";
+    for (let h = 0; h < n; h++) {
+      const b = el_("button", "wb-attn-head", ui.headBox, String(h));
+      b.style.borderColor = headColor(h, n, 1);
+      b.title = `head ${h} (shift-click: add/remove)`;
+      b.onclick = (ev) => {
+        const cur = model.get("heads") || [];
+        let next;
+        if (ev.shiftKey) next = cur.includes(h) ? cur.filter((x) => x !== h) : [...cur, h].sort((a, b) => a - b);
+        else next = cur.length === 1 && cur[0] === h ? [] : [h];
+        save(model, { heads: next });
+      };
     }
-    layerSel.value = String(model.get("layer"));
-    const v = model.get("view");
-    for (const k in viewBtns) viewBtns[k].classList.toggle("wb-active", k === v);
-    const n = mt.num_heads || 0;
-    if (headBox.childElementCount !== n) {
-      headBox.innerHTML = "";
-      for (let h = 0; h < n; h++) {
-        const b = el_("button", "wb-attn-head", headBox, String(h));
-        b.style.borderColor = headColor(h, n, 1);
-        b.title = `head ${h} (shift-click: add/remove)`;
-        b.onclick = (ev) => {
-          const cur = model.get("heads") || [];
-          let next;
-          if (ev.shiftKey) next = cur.includes(h) ? cur.filter((x) => x !== h) : [...cur, h].sort((a, b) => a - b);
-          else next = cur.length === 1 && cur[0] === h ? [] : [h];
-          model.set("heads", next); model.save_changes();
-        };
+  }
+  const sel = new Set(selectedHeads(model));
+  [...ui.headBox.children].forEach((b, h) => {
+    b.classList.toggle("wb-active", sel.has(h));
+    b.style.background = sel.has(h) ? headColor(h, n, 0.85) : "transparent";
+    b.style.color = sel.has(h) ? "white" : "inherit";
+  });
+}
+
+// ---------------------------------------------------------------- head view
+
+// Rows: one per token, queries on the left, keys on the right
+function headGeometry(model) {
+  const mt = meta(model);
+  const tq = (mt.query_tokens || []).length, tk = (mt.key_tokens || []).length;
+  const t = Math.max(tq, tk, 1);
+  const rh = Math.max(2, Math.min(18, Math.floor((MAX_H - 30) / t)));
+  return { tq, tk, rh, top: 24, xl: 180, xr: HEAD_W - 180, h: 30 + t * rh };
+}
+
+// Sentence-pair backgrounds behind the second segment's tokens
+function drawSegments(ctx, mt, g) {
+  const segq = mt.segment_ids, segk = mt.key_segment_ids;
+  ctx.fillStyle = "rgba(255,170,0,0.12)";
+  if (segq) for (let i = 0; i < g.tq; i++) if (segq[i] === 1) ctx.fillRect(0, g.top + i * g.rh, g.xl, g.rh);
+  if (segk) for (let j = 0; j < g.tk; j++) if (segk[j] === 1) ctx.fillRect(g.xr, g.top + j * g.rh, HEAD_W - g.xr, g.rh);
+}
+
+// Query -> key lines of each selected head, bucketed by opacity so one stroke() draws many lines
+function drawEdges(ctx, model, g, idx, w, hover) {
+  const [H, TQ, K] = w.shape;
+  const heads = selectedHeads(model);
+  const n = meta(model).num_heads;
+  const yq = (i) => g.top + i * g.rh + g.rh / 2;
+  const BUCKETS = 16;
+  const minW = hover ? 0.003 : 0.02;
+  ctx.lineWidth = g.rh >= 8 ? 1.5 : 1;
+  for (const h of heads) {
+    if (h >= H) continue;
+    const paths = Array.from({ length: BUCKETS }, () => new Path2D());
+    const used = new Uint8Array(BUCKETS);
+    const rows = hover && hover.side === "q" ? [hover.i] : Array.from({ length: TQ }, (_, i) => i);
+    for (const q of rows) {
+      const base = (h * TQ + q) * K;
+      for (let r = 0; r < K; r++) {
+        const wt = w.data[base + r];
+        if (wt < minW) break; // sorted strongest first
+        const k = idx.data[base + r];
+        if (hover && hover.side === "k" && k !== hover.i) continue;
+        const b = Math.min(BUCKETS - 1, Math.floor(wt * BUCKETS));
+        paths[b].moveTo(g.xl + 4, yq(q)); paths[b].lineTo(g.xr - 4, yq(k));
+        used[b] = 1;
       }
     }
-    const sel = new Set(selectedHeads());
-    [...headBox.children].forEach((b, h) => {
-      b.classList.toggle("wb-active", sel.has(h));
-      b.style.background = sel.has(h) ? headColor(h, n, 0.85) : "transparent";
-      b.style.color = sel.has(h) ? "white" : "inherit";
-    });
-  }
-
-  // ---------------------------------------------------------------- head view
-  function headGeometry() {
-    const mt = meta();
-    const tq = (mt.query_tokens || []).length, tk = (mt.key_tokens || []).length;
-    const t = Math.max(tq, tk, 1);
-    const rh = Math.max(2, Math.min(18, Math.floor((MAX_H - 30) / t)));
-    return { tq, tk, rh, top: 24, xl: 180, xr: HEAD_W - 180, h: 30 + t * rh };
-  }
-
-  function drawHead() {
-    const mt = meta();
-    const g = headGeometry();
-    canvas.width = HEAD_W; canvas.height = g.h;
-    ctx.clearRect(0, 0, canvas.width, canvas.height);
-    const idx = get("edge_index"), w = get("edge_weight");
-    const em = model.get("edge_meta") || {};
-    if (!idx || !w) return false;
-    const [H, TQ, K] = w.shape;
-    const heads = selectedHeads();
-    const yq = (i) => g.top + i * g.rh + g.rh / 2;
-    // segment backgrounds (sentence pairs)
-    const segq = mt.segment_ids, segk = mt.key_segment_ids;
-    if (segq) for (let i = 0; i < g.tq; i++) if (segq[i] === 1) { ctx.fillStyle = "rgba(255,170,0,0.12)"; ctx.fillRect(0, g.top + i * g.rh, g.xl, g.rh); }
-    if (segk) for (let j = 0; j < g.tk; j++) if (segk[j] === 1) { ctx.fillStyle = "rgba(255,170,0,0.12)"; ctx.fillRect(g.xr, g.top + j * g.rh, HEAD_W - g.xr, g.rh); }
-    // lines: per head, bucket by opacity so one stroke() draws many lines
-    const BUCKETS = 16;
-    const minW = hover ? 0.003 : 0.02;
-    ctx.lineWidth = g.rh >= 8 ? 1.5 : 1;
-    for (const h of heads) {
-      if (h >= H) continue;
-      const paths = Array.from({ length: BUCKETS }, () => new Path2D());
-      const used = new Uint8Array(BUCKETS);
-      const qs = hover && hover.side === "q" ? [hover.i] : null;
-      const rows = qs || Array.from({ length: TQ }, (_, i) => i);
-      for (const q of rows) {
-        const base = (h * TQ + q) * K;
-        for (let r = 0; r < K; r++) {
-          const wt = w.data[base + r];
-          if (wt < minW) break; // sorted strongest first
-          const k = idx.data[base + r];
-          if (hover && hover.side === "k" && k !== hover.i) continue;
-          const b = Math.min(BUCKETS - 1, Math.floor(wt * BUCKETS));
-          paths[b].moveTo(g.xl + 4, yq(q)); paths[b].lineTo(g.xr - 4, yq(k));
-          used[b] = 1;
-        }
-      }
-      for (let b = 0; b < BUCKETS; b++) {
-        if (!used[b]) continue;
-        ctx.strokeStyle = headColor(h, meta().num_heads, Math.min(1, (b + 1) / BUCKETS) * (heads.length > 1 ? 0.8 : 1));
-        ctx.stroke(paths[b]);
-      }
+    for (let b = 0; b < BUCKETS; b++) {
+      if (!used[b]) continue;
+      ctx.strokeStyle = headColor(h, n, Math.min(1, (b + 1) / BUCKETS) * (heads.length > 1 ? 0.8 : 1));
+      ctx.stroke(paths[b]);
     }
-    // labels
-    ctx.fillStyle = "#222";
-    ctx.font = `${Math.min(13, Math.max(8, g.rh - 3))}px sans-serif`;
-    ctx.textBaseline = "middle";
-    const labels = g.rh >= 8;
-    const qt = mt.query_tokens || [], kt = mt.key_tokens || [];
-    for (let i = 0; i < g.tq; i++) {
-      const on = hover && hover.side === "q" && hover.i === i;
+  }
+}
+
+// Token labels on both sides (the hovered one in red); thin ticks instead when rows are too small
+function drawTokenLabels(ctx, mt, g, hover) {
+  const yq = (i) => g.top + i * g.rh + g.rh / 2;
+  ctx.fillStyle = "#222";
+  ctx.font = `${Math.min(13, Math.max(8, g.rh - 3))}px sans-serif`;
+  ctx.textBaseline = "middle";
+  const labels = g.rh >= 8;
+  const sides = [["q", mt.query_tokens || [], g.tq, "right", g.xl], ["k", mt.key_tokens || [], g.tk, "left", g.xr]];
+  for (const [side, tokens, n, align, x] of sides) {
+    for (let i = 0; i < n; i++) {
+      const on = hover && hover.side === side && hover.i === i;
       if (!labels && !on) continue;
-      ctx.textAlign = "right";
+      ctx.textAlign = align;
       ctx.fillStyle = on ? "#c00" : "#222";
-      ctx.fillText(qt[i], g.xl, yq(i));
-    }
-    for (let j = 0; j < g.tk; j++) {
-      const on = hover && hover.side === "k" && hover.i === j;
-      if (!labels && !on) continue;
-      ctx.textAlign = "left";
-      ctx.fillStyle = on ? "#c00" : "#222";
-      ctx.fillText(kt[j], g.xr, yq(j));
-    }
-    if (!labels) { // thin token ticks so long inputs still show their extent
-      ctx.fillStyle = "#888";
-      for (let i = 0; i < g.tq; i++) ctx.fillRect(g.xl - 6, g.top + i * g.rh, 6, Math.max(1, g.rh - 1));
-      for (let j = 0; j < g.tk; j++) ctx.fillRect(g.xr, g.top + j * g.rh, 6, Math.max(1, g.rh - 1));
-    }
-    ctx.fillStyle = "#555"; ctx.textAlign = "left"; ctx.font = "11px sans-serif";
-    ctx.fillText(`layer ${model.get("layer")} · ${em.complete ? "all edges" : "top " + K + " keys per query"} · hover a token to isolate it`, 4, 10);
-    return em.layer === model.get("layer");
-  }
-
-  function headHover(ev) {
-    const r = canvas.getBoundingClientRect();
-    const x = (ev.clientX - r.left) * (canvas.width / r.width), y = (ev.clientY - r.top) * (canvas.height / r.height);
-    const g = headGeometry();
-    const i = Math.floor((y - g.top) / g.rh);
-    let next = null;
-    if (x < HEAD_W / 2 && i >= 0 && i < g.tq) next = { side: "q", i };
-    else if (x >= HEAD_W / 2 && i >= 0 && i < g.tk) next = { side: "k", i };
-    if (JSON.stringify(next) !== JSON.stringify(hover)) {
-      hover = next;
-      root.dataset.hover = hover ? `${hover.side}${hover.i}` : "";
-      const mt = meta();
-      info.textContent = hover ? `${hover.side === "q" ? "query" : "key"} ${hover.i}: ${(hover.side === "q" ? mt.query_tokens : mt.key_tokens)[hover.i]}` : "";
-      draw();
+      ctx.fillText(tokens[i], x, yq(i));
     }
   }
-
-  // ---------------------------------------------------------------- matrix view
-  function fullWindow() {
-    const mt = meta();
-    return [0, (mt.query_tokens || []).length, 0, (mt.key_tokens || []).length];
+  if (!labels) { // thin token ticks so long inputs still show their extent
+    ctx.fillStyle = "#888";
+    for (let i = 0; i < g.tq; i++) ctx.fillRect(g.xl - 6, g.top + i * g.rh, 6, Math.max(1, g.rh - 1));
+    for (let j = 0; j < g.tk; j++) ctx.fillRect(g.xr, g.top + j * g.rh, 6, Math.max(1, g.rh - 1));
   }
+}
 
-  function drawMatrix() {
-    const mt = meta();
-    const m = get("matrix");
-    const mm = model.get("matrix_meta") || {};
-    canvas.width = MATRIX_PX + 110; canvas.height = MATRIX_PX + 110;
-    ctx.clearRect(0, 0, canvas.width, canvas.height);
-    if (!m) { ctx.fillStyle = "#555"; ctx.fillText("loading…", 20, 20); return false; }
-    const have = mm.window || fullWindow();
-    const win = zoom || have;
-    const img = matrixImage(m);
-    // source rectangle of the buffer that covers `win` (client-side zoom until sharper data arrives)
-    const sy = ((win[0] - have[0]) / (have[1] - have[0])) * img.rows, sh = ((win[1] - win[0]) / (have[1] - have[0])) * img.rows;
-    const sx = ((win[2] - have[2]) / (have[3] - have[2])) * img.cols, sw = ((win[3] - win[2]) / (have[3] - have[2])) * img.cols;
-    const ox = 105, oy = 105, W = MATRIX_PX, Hh = MATRIX_PX;
-    ctx.imageSmoothingEnabled = false;
-    ctx.drawImage(img.canvas, sx, sy, Math.max(sw, 1e-3), Math.max(sh, 1e-3), ox, oy, W, Hh);
-    ctx.strokeStyle = "#999"; ctx.strokeRect(ox, oy, W, Hh);
-    const nq = win[1] - win[0], nk = win[3] - win[2];
-    const qt = mt.query_tokens || [], kt = mt.key_tokens || [];
-    ctx.fillStyle = "#222"; ctx.font = "10px sans-serif"; ctx.textBaseline = "middle";
-    if (W / nq >= 9) {
-      ctx.textAlign = "right";
-      for (let i = 0; i < nq; i++) ctx.fillText(qt[win[0] + i], ox - 3, oy + (i + 0.5) * (Hh / nq));
-    } else {
-      ctx.textAlign = "right";
-      for (let t = 0; t <= 4; t++) ctx.fillText(String(Math.round(win[0] + (nq * t) / 4)), ox - 3, oy + (Hh * t) / 4);
-    }
-    ctx.save();
-    ctx.translate(ox, oy - 3); ctx.rotate(-Math.PI / 2); ctx.textAlign = "left";
-    if (W / nk >= 9) for (let j = 0; j < nk; j++) ctx.fillText(kt[win[2] + j], 0, (j + 0.5) * (W / nk));
-    else for (let t = 0; t <= 4; t++) ctx.fillText(String(Math.round(win[2] + (nk * t) / 4)), 0, (W * t) / 4);
-    ctx.restore();
-    ctx.fillStyle = "#555"; ctx.textAlign = "left"; ctx.font = "11px sans-serif";
-    ctx.fillText(`layer ${model.get("layer")} · heads ${selectedHeads().join(",")} · queries ${win[0]}–${win[1]} × keys ${win[2]}–${win[3]} · wheel to zoom, double-click to reset`, 4, 10);
-    return mm.layer === model.get("layer");
-  }
+// Head view: lines from each query token to the keys it attends to. Ready when the edges are this layer's
+function drawHeadView({ model, ui, get, state }) {
+  const { canvas, ctx } = ui;
+  const mt = meta(model);
+  const g = headGeometry(model);
+  canvas.width = HEAD_W; canvas.height = g.h;
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const idx = get("edge_index"), w = get("edge_weight");
+  const em = model.get("edge_meta") || {};
+  if (!idx || !w) return false;
+  drawSegments(ctx, mt, g);
+  drawEdges(ctx, model, g, idx, w, state.hover);
+  drawTokenLabels(ctx, mt, g, state.hover);
+  ctx.fillStyle = "#555"; ctx.textAlign = "left"; ctx.font = "11px sans-serif";
+  const shown = em.complete ? "all edges" : "top " + w.shape[2] + " keys per query";
+  ctx.fillText(`layer ${model.get("layer")} · ${shown} · hover a token to isolate it`, 4, 10);
+  return em.layer === model.get("layer");
+}
 
-  function matrixWheel(ev) {
-    ev.preventDefault();
-    const r = canvas.getBoundingClientRect();
-    const x = (ev.clientX - r.left) * (canvas.width / r.width) - 105, y = (ev.clientY - r.top) * (canvas.height / r.height) - 105;
-    const full = fullWindow();
-    const win = zoom || (model.get("matrix_meta") || {}).window || full;
-    const f = ev.deltaY < 0 ? 0.7 : 1 / 0.7;
-    const fx = Math.max(0, Math.min(1, x / MATRIX_PX)), fy = Math.max(0, Math.min(1, y / MATRIX_PX));
-    const span = (a, b, frac, n0, n1) => {
-      const n = Math.max(4, Math.min(n1 - n0, Math.round((b - a) * f)));
-      let s = Math.round(a + (b - a) * frac - n * frac);
-      s = Math.max(n0, Math.min(n1 - n, s));
-      return [s, s + n];
-    };
-    const [q0, q1] = span(win[0], win[1], fy, full[0], full[1]);
-    const [k0, k1] = span(win[2], win[3], fx, full[2], full[3]);
-    zoom = [q0, q1, k0, k1];
-    draw();
-    clearTimeout(pending);
-    pending = setTimeout(() => { model.set("window", zoom); model.save_changes(); }, 150);
-  }
+// The token under the pointer: {side: "q"|"k", i} or null
+function headHoverTarget({ model, ui }, ev) {
+  const { x, y } = canvasPoint(ui.canvas, ev);
+  const g = headGeometry(model);
+  const i = Math.floor((y - g.top) / g.rh);
+  if (x < HEAD_W / 2 && i >= 0 && i < g.tq) return { side: "q", i };
+  if (x >= HEAD_W / 2 && i >= 0 && i < g.tk) return { side: "k", i };
+  return null;
+}
 
-  // ---------------------------------------------------------------- model view
-  function modelGeometry() {
-    const mt = meta();
-    const L = (mt.layers || []).length, H = mt.num_heads || 0;
-    const cell = Math.max(28, Math.min(64, Math.floor(700 / Math.max(H, 1))));
-    return { L, H, cell, ox: 36, oy: 30 };
-  }
+// ---------------------------------------------------------------- matrix view
 
-  function drawModel() {
-    const g = modelGeometry();
-    canvas.width = g.ox + g.H * g.cell + 4; canvas.height = g.oy + g.L * g.cell + 4;
-    ctx.clearRect(0, 0, canvas.width, canvas.height);
-    const t = get("thumbs");
-    ctx.fillStyle = "#555"; ctx.font = "11px sans-serif"; ctx.textBaseline = "middle";
-    ctx.fillText("layers × heads · click a thumbnail to open it in the head view", 4, 9);
-    if (!t) return false;
-    const [L, H, s1, s2] = t.shape;
-    const layers = meta().layers || [];
-    for (let l = 0; l < L; l++) {
-      ctx.fillStyle = "#333"; ctx.textAlign = "right";
-      ctx.fillText(`L${layers[l]}`, g.ox - 4, g.oy + (l + 0.5) * g.cell);
-      for (let h = 0; h < H; h++) {
-        if (l === 0) { ctx.textAlign = "center"; ctx.fillText(`H${h}`, g.ox + (h + 0.5) * g.cell, g.oy - 8); }
-        const sub = { data: t.data.subarray(((l * H + h) * s1) * s2, ((l * H + h + 1) * s1) * s2), shape: [1, s1, s2] };
-        const img = matrixImage(sub, 0.5);
-        ctx.imageSmoothingEnabled = false;
-        ctx.drawImage(img.canvas, g.ox + h * g.cell + 1, g.oy + l * g.cell + 1, g.cell - 2, g.cell - 2);
-        if (layers[l] === model.get("layer") && selectedHeads().length === 1 && selectedHeads()[0] === h) {
-          ctx.strokeStyle = "#c00"; ctx.strokeRect(g.ox + h * g.cell + 0.5, g.oy + l * g.cell + 0.5, g.cell - 1, g.cell - 1);
-        }
+function fullWindow(model) {
+  const mt = meta(model);
+  return [0, (mt.query_tokens || []).length, 0, (mt.key_tokens || []).length];
+}
+
+// Row labels (tokens when they fit, else token positions) and rotated column labels
+function drawMatrixLabels(ctx, mt, win) {
+  const ox = MATRIX_OFFSET, oy = MATRIX_OFFSET, W = MATRIX_PX, Hh = MATRIX_PX;
+  const nq = win[1] - win[0], nk = win[3] - win[2];
+  const qt = mt.query_tokens || [], kt = mt.key_tokens || [];
+  ctx.fillStyle = "#222"; ctx.font = "10px sans-serif"; ctx.textBaseline = "middle";
+  ctx.textAlign = "right";
+  if (W / nq >= 9) for (let i = 0; i < nq; i++) ctx.fillText(qt[win[0] + i], ox - 3, oy + (i + 0.5) * (Hh / nq));
+  else for (let t = 0; t <= 4; t++) ctx.fillText(String(Math.round(win[0] + (nq * t) / 4)), ox - 3, oy + (Hh * t) / 4);
+  ctx.save();
+  ctx.translate(ox, oy - 3); ctx.rotate(-Math.PI / 2); ctx.textAlign = "left";
+  if (W / nk >= 9) for (let j = 0; j < nk; j++) ctx.fillText(kt[win[2] + j], 0, (j + 0.5) * (W / nk));
+  else for (let t = 0; t <= 4; t++) ctx.fillText(String(Math.round(win[2] + (nk * t) / 4)), 0, (W * t) / 4);
+  ctx.restore();
+}
+
+// Matrix view: the head-mean heatmap of the window; zooms first in the browser (from the data it
+// has), then sharper once the kernel sends the window. Ready when the matrix is this layer's
+function drawMatrixView({ model, ui, get, state }) {
+  const { canvas, ctx } = ui;
+  const m = get("matrix");
+  const mm = model.get("matrix_meta") || {};
+  canvas.width = MATRIX_PX + 110; canvas.height = MATRIX_PX + 110;
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  if (!m) { ctx.fillStyle = "#555"; ctx.fillText("loading…", 20, 20); return false; }
+  const have = mm.window || fullWindow(model);
+  const win = state.zoom || have;
+  const img = matrixImage(m);
+  // source rectangle of the buffer that covers `win` (client-side zoom until sharper data arrives)
+  const sy = ((win[0] - have[0]) / (have[1] - have[0])) * img.rows, sh = ((win[1] - win[0]) / (have[1] - have[0])) * img.rows;
+  const sx = ((win[2] - have[2]) / (have[3] - have[2])) * img.cols, sw = ((win[3] - win[2]) / (have[3] - have[2])) * img.cols;
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(img.canvas, sx, sy, Math.max(sw, 1e-3), Math.max(sh, 1e-3), MATRIX_OFFSET, MATRIX_OFFSET, MATRIX_PX, MATRIX_PX);
+  ctx.strokeStyle = "#999"; ctx.strokeRect(MATRIX_OFFSET, MATRIX_OFFSET, MATRIX_PX, MATRIX_PX);
+  drawMatrixLabels(ctx, meta(model), win);
+  ctx.fillStyle = "#555"; ctx.textAlign = "left"; ctx.font = "11px sans-serif";
+  ctx.fillText(`layer ${model.get("layer")} · heads ${selectedHeads(model).join(",")} · queries ${win[0]}–${win[1]} × keys ${win[2]}–${win[3]} · wheel to zoom, double-click to reset`, 4, 10);
+  return mm.layer === model.get("layer");
+}
+
+// The window after one wheel step around the pointer: [q0, q1, k0, k1]
+function zoomedWindow({ model, ui, state }, ev) {
+  const p = canvasPoint(ui.canvas, ev);
+  const x = p.x - MATRIX_OFFSET, y = p.y - MATRIX_OFFSET;
+  const full = fullWindow(model);
+  const win = state.zoom || (model.get("matrix_meta") || {}).window || full;
+  const f = ev.deltaY < 0 ? 0.7 : 1 / 0.7;
+  const fx = Math.max(0, Math.min(1, x / MATRIX_PX)), fy = Math.max(0, Math.min(1, y / MATRIX_PX));
+  const span = (a, b, frac, n0, n1) => {
+    const n = Math.max(4, Math.min(n1 - n0, Math.round((b - a) * f)));
+    let s = Math.round(a + (b - a) * frac - n * frac);
+    s = Math.max(n0, Math.min(n1 - n, s));
+    return [s, s + n];
+  };
+  const [q0, q1] = span(win[0], win[1], fy, full[0], full[1]);
+  const [k0, k1] = span(win[2], win[3], fx, full[2], full[3]);
+  return [q0, q1, k0, k1];
+}
+
+// ---------------------------------------------------------------- model view
+
+// One thumbnail cell per (layer, head)
+function modelGeometry(model) {
+  const mt = meta(model);
+  const L = (mt.layers || []).length, H = mt.num_heads || 0;
+  const cell = Math.max(28, Math.min(64, Math.floor(700 / Math.max(H, 1))));
+  return { L, H, cell, ox: 36, oy: 30 };
+}
+
+// Model view: a thumbnail of every head of every layer; the open head framed in red
+function drawModelView({ model, ui, get }) {
+  const { canvas, ctx } = ui;
+  const g = modelGeometry(model);
+  canvas.width = g.ox + g.H * g.cell + 4; canvas.height = g.oy + g.L * g.cell + 4;
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const t = get("thumbs");
+  ctx.fillStyle = "#555"; ctx.font = "11px sans-serif"; ctx.textBaseline = "middle";
+  ctx.fillText("layers × heads · click a thumbnail to open it in the head view", 4, 9);
+  if (!t) return false;
+  const [L, H, s1, s2] = t.shape;
+  const layers = meta(model).layers || [];
+  const open = selectedHeads(model);
+  for (let l = 0; l < L; l++) {
+    ctx.fillStyle = "#333"; ctx.textAlign = "right";
+    ctx.fillText(`L${layers[l]}`, g.ox - 4, g.oy + (l + 0.5) * g.cell);
+    for (let h = 0; h < H; h++) {
+      if (l === 0) { ctx.textAlign = "center"; ctx.fillText(`H${h}`, g.ox + (h + 0.5) * g.cell, g.oy - 8); }
+      const sub = { data: t.data.subarray((l * H + h) * s1 * s2, (l * H + h + 1) * s1 * s2), shape: [1, s1, s2] };
+      const img = matrixImage(sub, 0.5);
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(img.canvas, g.ox + h * g.cell + 1, g.oy + l * g.cell + 1, g.cell - 2, g.cell - 2);
+      if (layers[l] === model.get("layer") && open.length === 1 && open[0] === h) {
+        ctx.strokeStyle = "#c00"; ctx.strokeRect(g.ox + h * g.cell + 0.5, g.oy + l * g.cell + 0.5, g.cell - 1, g.cell - 1);
       }
     }
-    return true;
   }
+  return true;
+}
 
-  function modelClick(ev) {
-    const r = canvas.getBoundingClientRect();
-    const g = modelGeometry();
-    const x = (ev.clientX - r.left) * (canvas.width / r.width) - g.ox, y = (ev.clientY - r.top) * (canvas.height / r.height) - g.oy;
-    const h = Math.floor(x / g.cell), l = Math.floor(y / g.cell);
-    if (h < 0 || h >= g.H || l < 0 || l >= g.L) return;
-    openHead((meta().layers || [])[l], h);
+// The (layer, head) of the thumbnail under the pointer, or null
+function modelCellAt({ model, ui }, ev) {
+  const g = modelGeometry(model);
+  const p = canvasPoint(ui.canvas, ev);
+  const h = Math.floor((p.x - g.ox) / g.cell), l = Math.floor((p.y - g.oy) / g.cell);
+  if (h < 0 || h >= g.H || l < 0 || l >= g.L) return null;
+  return { layer: (meta(model).layers || [])[l], head: h };
+}
+
+// ---------------------------------------------------------------- summaries
+
+// Head-mean and rollout heatmaps of the layer (rollout blank where it is not defined)
+function drawSummaries({ model, ui, get }) {
+  const s = get("summary");
+  const sm = model.get("summary_meta") || {};
+  ui.sumCaps[0].textContent = `mean over heads · layer ${model.get("layer")}`;
+  ui.sumCaps[1].textContent = sm.rollout === false ? "rollout: not defined for this attention kind" : `rollout through layer ${model.get("layer")}`;
+  for (let z = 0; z < 2; z++) {
+    const c = ui.sumCanvases[z], cx = c.getContext("2d");
+    cx.clearRect(0, 0, c.width, c.height);
+    if (!s || (z === 1 && sm.rollout === false)) continue;
+    const img = matrixImage(slice3(s, z));
+    cx.imageSmoothingEnabled = false;
+    cx.drawImage(img.canvas, 0, 0, c.width, c.height);
   }
+}
 
-  function openHead(layer, h) {
-    model.set("layer", layer);
-    model.set("heads", [h]);
-    model.set("view", "head");
-    model.save_changes();
-  }
-
-  // ---------------------------------------------------------------- summaries
-  function drawSummary() {
-    const s = get("summary");
-    const sm = model.get("summary_meta") || {};
-    sumCaps[0].textContent = `mean over heads · layer ${model.get("layer")}`;
-    sumCaps[1].textContent = sm.rollout === false ? "rollout: not defined for this attention kind" : `rollout through layer ${model.get("layer")}`;
-    for (let z = 0; z < 2; z++) {
-      const c = sumCanvases[z], cx = c.getContext("2d");
-      cx.clearRect(0, 0, c.width, c.height);
-      if (!s || (z === 1 && sm.rollout === false)) continue;
-      const [, r, k] = s.shape;
-      const img = matrixImage({ data: s.data.subarray(z * r * k, (z + 1) * r * k), shape: [1, r, k] });
-      cx.imageSmoothingEnabled = false;
-      cx.drawImage(img.canvas, 0, 0, c.width, c.height);
+// Entropy table: one cell per (layer, head), darker = more focused
+function drawEntropy({ model, ui, get }) {
+  const e = get("entropy");
+  const mt = meta(model);
+  if (!e) return;
+  const [L, H] = e.shape;
+  const { cell, ox, oy } = ENTROPY;
+  const c = ui.entCanvas;
+  c.width = ox + H * cell + 2; c.height = oy + L * cell + 2;
+  const ex = c.getContext("2d");
+  ex.clearRect(0, 0, c.width, c.height);
+  const maxE = Math.log(Math.max(2, (mt.key_tokens || []).length));
+  ex.font = "9px sans-serif"; ex.textBaseline = "middle"; ex.textAlign = "center"; ex.fillStyle = "#333";
+  for (let h = 0; h < H; h++) ex.fillText(String(h), ox + (h + 0.5) * cell, 6);
+  for (let l = 0; l < L; l++) {
+    ex.textAlign = "right"; ex.fillStyle = "#333";
+    ex.fillText(`L${mt.layers[l]}`, ox - 3, oy + (l + 0.5) * cell);
+    for (let h = 0; h < H; h++) {
+      const [r, g, b] = heatColor(1 - e.data[l * H + h] / maxE);
+      ex.fillStyle = `rgb(${r},${g},${b})`;
+      ex.fillRect(ox + h * cell + 1, oy + l * cell + 1, cell - 2, cell - 2);
     }
-    const e = get("entropy");
-    const mt = meta();
-    if (!e) return;
-    const [L, H] = e.shape;
-    const cell = 16, ox = 28, oy = 14;
-    entCanvas.width = ox + H * cell + 2; entCanvas.height = oy + L * cell + 2;
-    const ex = entCanvas.getContext("2d");
-    ex.clearRect(0, 0, entCanvas.width, entCanvas.height);
-    const maxE = Math.log(Math.max(2, (mt.key_tokens || []).length));
-    ex.font = "9px sans-serif"; ex.textBaseline = "middle"; ex.textAlign = "center"; ex.fillStyle = "#333";
-    for (let h = 0; h < H; h++) ex.fillText(String(h), ox + (h + 0.5) * cell, 6);
-    for (let l = 0; l < L; l++) {
-      ex.textAlign = "right"; ex.fillStyle = "#333";
-      ex.fillText(`L${mt.layers[l]}`, ox - 3, oy + (l + 0.5) * cell);
-      for (let h = 0; h < H; h++) {
-        const [r, g, b] = heatColor(1 - e.data[l * H + h] / maxE);
-        ex.fillStyle = `rgb(${r},${g},${b})`;
-        ex.fillRect(ox + h * cell + 1, oy + l * cell + 1, cell - 2, cell - 2);
-      }
-    }
-    entCanvas.onmousemove = (ev) => {
-      const r = entCanvas.getBoundingClientRect();
-      const h = Math.floor((ev.clientX - r.left - ox) / cell), l = Math.floor((ev.clientY - r.top - oy) / cell);
-      entCanvas.title = h >= 0 && h < H && l >= 0 && l < L ? `layer ${mt.layers[l]} head ${h}: ${e.data[l * H + h].toFixed(2)} nats (uniform: ${maxE.toFixed(2)})` : "";
-    };
-    entCanvas.onclick = (ev) => {
-      const r = entCanvas.getBoundingClientRect();
-      const h = Math.floor((ev.clientX - r.left - ox) / cell), l = Math.floor((ev.clientY - r.top - oy) / cell);
-      if (h >= 0 && h < H && l >= 0 && l < L) openHead(mt.layers[l], h);
-    };
   }
+}
 
-  // ---------------------------------------------------------------- wiring
+// The entropy cell under the pointer: {l, h, nats, uniform} or null
+function entropyCellAt({ model, ui, get }, ev) {
+  const e = get("entropy");
+  if (!e) return null;
+  const [L, H] = e.shape;
+  const r = ui.entCanvas.getBoundingClientRect();
+  const h = Math.floor((ev.clientX - r.left - ENTROPY.ox) / ENTROPY.cell);
+  const l = Math.floor((ev.clientY - r.top - ENTROPY.oy) / ENTROPY.cell);
+  if (h < 0 || h >= H || l < 0 || l >= L) return null;
+  const mt = meta(model);
+  return { layer: mt.layers[l], h, nats: e.data[l * H + h], uniform: Math.log(Math.max(2, (mt.key_tokens || []).length)) };
+}
+
+// ---------------------------------------------------------------- wiring
+
+function render({ model, el }) {
+  const ui = buildDom(el, model);
+  const state = { hover: null, zoom: null }; // hover: {side: "q"|"k", i}; zoom: matrix window being shown
+  const view = { model, ui, get: arrayReader(model), state };
+  const { root, canvas } = ui;
+  let pending = null; // the zoom request waiting to go to the kernel
+  let raf = 0;
+
+  // Redraw everything from the traits (called through schedule(), at most once per frame)
   function draw() {
     const t0 = performance.now();
-    setError();
-    controls();
+    drawError(view);
+    drawControls(view);
     const v = model.get("view");
-    canvas.onmousemove = v === "head" ? headHover : null;
-    canvas.onmouseleave = v === "head" ? () => { if (hover) { hover = null; root.dataset.hover = ""; info.textContent = ""; draw(); } } : null;
-    canvas.onwheel = v === "matrix" ? matrixWheel : null;
-    canvas.ondblclick = v === "matrix" ? () => { zoom = null; model.set("window", []); model.save_changes(); draw(); } : null;
-    canvas.onclick = v === "model" ? modelClick : null;
-    if (!meta().layers) { canvas.width = 10; canvas.height = 10; return; }
-    const ready = v === "head" ? drawHead() : v === "matrix" ? drawMatrix() : drawModel();
+    canvas.onmousemove = v === "head" ? onHeadHover : null;
+    canvas.onmouseleave = v === "head" ? onHeadLeave : null;
+    canvas.onwheel = v === "matrix" ? onMatrixWheel : null;
+    canvas.ondblclick = v === "matrix" ? onMatrixReset : null;
+    canvas.onclick = v === "model" ? onModelClick : null;
+    if (!meta(model).layers) { canvas.width = 10; canvas.height = 10; return; }
+    const ready = v === "head" ? drawHeadView(view) : v === "matrix" ? drawMatrixView(view) : drawModelView(view);
     root.dataset.ready = ready ? "1" : "0";
-    drawSummary();
-    const ms = performance.now() - t0;
-    root.dataset.drawMs = ms.toFixed(1);
+    drawSummaries(view);
+    drawEntropy(view);
+    root.dataset.drawMs = (performance.now() - t0).toFixed(1);
     root.dataset.layer = String(model.get("layer"));
     root.dataset.edgeLayer = String((model.get("edge_meta") || {}).layer);
     root.dataset.view = v;
     root.dataset.frames = String(parseInt(root.dataset.frames || "0", 10) + 1);
   }
-
-  let raf = 0;
   const schedule = () => { if (!raf) raf = requestAnimationFrame(() => { raf = 0; draw(); }); };
+
+  function setHover(next) {
+    if (JSON.stringify(next) === JSON.stringify(state.hover)) return;
+    state.hover = next;
+    root.dataset.hover = next ? `${next.side}${next.i}` : "";
+    const mt = meta(model);
+    ui.info.textContent = next ? `${next.side === "q" ? "query" : "key"} ${next.i}: ${(next.side === "q" ? mt.query_tokens : mt.key_tokens)[next.i]}` : "";
+    draw();
+  }
+  function onHeadHover(ev) { setHover(headHoverTarget(view, ev)); }
+  function onHeadLeave() { setHover(null); }
+  function onMatrixWheel(ev) {
+    ev.preventDefault();
+    state.zoom = zoomedWindow(view, ev);
+    draw();
+    clearTimeout(pending);
+    pending = setTimeout(() => save(model, { window: state.zoom }), 150);
+  }
+  function onMatrixReset() { state.zoom = null; save(model, { window: [] }); draw(); }
+  function onModelClick(ev) {
+    const hit = modelCellAt(view, ev);
+    if (hit) openHead(model, hit.layer, hit.head);
+  }
+  ui.entCanvas.onmousemove = (ev) => {
+    const hit = entropyCellAt(view, ev);
+    ui.entCanvas.title = hit ? `layer ${hit.layer} head ${hit.h}: ${hit.nats.toFixed(2)} nats (uniform: ${hit.uniform.toFixed(2)})` : "";
+  };
+  ui.entCanvas.onclick = (ev) => {
+    const hit = entropyCellAt(view, ev);
+    if (hit) openHead(model, hit.layer, hit.h);
+  };
+
   const onMatrix = () => {
     const mm = model.get("matrix_meta") || {};
-    if (zoom && mm.window && mm.window.join() === zoom.join()) zoom = null; // sharper data for the zoom arrived
+    if (state.zoom && mm.window && mm.window.join() === state.zoom.join()) state.zoom = null; // sharper data for the zoom arrived
     schedule();
   };
-  // A buffer and its *_meta may arrive in separate messages: redraw on either.
-  const names = ["meta", "view", "layer", "heads", "edge_index", "edge_weight", "edge_meta", "thumbs", "thumbs_meta",
-    "summary", "summary_meta", "entropy", "entropy_meta", "error"];
+  const onView = () => { state.hover = null; };
+  // An array and its *_meta arrive in one message, as separate change events: the redraw is coalesced.
+  const names = ["meta", "view", "layer", "heads", "edge_index", "edge_weight", "edge_meta", "thumbs",
+    "summary", "summary_meta", "entropy", "error"];
   for (const n of names) model.on(`change:${n}`, schedule);
+  model.on("change:matrix", onMatrix);
   model.on("change:matrix_meta", onMatrix);
-  model.on("change:view", () => { hover = null; });
+  model.on("change:view", onView);
   draw();
   return () => {
     for (const n of names) model.off(`change:${n}`, schedule);
+    model.off("change:matrix", onMatrix);
     model.off("change:matrix_meta", onMatrix);
+    model.off("change:view", onView);
     if (raf) cancelAnimationFrame(raf);
     clearTimeout(pending);
   };

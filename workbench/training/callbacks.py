@@ -1,7 +1,8 @@
 """Callbacks: objects with `on_*` methods the Trainer calls with the one `TrainerState`.
 
 Events, in order: on_fit_start, (on_step_end, on_log, on_eval_end, on_save)*, on_fit_end.
-A callback stops a run by setting `state.should_stop = True`.
+A callback stops a run by setting `state.should_stop = True`, and asks for an evaluation at the
+next step boundary with `state.should_evaluate = True` (the trainer runs it and fires on_eval_end).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Datasets for training: local files via `datasets`, batched tokenization, dynamic padding,
-and label checks against the model's label map."""
+"""Datasets for training: local files via `datasets`, train/evaluation splits, batched
+tokenization, dynamic padding, and label checks against the model's label map."""
 
 from __future__ import annotations
 
@@ -31,6 +31,36 @@ def load_local_dataset(path: str | os.PathLike | Mapping[str, str], split: str |
     extra = {"delimiter": "\t"} if suffix == ".tsv" else {}
     loaded = datasets.load_dataset(_FORMATS[suffix], data_files=files, **extra)
     return loaded[split] if split is not None else loaded
+
+
+def load_splits(train: Any, validation: Any = None, *, columns: Sequence[str] = (), seed: int = 42) -> tuple[Any, Any]:
+    """Train and evaluation splits as `datasets.Dataset`s, checked for `columns`.
+
+    `train`: a `Dataset`, a `DatasetDict` (its "train" split; "validation" or "test" evaluates when
+    `validation` is None), a local CSV/TSV/JSON(L)/Parquet file, or a hub dataset id.
+    `validation`: a `Dataset` or a local file; None: the DatasetDict's split, else a tenth of `train`
+    held out (shuffled with `seed`).
+    """
+    import datasets
+
+    if train is None or (isinstance(train, str) and not train.strip()):
+        raise InputError("no dataset: pass dataset=... (a datasets.Dataset, a CSV/JSON/Parquet file, or a hub id).")
+    if isinstance(train, (str, os.PathLike)):
+        train = load_local_dataset(train) if os.path.isfile(train) else datasets.load_dataset(str(train))
+    if isinstance(validation, (str, os.PathLike)):
+        validation = load_local_dataset(validation)
+    if isinstance(train, datasets.DatasetDict):
+        if validation is None:
+            validation = next((train[s] for s in ("validation", "test") if s in train), None)
+        train = train["train"] if "train" in train else train[next(iter(train))]
+    if len(train) == 0:
+        raise InputError("the dataset is empty; it needs at least one labelled row.")
+    check_columns(train, columns, "the dataset")
+    if validation is None:
+        split = train.train_test_split(test_size=max(1, len(train) // 10), seed=seed)
+        train, validation = split["train"], split["test"]
+    check_columns(validation, columns, "the evaluation dataset")
+    return train, validation
 
 
 def check_columns(dataset: Any, columns: Sequence[str], what: str = "dataset") -> None:

@@ -1,4 +1,4 @@
-"""`TrainerState`: the one record of a run that callbacks and the UI read (and Stop writes)."""
+"""`TrainerState`: the one record of a run that callbacks and the UI read (and Stop / Evaluate now write)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ class TrainerState:
     best_metric: float | None = None
     best_model_checkpoint: str | None = None
     should_stop: bool = False  # set it (e.g. from a Stop button) to stop at the next step boundary
+    should_evaluate: bool = False  # set it (e.g. "Evaluate now") to evaluate at the next step boundary; cleared then
     is_training: bool = False
     stop_reason: str | None = None  # "finished", "stopped", or an error message
     train_runtime: float = 0.0  # seconds of training so far, over all resumed segments

@@ -267,6 +267,7 @@ class Trainer:
         if checkpoint is not None:
             state = self._load_checkpoint(checkpoint, state)
         state.should_stop = False
+        state.should_evaluate = False
         state.stop_reason = None
         state.is_training = True
         self.state = state
@@ -356,7 +357,10 @@ class Trainer:
                                           "grad_norm": grad_norm})
                         logged_loss, logged_count = 0.0, 0
                 metrics = None
-                if self._due(args.eval_strategy, args.eval_steps, epoch_end) and self.eval_dataset is not None:
+                requested = state.should_evaluate  # "evaluate now" (set from another thread): once, here
+                if requested:
+                    state.should_evaluate = False
+                if (self._due(args.eval_strategy, args.eval_steps, epoch_end) or requested) and self.eval_dataset is not None:
                     metrics = self.evaluate()
                     model.train()
                 if self._due(args.save_strategy, args.save_steps, epoch_end) or (state.should_stop and state.global_step != last_saved):

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 from collections.abc import Sequence
 from typing import Any
+
+from . import figure_png
 
 # One colour per entity type (cycled); light enough that the text stays readable.
 PALETTE = ("#ffd166", "#8ecae6", "#b5e48c", "#f4a3c0", "#cdb4db", "#ffb570", "#a0e7e5", "#e9c46a")
@@ -115,9 +116,6 @@ def qa_html(context: str, answers: Sequence[dict[str, Any]]) -> str:
 
 def similarity_png(sentences: Sequence[str], matrix: Sequence[Sequence[float]], *, dpi: int = 80) -> bytes:
     """A cosine-similarity heatmap (matplotlib, Agg) as PNG bytes."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
     n = len(sentences)
@@ -134,9 +132,7 @@ def similarity_png(sentences: Sequence[str], matrix: Sequence[Sequence[float]], 
                     color="white" if matrix[i][j] < 0.6 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return figure_png(fig)
 
 
 def nearest_neighbours(matrix: Sequence[Sequence[float]], k: int = 1) -> list[list[tuple[int, float]]]:

@@ -1,0 +1,97 @@
+"""The pure renderers (result -> HTML/PNG) without a kernel, and the user's matplotlib backend left alone."""
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+from PIL import Image
+
+from widgets._render import attention as RA
+from widgets._render import training as RT
+from workbench import attention_data as ad
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def record(layers: int = 2, heads: int = 3, tokens: int = 5) -> ad.AttentionRecord:
+    a = np.random.default_rng(0).random((layers, heads, tokens, tokens), dtype=np.float32)
+    return ad.AttentionRecord(a / a.sum(-1, keepdims=True), [f"t{i}" for i in range(tokens)], model_name="tiny")
+
+
+def run(name: str, steps: int = 4, status: str = "finished") -> SimpleNamespace:
+    evals = [{"step": steps, "epoch": 1.0, "eval_loss": 0.5, "eval_accuracy": 0.75, "eval_runtime": 0.1}]
+    return SimpleNamespace(name=name, status=status, settings={"learning_rate": 1e-3, "per_device_train_batch_size": 8},
+                           steps=list(range(1, steps + 1)), losses=[1.0 / s for s in range(1, steps + 1)],
+                           lrs=[1e-3] * steps, evals=evals)
+
+
+def test_renderers_never_change_the_users_matplotlib_backend(tmp_path):
+    """Every renderer runs in a kernel-like process whose backend is the inline one; it stays so."""
+    code = f"""
+import matplotlib, numpy as np, soundfile as sf, io, sys
+sys.path.insert(0, {str(ROOT)!r})
+matplotlib.use("module://matplotlib_inline.backend_inline")
+import matplotlib.pyplot as plt  # the user's pyplot state exists, as in a notebook
+before = matplotlib.get_backend()
+from types import SimpleNamespace
+from widgets._render import attention, audio, text, training
+from workbench import attention_data as ad
+pngs = [text.similarity_png(["a", "b"], [[1.0, 0.5], [0.5, 1.0]]),
+        audio.plot_png(np.sin(np.linspace(0, 200, 8000)).astype(np.float32))]
+rec = ad.AttentionRecord(np.full((1, 2, 3, 3), 1 / 3, np.float32), ["x", "y", "z"])
+pngs += [attention.attention_png(rec, view=v) for v in ("head", "model", "matrix")] + [attention.attention_png(None, error="e")]
+run = SimpleNamespace(name="r", status="finished", settings={{}}, steps=[1, 2], losses=[1.0, 0.5], lrs=[1e-3, 1e-3],
+                      evals=[{{"step": 2, "epoch": 1.0, "eval_loss": 0.4}}])
+pngs.append(training.curves_png([run]))
+assert "data:image/png;base64," in training.summary_html([run], run, [], None, None)
+assert all(p[:8] == {PNG!r} for p in pngs), [p[:8] for p in pngs]
+print("BACKEND", before, matplotlib.get_backend(), len(plt.get_fignums()))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert out.returncode == 0, out.stderr
+    line = out.stdout.strip().splitlines()[-1].split()
+    assert line[1] == line[2] == "module://matplotlib_inline.backend_inline", line
+    assert line[3] == "0"  # nothing was left in pyplot's figure manager either
+
+
+def test_attention_png_draws_each_view():
+    rec = record()
+    head = RA.attention_png(rec, view="head", layer=1, heads=[0, 2])
+    model = RA.attention_png(rec, view="model")
+    matrix = RA.attention_png(rec, view="matrix", layer=1, window=(1, 4, 0, 5))
+    for png in (head, model, matrix):
+        assert png[:8] == PNG
+        img = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+        assert (img < 200).mean() > 0.005  # something was drawn
+    assert len({head, model, matrix}) == 3
+    assert RA.attention_png(rec, view="head", heads=[0]) != RA.attention_png(rec, view="head", heads=[1])
+    err = np.asarray(Image.open(io.BytesIO(RA.attention_png(None, error="boom"))).convert("RGB")).astype(int)
+    assert ((err[..., 0] > 150) & (err[..., 1] < 80)).any()  # the message, in red
+
+
+def test_training_tables_and_curves():
+    runs = [run("run 1", status="stopped"), run("run <2>", steps=6)]
+    table = RT.metrics_table_html(runs[1].evals)
+    assert "<th>loss</th><th>accuracy</th>" in table and "runtime" not in table and "<td>0.7500</td>" in table
+    assert RT.metrics_table_html([]) == "<i>no evaluation yet</i>"
+    history = RT.history_html(runs)
+    assert "run &lt;2&gt;" in history and f'color:{RT.COLORS[1]}' in history and "<td>stopped</td>" in history
+    probe = RT.probe_table_html(["a <b>"], [("neg", 0.5)], [("pos", 0.9)], "after")
+    assert "a &lt;b&gt;" in probe and "<th>before</th><th>after</th>" in probe and "<b>pos</b> 0.90" in probe
+    assert RT.probe_table_html([], None, None) == ""
+    assert RT.curves_png(runs)[:8] == PNG
+    summary = RT.summary_html(runs, runs[1], ["a"], [("neg", 0.5)], [("pos", 0.9)])
+    assert summary.count("<table") == 3 and 'src="data:image/png;base64,' in summary
+    assert RT.format_eta(float("inf")) == "--:--" and RT.format_eta(59.6) == "01:00"
+
+
+def test_out_of_memory_message():
+    msg = RT.out_of_memory_message(RuntimeError("CUDA out of memory. Tried 2 GiB\nmore"), 32)
+    assert msg.startswith("Out of memory during training (batch size 32): CUDA out of memory. Tried 2 GiB\n")
+    assert "more" not in msg and "gradient accumulation" in msg
+    assert RT.out_of_memory_message(ValueError("shapes"), 32) is None

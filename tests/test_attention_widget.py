@@ -10,7 +10,7 @@ import pytest
 
 from widgets._base import es_module
 from widgets.attention import AttentionView, STATIC
-from workbench import attention_data as ad
+from workbench import inspect as ad
 from workbench.auto import AutoModel, AutoTokenizer
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"

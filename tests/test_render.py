@@ -12,7 +12,7 @@ from PIL import Image
 
 from widgets._render import attention as RA
 from widgets._render import training as RT
-from workbench import attention_data as ad
+from workbench import inspect as ad
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -40,7 +40,7 @@ import matplotlib.pyplot as plt  # the user's pyplot state exists, as in a noteb
 before = matplotlib.get_backend()
 from types import SimpleNamespace
 from widgets._render import attention, audio, text, training
-from workbench import attention_data as ad
+from workbench import inspect as ad
 pngs = [text.similarity_png(["a", "b"], [[1.0, 0.5], [0.5, 1.0]]),
         audio.plot_png(np.sin(np.linspace(0, 200, 8000)).astype(np.float32))]
 rec = ad.AttentionRecord(np.full((1, 2, 3, 3), 1 / 3, np.float32), ["x", "y", "z"])

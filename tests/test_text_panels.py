@@ -120,7 +120,7 @@ def test_fill_mask_panel_shows_errors_and_recovers(fill_pipe):
 
 
 def test_resolve_pipeline_recognises_a_pipeline_by_type(fill_pipe):
-    from widgets._base import resolve_pipeline
+    from widgets._live import resolve_pipeline
 
     assert resolve_pipeline("fill-mask", fill_pipe) is fill_pipe
     assert FillMask(fill_pipe, debounce_ms=0).pipe is fill_pipe
@@ -129,7 +129,7 @@ def test_resolve_pipeline_recognises_a_pipeline_by_type(fill_pipe):
         def _run_batch(self, items):
             return items
 
-    with pytest.raises(InputError, match="got a model object without a tokenizer"):
+    with pytest.raises(InputError, match="needs a model: a hub id, a local folder or a loaded workbench model; got a LooksLikeOne"):
         resolve_pipeline("fill-mask", LooksLikeOne())
 
 

@@ -66,7 +66,7 @@ def test_panel_transcribes_with_words(clip, pipe):
 
 
 def test_cross_attention_opens_in_attention_view(clip, pipe):
-    record = pipe.cross_attention(str(clip))
+    record = pipe.attention(str(clip))
     assert record.kind == "cross" and record.layers == list(range(pipe.model.config.decoder_layers))
     _, H, T, F = record.attentions.shape
     assert H == pipe.model.config.decoder_attention_heads and T == len(record.query_tokens)

@@ -5,7 +5,7 @@ import numpy as np
 
 from widgets._base import ErrorReporting, Panel, guarded
 from widgets.attention import AttentionView
-from workbench import attention_data as ad
+from workbench import inspect as ad
 
 
 class Box(Panel):

@@ -23,7 +23,10 @@ import anywidget
 import numpy as np
 import traitlets as T
 
-from workbench import attention_data as ad
+from workbench import inspect as ad
+from workbench.pipelines import pipeline
+from workbench.pipelines.base import Pipeline
+from workbench.processors.auto import AutoProcessor
 from workbench.errors import InputError
 
 from ._base import STATIC, ErrorReporting, es_module
@@ -42,7 +45,8 @@ JSON_TRAITS = ("meta", "edge_meta", "matrix_meta", "summary_meta", "heads", "win
 class AttentionView(ErrorReporting, anywidget.AnyWidget):
     """Head, model and matrix views of a model's attention on `text` (and `text_pair`).
 
-    `model` is a hub id, a local folder, or a loaded workbench model (then pass `tokenizer`).
+    `model` is a pipeline (its `.attention(text)` is shown), a hub id, a local folder, or a loaded model
+    (with `tokenizer` when its folder is unknown): names and models become a pipeline in the core.
     `layers` limits capture (None: all layers); `heads` selects heads (None: all).
     `record` shows a ready `AttentionRecord` instead (decoder, cross, image patches).
     Errors show inside the view (`error`, drawn by the ES module), as in every panel.
@@ -108,21 +112,17 @@ class AttentionView(ErrorReporting, anywidget.AnyWidget):
     # -- data ------------------------------------------------------------------------------------
     @staticmethod
     def _capture(model: Any, tokenizer: Any, text: str | None, text_pair: str | None, layers: list[int] | None) -> ad.AttentionRecord:
-        from workbench.auto import AutoModel, AutoTokenizer
-
+        """The record of `model` reading `text`, through a pipeline (the panel loads nothing itself)."""
         if model is None:
-            raise InputError("pass model= (a hub id such as 'sentence-transformers/all-MiniLM-L6-v2', a folder, or a model)")
+            raise InputError("pass model= (a pipeline, a hub id such as 'sentence-transformers/all-MiniLM-L6-v2', a "
+                             "folder, or a loaded model), or record= (an AttentionRecord)")
         if text is None:
             raise InputError("pass text= (the sentence whose attention to show)")
-        if isinstance(model, (str, os.PathLike)):
-            name = model
-            model = AutoModel.from_pretrained(name)
-            tokenizer = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(name)
-        elif tokenizer is None:
-            tokenizer = AutoTokenizer.for_model(model, needed_by="AttentionView")
-        elif isinstance(tokenizer, (str, os.PathLike)):
-            tokenizer = AutoTokenizer.from_pretrained(tokenizer)
-        return ad.record_from_text(model, tokenizer, text, text_pair, layers=layers)
+        if not isinstance(model, Pipeline):
+            if tokenizer is None and not isinstance(model, (str, os.PathLike)):  # a loaded model: its own tokenizer
+                tokenizer = AutoProcessor.for_model(model, needed_by="AttentionView")
+            model = pipeline("feature-extraction", model=model, tokenizer=tokenizer)
+        return model.attention(text, text_pair, layers=layers)
 
     def _selected(self) -> list[int]:
         n = self.record.num_heads

@@ -5,7 +5,7 @@ Each panel is `Panel(model=<hub id | folder | pipeline>, **options)`. Inputs are
 and tests drive a panel by setting an input and waiting for `result`/`runs` to change. A change
 starts a debounced update (`debounce_ms`; 0 = run at once, in the caller's thread): a newer request
 replaces a waiting one, and a result that arrives after a newer request started is dropped
-(`dropped` counts both): that machinery is `widgets._base.LivePanel`. Rendering is
+(`dropped` counts both): that machinery is `widgets._live.LivePanel`. Rendering is
 `widgets._render.text`; errors show inside the panel.
 """
 
@@ -17,7 +17,8 @@ import ipywidgets as W
 import traitlets as T
 
 from ._render import text as R
-from ._base import LivePanel, Panel
+from ._base import Panel
+from ._live import LivePanel
 
 
 def _link(widget: W.Widget, panel: Panel, name: str) -> None:

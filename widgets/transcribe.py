@@ -154,7 +154,7 @@ class Transcribe(Panel):
 
         if self.array is None:
             raise InputError("nothing loaded yet; upload an audio file or record one first.")
-        record = self.pipeline().cross_attention({"array": self.array, "sampling_rate": RATE})
+        record = self.pipeline().attention({"array": self.array, "sampling_rate": RATE})
         view = AttentionView(record=record, layer=record.layers[-1] if layer is None else layer, view="matrix")
         if view.error:
             raise InputError(view.error)

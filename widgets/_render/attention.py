@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench import attention_data as ad
+from workbench import inspect as ad
 
 from . import figure_png
 

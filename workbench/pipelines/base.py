@@ -29,6 +29,9 @@ class Pipeline:
     auto_model: ClassVar[Any] = None
 
     def __init__(self, model: torch.nn.Module, processor: Any = None, *, device: Any = None, batch_size: int = 8) -> None:
+        if not isinstance(model, torch.nn.Module):
+            raise InputError(f"the {self.task!r} pipeline needs a model: a hub id, a local folder or a loaded workbench "
+                             f"model; got a {type(model).__name__}.")
         self.model = model.eval()
         if processor is None:
             processor = AutoProcessor.for_model(model, needed_by=f"the {self.task!r} pipeline")

@@ -8,12 +8,21 @@ next step boundary with `state.should_evaluate = True` (the trainer runs it and 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .state import TrainerState
 
-if TYPE_CHECKING:
-    from .trainer import Trainer
+
+class Trainer(Protocol):
+    """What callbacks may use of the trainer that calls them (the real one is `workbench.training.Trainer`;
+    naming it through a protocol keeps this module below trainer.py, with no import cycle)."""
+
+    args: Any
+    model: Any
+    state: TrainerState
+
+    @property
+    def is_main_process(self) -> bool: ...
 
 
 class TrainerCallback:

@@ -35,7 +35,7 @@ def tiny_model(tokenizer, labels=("negative", "positive")):
 def dataset():
     import csv
 
-    root = Path(__file__).resolve().parents[1] / "data" / "sentiment"
+    root = Path(__file__).resolve().parents[2] / "data" / "sentiment"
     with open(root / "train.csv", newline="") as f:
         rows = list(csv.DictReader(f))[:64]
     return Dataset.from_list(rows)

@@ -27,7 +27,7 @@ from workbench.embedded import embedded_folder
 from workbench.errors import InputError
 from workbench.pipelines.feature_extraction import MINILM
 
-QA_FOLDER = Path(__file__).parent / "fixtures" / "reference_pipelines" / "tiny_bert_qa"
+QA_FOLDER = Path(__file__).parents[1] / "fixtures" / "reference_pipelines" / "tiny_bert_qa"
 TINY = {"vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 37,
             "max_position_embeddings": 128}
 NER_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]

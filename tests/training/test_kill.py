@@ -17,7 +17,7 @@ import torch
 
 from workbench.training import Trainer, TrainerCallback, TrainingArguments, checkpoints_in
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = dict(max_steps=12, save_strategy="steps", save_steps=3, per_device_train_batch_size=8, learning_rate=2e-3,
                 logging_steps=1, disable_tqdm=True, seed=3, warmup_steps=2)
 
@@ -31,7 +31,7 @@ class Slow(TrainerCallback):
 
 def make_trainer(output_dir: str, slow: bool = False) -> Trainer:
     from tests.support import minilm_folder
-    from tests.test_training import DATA, tiny_model
+    from tests.training.test_trainer import DATA, tiny_model
     from workbench import AutoTokenizer
     from workbench.training import load_local_dataset, tokenize_dataset
 
@@ -51,7 +51,7 @@ def test_killed_run_resumes_on_the_same_curve(tmp_path):
     out = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     child = subprocess.Popen(
-        [sys.executable, "-c", f"from tests.test_training_kill import make_trainer; make_trainer({str(out)!r}, slow=True).train()"],
+        [sys.executable, "-c", f"from tests.training.test_kill import make_trainer; make_trainer({str(out)!r}, slow=True).train()"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:

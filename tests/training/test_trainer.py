@@ -18,7 +18,7 @@ from workbench.training.trainer import decay_parameter_names, lr_lambda
 
 from tests.support import minilm_folder
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "sentiment"
 
 

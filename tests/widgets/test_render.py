@@ -14,7 +14,7 @@ from widgets._render import attention as RA
 from widgets._render import training as RT
 from workbench import inspect as ad
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

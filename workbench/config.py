@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .errors import CheckpointNotFoundError, ConfigError, UnsupportedModelError, WorkbenchError
+from .files import read_json_object
 
 CONFIG_NAME = "config.json"
 
@@ -187,10 +188,4 @@ def read_config_dict(folder: str | os.PathLike) -> dict[str, Any]:
             f"{Path(folder)} has no {CONFIG_NAME}. A model folder needs config.json next to its weights "
             "(model.safetensors); save one with model.save_pretrained(folder)."
         )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointNotFoundError(f"{path} is not valid JSON ({err}); re-download or re-save the checkpoint.") from err
-    if not isinstance(data, dict):
-        raise CheckpointNotFoundError(f"{path} must hold a JSON object, found {type(data).__name__}.")
-    return data
+    return read_json_object(path)

@@ -13,7 +13,6 @@ The per-family facts (which class is which family, its special tokens, whether i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import tokenizers
 from tokenizers import AddedToken, decoders, normalizers, pre_tokenizers, processors
 from tokenizers.models import BPE, WordPiece
 
+from .files import read_json_object
 from .errors import CheckpointNotFoundError, InputError
 
 __all__ = [
@@ -385,14 +385,8 @@ def token_content(value: Any) -> tuple[str | None, dict[str, Any]]:
     raise InputError(f"A special token must be a string or a token dict with 'content'; got {value!r}.")
 
 
-def read_json(path: Path) -> Any:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as err:
-        raise CheckpointNotFoundError(
-            f"{path} is not valid JSON ({err}); re-download or re-save the tokenizer."
-        ) from err
+def read_json(path: Path) -> dict[str, Any]:
+    return read_json_object(path, fix="re-download or re-save the tokenizer")
 
 
 def _class_name(name: Any) -> str | None:

@@ -1,7 +1,7 @@
 """One parity harness for every model family: the reference library is the oracle, on the same tiny weights.
 
 A family's test file describes its tiny config, its heads and an input batch in a `Family`,
-then calls these checks (each one a few lines of its own test functions):
+then takes these checks as its own test functions (`standard_tests`):
 
 - `check_reference_checkpoint`: a checkpoint saved by the reference (eager attention, fp32)
   loads with no missing or unexpected key and gives the same outputs (logits, hidden states,
@@ -167,3 +167,23 @@ def check_packed_inference(tmp_path, family: Family) -> None:
     torch.testing.assert_close(packed[keep], padded[keep], atol=1e-5, rtol=0)
     assert torch.count_nonzero(packed[~keep]) == 0
     assert torch.count_nonzero(padded[~keep]) > 0  # proves the two paths really differ in what they compute
+
+
+def standard_tests(family: Family) -> tuple[Callable, Callable, Callable]:
+    """The three checks every family runs, as test functions; a family's test file assigns them:
+
+        test_reference_checkpoint, test_round_trip, test_fused_path = harness.standard_tests(FAMILY)
+    """
+
+    @pytest.mark.parametrize("head", list(family.heads))
+    def test_reference_checkpoint(tmp_path, head):
+        check_reference_checkpoint(tmp_path, family, head)
+
+    @pytest.mark.parametrize("head", list(family.heads))
+    def test_round_trip(tmp_path, head):
+        check_round_trip(tmp_path, family, head)
+
+    def test_fused_path(tmp_path):
+        check_fast_path(tmp_path, family)
+
+    return test_reference_checkpoint, test_round_trip, test_fused_path

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.models import harness
 from workbench import auto
 
@@ -15,16 +13,4 @@ FAMILY = harness.Family(
     inputs=harness.padded_batch(pad_id=0, token_types=True),
 )
 
-
-@pytest.mark.parametrize("head", list(FAMILY.heads))
-def test_reference_checkpoint_loads_and_matches(tmp_path, head):
-    harness.check_reference_checkpoint(tmp_path, FAMILY, head)
-
-
-@pytest.mark.parametrize("head", list(FAMILY.heads))
-def test_our_checkpoint_loads_in_reference(tmp_path, head):
-    harness.check_round_trip(tmp_path, FAMILY, head)
-
-
-def test_fused_path_equals_eager_path(tmp_path):
-    harness.check_fast_path(tmp_path, FAMILY)
+test_reference_checkpoint, test_round_trip, test_fused_path = harness.standard_tests(FAMILY)

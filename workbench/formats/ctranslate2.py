@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..errors import WeightsError
+from ..files import read_json_object
 
 if TYPE_CHECKING:  # numpy and torch are imported by the reader itself: recognising a folder stays cheap
     import torch
@@ -138,10 +139,4 @@ def model_type_of(spec: str) -> str:
 def read_ctranslate2_config(folder: Path) -> dict[str, Any]:
     """CTranslate2's own config.json (alignment heads, suppressed ids, language ids), or {}."""
     path = folder / "config.json"
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise WeightsError(f"{path} is not valid JSON ({err}); re-download the checkpoint.") from err
-    return data if isinstance(data, dict) else {}
+    return read_json_object(path) if path.is_file() else {}

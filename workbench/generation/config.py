@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..files import read_json_object
 
 GENERATION_CONFIG = "generation_config.json"
 
@@ -69,9 +70,10 @@ class GenerationConfig:
         path = Path(folder) / GENERATION_CONFIG
         if not path.is_file():
             return cls()
+        data = read_json_object(path, fix="fix or delete it")
         try:
-            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (json.JSONDecodeError, TypeError) as err:
+            return cls.from_dict(data)
+        except TypeError as err:
             raise InputError(f"{path} is not a valid generation config ({err}); fix or delete it.") from err
 
     @classmethod

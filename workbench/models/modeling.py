@@ -20,6 +20,7 @@ from torch import nn
 
 from ..config import PretrainedConfig
 from ..errors import UnsupportedModelError
+from ..files import read_json_object
 from ..formats import Checkpoint, open_checkpoint
 from ..formats.safetensors import save_state_dict
 from ..hub import resolve_model_folder
@@ -215,13 +216,7 @@ class PreTrainedModel(nn.Module):
 def read_generation_defaults(folder: Path) -> dict[str, Any]:
     """`generation_config.json` as a dict ({} when absent); `workbench.generation` gives it meaning."""
     path = folder / GENERATION_CONFIG
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_json_object(path) if path.is_file() else {}
 
 
 # -- what forward passes share ------------------------------------------------------------------

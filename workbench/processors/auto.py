@@ -8,13 +8,12 @@ A text-only checkpoint gets its `Tokenizer`.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import CheckpointNotFoundError, InputError
-from ..formats.paths import inside
+from ..errors import InputError
+from ..files import inside, read_json_object
 from ..hub import resolve_model_folder
 
 PREPROCESSOR_CONFIG = "preprocessor_config.json"
@@ -43,15 +42,7 @@ BUILDERS: dict[str, Callable[[Path, dict[str, Any]], Any]] = {
 
 def read_preprocessor_config(folder: Path) -> dict[str, Any]:
     path = inside(folder, PREPROCESSOR_CONFIG, what="the processor loader")
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointNotFoundError(f"{path} is not valid JSON ({err}); re-download the checkpoint.") from err
-    if not isinstance(data, dict):
-        raise CheckpointNotFoundError(f"{path} must hold a JSON object, found {type(data).__name__}.")
-    return data
+    return read_json_object(path) if path.is_file() else {}
 
 
 class AutoProcessor:

@@ -18,7 +18,7 @@ import torch
 from ...errors import WeightsError
 from ...formats import Checkpoint
 from ...formats.ctranslate2 import CT2Model
-from ...formats.paths import inside
+from ...files import inside
 
 
 def _scalar(model: CT2Model, name: str, default: int) -> int:

@@ -1,16 +1,20 @@
-"""Files a checkpoint names must stay inside its folder.
+"""Files inside a checkpoint folder: confined to the folder, and JSON read with errors that name the file.
 
 A shard index, a tokenizer config or a format's own metadata can name other files. A hostile
 checkpoint could name `../../etc/passwd` or an absolute path; every such name goes through
-`inside()` before anything is opened.
+`inside()` before anything is opened. Every JSON file of a checkpoint (config.json,
+tokenizer_config.json, preprocessor_config.json, generation_config.json, ...) is read by
+`read_json_object()`, so a damaged or hostile one gives the same clear error everywhere.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
-from ..errors import WeightsError
+from .errors import CheckpointNotFoundError, WeightsError
 
 
 class OutsideCheckpointError(WeightsError):
@@ -34,3 +38,15 @@ def inside(folder: str | os.PathLike, name: str, *, what: str) -> Path:
             "Get the checkpoint from a trusted source, or fix that entry."
         )
     return target
+
+
+def read_json_object(path: str | os.PathLike, *, fix: str = "re-download or re-save the checkpoint") -> dict[str, Any]:
+    """A JSON file that must hold an object, as a dict; a damaged file raises an error naming it and `fix`."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointNotFoundError(f"{path} is not valid JSON ({err}); {fix}.") from err
+    if not isinstance(data, dict):
+        raise CheckpointNotFoundError(f"{path} must hold a JSON object, found {type(data).__name__}; {fix}.")
+    return data

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .errors import CheckpointNotFoundError, ConfigError, UnsupportedModelError, WorkbenchError
-from .files import read_json_object
+from .files import checkpoint_file, read_json_object
 
 CONFIG_NAME = "config.json"
 
@@ -182,8 +182,8 @@ class PretrainedConfig:
 
 def read_config_dict(folder: str | os.PathLike) -> dict[str, Any]:
     """`config.json` of a local folder as a dict, with errors that say what to do."""
-    path = Path(folder) / CONFIG_NAME
-    if not path.is_file():
+    path = checkpoint_file(folder, CONFIG_NAME)
+    if path is None:
         raise CheckpointNotFoundError(
             f"{Path(folder)} has no {CONFIG_NAME}. A model folder needs config.json next to its weights "
             "(model.safetensors); save one with model.save_pretrained(folder)."

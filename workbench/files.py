@@ -21,23 +21,42 @@ class OutsideCheckpointError(WeightsError):
     """A checkpoint names a file that lies outside its folder."""
 
 
-def inside(folder: str | os.PathLike, name: str, *, what: str) -> Path:
+def _allowed_roots(folder: Path) -> list[Path]:
+    """The folder itself; for a hub cache snapshot (`<repo>/snapshots/<rev>/`) also the repo's `blobs/`,
+    where huggingface_hub keeps the files its snapshot links point to."""
+    roots = [folder.resolve()]
+    if folder.parent.name == "snapshots":
+        roots.append((folder.parent.parent / "blobs").resolve())
+    return roots
+
+
+def inside(folder: str | os.PathLike, name: str, *, what: str | None = None) -> Path:
     """`folder / name`, refused (before it is opened) when it resolves outside `folder`.
 
-    `what` says which entry named the file (e.g. "the shard index model.safetensors.index.json").
+    `what` says which entry named the file (e.g. "the shard index model.safetensors.index.json");
+    None for the files a checkpoint has by convention (config.json, tokenizer.json, ...).
     Symbolic links are followed, as opening the file would: a link leading out is refused too.
     """
-    root = Path(folder).resolve()
+    folder = Path(folder)
+    root = folder.resolve()
     if not isinstance(name, str) or not name or "\x00" in name:
-        raise OutsideCheckpointError(f"{what} in {root} names an invalid file {name!r}; the checkpoint is damaged.")
-    target = (root / name).resolve()
-    if target != root and root not in target.parents:
+        raise OutsideCheckpointError(f"{what or 'an entry'} in {root} names an invalid file {name!r}; the checkpoint is damaged.")
+    path = folder / name
+    target = path.resolve()
+    if not any(target == r or r in target.parents for r in _allowed_roots(folder)):
+        named = f"{what} in {root} names {name!r}, which" if what else f"{path.name} in {root} is a link that"
         raise OutsideCheckpointError(
-            f"{what} in {root} names {name!r}, which resolves to {target}, outside the checkpoint folder. "
-            "It was not opened: a checkpoint may only use files inside its own folder. "
-            "Get the checkpoint from a trusted source, or fix that entry."
+            f"{named} resolves to {target}, outside the checkpoint folder. It was not opened: a checkpoint may "
+            "only use files inside its own folder. Get the checkpoint from a trusted source, or fix that entry."
         )
-    return target
+    return path
+
+
+def checkpoint_file(folder: str | os.PathLike, name: str) -> Path | None:
+    """A conventional file of a checkpoint (`config.json`, `tokenizer.json`, ...), checked by `inside()`;
+    None when the folder has no such file."""
+    path = inside(folder, name)
+    return path if path.is_file() else None
 
 
 def read_json_object(path: str | os.PathLike, *, fix: str = "re-download or re-save the checkpoint") -> dict[str, Any]:

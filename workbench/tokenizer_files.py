@@ -22,7 +22,7 @@ import tokenizers
 from tokenizers import AddedToken, decoders, normalizers, pre_tokenizers, processors
 from tokenizers.models import BPE, WordPiece
 
-from .files import read_json_object
+from .files import checkpoint_file, read_json_object
 from .errors import CheckpointNotFoundError, InputError
 
 __all__ = [
@@ -157,23 +157,25 @@ class TokenizerFiles:
 
 def read_tokenizer_files(folder: Path, overrides: Mapping[str, Any]) -> TokenizerFiles:
     """Read a local tokenizer folder; `overrides` replace entries of tokenizer_config.json."""
-    config_file = folder / TOKENIZER_CONFIG_FILE
-    file_config = read_json(config_file) if config_file.is_file() else {}
+    config_file = checkpoint_file(folder, TOKENIZER_CONFIG_FILE)
+    file_config = read_json(config_file) if config_file else {}
     config = {**file_config, **overrides}
     special, extras = _special_tokens(folder, file_config, config, overrides)
 
     tokenizer_class = _class_name(config.get("tokenizer_class"))
-    if tokenizer_class is None and (folder / "config.json").is_file():
-        model_type = read_json(folder / "config.json").get("model_type")
+    model_config = checkpoint_file(folder, "config.json")
+    if tokenizer_class is None and model_config:
+        model_type = read_json(model_config).get("model_type")
         tokenizer_class = _CLASS_BY_MODEL_TYPE.get(model_type)
     if tokenizer_class is not None:
         config["tokenizer_class"] = tokenizer_class
 
     backend, family = build_backend(folder, config, special)
-    from_vocab_files = not (folder / TOKENIZER_FILE).is_file()
-    if from_vocab_files and (folder / ADDED_TOKENS_FILE).is_file():
+    from_vocab_files = checkpoint_file(folder, TOKENIZER_FILE) is None
+    added_file = checkpoint_file(folder, ADDED_TOKENS_FILE)
+    if from_vocab_files and added_file:
         # Legacy tokens added on top of vocab.txt / vocab.json, in id order.
-        added = sorted(read_json(folder / ADDED_TOKENS_FILE).items(), key=lambda item: item[1])
+        added = sorted(read_json(added_file).items(), key=lambda item: item[1])
         names = {token_content(v)[0] for v in special.values()}
         backend.add_tokens([AddedToken(t, special=t in names, normalized=t not in names) for t, _ in added])
 
@@ -203,8 +205,8 @@ def _special_tokens(
     extras = list(config.get("additional_special_tokens") or [])
     if isinstance(config.get("extra_special_tokens"), list):  # the reference's newer name for the same list
         extras += [t for t in config["extra_special_tokens"] if t not in extras]
-    map_file = folder / SPECIAL_TOKENS_MAP_FILE
-    if map_file.is_file() and "added_tokens_decoder" not in file_config:
+    map_file = checkpoint_file(folder, SPECIAL_TOKENS_MAP_FILE)
+    if map_file and "added_tokens_decoder" not in file_config:
         for key, value in read_json(map_file).items():
             if key in SPECIAL_TOKEN_NAMES and key not in overrides:
                 special[key] = value
@@ -224,24 +226,26 @@ def build_backend(
     """
     tokenizer_class = _class_name(config.get("tokenizer_class"))
     family = _FAMILY_BY_CLASS.get(tokenizer_class or "")
-    if (folder / TOKENIZER_FILE).is_file():
+    tokenizer_file, vocab_txt = checkpoint_file(folder, TOKENIZER_FILE), checkpoint_file(folder, "vocab.txt")
+    vocab_json, merges = checkpoint_file(folder, "vocab.json"), checkpoint_file(folder, "merges.txt")
+    if tokenizer_file:
         try:
-            backend = tokenizers.Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+            backend = tokenizers.Tokenizer.from_file(str(tokenizer_file))
         except Exception as err:  # the Rust error names the bad field
-            raise CheckpointNotFoundError(f"{folder / TOKENIZER_FILE} could not be read: {err}") from err
+            raise CheckpointNotFoundError(f"{tokenizer_file} could not be read: {err}") from err
         if family is None and tokenizer_class is None:
             family = _FAMILY_BY_BACKEND_MODEL.get(type(backend.model).__name__)
         for name, value in _DEFAULT_SPECIAL_TOKENS.get(family, {}).items():
             if name not in special and backend.token_to_id(value) is not None:
                 special[name] = value
-    elif (folder / "vocab.txt").is_file():
+    elif vocab_txt:
         family = "bert"
         for name, value in _DEFAULT_SPECIAL_TOKENS[family].items():
             special.setdefault(name, value)
-        backend = _build_wordpiece(folder / "vocab.txt", config, special)
+        backend = _build_wordpiece(vocab_txt, config, special)
         config.setdefault("tokenizer_class", _DEFAULT_CLASS_BY_FAMILY[family])
-    elif (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file():
-        vocab, merges = BPE.read_file(str(folder / "vocab.json"), str(folder / "merges.txt"))
+    elif vocab_json and merges:
+        vocab, merges = BPE.read_file(str(vocab_json), str(merges))
         if family not in _BYTE_LEVEL_FAMILIES:
             family = "roberta" if "<s>" in vocab and "</s>" in vocab else "gpt2"
         for name, value in _DEFAULT_SPECIAL_TOKENS[family].items():
@@ -254,7 +258,23 @@ def build_backend(
             "or vocab.json + merges.txt (byte-level BPE). Point at the model folder that holds them, "
             "or save a tokenizer there with `tokenizer.save_pretrained(folder)`."
         )
+    check_vocabulary(backend, tokenizer_file or vocab_txt or vocab_json)
     return backend, family
+
+
+def check_vocabulary(backend: tokenizers.Tokenizer, source: Path) -> None:
+    """Fail at load, naming the file, when no text could be encoded: an empty vocabulary, or a model
+    that maps unknown pieces to an unknown token its vocabulary lacks (WordPiece, WordLevel, non-byte BPE)."""
+    vocab = backend.get_vocab(with_added_tokens=False)
+    if not vocab:
+        raise CheckpointNotFoundError(f"{source} has an empty vocabulary (no token at all); re-download or re-save "
+                                      "the tokenizer.")
+    unk = getattr(backend.model, "unk_token", None)
+    if unk and unk not in vocab:
+        raise CheckpointNotFoundError(
+            f"{source} names {unk!r} as its unknown token, but its vocabulary ({len(vocab)} tokens) has no {unk!r}: "
+            "every word it does not know would fail. Re-download the tokenizer, or set the right unk_token."
+        )
 
 
 # ----------------------------------------------------------------------------------------------

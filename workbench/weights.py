@@ -103,6 +103,15 @@ def load_into_model(
         elif old in state and old not in model_keys:
             state.pop(old)
 
+    # A float parameter cannot take integer or boolean values: a cast would hide a broken or hostile file.
+    bad = [(k, state[k].dtype) for k in sorted(model_keys & set(state))
+           if model_state[k].is_floating_point() and not (state[k].is_floating_point() or state[k].is_complex())]
+    if bad:
+        lines = "\n".join(f"  {k}: {str(d).replace('torch.', '')}" for k, d in bad[:10])
+        raise WeightsError(
+            f"checkpoint tensors that must be floating-point weights of {type(model).__name__} hold other types:\n"
+            f"{lines}\nThe file is damaged or not a weight file of this model; re-download or re-save it."
+        )
     report = LoadReport()
     report.unexpected = sorted(k for k in state if k not in model_keys)
     for key in sorted(model_keys & set(state)):

@@ -330,7 +330,7 @@ def test_question_answering_bad_input():
         pipe(question="why " * 80, context="Because it is.")
     with pytest.raises(InputError, match="empty context"):
         pipe(question="Why?", context="  ")
-    with pytest.raises(InputError, match="question=... and context="):
+    with pytest.raises(InputError, match=r"pass question=\.\.\., context="):
         pipe(question="Why?")
     with pytest.raises(InputError, match="mixes input types"):
         pipe([{"question": "a", "context": "b"}, "c"])

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import read_config_dict
+from ..files import inside
 from . import ctranslate2, safetensors
 
 
@@ -32,7 +33,7 @@ class Checkpoint:
     def load(self) -> Any:
         """The stored tensors: a state dict (hub) or the format's own container (ctranslate2: `CT2Model`)."""
         if self.format == "ctranslate2":
-            return ctranslate2.read_model_bin(self.folder / "model.bin")
+            return ctranslate2.read_model_bin(inside(self.folder, "model.bin"))
         return safetensors.read_state_dict(self.folder, allow_pickle=self.allow_pickle)
 
 
@@ -40,7 +41,7 @@ def open_checkpoint(folder: str | os.PathLike, *, allow_pickle: bool = False) ->
     """Identify the checkpoint in `folder` (a local folder: hub ids are resolved before, once)."""
     folder = Path(folder)
     if ctranslate2.is_ctranslate2_folder(folder):
-        spec = ctranslate2.read_spec_name(folder / "model.bin")
+        spec = ctranslate2.read_spec_name(inside(folder, "model.bin"))
         return Checkpoint(folder, "ctranslate2", ctranslate2.model_type_of(spec),
                           ctranslate2.read_ctranslate2_config(folder), metadata={"spec": spec})
     config = read_config_dict(folder)

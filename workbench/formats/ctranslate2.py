@@ -19,6 +19,7 @@ Quantized weights (int8/int16) carry a sibling `<name>_scale`; the float weight 
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..errors import WeightsError
-from ..files import read_json_object
+from ..files import checkpoint_file, read_json_object
 
 if TYPE_CHECKING:  # numpy and torch are imported by the reader itself: recognising a folder stays cheap
     import torch
@@ -44,9 +45,15 @@ class CT2Model:
     variables: dict[str, torch.Tensor]  # float32 (quantized weights already divided by their scales)
     stored_dtypes: dict[str, str]  # name -> the dtype found in the file
     aliases: dict[str, str]
+    path: Path | None = None
 
     def get(self, name: str) -> torch.Tensor:
-        return self.variables[self.aliases.get(name, name)]
+        """A variable by name (or alias); a missing one is an error naming the file and the variable."""
+        try:
+            return self.variables[self.aliases.get(name, name)]
+        except KeyError:
+            raise WeightsError(f"{self.path or 'model.bin'} has no variable {name!r}, which a {self.spec} needs; "
+                               "the file is damaged or incomplete: re-download or re-convert the checkpoint.") from None
 
 
 def _read(handle: BinaryIO, fmt: str) -> Any:
@@ -83,15 +90,19 @@ def read_model_bin(path: str | os.PathLike) -> CT2Model:
             shape = tuple(_read(handle, "I") for _ in range(_read(handle, "B")))
             dtype_id = _read(handle, "B")
             nbytes = _read(handle, "I")
+            width = 2 if dtype_id == BFLOAT16 else np.dtype(DTYPES[dtype_id]).itemsize if dtype_id in DTYPES else None
+            if width is None:
+                raise WeightsError(f"{path}: variable {name!r} has unknown dtype id {dtype_id}.")
+            if math.prod(shape) * width != nbytes:  # checked before reading: a hostile size allocates nothing
+                raise WeightsError(f"{path}: variable {name!r} has shape {shape} ({math.prod(shape) * width} bytes) "
+                                   f"but stores {nbytes} bytes; the file is damaged: re-download the checkpoint.")
             data = handle.read(nbytes)
             if len(data) != nbytes:
                 raise WeightsError(f"{path}: variable {name!r} is truncated; re-download the checkpoint.")
             if dtype_id == BFLOAT16:
                 arr = (np.frombuffer(data, "<u2").astype(np.uint32) << 16).view(np.float32)
-            elif dtype_id in DTYPES:
-                arr = np.frombuffer(data, DTYPES[dtype_id])
             else:
-                raise WeightsError(f"{path}: variable {name!r} has unknown dtype id {dtype_id}.")
+                arr = np.frombuffer(data, DTYPES[dtype_id])
             raw[name] = (arr.reshape(shape), dtype_id)
         aliases = {}
         for _ in range(_read(handle, "I")):
@@ -108,7 +119,7 @@ def read_model_bin(path: str | os.PathLike) -> CT2Model:
             s = torch.from_numpy(scale[0].astype(np.float32))
             tensor = tensor / (s[:, None] if s.dim() == 1 and tensor.dim() == 2 else s)  # per-row scales
         variables[name] = tensor
-    return CT2Model(spec, revision, version, variables, {n: names[d] for n, (_, d) in raw.items()}, aliases)
+    return CT2Model(spec, revision, version, variables, {n: names[d] for n, (_, d) in raw.items()}, aliases, path)
 
 
 def is_ctranslate2_folder(folder: str | os.PathLike) -> bool:
@@ -138,5 +149,5 @@ def model_type_of(spec: str) -> str:
 
 def read_ctranslate2_config(folder: Path) -> dict[str, Any]:
     """CTranslate2's own config.json (alignment heads, suppressed ids, language ids), or {}."""
-    path = folder / "config.json"
-    return read_json_object(path) if path.is_file() else {}
+    path = checkpoint_file(folder, "config.json")
+    return read_json_object(path) if path else {}

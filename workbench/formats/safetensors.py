@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from ..errors import WeightsError
-from ..files import inside
+from ..files import checkpoint_file, inside
 
 SAFE_WEIGHTS = "model.safetensors"
 SAFE_INDEX = "model.safetensors.index.json"
@@ -54,7 +54,7 @@ def _read_pickle(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _read_index(folder: Path, index_name: str, reader: Callable[[Path], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    index_path = folder / index_name
+    index_path = inside(folder, index_name)
     try:
         weight_map: dict[str, str] = json.loads(index_path.read_text(encoding="utf-8"))["weight_map"]
         shards = sorted(set(weight_map.values()))
@@ -75,11 +75,12 @@ def _read_index(folder: Path, index_name: str, reader: Callable[[Path], dict[str
 def read_state_dict(folder: str | os.PathLike, *, allow_pickle: bool = False) -> dict[str, torch.Tensor]:
     """All tensors of a checkpoint folder (single file or sharded), on the CPU."""
     folder = Path(folder)
-    if (folder / SAFE_WEIGHTS).is_file():
-        return _read_safetensors(folder / SAFE_WEIGHTS)
-    if (folder / SAFE_INDEX).is_file():
+    single = checkpoint_file(folder, SAFE_WEIGHTS)
+    if single:
+        return _read_safetensors(single)
+    if checkpoint_file(folder, SAFE_INDEX):
         return _read_index(folder, SAFE_INDEX, _read_safetensors)
-    pickled = [n for n in (PICKLE_WEIGHTS, PICKLE_INDEX) if (folder / n).is_file()]
+    pickled = [n for n in (PICKLE_WEIGHTS, PICKLE_INDEX) if checkpoint_file(folder, n)]
     if pickled:
         if not allow_pickle:
             raise WeightsError(

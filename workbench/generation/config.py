@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..files import read_json_object
+from ..files import checkpoint_file, read_json_object
 
 GENERATION_CONFIG = "generation_config.json"
 
@@ -67,8 +67,8 @@ class GenerationConfig:
 
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike) -> "GenerationConfig":
-        path = Path(folder) / GENERATION_CONFIG
-        if not path.is_file():
+        path = checkpoint_file(folder, GENERATION_CONFIG)
+        if path is None:
             return cls()
         data = read_json_object(path, fix="fix or delete it")
         try:

@@ -20,7 +20,7 @@ from torch import nn
 
 from ..config import PretrainedConfig
 from ..errors import UnsupportedModelError
-from ..files import read_json_object
+from ..files import checkpoint_file, read_json_object
 from ..formats import Checkpoint, open_checkpoint
 from ..formats.safetensors import save_state_dict
 from ..hub import resolve_model_folder
@@ -215,8 +215,8 @@ class PreTrainedModel(nn.Module):
 
 def read_generation_defaults(folder: Path) -> dict[str, Any]:
     """`generation_config.json` as a dict ({} when absent); `workbench.generation` gives it meaning."""
-    path = folder / GENERATION_CONFIG
-    return read_json_object(path) if path.is_file() else {}
+    path = checkpoint_file(folder, GENERATION_CONFIG)
+    return read_json_object(path) if path else {}
 
 
 # -- what forward passes share ------------------------------------------------------------------

@@ -79,23 +79,58 @@ class Pipeline:
 
     # -- running -------------------------------------------------------------------------
     def __call__(self, inputs: Any, *, batch_size: int | None = None, **params: Any) -> Any:
+        """One input or a list of them. Every input is checked before any work (errors name the caller's
+        index); batches may run in another order (`_batch_order`), results come back in the caller's."""
         single = not isinstance(inputs, (list, tuple)) or self._is_single(inputs)
         items = [inputs] if single else list(inputs)
         if not items:
             raise InputError(f"the {self.task!r} pipeline got an empty list; pass at least one input.")
+        odd = next((i for i, x in enumerate(items) if type(x) is not type(items[0])), None)
+        if odd is not None:  # each kind would need a different reading: say so before anything else
+            raise InputError(f"the {self.task!r} pipeline expects a list whose items all have the same form; this one "
+                             f"mixes input types: input {odd} is a {type(items[odd]).__name__}, input 0 a "
+                             f"{type(items[0]).__name__}.")
+        for i, item in enumerate(items):  # wrong types first: the most basic mistake, wherever it is
+            self._check_type(item, i)
         for i, item in enumerate(items):
             self._check_item(item, i)
+        order = self._batch_order(items)
         size = batch_size or self.batch_size
         starts = range(0, len(items), size)
         if len(starts) > 1:
             from tqdm.auto import tqdm
 
             starts = tqdm(starts, desc=self.task, unit="batch", leave=False)
-        results: list[Any] = []
+        results: list[Any] = [None] * len(items)
         with torch.inference_mode():
             for start in starts:
-                results.extend(self._run_batch(items[start : start + size], **params))
+                rows = order[start : start + size]
+                try:
+                    out = self._run_batch([items[i] for i in rows], **params)
+                except InputError as err:
+                    if single:
+                        raise
+                    raise self._locate(err, rows, items, params) from None
+                for i, result in zip(rows, out):
+                    results[i] = result
         return results[0] if single else results
+
+    def _locate(self, err: InputError, rows: list[int], items: list[Any], params: dict[str, Any]) -> InputError:
+        """The input of a failed batch that caused `err`, found by running them one at a time (only on
+        this error path), so the message names the caller's index."""
+        for i in sorted(rows):
+            try:
+                self._run_batch([items[i]], **params)
+            except InputError as one:
+                return InputError(f"input {i}: {one}")
+        return err
+
+    def _batch_order(self, items: list[Any]) -> list[int]:
+        """The order in which inputs are batched (text pipelines: longest first, so batches pad less)."""
+        return list(range(len(items)))
+
+    def _check_type(self, item: Any, index: int) -> None:
+        """Refuse an input of the wrong type (one message per pipeline kind). Override per kind."""
 
     def _is_single(self, inputs: Sequence) -> bool:
         """Whether a tuple/list is one input (e.g. a text pair) rather than a batch. Override where needed."""

@@ -75,21 +75,22 @@ class QuestionAnsweringPipeline(TextPipeline):
                 raise InputError("pass either inputs ({'question':..., 'context':...}) or question=/context=, not both.")
             return inputs
         if question is None or context is None:
-            raise InputError("question-answering needs both question=... and context=....")
-        if isinstance(question, str) and isinstance(context, str):
-            return {"question": question, "context": context}
-        questions = [question] if isinstance(question, str) else list(question)
-        contexts = [context] * len(questions) if isinstance(context, str) else list(context)
+            raise InputError("the 'question-answering' pipeline expects a question and a context: pass question=..., "
+                             "context=... (or {'question': ..., 'context': ...} dicts).")
+        if not isinstance(question, (list, tuple)) and not isinstance(context, (list, tuple)):
+            return {"question": question, "context": context}  # types are checked with the other inputs
+        questions = list(question) if isinstance(question, (list, tuple)) else [question]
+        contexts = list(context) if isinstance(context, (list, tuple)) else [context] * len(questions)
         if len(questions) != len(contexts):
             raise InputError(f"got {len(questions)} questions and {len(contexts)} contexts; pass as many of each "
                              "(or one context for all questions).")
         return [{"question": q, "context": c} for q, c in zip(questions, contexts)]
 
-    def _check_item(self, item: Any, index: int) -> None:
+    def _check_type(self, item: Any, index: int) -> None:
         if not isinstance(item, dict) or set(item) != {"question", "context"}:
             raise InputError(
-                f"question-answering input {index} must be a dict {{'question': str, 'context': str}}; "
-                f"got {item!r:.80}."
+                f"the {self.task!r} pipeline expects {{'question': str, 'context': str}} dicts (or question=..., "
+                f"context=...); input {index} is {item!r:.80}."
             )
         check_text(item["question"], index, self.task, "question")
         check_text(item["context"], index, self.task, "context")

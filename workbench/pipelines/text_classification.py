@@ -27,20 +27,20 @@ class TextClassificationPipeline(TextPipeline):
     def _is_single(self, inputs: Any) -> bool:
         return False
 
-    def _check_item(self, item: Any, index: int) -> None:
+    def _check_type(self, item: Any, index: int) -> None:
         if isinstance(item, dict):
             if set(item) - {"text", "text_pair"} or "text" not in item:
                 raise InputError(
-                    f"input {index} is a dict with keys {sorted(item)}; a text pair is "
-                    '{"text": "...", "text_pair": "..."}.'
+                    f"input {index} is a dict without 'text' or with other keys (it has {sorted(item)}); a text pair "
+                    "is {'text': '...', 'text_pair': '...'}."
                 )
             check_text(item["text"], index, self.task)
             if "text_pair" in item:
                 check_text(item["text_pair"], index, self.task, "text_pair")
         elif isinstance(item, (list, tuple)):
             raise InputError(
-                f"input {index} is a {type(item).__name__}; to classify a text pair pass "
-                '{"text": "My text", "text_pair": "My pair"}.'
+                f"the {self.task!r} pipeline expects a string or a text-pair dict; input {index} is a "
+                f"{type(item).__name__}: to classify a text pair pass {{'text': 'My text', 'text_pair': 'My pair'}}."
             )
         else:
             check_text(item, index, self.task)

@@ -49,22 +49,12 @@ def with_attentions(result: Any, attentions: Attentions) -> dict[str, Any]:
 def check_text(item: Any, index: int, task: str, what: str = "text") -> str:
     if not isinstance(item, str):
         raise InputError(
-            f"the {task!r} pipeline expects a string (or a list of strings); input {index} is a "
-            f"{type(item).__name__}: {item!r:.80}."
+            f"the {task!r} pipeline expects a string (or a list of strings); input {index}"
+            f"{'' if what == 'text' else f' ({what})'} is a {type(item).__name__}: {item!r:.80}."
         )
     if not item.strip():
-        raise InputError(f"the {task!r} pipeline got an empty {what} (input {index}); pass some text.")
+        raise InputError(f"input {index} of the {task!r} pipeline is an empty {what}; pass some text.")
     return item
-
-
-def check_same_kind(items: Sequence[Any], task: str) -> None:
-    """A batch mixes no input kinds (e.g. strings and dicts): each would need a different reading."""
-    kinds = {type(x).__name__ for x in items}
-    if len(kinds) > 1:
-        raise InputError(
-            f"the {task!r} pipeline got a list that mixes input types ({', '.join(sorted(kinds))}); "
-            "pass a list whose items all have the same form."
-        )
 
 
 def _size(item: Any) -> int:
@@ -78,17 +68,12 @@ def _size(item: Any) -> int:
 class TextPipeline(Pipeline):
     """A pipeline over a tokenizer and an encoder model with a task head."""
 
-    def __call__(self, inputs: Any, *, batch_size: int | None = None, **params: Any) -> Any:
-        if not isinstance(inputs, (list, tuple)) or self._is_single(inputs) or len(inputs) < 2:
-            return super().__call__(inputs, batch_size=batch_size, **params)
-        check_same_kind(inputs, self.task)
+    def _check_type(self, item: Any, index: int) -> None:
+        check_text(item, index, self.task)
+
+    def _batch_order(self, items: list[Any]) -> list[int]:
         # Batches of similar lengths pad less; results go back to the input order.
-        order = sorted(range(len(inputs)), key=lambda i: -_size(inputs[i]))
-        ranked = super().__call__([inputs[i] for i in order], batch_size=batch_size, **params)
-        results: list[Any] = [None] * len(inputs)
-        for position, index in enumerate(order):
-            results[index] = ranked[position]
-        return results
+        return sorted(range(len(items)), key=lambda i: -_size(items[i]))
 
     def tokenize(self, texts: list[str], pairs: list[str] | None = None, **options: Any):
         """A padded batch as tensors; `options` go to the tokenizer (truncation, offsets, ...)."""

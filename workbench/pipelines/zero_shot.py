@@ -14,16 +14,17 @@ import numpy as np
 
 from ..auto import AutoModelForSequenceClassification
 from ..errors import InputError
-from .text_common import TextPipeline, check_text, with_attentions
+from .text_common import TextPipeline, with_attentions
 
 
 def parse_labels(labels: Any) -> list[str]:
     if isinstance(labels, str):
         labels = [label.strip() for label in labels.split(",") if label.strip()]
-    if labels is None or len(labels) == 0:
+    ok = isinstance(labels, (list, tuple)) and len(labels) > 0 and all(isinstance(x, str) and x.strip() for x in labels)
+    if not ok:
         raise InputError(
-            "zero-shot-classification needs candidate_labels=[...] with at least one label "
-            '(a list, or one comma-separated string such as "sports, politics").'
+            f"zero-shot-classification needs candidate_labels=[...] with at least one non-empty label "
+            f'(a list of strings, or one comma-separated string such as "sports, politics"); got {labels!r:.80}.'
         )
     return list(labels)
 
@@ -40,12 +41,13 @@ class ZeroShotClassificationPipeline(TextPipeline):
                 return int(index)
         return -1
 
-    def _check_item(self, item: Any, index: int) -> None:
-        check_text(item, index, self.task)
-
-    def __call__(self, inputs: Any, candidate_labels: Any = None, *, batch_size: int | None = None,
-                 hypothesis_template: str = "This example is {}.", multi_label: bool = False,
-                 return_attentions: bool = False) -> Any:
+    def __call__(self, sequences: Any = None, candidate_labels: Any = None, *, inputs: Any = None,
+                 batch_size: int | None = None, hypothesis_template: str = "This example is {}.",
+                 multi_label: bool = False, return_attentions: bool = False) -> Any:
+        """`sequences` (the reference's name; `inputs=` works too): a text or a list of texts."""
+        if sequences is not None and inputs is not None:
+            raise InputError("pass the text(s) to classify once: classifier(sequences, candidate_labels=[...]).")
+        inputs = sequences if inputs is None else inputs
         labels = parse_labels(candidate_labels)
         if hypothesis_template.format(labels[0]) == hypothesis_template:
             raise InputError(

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import InputError
-from ..files import inside, read_json_object
+from ..files import checkpoint_file, read_json_object
 from ..hub import resolve_model_folder
 
 PREPROCESSOR_CONFIG = "preprocessor_config.json"
@@ -41,8 +41,8 @@ BUILDERS: dict[str, Callable[[Path, dict[str, Any]], Any]] = {
 
 
 def read_preprocessor_config(folder: Path) -> dict[str, Any]:
-    path = inside(folder, PREPROCESSOR_CONFIG, what="the processor loader")
-    return read_json_object(path) if path.is_file() else {}
+    path = checkpoint_file(folder, PREPROCESSOR_CONFIG)
+    return read_json_object(path) if path else {}
 
 
 class AutoProcessor:

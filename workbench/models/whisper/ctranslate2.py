@@ -18,7 +18,7 @@ import torch
 from ...errors import WeightsError
 from ...formats import Checkpoint
 from ...formats.ctranslate2 import CT2Model
-from ...files import inside
+from ...files import checkpoint_file
 
 
 def _scalar(model: CT2Model, name: str, default: int) -> int:
@@ -79,8 +79,8 @@ def hub_state_dict(model: CT2Model) -> dict[str, torch.Tensor]:
 
 
 def _special_ids(folder: Path) -> dict[str, int]:
-    path = inside(folder, "tokenizer.json", what="the CTranslate2 Whisper folder")
-    if not path.is_file():
+    path = checkpoint_file(folder, "tokenizer.json")
+    if path is None:
         return {}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

@@ -44,6 +44,19 @@ class ErrorReporting(T.HasTraits):
     def clear_error(self) -> None:
         self.error = ""
 
+    def checked(self, proposal: dict[str, Any], problem: str | None) -> Any:
+        """For a `@T.validate` hook: a bad value set from code is refused before anything sees it. The panel
+        shows why (`problem`) and keeps its current value, so the trait and its control stay in agreement
+        and the next good value works."""
+        name = proposal["trait"].name
+        if problem is None:
+            if self.error and self.error == getattr(self, "_rejected", None):
+                self.clear_error()  # a good value after a refused one: the refusal no longer applies
+            return proposal["value"]
+        self._rejected = f"{name} = {proposal['value']!r}: {problem}"
+        self.show_error(self._rejected)
+        return getattr(self, name)
+
     def guard(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run `fn`; on failure show the error in the panel and return None."""
         self.busy = True

@@ -87,6 +87,12 @@ class LivePanel(Panel):
             display(view)
         return view
 
+    def in_range(self, value: Any, low: int, high: int) -> str | None:
+        """None when `value` is a whole number in [low, high], else what is wrong (for `checked`)."""
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            return f"must be a whole number from {low} to {high}."
+        return None
+
     # -- update machinery -------------------------------------------------------------------
     def request(self, change: Any = None) -> None:
         """An input changed: schedule an update (or run it now when debounce_ms is 0)."""
@@ -125,6 +131,10 @@ class LivePanel(Panel):
             except Exception as err:  # noqa: BLE001 - a panel never dies silently
                 if seq == self._seq:
                     self.show_error(err)
+                    # The last result no longer answers the current input: dim it, and clear the result trait.
+                    if self._view.value and "wb-stale" not in self._view.value:
+                        self._view.value = f'<div class="wb-stale" style="opacity:.35" title="out of date">{self._view.value}</div>'
+                    self.set_result(None)
                     self.runs += 1
                 return
             finally:

@@ -87,7 +87,6 @@ class AttentionView(ErrorReporting, anywidget.AnyWidget):
         super().__init__()
         self.record: ad.AttentionRecord | None = None
         self._rollout: np.ndarray | None = None
-        self._reverting = False
         self.guard(self._build, model, tokenizer, text, text_pair, layer, heads, view, layers, record)
         self.observe(self._on_change, names=["view", "layer", "heads", "window"])
 
@@ -189,24 +188,25 @@ class AttentionView(ErrorReporting, anywidget.AnyWidget):
         for name, value in self._summary_state(self.layer).items():
             setattr(self, name, value)
 
-    def _on_change(self, change: dict[str, Any]) -> None:
-        if self._reverting:
-            return
-        if self.guard(self._apply, change["name"]) is None:
-            self._reverting = True  # put the bad value back so the view stays drawable
-            try:
-                setattr(self, change["name"], change["old"])
-            finally:
-                self._reverting = False
+    # Bad values set from code are refused before the view sees them (the panel shows why; see `checked`).
+    @T.validate("layer")
+    def _valid_layer(self, proposal: dict[str, Any]) -> int:
+        ok = self.record is None or proposal["value"] in self.record.layers
+        return self.checked(proposal, None if ok else
+                            f"layer {proposal['value']} was not captured; choose one of {self.record.layers}.")
 
-    def _apply(self, name: str) -> bool:
-        rec = self.record
-        if name == "layer" and rec is not None and self.layer not in rec.layers:
-            raise InputError(f"layer {self.layer} was not captured; choose one of {rec.layers}")
-        if name == "view" and self.view not in VIEWS:
-            raise InputError(f"view must be one of {VIEWS}; got {self.view!r}")
-        self._refresh({name})
-        return True
+    @T.validate("heads")
+    def _valid_heads(self, proposal: dict[str, Any]) -> list[int]:
+        n = self.record.num_heads if self.record is not None else None
+        bad = [h for h in proposal["value"] if n is not None and not (isinstance(h, int) and 0 <= h < n)]
+        return self.checked(proposal, f"heads {bad} do not exist; this model has heads 0..{n - 1}." if bad else None)
+
+    @T.validate("view")
+    def _valid_view(self, proposal: dict[str, Any]) -> str:
+        return self.checked(proposal, None if proposal["value"] in VIEWS else f"use one of {VIEWS}.")
+
+    def _on_change(self, change: dict[str, Any]) -> None:
+        self.guard(self._refresh, {change["name"]})
 
     # -- static forms ------------------------------------------------------------------------------
     def bytes_sent(self) -> dict[str, int]:

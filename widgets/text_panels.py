@@ -25,6 +25,9 @@ def _link(widget: W.Widget, panel: Panel, name: str) -> None:
     T.link((widget, "value"), (panel, name))
 
 
+STRATEGIES = ["none", "simple", "first", "average", "max"]  # the token-classification pipeline's aggregations
+
+
 class FillMask(LivePanel):
     """Type a text with the mask token; the top-k tokens appear as bars with the completed sentences."""
 
@@ -49,6 +52,10 @@ class FillMask(LivePanel):
         self.observe(self.request, names=["text", "top_k"])
         if text:
             self.text = text
+
+    @T.validate("top_k")
+    def _valid_top_k(self, proposal: dict[str, Any]) -> int:
+        return self.checked(proposal, self.in_range(proposal["value"], 1, self._slider.max))
 
     def compute(self) -> Any:
         if not self.text.strip():
@@ -128,7 +135,7 @@ class NER(LivePanel):
     def __init__(self, model: Any = None, *, text: str = "", aggregation_strategy: str = "simple",
                  debounce_ms: int = 150, tokenizer: Any = None) -> None:
         self._text = W.Textarea(placeholder="Text", layout=W.Layout(width="100%"))
-        self._strategy = W.Dropdown(options=["none", "simple", "first", "average", "max"], value=aggregation_strategy,
+        self._strategy = W.Dropdown(options=STRATEGIES, value=aggregation_strategy if aggregation_strategy in STRATEGIES else "simple",
                                     description="aggregation")
         super().__init__(model, tokenizer=tokenizer, debounce_ms=debounce_ms, controls=[self._text, self._strategy])
         _link(self._text, self, "text")
@@ -137,6 +144,11 @@ class NER(LivePanel):
         self.set_trait("aggregation_strategy", aggregation_strategy)
         if text:
             self.text = text
+
+    @T.validate("aggregation_strategy")
+    def _valid_strategy(self, proposal: dict[str, Any]) -> str:
+        ok = proposal["value"] in STRATEGIES
+        return self.checked(proposal, None if ok else f"use one of {STRATEGIES}.")
 
     def compute(self) -> Any:
         if not self.text.strip():
@@ -173,6 +185,10 @@ class QuestionAnswering(LivePanel):
         self.set_trait("context", context)
         if question:
             self.question = question
+
+    @T.validate("top_k")
+    def _valid_top_k(self, proposal: dict[str, Any]) -> int:
+        return self.checked(proposal, self.in_range(proposal["value"], 1, self._k.max))
 
     def compute(self) -> Any:
         if not self.question.strip() or not self.context.strip():

@@ -136,11 +136,11 @@ class Transcribe(Panel):
             self.progress.value = min(1.0, done / max(total, 1e-9))
 
         result = pipe({"array": self.array, "sampling_rate": RATE}, return_timestamps=self.timestamps.value,
-                      generate_kwargs={"num_beams": int(self.beams.value)}, progress=progress)
+                      generate_kwargs={"num_beams": int(self.beams.value)}, return_details=True, progress=progress)
         self.result = result
         segments = player_segments(result)
         self.player.segments = segments
-        self.text.value = result.text.strip()
+        self.text.value = result["text"].strip()
         self.progress.value = 1.0
         self.static_html = transcript_html(segments, self.plot.value, f"{self.name} ({duration:.1f} s)")
         return result

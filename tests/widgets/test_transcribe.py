@@ -52,7 +52,7 @@ def test_panel_transcribes_with_words(clip, pipe):
     panel.beams.value = 2
     result = panel.transcribe()
     assert panel.error == "", panel.error
-    assert "stella" in result.text.lower()
+    assert "stella" in result["text"].lower()
     segs = panel.player.segments
     words = [w for s in segs for w in s["words"]]
     assert len(words) >= 10 and all(w["start"] <= w["end"] for w in words)
@@ -89,8 +89,8 @@ def test_panel_shows_errors(tmp_path, clip, pipe):
     assert "corrupt" in panel.error and panel.run_button.disabled
     panel.load({"array": np.zeros(16000, np.float32), "sampling_rate": 16000}, name="quiet")
     assert "silent" in panel.error
-    panel.load(np.ones(100, np.float32))
-    assert "sampling rate" in panel.error
+    panel.load(np.ones(100, np.float32) * 0.5)  # a raw array: the model's rate is assumed, as the reference does
+    assert panel.error == "" and panel.array.size == 100 and panel.plot.value  # 6 ms still draws
     # a recording arrives from the browser as bytes in a custom message
     panel._on_player_msg(panel.player, {"kind": "recorded"}, [clip.read_bytes()])
     assert panel.error == "" and "stella" in panel.text.value.lower()

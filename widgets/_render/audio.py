@@ -32,7 +32,10 @@ def plot_png(array: np.ndarray, rate: int = RATE, *, width: float = 9.0) -> byte
 
     fe = WhisperFeatureExtractor()
     seconds = len(array) / rate
-    mel = fe.log_mel(_torch_1d(array[: fe.n_samples]))[0].numpy()[:, : max(1, int(min(seconds, 30) * 100))]
+    clip = array[: fe.n_samples]
+    if clip.size <= fe.n_fft:  # the STFT needs more than one window of samples: pad very short clips
+        clip = np.pad(clip, (0, fe.n_fft + 1 - clip.size))
+    mel = fe.log_mel(_torch_1d(clip))[0].numpy()[:, : max(1, int(min(seconds, 30) * 100))]
     fig = Figure(figsize=(width, 3.2), dpi=80)
     ax1, ax2 = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 2]})
     t = np.arange(len(array)) / rate
@@ -52,22 +55,24 @@ def _torch_1d(array: np.ndarray):
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None]
 
 
-def player_segments(result: Any) -> list[dict[str, Any]]:
-    """ASRResult -> [{"text", "start", "end", "words": [{"text", "start", "end"}]}] for the player."""
+def player_segments(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """A speech result with details -> [{"text", "start", "end", "words": [{"text", "start", "end"}]}] for the player."""
+    def timed(chunk: dict[str, Any], end_default: float) -> dict[str, Any]:
+        start, end = chunk["timestamp"]
+        return {"text": chunk["text"], "start": float(start), "end": float(end if end is not None else end_default)}
+
+    duration = float(result.get("duration", 0.0))
+    words = [timed(w, duration) for w in result.get("words", [])]
     out = []
-    for i, seg in enumerate(result.segments):
-        start, end = seg.timestamp
-        words = [{"text": w.text, "start": float(w.timestamp[0]), "end": float(w.timestamp[1])}
-                 for w in (result.words or []) if start - 1e-6 <= (w.timestamp[0] + w.timestamp[1]) / 2 <= (end or 1e9) + 1e-6]
-        out.append({"text": seg.text, "start": float(start), "end": float(end if end is not None else result.duration),
-                    "words": words})
-    if result.words and sum(len(s["words"]) for s in out) < len(result.words):
-        # words that fell between segments: keep them visible in their own line
-        placed = {(w["start"], w["text"]) for s in out for w in s["words"]}
-        rest = [w for w in result.words if (float(w.timestamp[0]), w.text) not in placed]
-        out.append({"text": "".join(w.text for w in rest), "start": float(rest[0].timestamp[0]),
-                    "end": float(rest[-1].timestamp[1]),
-                    "words": [{"text": w.text, "start": float(w.timestamp[0]), "end": float(w.timestamp[1])} for w in rest]})
+    for seg in result.get("segments", []):
+        line = timed(seg, duration)
+        line["words"] = [w for w in words if line["start"] - 1e-6 <= (w["start"] + w["end"]) / 2 <= line["end"] + 1e-6]
+        out.append(line)
+    placed = {(w["start"], w["text"]) for s in out for w in s["words"]}
+    rest = [w for w in words if (w["start"], w["text"]) not in placed]
+    if rest:  # words that fell between segments: keep them visible in their own line
+        out.append({"text": "".join(w["text"] for w in rest), "start": rest[0]["start"], "end": rest[-1]["end"],
+                    "words": rest})
     return out
 
 

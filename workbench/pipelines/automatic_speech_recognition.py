@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,7 @@ from ..errors import InputError
 from ..generation import GenerateOutput, GenerationConfig, generate
 from ..inspect import AttentionRecord, attention_record, capture_attention
 from ..models.whisper import alignment_heads
-from ..models.whisper.decoding import WhisperTokens, generation_keys_from_vocab
+from ..models.whisper.decoding import WhisperTokens, generation_keys_from_vocab, is_silence, no_speech_probability
 from ..processors.audio import (
     HOP_LENGTH,
     SAMPLING_RATE,
@@ -39,6 +39,7 @@ from ..processors.audio import (
 from .base import Pipeline
 
 TIME_PER_TOKEN = 0.02  # a timestamp token or an encoder frame: 20 ms
+SILENCE_DBFS = -60.0  # a window quieter than this (RMS, dB below full scale) holds no speech to transcribe
 WINDOW_S = 30.0
 
 
@@ -48,25 +49,8 @@ class Chunk:
     timestamp: tuple[float, float | None]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "timestamp": self.timestamp}
-
-
-@dataclass
-class ASRResult:
-    text: str
-    chunks: list[Chunk] | None = None
-    duration: float = 0.0
-    words: list[Chunk] = field(default_factory=list)  # word times, also when chunks hold segments
-    segments: list[Chunk] = field(default_factory=list)
-
-    def to_dicts(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"text": self.text}
-        if self.chunks is not None:
-            out["chunks"] = [c.to_dict() for c in self.chunks]
-        return out
-
-    def __getitem__(self, key: str) -> Any:
-        return self.to_dicts()[key]
+        return {"text": self.text, "timestamp": (float(self.timestamp[0]),
+                                                 None if self.timestamp[1] is None else float(self.timestamp[1]))}
 
 
 @dataclass
@@ -119,24 +103,32 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
     def __call__(self, inputs: Any, *, batch_size: int | None = None, return_timestamps: bool | str = False,
                  chunk_length_s: float | None = None, stride_length_s: float | Sequence[float] | None = None,
                  generate_kwargs: dict[str, Any] | None = None, language: str | None = None, task: str | None = None,
-                 progress: Any = None) -> Any:
-        """Transcribe one input or a list. `return_timestamps`: False, True (segments) or "word"."""
+                 return_details: bool = False, progress: Any = None) -> Any:
+        """Transcribe one input or a list, in the reference's format: `{"text"}`, plus `"chunks"` of
+        `{"text", "timestamp": (start, end)}` with `return_timestamps` True (segments) or "word".
+        `return_details=True` adds `"duration"`, `"segments"` and `"words"` (word times whenever computed).
+        Windows the model hears as silence (no-speech probability over `no_speech_threshold`, 0.6, and an
+        average log-probability under `logprob_threshold`, -1.0, as the original Whisper) give no text;
+        pass `generate_kwargs={"no_speech_threshold": None}` to keep whatever was decoded."""
         if return_timestamps not in (False, True, "word"):
             raise InputError(f"return_timestamps must be False, True or 'word', got {return_timestamps!r}.")
         allowed = {"num_beams", "temperature", "length_penalty", "max_new_tokens", "compression_ratio_threshold",
-                   "logprob_threshold", "language", "task", "streamer"}
+                   "logprob_threshold", "no_speech_threshold", "language", "task", "streamer"}
         gk = dict(generate_kwargs or {})
         unknown = set(gk) - allowed
         if unknown:
             raise InputError(f"unknown generate_kwargs {sorted(unknown)}; supported: {sorted(allowed)}.")
         gk.setdefault("language", language)
         gk.setdefault("task", task)
+        gk.setdefault("no_speech_threshold", 0.6)
+        gk.setdefault("logprob_threshold", -1.0)
         return super().__call__(inputs, batch_size=batch_size, return_timestamps=return_timestamps,
                                 chunk_length_s=chunk_length_s, stride_length_s=stride_length_s, generate_kwargs=gk,
-                                progress=progress)
+                                return_details=return_details, progress=progress)
 
     def _run_batch(self, items: list[Any], *, return_timestamps: bool | str, chunk_length_s: float | None,
-                   stride_length_s: Any, generate_kwargs: dict[str, Any], progress: Any) -> list[ASRResult]:
+                   stride_length_s: Any, generate_kwargs: dict[str, Any], return_details: bool,
+                   progress: Any) -> list[dict[str, Any]]:
         audios = [load_audio(x) for x in items]
         results = []
         short = [i for i, a in enumerate(audios) if a.duration <= WINDOW_S or chunk_length_s]
@@ -152,7 +144,7 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
         for i, a in enumerate(audios):
             if i not in short:
                 by_item[i] = self._long_form(a, return_timestamps, generate_kwargs, progress)
-            results.append(self._result(by_item[i], a.duration, return_timestamps))
+            results.append(self._result(by_item[i], a.duration, return_timestamps, return_details))
         return results
 
     # -- windows ---------------------------------------------------------------------------
@@ -185,9 +177,10 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
         use_ts = bool(return_timestamps) or any(w.keep != (0.0, float("inf")) for w in windows)
         enc = self.model.encode(feats)
         gen = self._generate(enc, use_ts, _gen_options(generate_kwargs))
+        silent = self._silent(enc, gen, generate_kwargs, [w.audio for w in windows])
         out = []
         for j, w in enumerate(windows):
-            toks = gen.generated(j, [self.tokens.eot])
+            toks = [] if silent[j] else gen.generated(j, [self.tokens.eot])
             n_frames = len(w.audio) / HOP_LENGTH
             segs = self._segments(toks, w.offset, min(len(w.audio) / SAMPLING_RATE, WINDOW_S))[0] if use_ts else [
                 (Chunk(self._text(toks), (w.offset, w.offset + len(w.audio) / SAMPLING_RATE)), toks)]
@@ -242,6 +235,10 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
             feats = self.feature_extractor(window, device=self.device)
             enc = self.model.encode(feats)
             gen = self._generate(enc, True, _gen_options(generate_kwargs))
+            if self._silent(enc, gen, generate_kwargs, [window])[0]:  # the whole window is silence: skip it
+                seek += window_s
+                bar.update(max(0.0, round(min(seek, total), 1) - bar.n))
+                continue
             toks = gen.generated(0, [self.tokens.eot])
             segs, consumed = self._segments(toks, seek, window_s)
             words = []
@@ -256,6 +253,18 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
                 progress(min(seek, total), total)
         bar.close()
         return out
+
+    def _silent(self, encoder_outputs: torch.Tensor, gen: GenerateOutput, options: dict[str, Any],
+                audios: list[np.ndarray]) -> list[bool]:
+        """Which windows are silence: quieter than SILENCE_DBFS (Whisper confidently "hears" words in digital
+        silence, e.g. " you"), or, as the reference, a no-speech probability over `no_speech_threshold` with an
+        average log-probability under `logprob_threshold`. `no_speech_threshold=None` keeps every window."""
+        if options.get("no_speech_threshold") is None:
+            return [False] * encoder_outputs.shape[0]
+        probs = no_speech_probability(self.model, encoder_outputs, self.tokens).tolist()
+        avg = (gen.sum_logprobs / gen.lengths.clamp(min=1)).tolist()
+        quiet = [loudness_dbfs(a) < SILENCE_DBFS for a in audios]
+        return [q or is_silence(p, a, options) for q, p, a in zip(quiet, probs, avg)]
 
     # -- attention ---------------------------------------------------------------------------
     def attention(self, inputs: Any, *, layers: Sequence[int] | None = None) -> AttentionRecord:
@@ -328,16 +337,17 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
         return self.tokenizer.decode([t for t in ids if t < self.tokens.eot])
 
     @staticmethod
-    def _result(parts: list[tuple[Chunk, list[Chunk]]], duration: float, return_timestamps: bool | str) -> ASRResult:
+    def _result(parts: list[tuple[Chunk, list[Chunk]]], duration: float, return_timestamps: bool | str,
+                details: bool) -> dict[str, Any]:
+        """Plain data in the reference's format (`text`, `chunks`), plus the details when asked for."""
         segments = [seg for seg, _ in parts]
         words = [w for _, ws in parts for w in ws]
-        text = "".join(s.text for s in segments)
-        chunks = None
-        if return_timestamps == "word":
-            chunks = words
-        elif return_timestamps:
-            chunks = segments
-        return ASRResult(text=text, chunks=chunks, duration=duration, words=words, segments=segments)
+        out: dict[str, Any] = {"text": "".join(s.text for s in segments)}
+        if return_timestamps:
+            out["chunks"] = [c.to_dict() for c in (words if return_timestamps == "word" else segments)]
+        if details:
+            out.update(duration=duration, segments=[c.to_dict() for c in segments], words=[c.to_dict() for c in words])
+        return out
 
 
 def _assign(segments: list[Chunk], words: list[Chunk]) -> list[tuple[Chunk, list[Chunk]]]:
@@ -356,6 +366,12 @@ def _assign(segments: list[Chunk], words: list[Chunk]) -> list[tuple[Chunk, list
 def _mid(chunk: Chunk) -> float:
     s, e = chunk.timestamp
     return s if e is None else (s + e) / 2
+
+
+def loudness_dbfs(audio: np.ndarray) -> float:
+    """RMS level in dB below full scale (0 dBFS = a full-scale square wave; digital silence is -inf)."""
+    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
+    return 20 * np.log10(rms) if rms > 0 else float("-inf")
 
 
 def _gen_options(gk: dict[str, Any]) -> dict[str, Any]:

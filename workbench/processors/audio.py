@@ -97,30 +97,31 @@ def resample(array: np.ndarray, orig_sr: int, target_sr: int = SAMPLING_RATE) ->
 
 
 def load_audio(source: Any, sampling_rate: int | None = None, *, target_sr: int = SAMPLING_RATE) -> AudioInput:
-    """A path, bytes, a numpy/torch array (with `sampling_rate`), or {'array'/'raw', 'sampling_rate'} -> mono 16 kHz."""
+    """A path, bytes, a numpy/torch array or list, or {'array'/'raw', 'sampling_rate'} -> mono float32 at `target_sr`.
+
+    A raw array without a rate is taken to be at `target_sr`, as the reference does (with a warning when
+    its spectrum says it was recorded faster). Integer PCM (int16/int32 as soundfile and scipy return
+    it, unsigned 8-bit) is scaled to [-1, 1].
+    """
     if isinstance(source, AudioInput):
         array, rate = source.array, source.sampling_rate
     elif isinstance(source, dict):
         key = "array" if "array" in source else "raw" if "raw" in source else None
         if key is None or "sampling_rate" not in source:
             raise InputError(f"an audio dict needs 'array' (or 'raw') and 'sampling_rate' keys, got {sorted(source)}.")
-        array, rate = np.asarray(source[key]), int(source["sampling_rate"])
-        array = array.T if array.ndim == 2 and array.shape[0] > array.shape[1] else array
+        array, rate = _samples(source[key]), _rate(source["sampling_rate"])
     elif isinstance(source, (str, os.PathLike, bytes, bytearray)):
         data, rate = _decode_file(source)
         array = data.T  # (channels, samples)
-    elif isinstance(source, (np.ndarray, torch.Tensor)):
+    elif isinstance(source, (np.ndarray, torch.Tensor, list, tuple)):
+        array = _samples(source)
         if sampling_rate is None:
-            raise InputError(
-                "a raw audio array needs its sampling rate: pass {'array': x, 'sampling_rate': 44100} "
-                f"(or sampling_rate=...); Whisper expects {target_sr} Hz and resamples other rates."
-            )
-        array = source.detach().cpu().numpy() if isinstance(source, torch.Tensor) else source
-        rate = int(sampling_rate)
-        array = array.T if array.ndim == 2 and array.shape[0] > array.shape[1] else array
+            rate = target_sr
+            _warn_if_faster(array, target_sr)
+        else:
+            rate = _rate(sampling_rate)
     else:
         raise InputError(f"cannot read audio from a {type(source).__name__}; {_hint()}.")
-    array = np.asarray(array, dtype=np.float32)
     if array.ndim == 2:  # (channels, samples): mix down
         array = array.mean(axis=0)
     if array.ndim != 1:
@@ -132,6 +133,52 @@ def load_audio(source: Any, sampling_rate: int | None = None, *, target_sr: int 
     if not np.isfinite(array).all():
         raise InputError("the audio holds NaN or infinite samples; clean the signal before transcribing.")
     return AudioInput(resample(array, rate, target_sr), target_sr)
+
+
+def _rate(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InputError(f"sampling_rate must be a whole number of samples per second (e.g. 16000), got {value!r}.") from None
+
+
+def _samples(data: Any) -> np.ndarray:
+    """Samples as float32 (channels, n) or (n,); integer PCM scaled to [-1, 1]."""
+    a = data.detach().cpu().numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
+    if a.dtype.kind == "u":  # unsigned PCM is centred on half its range
+        half = 2.0 ** (8 * a.dtype.itemsize - 1)
+        a = (a.astype(np.float64) - half) / half
+    elif a.dtype.kind == "i":
+        a = a / 2.0 ** (8 * a.dtype.itemsize - 1)
+    elif a.dtype.kind not in "f":
+        raise InputError(f"audio samples must be numbers (float or integer PCM), got an array of {a.dtype}.")
+    if a.ndim == 2 and a.shape[0] > a.shape[1]:
+        a = a.T  # (samples, channels), as soundfile returns it -> (channels, samples)
+    return np.asarray(a, dtype=np.float32)
+
+
+def _warn_if_faster(array: np.ndarray, assumed: int) -> None:
+    """Audio recorded at 44.1 or 48 kHz read as 16 kHz sounds ~3x slower and lower: almost no energy
+    above 3 kHz and a spectral centroid under ~450 Hz, which real 16 kHz speech does not show."""
+    x = array.mean(axis=0) if array.ndim == 2 else array
+    if x.ndim != 1 or x.size < assumed // 4:
+        return
+    power = np.abs(np.fft.rfft(x.astype(np.float64))) ** 2
+    total = power.sum()
+    if not np.isfinite(total) or total < 1e-6 * x.size:  # silence says nothing about the rate
+        return
+    freqs = np.fft.rfftfreq(x.size, 1 / assumed)
+    centroid = float((power * freqs).sum() / total)
+    high = float(power[freqs > 3000].sum() / total)
+    if centroid < 450 and high < 0.002:
+        import warnings
+
+        warnings.warn(
+            f"this raw audio array is taken to be at {assumed} Hz (no sampling rate was given), but its spectrum "
+            f"looks like audio recorded faster (e.g. 44.1 or 48 kHz) played slowly. Pass "
+            f"{{'array': x, 'sampling_rate': rate}} (or sampling_rate=...) with the real rate.",
+            UserWarning, stacklevel=4,
+        )
 
 
 # -- features ------------------------------------------------------------------------------------

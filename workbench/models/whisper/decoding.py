@@ -167,10 +167,30 @@ def needs_retry(tokens: Sequence[int], avg_logprob: float, config: Any, vocab_si
 
 
 @torch.no_grad()
+def first_step(model: Any, encoder_outputs: torch.Tensor, tokens: WhisperTokens) -> torch.Tensor:
+    """The next-token logits right after <|startoftranscript|>, per row (B, V): language and no-speech live here."""
+    sot = torch.full((encoder_outputs.shape[0], 1), tokens.sot, device=encoder_outputs.device)
+    return model.decode_step(sot, model.init_cache(encoder_outputs.shape[0]), encoder_outputs=encoder_outputs)
+
+
+def no_speech_probability(model: Any, encoder_outputs: torch.Tensor, tokens: WhisperTokens) -> torch.Tensor:
+    """P(<|nospeech|>) after <|startoftranscript|>, per row (B,), as the original Whisper and the reference read it
+    (the no-speech token is the id just before <|notimestamps|>)."""
+    logits = first_step(model, encoder_outputs, tokens).float()
+    return logits.softmax(dim=-1)[:, tokens.no_timestamps - 1]
+
+
+def is_silence(no_speech_prob: float, avg_logprob: float, config: Any) -> bool:
+    """A window to skip: the model says 'no speech' and what it decoded is unlikely (both, as the reference)."""
+    threshold = config.get("no_speech_threshold")
+    lp_limit = config.get("logprob_threshold", -1.0)
+    return threshold is not None and lp_limit is not None and no_speech_prob > threshold and avg_logprob < lp_limit
+
+
+@torch.no_grad()
 def detect_language(model: Any, encoder_outputs: torch.Tensor, tokens: WhisperTokens) -> list[str]:
     """The most likely language token after <|startoftranscript|>, per row (multilingual checkpoints)."""
-    sot = torch.full((encoder_outputs.shape[0], 1), tokens.sot, device=encoder_outputs.device)
-    logits = model.decode_step(sot, model.init_cache(encoder_outputs.shape[0]), encoder_outputs=encoder_outputs)
+    logits = first_step(model, encoder_outputs, tokens)
     codes = list(tokens.languages)
     ids = torch.tensor([tokens.languages[c] for c in codes], device=logits.device)
     best = logits.index_select(1, ids).argmax(dim=-1)

@@ -104,6 +104,7 @@ def resolve_model_folder(
     cache_dir: str | os.PathLike | None = None,
     local_files_only: bool | None = None,
     token: str | bool | None = None,
+    local_hint: str = "from_pretrained('/path/to/folder')",
 ) -> Path:
     """A local folder for `name_or_path`: the folder itself, or a hub snapshot in the HF cache.
 
@@ -156,6 +157,7 @@ def resolve_model_folder(
         cache_dir=cache_dir,
         local_files_only=bool(local_files_only),
         token=token,
+        local_hint=local_hint,
     )
 
 
@@ -215,6 +217,7 @@ def _offline_error(
     reason: str,
     cache_dir: str | os.PathLike | None,
     error: BaseException | None,
+    local_hint: str,
 ) -> OfflineError:
     from huggingface_hub import constants
 
@@ -229,7 +232,7 @@ def _offline_error(
     return OfflineError(
         f"Cannot get {repo_id!r}{at}: {reason}, and it is not in the local cache ({where}).\n"
         "Fix it with one of:\n"
-        "  - point at a local copy of the model folder: from_pretrained('/path/to/folder');\n"
+        f"  - point at a local copy of the model folder: {local_hint};\n"
         f"  - on a connected machine, run `hf download {repo_id}` (older huggingface_hub: "
         f"`huggingface-cli download {repo_id}`) or `huggingface_hub.snapshot_download({repo_id!r})`, "
         "then copy that cache folder here (or set HF_HUB_CACHE to it);\n"
@@ -246,6 +249,7 @@ def _resolve_hub_id(
     cache_dir: str | os.PathLike | None,
     local_files_only: bool,
     token: str | bool | None,
+    local_hint: str,
 ) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.utils import (
@@ -309,7 +313,9 @@ def _resolve_hub_id(
             reason = "local_files_only=True forbids downloads"
         else:
             reason = _reason_unreachable(error)
-        raise _offline_error(repo_id, revision, reason=reason, cache_dir=cache_dir, error=error) from error
+        # The hub's own words are in the message: one error, not a chain of three tracebacks.
+        raise _offline_error(repo_id, revision, reason=reason, cache_dir=cache_dir, error=error,
+                             local_hint=local_hint) from None
     except Exception as error:  # a connection dropped mid-download, a 5xx on a file, a full disk ...
         if _is_network_error(error) and _fallback_allowed(repo_id, revision):
             from .embedded import embedded_folder
@@ -318,9 +324,8 @@ def _resolve_hub_id(
             if embedded is not None:
                 return embedded
         if _is_network_error(error):
-            raise _offline_error(
-                repo_id, revision, reason=_reason_unreachable(error), cache_dir=cache_dir, error=error
-            ) from error
+            raise _offline_error(repo_id, revision, reason=_reason_unreachable(error), cache_dir=cache_dir, error=error,
+                                 local_hint=local_hint) from None
         raise
 
     folder_path = Path(folder)

@@ -255,3 +255,12 @@ def test_offline_default_checkpoint_error_is_short_and_uses_the_form_typed(unrea
     assert "pipeline('fill-mask', model=" in text
     assert err.__suppress_context__ or (err.__cause__ is None and err.__context__ is None)
     assert text.count("Fix it with one of") <= 1 and len(text.splitlines()) <= 12
+
+
+def test_offline_named_checkpoint_error_uses_the_pipeline_form(unreachable_hub):
+    with pytest.raises(CheckpointNotFoundError) as info:
+        pipeline("text-classification", model="org/not-cached")
+    text = str(info.value)
+    assert "pipeline('text-classification', model='/path/to/folder')" in text and "from_pretrained" not in text
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert text.count("org/not-cached") <= 4 and len(text.splitlines()) <= 12

@@ -55,14 +55,12 @@ class Pipeline:
         if name is None:
             raise InputError(f"the {cls.task!r} pipeline needs model=... (a hub id, a folder, or a loaded model).")
         if isinstance(name, (str, os.PathLike)):
+            hint = f"pipeline({cls.task!r}, model='/path/to/folder')"  # the fix in the form the user typed
             try:
-                folder = resolve_model_folder(name, revision=revision)  # once: every loader below gets the folder
+                folder = resolve_model_folder(name, revision=revision, local_hint=hint)  # once: loaders get the folder
             except CheckpointNotFoundError as err:
                 if model is None:
-                    raise CheckpointNotFoundError(
-                        f"the {cls.task!r} pipeline's default model {name!r} is not available here ({err}). "
-                        f"Pass model='/path/to/a/local/folder' (or another hub id) to pipeline({cls.task!r}, model=...)."
-                    ) from err
+                    raise type(err)(f"the {cls.task!r} pipeline's default model is not available here. {err}") from None
                 raise
             loaded = cls.auto_model.from_pretrained(folder, dtype=dtype, device=device)
             loaded.config.name_or_path = str(name)

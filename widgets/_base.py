@@ -53,8 +53,10 @@ class ErrorReporting(T.HasTraits):
             if self.error and self.error == getattr(self, "_rejected", None):
                 self.clear_error()  # a good value after a refused one: the refusal no longer applies
             return proposal["value"]
-        self._rejected = f"{name} = {proposal['value']!r}: {problem}"
-        self.show_error(self._rejected)
+        from workbench.errors import InputError
+
+        self.show_error(InputError(f"{name} = {proposal['value']!r}: {problem}"))
+        self._rejected = self.error
         return getattr(self, name)
 
     def guard(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -87,15 +89,39 @@ def error_html(message: str) -> str:
             f"{html.escape(message)}</div>") if message else ""
 
 
+def untrained_html(weights: list[str], total: int | None = None) -> str:
+    """The badge a panel shows when its model has freshly initialised weights: its output means nothing yet."""
+    if not weights:
+        return ""
+    every = total is not None and len(weights) >= total
+    which = "every weight is random (a model built from a config)" if every else (
+        f"{len(weights)} weight{'s' if len(weights) != 1 else ''} freshly initialised: "
+        + ", ".join(html.escape(w) for w in weights[:4]) + (" ..." if len(weights) > 4 else ""))
+    return ('<div class="wb-untrained" role="status" style="display:inline-block;margin:2px 0 6px;padding:2px 8px;'
+            'border-radius:4px;background:#fff3cd;color:#664d03;border:1px solid #e0b84c;font-size:12px">'
+            f"&#9888; <b>untrained weights</b>: {which}. Outputs are random until the model is trained.</div>")
+
+
 class Panel(ErrorReporting, W.VBox):
-    """A box of controls with a status line that shows the panel's `error`."""
+    """A box of controls with a status line that shows the panel's `error`, and a badge when its model has
+    untrained weights (`untrained` lists them; see `show_model`)."""
 
     static_html = T.Unicode("")
+    untrained = T.List(T.Unicode()).tag(sync=True)
 
     def __init__(self, children: list[W.Widget] | None = None, **kwargs: Any) -> None:
         self._status = W.HTML(value="", layout=W.Layout(min_height="1.2em"))
-        super().__init__(children=[*(children or []), self._status], **kwargs)
+        self._badge = W.HTML(value="")
+        super().__init__(children=[self._badge, *(children or []), self._status], **kwargs)
         self.add_class("workbench-panel")
+
+    def show_model(self, pipe: Any) -> None:
+        """Say in the panel when the pipeline's model has untrained weights (the load report knows)."""
+        weights = list(getattr(pipe, "untrained_weights", []) or [])
+        model = getattr(pipe, "model", None)
+        total = len(model.state_dict()) if weights and model is not None else None
+        self.untrained = weights
+        self._badge.value = untrained_html(weights, total)
 
     @T.observe("error")
     def _draw_error(self, change: dict[str, Any]) -> None:

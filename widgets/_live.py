@@ -52,6 +52,8 @@ class LivePanel(Panel):
         self._run_lock = threading.Lock()
         self._timer: threading.Timer | None = None
         self.pipe = self.guard(resolve_pipeline, self.task, model, tokenizer)
+        if self.pipe is not None:
+            self.show_model(self.pipe)
 
     # -- subclass API ------------------------------------------------------------------------
     def compute(self) -> Any:

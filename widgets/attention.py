@@ -70,6 +70,7 @@ class AttentionView(ErrorReporting, anywidget.AnyWidget):
     summary_meta = T.Dict().tag(sync=True)  # layer, rollout (False: not defined for this kind)
     entropy = WireArray("float16")  # (L, H), nats
     status = T.Unicode("").tag(sync=True)
+    untrained = T.List(T.Unicode()).tag(sync=True)  # freshly initialised weights of the model shown: a badge says so
 
     def __init__(
         self,
@@ -109,8 +110,7 @@ class AttentionView(ErrorReporting, anywidget.AnyWidget):
         self._refresh()
 
     # -- data ------------------------------------------------------------------------------------
-    @staticmethod
-    def _capture(model: Any, tokenizer: Any, text: str | None, text_pair: str | None, layers: list[int] | None) -> ad.AttentionRecord:
+    def _capture(self, model: Any, tokenizer: Any, text: str | None, text_pair: str | None, layers: list[int] | None) -> ad.AttentionRecord:
         """The record of `model` reading `text`, through a pipeline (the panel loads nothing itself)."""
         if model is None:
             raise InputError("pass model= (a pipeline, a hub id such as 'sentence-transformers/all-MiniLM-L6-v2', a "
@@ -121,6 +121,7 @@ class AttentionView(ErrorReporting, anywidget.AnyWidget):
             if tokenizer is None and not isinstance(model, (str, os.PathLike)):  # a loaded model: its own tokenizer
                 tokenizer = AutoProcessor.for_model(model, needed_by="AttentionView")
             model = pipeline("feature-extraction", model=model, tokenizer=tokenizer)
+        self.untrained = model.untrained_weights
         return model.attention(text, text_pair, layers=layers)
 
     def _selected(self) -> list[int]:

@@ -82,6 +82,7 @@ class Transcribe(Panel):
             from workbench.pipelines import pipeline
 
             self._pipe = pipeline("automatic-speech-recognition", model=self._model_arg, device=self._device)
+            self.show_model(self._pipe)
         return self._pipe
 
     # -- input --------------------------------------------------------------------------------

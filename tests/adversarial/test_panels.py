@@ -74,3 +74,19 @@ def test_classifier_with_text_pair_only(panels):
     assert not cls.error and cls.result == []
     cls.text = "now a text"
     assert not cls.error and cls.result
+
+
+def test_untrained_weights_show_a_badge_in_every_panel(panels, text_pipes):
+    """Random weights' output must never look meaningful: the load report reaches the panel."""
+    for panel in panels.values():
+        assert panel.untrained and "untrained weights" in panel._badge.value
+    view = AttentionView(model=text_pipes["feature-extraction"], text="a sentence")
+    assert view.untrained  # drawn by the ES module as a badge
+
+
+def test_a_complete_checkpoint_shows_no_badge():
+    from tests.support import minilm_folder
+    from widgets import Similarity
+
+    panel = Similarity(str(minilm_folder()), sentences=["a", "b"], debounce_ms=0)
+    assert panel.untrained == [] and panel._badge.value == ""

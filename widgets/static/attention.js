@@ -109,6 +109,7 @@ function buildDom(el, model) {
   layerSel.onchange = () => save(model, { layer: parseInt(layerSel.value, 10) });
   const headBox = el_("span", "wb-attn-heads", bar);
   const errBox = el_("div", "wb-attn-error", root);
+  const badge = el_("div", "wb-untrained", root);
   const body = el_("div", "wb-attn-body", root);
   const scroller = el_("div", "wb-attn-scroll", body);
   const canvas = el_("canvas", "wb-attn-main", scroller);
@@ -126,7 +127,7 @@ function buildDom(el, model) {
   el_("div", "wb-attn-cap", side, "entropy per head (nats; dark = focused) — click to open");
   const entCanvas = el_("canvas", "wb-attn-entropy", side);
   const info = el_("div", "wb-attn-info", root);
-  return { root, viewBtns, layerSel, headBox, errBox, canvas, ctx: canvas.getContext("2d"), sumCaps, sumCanvases,
+  return { root, viewBtns, layerSel, headBox, errBox, badge, canvas, ctx: canvas.getContext("2d"), sumCaps, sumCanvases,
     entCanvas, info };
 }
 
@@ -135,6 +136,16 @@ function drawError({ model, ui }) {
   const e = model.get("error") || "";
   ui.errBox.textContent = e;
   ui.errBox.style.display = e ? "block" : "none";
+}
+
+// The untrained-weights badge: random weights' attention must never look meaningful
+function drawBadge({ model, ui }) {
+  const w = model.get("untrained") || [];
+  ui.badge.textContent = w.length
+    ? `\u26a0 untrained weights: ${w.length > 4 ? w.length + " weights" : w.join(", ")} freshly initialised. ` +
+      "The attention is random until the model is trained."
+    : "";
+  ui.badge.style.display = w.length ? "block" : "none";
 }
 
 // Layer options, the active view button, one toggle button per head
@@ -463,6 +474,7 @@ function render({ model, el }) {
   function draw() {
     const t0 = performance.now();
     drawError(view);
+    drawBadge(view);
     drawControls(view);
     const v = model.get("view");
     canvas.onmousemove = v === "head" ? onHeadHover : null;
@@ -522,7 +534,7 @@ function render({ model, el }) {
   const onView = () => { state.hover = null; };
   // An array and its *_meta arrive in one message, as separate change events: the redraw is coalesced.
   const names = ["meta", "view", "layer", "heads", "edge_index", "edge_weight", "edge_meta", "thumbs",
-    "summary", "summary_meta", "entropy", "error"];
+    "summary", "summary_meta", "entropy", "error", "untrained"];
   for (const n of names) model.on(`change:${n}`, schedule);
   model.on("change:matrix", onMatrix);
   model.on("change:matrix_meta", onMatrix);

@@ -104,6 +104,7 @@ class PreTrainedModel(nn.Module):
         """A randomly initialised model (for training from scratch and for tests)."""
         model = cls._build_empty(config, resolve_dtype(dtype, config), resolve_device(device))
         model.init_weights()
+        model.loading_report = LoadReport(missing=sorted(model.state_dict()))  # every weight is random
         return model
 
     @classmethod
@@ -193,6 +194,13 @@ class PreTrainedModel(nn.Module):
     @property
     def dtype(self) -> torch.dtype:
         return next(self.parameters()).dtype
+
+    @property
+    def untrained_weights(self) -> list[str]:
+        """The weights that did not come from a checkpoint (freshly initialised): their outputs are random
+        until the model is trained. Empty for a complete checkpoint."""
+        report = getattr(self, "loading_report", None)
+        return [] if report is None else [*report.missing, *(k for k, _, _ in report.mismatched)]
 
     def num_parameters(self, only_trainable: bool = False) -> int:
         seen: set[int] = set()

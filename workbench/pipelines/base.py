@@ -45,6 +45,11 @@ class Pipeline:
     def device(self) -> torch.device:
         return self.model.device
 
+    @property
+    def untrained_weights(self) -> list[str]:
+        """Weights of this pipeline's model that were freshly initialised (its outputs are random until trained)."""
+        return list(getattr(self.model, "untrained_weights", []))
+
     # -- construction --------------------------------------------------------------------
     @classmethod
     def create(cls, model: Any = None, processor: Any = None, *, device: Any = None, dtype: Any = None,

@@ -26,7 +26,7 @@ from torch import nn
 from ..errors import InputError, WorkbenchError
 from .arguments import TrainingArguments
 from .callbacks import CallbackList, ProgressCallback, TrainerCallback
-from .data import DataCollatorWithPadding, default_collate
+from .data import DataCollatorWithPadding, check_labels, column_names, default_collate
 from .state import STATE_NAME, TrainerState
 
 OPTIMIZER_NAME = "optimizer.pt"
@@ -181,12 +181,14 @@ class Trainer:
             raise InputError(f"no {what} given; pass {what}=... (a tokenized datasets.Dataset or a list of dicts).")
         if len(dataset) == 0:
             raise InputError(f"the {what} is empty; it needs at least one row.")
-        columns = getattr(dataset, "column_names", None) or list(dataset[0].keys())
+        columns = column_names(dataset)
         if "input_ids" not in columns:
             raise InputError(
                 f"the {what} has no 'input_ids' column (columns: {columns}); tokenize it first, e.g. "
                 "workbench.training.tokenize_dataset(dataset, tokenizer, text_column=..., label_column=...)."
             )
+        # the same label check as tokenize_dataset's, for rows that did not come through it
+        check_labels(dataset, self.model, what, required=what == "train_dataset")
 
     def create_optimizer_and_scheduler(self, num_training_steps: int) -> None:
         args = self.args

@@ -14,6 +14,7 @@ import os
 import random
 import re
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,6 +191,25 @@ class Trainer:
         # the same label check as tokenize_dataset's, for rows that did not come through it
         check_labels(dataset, self.model, what, required=what == "train_dataset")
 
+    def _check_output_dir(self) -> None:
+        """A folder that cannot take checkpoints is found before step 1, not at the first save
+        (save_steps, often hundreds of steps, later). Every rank checks, so none waits on a failed one."""
+        if self.args.save_strategy == "no":
+            return
+        folder = Path(self.args.output_dir)
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            where = "is a file" if blocker == folder else f"cannot be created: {blocker} is a file"
+            raise InputError(f"output_dir={str(folder)!r} {where}, and checkpoints need a folder; "
+                             "pass another output_dir (a new or an existing folder).")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):  # the real test: permissions, read-only mounts, quotas
+                pass
+        except OSError as err:
+            raise InputError(f"output_dir={str(folder)!r} is not writable ({err.strerror}); "
+                             "pass an output_dir you can write to.") from err
+
     def create_optimizer_and_scheduler(self, num_training_steps: int) -> None:
         args = self.args
         decay = decay_parameter_names(self.model)
@@ -244,6 +264,7 @@ class Trainer:
         latest checkpoint in output_dir; a path continues from that checkpoint."""
         args = self.args
         self._check_dataset(self.train_dataset, "train_dataset")
+        self._check_output_dir()
         self.model.to(self.device)
         self._setup_distributed()
 

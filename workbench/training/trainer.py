@@ -585,7 +585,7 @@ class Trainer:
             f"steps; continuing to max_steps={max_steps} re-plans it: at step {step} the learning rate goes from "
             f"{old_lr:.3g} to {new_lr:.3g} and then {then}, so the curve differs from one run of {max_steps} steps. "
             "For a continued curve equal to one uninterrupted run, train with lr_scheduler_type='constant'.",
-            UserWarning, stacklevel=4,
+            UserWarning, stacklevel=5,  # the user's train() call
         )
 
     def save_model(self, output_dir: str | os.PathLike | None = None) -> Path:

@@ -219,6 +219,9 @@ def _check_rng(folder: Path, rng: Any) -> None:
         kind, keys, pos, has_gauss, cached = rng["numpy"]
         np.random.RandomState().set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
         torch.Generator().set_state(rng["cpu"])
+        cuda = rng.get("cuda", [])  # set only on a machine with as many GPUs, after everything else is applied
+        if not (isinstance(cuda, (list, tuple)) and all(torch.is_tensor(t) and t.dtype == torch.uint8 for t in cuda)):
+            raise TypeError("the 'cuda' states are not byte tensors")
     except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as err:
         raise damaged(folder, RNG_NAME, f"does not hold the random generators' states ({type(err).__name__}: {err})") from err
 

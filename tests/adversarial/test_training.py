@@ -263,31 +263,46 @@ def test_resume_from_a_damaged_file(run, name, how):
     assert digest(run / "checkpoint-4") == left  # and the damaged one is left for the user to inspect
 
 
-def _swap_in_wrong_content(run: Path, name: str) -> None:
-    target = run / "checkpoint-4" / name
-    if name == "optimizer.pt":
+def _swap_in_wrong_content(run: Path, case: str) -> None:
+    target = run / "checkpoint-4" / case.split(":")[0]
+    if case == "optimizer.pt":
         torch.save({"state": {}, "param_groups": []}, target)  # an optimizer of another model
-    elif name == "scheduler.pt":
-        shutil.copy(run / "checkpoint-2" / name, target)  # a file from another step
-    elif name == "rng_state.pt":
+    elif case == "scheduler.pt":
+        shutil.copy(run / "checkpoint-2" / case, target)  # a file from another step
+    elif case == "rng_state.pt":
         torch.save({"cpu": torch.zeros(3)}, target)
-    elif name == "trainer_state.json":
+    elif case == "trainer_state.json":
         target.write_text('{"global_step": "four", "log_history": 3}')
     else:
         from safetensors.torch import load_file, save_file
 
         tensors = load_file(str(target))
-        tensors.pop(sorted(tensors)[0])
+        first = sorted(tensors)[0]
+        if case == "model.safetensors:ints":  # integers where float weights belong (a cast would hide it)
+            tensors[first] = tensors[first].to(torch.int64)
+        else:
+            tensors.pop(first)
         save_file(tensors, str(target))
 
 
-@pytest.mark.parametrize("name", FILES)
-def test_resume_from_a_file_with_wrong_content(run, name):
+@pytest.mark.parametrize("case", [*FILES, "model.safetensors:ints"])
+def test_resume_from_a_file_with_wrong_content(run, case):
     before = digest(run / "checkpoint-2")
-    _swap_in_wrong_content(run, name)
+    _swap_in_wrong_content(run, case)
     trainer = Trainer(tiny_model(seed=3), args_for(run), rows())
-    expect_damaged(trainer, run / "checkpoint-4", name, run / "checkpoint-2")
+    expect_damaged(trainer, run / "checkpoint-4", case.split(":")[0], run / "checkpoint-2")
     assert digest(run / "checkpoint-2") == before
+
+
+@pytest.mark.parametrize("name", ["optimizer.pt", "model.safetensors", "trainer_state.json"])
+def test_a_checkpoint_file_that_links_outside_is_not_opened(run, tmp_path, name):
+    outside = tmp_path / "elsewhere" / name
+    outside.parent.mkdir()
+    shutil.move(run / "checkpoint-4" / name, outside)  # a good file: only where it lives is wrong
+    (run / "checkpoint-4" / name).symlink_to(outside)
+    trainer = Trainer(tiny_model(seed=3), args_for(run), rows())
+    message = expect_damaged(trainer, True, name, run / "checkpoint-2")
+    assert "outside the checkpoint folder" in message, message
 
 
 class Payload:

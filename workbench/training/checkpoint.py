@@ -24,8 +24,8 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointNotFoundError, InputError, WeightsError, WorkbenchError
-from ..files import read_json_object
-from ..formats.safetensors import SAFE_INDEX, SAFE_WEIGHTS, has_weights, read_state_dict
+from ..files import OutsideCheckpointError, inside, read_json_object
+from ..formats.safetensors import SAFE_INDEX, SAFE_WEIGHTS, read_state_dict
 from .state import STATE_NAME, TrainerState
 
 OPTIMIZER_NAME = "optimizer.pt"
@@ -137,8 +137,7 @@ def read_checkpoint(folder: Path, model: nn.Module, optimizer: torch.optim.Optim
 def read_weights(folder: Path, model: nn.Module) -> dict[str, torch.Tensor]:
     """The checkpoint's tensors, checked to be exactly the model's (a resume initialises nothing afresh)."""
     name = SAFE_INDEX if (folder / SAFE_INDEX).is_file() and not (folder / SAFE_WEIGHTS).is_file() else SAFE_WEIGHTS
-    if not has_weights(folder):
-        raise damaged(folder, name, "is missing")
+    _file(folder, name)
     try:
         tensors = read_state_dict(folder)
     except WeightsError as err:
@@ -148,6 +147,11 @@ def read_weights(folder: Path, model: nn.Module) -> dict[str, torch.Tensor]:
     missing = sorted(k for k in expected if k not in tensors and k not in tied)
     if missing:
         raise damaged(folder, name, f"lacks the tensors {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+    # copy_() would cast integers into float weights without a word: a file we wrote never holds any
+    mistyped = [f"{k} ({str(tensors[k].dtype).removeprefix('torch.')})" for k, v in expected.items()
+                if k in tensors and v.is_floating_point() and not tensors[k].is_floating_point()]
+    if mistyped:
+        raise damaged(folder, name, f"holds non-float tensors for floating-point weights: {', '.join(mistyped[:5])}")
     wrong = [f"{k}: checkpoint {list(tensors[k].shape)}, model {list(v.shape)}"
              for k, v in expected.items() if k in tensors and tensors[k].shape != v.shape]
     if wrong:  # not damage: another model than the one the run trained
@@ -156,11 +160,22 @@ def read_weights(folder: Path, model: nn.Module) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def _read_state(folder: Path) -> TrainerState:
-    if not (folder / STATE_NAME).is_file():
-        raise damaged(folder, STATE_NAME, "is missing")
+def _file(folder: Path, name: str) -> Path:
+    """`folder / name`, present and inside the folder: a link leading out of it is refused unopened, as for
+    every checkpoint file (a swapped-in link could make a resume read any file the user can read)."""
+    path = folder / name
+    if not path.is_file():
+        raise damaged(folder, name, "is missing")
     try:
-        data = read_json_object(folder / STATE_NAME)
+        inside(folder, name, what=f"the checkpoint file {name}")
+    except OutsideCheckpointError as err:
+        raise damaged(folder, name, f"leads outside the checkpoint folder (to {path.resolve()}); it was not opened") from err
+    return path
+
+
+def _read_state(folder: Path) -> TrainerState:
+    try:
+        data = read_json_object(_file(folder, STATE_NAME))
         if not isinstance(data.get("global_step"), int):
             raise ValueError(f"its global_step is {data.get('global_step')!r}, not a step number")
         state = TrainerState.from_dict(data)
@@ -175,9 +190,7 @@ def _read_state(folder: Path) -> TrainerState:
 
 
 def _load_pt(folder: Path, name: str, device: torch.device | str = "cpu") -> Any:
-    path = folder / name
-    if not path.is_file():
-        raise damaged(folder, name, "is missing")
+    path = _file(folder, name)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Detected pickle protocol")  # our error says it all

@@ -3,11 +3,13 @@ tokenization, dynamic padding, and label checks against the model's label map.""
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
-from ..errors import InputError, WorkbenchError
+from ..errors import InputError, UnsupportedModelError, WorkbenchError
+from ..models import family
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids", "labels")
 _FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
@@ -64,41 +66,135 @@ def load_splits(train: Any, validation: Any = None, *, columns: Sequence[str] = 
 
 
 def check_columns(dataset: Any, columns: Sequence[str], what: str = "dataset") -> None:
-    names = list(getattr(dataset, "column_names", None) or (dataset[0].keys() if len(dataset) else []))
+    names = column_names(dataset)
     missing = [c for c in columns if c not in names]
     if missing:
         raise InputError(f"{what} has no column(s) {missing}; its columns are {names}. Pick the right text/label column names.")
 
 
-def label_mapping(values: Sequence[Any], config: Any) -> dict[Any, int]:
-    """Map the dataset's label values to the model's class ids, or explain how to fix the head.
+IGNORE_INDEX = -100  # a row (or token) labelled -100 is skipped by the loss, as in the reference
 
-    Strings are matched against `config.label2id`; integers must be valid class ids.
+
+def label_mapping(values: Iterable[Any], config: Any, *, names: bool = True, what: str = "the dataset") -> dict[Any, int]:
+    """Map label values to the model's class ids, or raise `LabelMismatchError` naming the bad values and the fix.
+
+    The one label check, whichever way labels reach a model. `tokenize_dataset` maps raw values
+    (names=True: strings through `config.label2id`, digit strings and integers as ids); the Trainer
+    checks the rows it is given (names=False: a batch can only hold integer class ids). -100 passes
+    unchanged in both.
     """
-    distinct = sorted(set(values), key=str)
+    distinct = sorted({_plain(v) for v in values}, key=str)
     label2id = dict(getattr(config, "label2id", {}) or {})
     num_labels = int(getattr(config, "num_labels", len(label2id)))
     mapping: dict[Any, int] = {}
-    unknown = []
+    unknown, named, negative, other = [], [], [], []
     for value in distinct:
-        if isinstance(value, str) and value in label2id:
-            mapping[value] = int(label2id[value])
-        elif isinstance(value, str) and value.lstrip("-").isdigit() and 0 <= int(value) < num_labels:
+        if _is_int(value):
+            if 0 <= value < num_labels or value == IGNORE_INDEX:
+                mapping[value] = int(value)
+            else:
+                (negative if value < 0 else unknown).append(value)
+        elif isinstance(value, str) and value in label2id:
+            if names:
+                mapping[value] = int(label2id[value])
+            else:
+                named.append(value)
+        elif isinstance(value, str) and names and value.lstrip("-").isdigit() and 0 <= int(value) < num_labels:
             mapping[value] = int(value)
-        elif isinstance(value, (int,)) and not isinstance(value, bool) and 0 <= value < num_labels:
-            mapping[value] = int(value)
-        else:
+        elif isinstance(value, str):
             unknown.append(value)
+        else:
+            other.append(value)  # floats, booleans, None
+    problems = []
     if unknown:
-        names = [str(v) for v in distinct]
-        id2label = {i: n for i, n in enumerate(names)}
-        raise LabelMismatchError(
-            f"labels {unknown[:10]} are not in the model's label map {label2id} ({num_labels} classes). "
-            f"Load the model with a head for your labels: from_pretrained(..., num_labels={len(names)}, "
-            f"id2label={id2label}, label2id={ {n: i for i, n in id2label.items()} }, ignore_mismatched_sizes=True) "
-            "(ignore_mismatched_sizes=True re-initialises a head of a different size)."
-        )
+        problems.append(f"labels {unknown[:10]} are not in the model's label map {label2id} ({num_labels} classes). "
+                        + _head_fix([v for v in distinct if v not in other and v != IGNORE_INDEX]))
+    if named:
+        problems.append(f"labels {named[:10]} are label names, but the Trainer needs class ids: map them through the "
+                        f"model's label2id {label2id}, as tokenize_dataset(dataset, tokenizer, config=model.config) does.")
+    if negative:
+        problems.append(f"labels {negative[:10]} are negative, but class ids start at 0 (only -100, which the loss "
+                        f"ignores, may be negative); map them to 0..{num_labels - 1}.")
+    if None in other:
+        problems.append("some rows have no label (None): drop them, e.g. dataset.filter(lambda row: row['labels'] is "
+                        "not None), or label them -100 so the loss ignores them.")
+    if [v for v in other if v is not None]:
+        problems.append(f"labels {[v for v in other if v is not None][:10]} are not integer class ids: a "
+                        f"{num_labels}-class head needs integer class ids 0..{num_labels - 1}; cast the column to int, "
+                        "or, for regression (one number per row), load the model with num_labels=1.")
+    if problems:
+        raise LabelMismatchError(f"{what} has labels the model's head cannot take: " + " ".join(problems))
     return mapping
+
+
+def _head_fix(labels: list[Any]) -> str:
+    """How to get a head that takes `labels`: room for the largest id, or one class per name."""
+    if all(_is_int(v) for v in labels):
+        return (f"Load the model with a head that has room for them: from_pretrained(..., num_labels={max(labels) + 1}, "
+                "ignore_mismatched_sizes=True), or map them to the head's ids.")
+    id2label = dict(enumerate(str(v) for v in labels))
+    return (f"Load the model with a head for your labels: from_pretrained(..., num_labels={len(id2label)}, "
+            f"id2label={id2label}, label2id={ {n: i for i, n in id2label.items()} }, ignore_mismatched_sizes=True) "
+            "(ignore_mismatched_sizes=True re-initialises a head of a different size).")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _plain(value: Any) -> Any:
+    """numpy and torch scalars (and arrays) as Python values, so every source is checked alike."""
+    return value.tolist() if hasattr(value, "tolist") else value
+
+
+_LABEL_MAP_HEADS = ("sequence-classification", "token-classification")
+
+
+def check_labels(dataset: Any, model: Any, what: str, *, required: bool = False) -> None:
+    """The Trainer's check of rows that may not have come through `tokenize_dataset`, before step 1.
+
+    A label outside the head gets the same `LabelMismatchError` as on the helper path (not
+    "IndexError: Target 5 is out of bounds" at the first batch). `required`: a model that learns
+    from `labels` needs that column. Heads without a label map (regression, multi-label, language
+    modelling, spans) are not checked.
+    """
+    columns = column_names(dataset)
+    name = next((c for c in ("labels", "label") if c in columns), None)  # the collators rename "label"
+    takes_labels = "labels" in inspect.signature(model.forward).parameters
+    if name is None:
+        if required and takes_labels:
+            raise InputError(
+                f"the {what} has no 'labels' column (columns: {columns}); {type(model).__name__} learns from it. "
+                "Add the class ids as 'labels', e.g. tokenize_dataset(dataset, tokenizer, label_column=..., "
+                "config=model.config)."
+            )
+        return
+    config, task = getattr(model, "config", None), _head_task(model)
+    if (task not in _LABEL_MAP_HEADS or getattr(config, "num_labels", 2) == 1
+            or getattr(config, "problem_type", None) in ("regression", "multi_label_classification")):
+        return
+    # one columnar read for a datasets.Dataset; other datasets are read row by row, once
+    rows = dataset[name] if hasattr(dataset, "column_names") else (dataset[i].get(name) for i in range(len(dataset)))
+    values = [_plain(v) for v in rows]
+    if task == "token-classification":
+        values = [token for row in values for token in (row if isinstance(row, list) else [row])]
+    elif any(isinstance(v, list) for v in values):
+        return  # multi-hot rows: multi-label classification has no class ids to check
+    label_mapping(values, config, names=False, what=f"the {what}")
+
+
+def _head_task(model: Any) -> str | None:
+    """The task head `model` is (a key of its family's HEADS), or None for a model we do not know."""
+    try:
+        heads = family(getattr(getattr(model, "config", None), "model_type", None)).HEADS
+    except UnsupportedModelError:
+        return None
+    return next((task for task, cls in heads.items() if isinstance(model, cls)), None)
+
+
+def column_names(dataset: Any) -> list[str]:
+    """A `datasets.Dataset`'s columns, or the keys of a list of dicts' first row."""
+    return list(getattr(dataset, "column_names", None) or (dataset[0].keys() if len(dataset) else []))
 
 
 def tokenize_dataset(

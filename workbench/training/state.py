@@ -10,6 +10,11 @@ from pathlib import Path
 from typing import Any
 
 STATE_NAME = "trainer_state.json"
+# the field annotations (strings, under `from __future__ import annotations`) -> the JSON values they take
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    "int": int, "float": (int, float), "bool": bool, "list[dict[str, Any]]": list,
+    "float | None": (int, float, type(None)), "str | None": (str, type(None)),
+}
 
 
 @dataclass
@@ -38,9 +43,17 @@ class TrainerState:
 
     @classmethod
     def load_from_json(cls, path: str | os.PathLike) -> "TrainerState":
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainerState":
+        """Known fields, each checked for its type (a ValueError names the first wrong one); unknown keys are
+        dropped, so a state written by a newer version still loads."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        for name, value in data.items():
+            if name in fields and not isinstance(value, _TYPES.get(fields[name].type, object)):
+                raise ValueError(f"field {name!r} is {value!r}, not {fields[name].type}")
+        return cls(**{k: v for k, v in data.items() if k in fields})
 
     def losses(self) -> list[tuple[int, float]]:
         """(step, training loss) pairs from the log history."""

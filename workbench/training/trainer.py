@@ -14,7 +14,9 @@ import os
 import random
 import re
 import shutil
+import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -24,16 +26,15 @@ import torch
 from torch import nn
 
 from ..errors import InputError, WorkbenchError
+from ..formats.safetensors import has_weights
+from ..weights import load_into_model
 from .arguments import TrainingArguments
 from .callbacks import CallbackList, ProgressCallback, TrainerCallback
-from .data import DataCollatorWithPadding, default_collate
-from .state import STATE_NAME, TrainerState
-
-OPTIMIZER_NAME = "optimizer.pt"
-SCHEDULER_NAME = "scheduler.pt"
-RNG_NAME = "rng_state.pt"
-SCALER_NAME = "scaler.pt"
-_CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+from .checkpoint import (
+    Checkpoint, checkpoints_in, is_checkpoint, read_checkpoint, read_weights, restore_rng, write_checkpoint,
+)
+from .data import DataCollatorWithPadding, check_labels, column_names, default_collate
+from .state import TrainerState
 
 
 class TrainingDivergedError(WorkbenchError, FloatingPointError):
@@ -97,15 +98,6 @@ def decay_parameter_names(model: nn.Module) -> set[str]:
             if not _NO_DECAY_NAMES.search(full.lower()):
                 names.add(full)
     return names
-
-
-def checkpoints_in(output_dir: str | os.PathLike) -> list[Path]:
-    """Checkpoint folders, oldest step first."""
-    folder = Path(output_dir)
-    if not folder.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if p.is_dir() and (m := _CHECKPOINT_RE.match(p.name))]
-    return [p for _, p in sorted(found)]
 
 
 def _distributed_env() -> tuple[int, int, int]:
@@ -181,12 +173,33 @@ class Trainer:
             raise InputError(f"no {what} given; pass {what}=... (a tokenized datasets.Dataset or a list of dicts).")
         if len(dataset) == 0:
             raise InputError(f"the {what} is empty; it needs at least one row.")
-        columns = getattr(dataset, "column_names", None) or list(dataset[0].keys())
+        columns = column_names(dataset)
         if "input_ids" not in columns:
             raise InputError(
                 f"the {what} has no 'input_ids' column (columns: {columns}); tokenize it first, e.g. "
                 "workbench.training.tokenize_dataset(dataset, tokenizer, text_column=..., label_column=...)."
             )
+        # the same label check as tokenize_dataset's, for rows that did not come through it
+        check_labels(dataset, self.model, what, required=what == "train_dataset")
+
+    def _check_output_dir(self) -> None:
+        """A folder that cannot take checkpoints is found before step 1, not at the first save
+        (save_steps, often hundreds of steps, later). Every rank checks, so none waits on a failed one."""
+        if self.args.save_strategy == "no":
+            return
+        folder = Path(self.args.output_dir)
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            where = "is a file" if blocker == folder else f"cannot be created: {blocker} is a file"
+            raise InputError(f"output_dir={str(folder)!r} {where}, and checkpoints need a folder; "
+                             "pass another output_dir (a new or an existing folder).")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):  # the real test: permissions, read-only mounts, quotas
+                pass
+        except OSError as err:
+            raise InputError(f"output_dir={str(folder)!r} is not writable ({err.strerror}); "
+                             "pass an output_dir you can write to.") from err
 
     def create_optimizer_and_scheduler(self, num_training_steps: int) -> None:
         args = self.args
@@ -242,6 +255,7 @@ class Trainer:
         latest checkpoint in output_dir; a path continues from that checkpoint."""
         args = self.args
         self._check_dataset(self.train_dataset, "train_dataset")
+        self._check_output_dir()
         self.model.to(self.device)
         self._setup_distributed()
 
@@ -468,17 +482,7 @@ class Trainer:
             state.best_model_checkpoint = str(folder)
             self._best_pending = False
         if self.is_main_process:
-            tmp = folder.with_name(folder.name + ".tmp")
-            shutil.rmtree(tmp, ignore_errors=True)
-            self.model.save_pretrained(tmp)
-            torch.save(self.optimizer.state_dict(), tmp / OPTIMIZER_NAME)
-            torch.save(self.lr_scheduler.state_dict(), tmp / SCHEDULER_NAME)
-            if self._scaler is not None:
-                torch.save(self._scaler.state_dict(), tmp / SCALER_NAME)
-            torch.save(self._rng_state(), tmp / RNG_NAME)
-            state.save_to_json(tmp / STATE_NAME)
-            shutil.rmtree(folder, ignore_errors=True)
-            tmp.rename(folder)  # a killed process never leaves a half-written checkpoint-<step>
+            write_checkpoint(folder, self.model, self.optimizer, self.lr_scheduler, state, self._scaler)
             self._rotate_checkpoints(state)
         if self.world_size > 1:
             import torch.distributed as dist
@@ -501,22 +505,6 @@ class Trainer:
             if path != found[-1]:
                 shutil.rmtree(path, ignore_errors=True)
 
-    def _rng_state(self) -> dict[str, Any]:
-        kind, keys, pos, has_gauss, cached = np.random.get_state()
-        rng = {"python": random.getstate(), "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached),
-               "cpu": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
-        return rng
-
-    def _restore_rng(self, rng: dict[str, Any]) -> None:
-        random.setstate(_to_tuple(rng["python"]))
-        kind, keys, pos, has_gauss, cached = rng["numpy"]
-        np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-        torch.set_rng_state(rng["cpu"])
-        if "cuda" in rng and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(rng["cuda"])
-
     def _resolve_resume(self, resume: bool | str | os.PathLike | None) -> Path | None:
         if resume is None or resume is False:
             return None
@@ -527,29 +515,78 @@ class Trainer:
                                  "start without resuming, or pass the checkpoint's path.")
             return found[-1]
         path = Path(resume)
-        if not (path / STATE_NAME).is_file():
-            raise InputError(f"{path} is not a checkpoint folder (no {STATE_NAME}); pass a output_dir/checkpoint-<step> folder.")
-        return path
+        if not path.exists():
+            raise InputError(f"resume_from_checkpoint={str(path)!r} does not exist; pass an output_dir/checkpoint-<step> "
+                             "folder, or True for the latest checkpoint in output_dir.")
+        if not path.is_dir():
+            raise InputError(f"resume_from_checkpoint={str(path)!r} is a file; pass the checkpoint-<step> folder it is in.")
+        if is_checkpoint(path):
+            return path  # damaged or not: read_checkpoint says which file is wrong
+        inside = checkpoints_in(path)
+        if inside:
+            raise InputError(f"{path} is an output_dir, not a checkpoint: it holds {', '.join(p.name for p in inside)}. "
+                             f"Pass one of them (e.g. resume_from_checkpoint={str(inside[-1])!r}), or "
+                             f"resume_from_checkpoint=True with output_dir={str(path)!r}.")
+        if has_weights(path):
+            raise InputError(f"{path} is a saved model (save_model / save_pretrained), not a training checkpoint: it has no "
+                             f"optimizer, scheduler or trainer state. Load it with from_pretrained({str(path)!r}) and "
+                             "train without resume_from_checkpoint.")
+        raise InputError(f"{path} is not a checkpoint folder; pass an output_dir/checkpoint-<step> folder.")
 
     def _load_weights(self, folder: Path) -> None:
-        from ..formats.safetensors import read_state_dict
-        from ..weights import load_into_model
-
-        load_into_model(self.model, read_state_dict(folder), strict=False, ignore_mismatched_sizes=False)
+        load_into_model(self.model, read_weights(folder, self.model), strict=True)
 
     def _load_checkpoint(self, folder: Path, fresh: TrainerState) -> TrainerState:
-        self._load_weights(folder)
-        # our own files, written by _save_checkpoint: tensors and plain containers only
-        self.optimizer.load_state_dict(torch.load(folder / OPTIMIZER_NAME, weights_only=True, map_location=self.device))
-        self.lr_scheduler.load_state_dict(torch.load(folder / SCHEDULER_NAME, weights_only=True))
-        if self._scaler is not None and (folder / SCALER_NAME).is_file():
-            self._scaler.load_state_dict(torch.load(folder / SCALER_NAME, weights_only=True))
-        state = TrainerState.load_from_json(folder / STATE_NAME)
-        if state.max_steps != fresh.max_steps:
-            raise InputError(f"{folder} belongs to a run of {state.max_steps} steps, but these arguments give "
-                             f"{fresh.max_steps}; resume with the same max_steps/num_train_epochs and batch sizes.")
-        self._restore_rng(torch.load(folder / RNG_NAME, weights_only=True))
+        """Resume: every file is read and checked first (CheckpointError names a bad one), then the run's
+        own checks, and only then is anything applied, so a refused resume leaves the model as it was."""
+        checkpoint = read_checkpoint(folder, self.model, self.optimizer, scaler=self._scaler is not None,
+                                     device=self.device)
+        state = self._continued_state(checkpoint, fresh)
+        load_into_model(self.model, checkpoint.weights, strict=True)
+        self.optimizer.load_state_dict(checkpoint.optimizer)
+        self.lr_scheduler.load_state_dict(checkpoint.scheduler)
+        if checkpoint.scaler is not None:
+            self._scaler.load_state_dict(checkpoint.scaler)
+        restore_rng(checkpoint.rng)
         return state
+
+    def _continued_state(self, checkpoint: Checkpoint, fresh: TrainerState) -> TrainerState:
+        """The checkpoint's state, continued to these arguments' max_steps (raised to train a finished run
+        further, as users do with the reference Trainer)."""
+        state, folder = checkpoint.state, checkpoint.folder
+        if state.global_step > fresh.max_steps:
+            raise InputError(f"{folder} is at step {state.global_step}, past max_steps={fresh.max_steps}; raise max_steps "
+                             "to continue it, or resume from an earlier checkpoint.")
+        if state.train_batch_size and state.train_batch_size != fresh.train_batch_size:
+            raise InputError(f"{folder} was trained with a global batch of {state.train_batch_size} rows per step, but "
+                             f"these arguments give {fresh.train_batch_size}; resume with the same "
+                             "per_device_train_batch_size x gradient_accumulation_steps x processes (the data position "
+                             "is counted in batches).")
+        if state.max_steps != fresh.max_steps:
+            self._warn_if_schedule_changes(checkpoint, fresh.max_steps)
+            state.max_steps, state.num_train_epochs = fresh.max_steps, fresh.num_train_epochs
+        return state
+
+    def _warn_if_schedule_changes(self, checkpoint: Checkpoint, max_steps: int) -> None:
+        """A constant schedule continues the same curve; others are re-planned for the new length (as the
+        reference does), which the user should know. Compared at the resume step: the saved learning rate
+        against the new plan's."""
+        step, saved = checkpoint.state.global_step, checkpoint.scheduler
+        if not (saved.get("_last_lr") and saved.get("base_lrs")):
+            return
+        old_lr = float(saved["_last_lr"][0])
+        new_lr = float(saved["base_lrs"][0]) * self.lr_scheduler.lr_lambdas[0](step)
+        if math.isclose(old_lr, new_lr, rel_tol=1e-9, abs_tol=1e-15):
+            return
+        kind = self.args.lr_scheduler_type
+        then = "stays there" if kind.startswith("constant") else f"decays to 0 at step {max_steps}"
+        warnings.warn(
+            f"the {kind} learning-rate schedule of {checkpoint.folder.name} was planned for {checkpoint.state.max_steps} "
+            f"steps; continuing to max_steps={max_steps} re-plans it: at step {step} the learning rate goes from "
+            f"{old_lr:.3g} to {new_lr:.3g} and then {then}, so the curve differs from one run of {max_steps} steps. "
+            "For a continued curve equal to one uninterrupted run, train with lr_scheduler_type='constant'.",
+            UserWarning, stacklevel=5,  # the user's train() call
+        )
 
     def save_model(self, output_dir: str | os.PathLike | None = None) -> Path:
         """Weights and config (and the tokenizer when one was given) in the hub layout."""
@@ -560,6 +597,3 @@ class Trainer:
                 self.processing_class.save_pretrained(folder)
         return folder
 
-
-def _to_tuple(value: Any) -> Any:
-    return tuple(_to_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value

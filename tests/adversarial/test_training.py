@@ -10,7 +10,6 @@ runs in seconds.
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 import re
 import shutil

@@ -88,6 +88,12 @@ class AutoModelForSpeechSeq2Seq(_AutoModel):
     task = "speech-seq2seq"
 
 
+class AutoModelForSeq2SeqLM(_AutoModel):
+    """Text -> text encoder-decoders (BART, T5): summarisation, translation, text2text generation."""
+
+    task = "seq2seq-lm"
+
+
 class AutoTokenizer:
     @staticmethod
     def from_pretrained(name_or_path: str | os.PathLike, *, revision: str | None = None, **kwargs: Any):
@@ -103,6 +109,6 @@ class AutoTokenizer:
 
 __all__ = [
     "AutoConfig", "AutoModel", "AutoModelForMaskedLM", "AutoModelForPreTraining", "AutoModelForQuestionAnswering",
-    "AutoModelForSequenceClassification", "AutoModelForSpeechSeq2Seq", "AutoModelForTokenClassification",
+    "AutoModelForSeq2SeqLM", "AutoModelForSequenceClassification", "AutoModelForSpeechSeq2Seq", "AutoModelForTokenClassification",
     "AutoProcessor", "AutoTokenizer",
 ]

@@ -12,7 +12,6 @@ two hooks (`prepare_generation`, `generation_needs_retry`) with Whisper's rules 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -26,7 +25,7 @@ from ...nn.attention import attend
 from ...nn.cache import KVCache
 from ...nn.hooks import HookPoint
 from ...nn.losses import token_loss
-from ...outputs import ModelOutput, Tensors
+from ...outputs import Seq2SeqOutput
 from ..modeling import PreTrainedModel, as_tuple, collect_internals
 from . import decoding as rules
 from .ctranslate2 import from_ctranslate2
@@ -230,20 +229,6 @@ class WhisperDecoder(nn.Module):
         for layer in self.layers:
             x = layer(x, encoder_hidden_states, cache, mask)
         return self.layer_norm(x)
-
-
-@dataclass
-class Seq2SeqOutput(ModelOutput):
-    loss: torch.Tensor | None = None
-    logits: torch.Tensor | None = None
-    last_hidden_state: torch.Tensor | None = None
-    past_key_values: KVCache | None = None
-    encoder_last_hidden_state: torch.Tensor | None = None
-    encoder_hidden_states: Tensors | None = None
-    decoder_hidden_states: Tensors | None = None
-    encoder_attentions: Tensors | None = None
-    decoder_attentions: Tensors | None = None
-    cross_attentions: Tensors | None = None
 
 
 # -- models ---------------------------------------------------------------------------------------

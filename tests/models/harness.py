@@ -9,6 +9,9 @@ then takes these checks as its own test functions (`standard_tests`):
 - `check_round_trip`: our save_pretrained loads in the reference with no missing, unexpected
   or mismatched key, same outputs, and our own reload is exact;
 - `check_fast_path`: outputs without output_attentions (fused sdpa) equal those with it.
+
+Encoder-decoders (`seq2seq_heads()`, `seq2seq_batch()`) run the same checks on both stacks: the
+encoder's internals on its real tokens, the decoder's (self and cross) on every decoder token.
 """
 
 from __future__ import annotations
@@ -37,7 +40,16 @@ class Family:
     heads: dict[str, tuple[str, Any]]  # head -> (reference class suffix, our Auto class)
     inputs: Callable[[], dict[str, torch.Tensor]]
     head_config: Callable[[str], dict[str, Any]] = labels_for
-    output_fields: tuple[str, ...] = ("last_hidden_state", "logits", "start_logits", "end_logits", "pooler_output")
+    output_fields: tuple[str, ...] = ("last_hidden_state", "logits", "start_logits", "end_logits", "pooler_output",
+                                      "encoder_last_hidden_state")
+    # output field -> whose tokens its rows are: "input" (compared on real tokens) or "decoder" (all compared)
+    internals: tuple[tuple[str, str], ...] = (("hidden_states", "input"), ("attentions", "input"))
+    prepare: Callable[[Any], None] | None = None  # edits the reference model after seeding (e.g. an untied head)
+
+
+SEQ2SEQ_INTERNALS = (("encoder_hidden_states", "input"), ("encoder_attentions", "input"),
+                     ("decoder_hidden_states", "decoder"), ("decoder_attentions", "decoder"),
+                     ("cross_attentions", "decoder"))
 
 
 def encoder_heads(**extra: tuple[str, Any]) -> dict[str, tuple[str, Any]]:
@@ -52,6 +64,23 @@ def encoder_heads(**extra: tuple[str, Any]) -> dict[str, tuple[str, Any]]:
         "question-answering": ("ForQuestionAnswering", auto.AutoModelForQuestionAnswering),
         **extra,
     }
+
+
+def seq2seq_heads() -> dict[str, tuple[str, Any]]:
+    from workbench import auto
+
+    return {"base": ("Model", auto.AutoModel), "seq2seq-lm": ("ForConditionalGeneration", auto.AutoModelForSeq2SeqLM)}
+
+
+def seq2seq_batch(pad_id: int) -> Callable[[], dict[str, torch.Tensor]]:
+    """The padded encoder batch of `padded_batch` and six decoder tokens per row."""
+    encoder = padded_batch(pad_id, token_types=False)
+
+    def make() -> dict[str, torch.Tensor]:
+        g = torch.Generator().manual_seed(2)
+        return {**encoder(), "decoder_input_ids": torch.randint(5, 99, (3, 6), generator=g)}
+
+    return make
 
 
 def padded_batch(pad_id: int, token_types: bool) -> Callable[[], dict[str, torch.Tensor]]:
@@ -79,8 +108,10 @@ def reference_model(family: Family, head: str, **overrides: Any) -> Any:
     model = getattr(transformers, family.prefix + family.heads[head][0])(config).eval()
     with torch.no_grad():  # so a swapped or skipped parameter shows
         for name, p in model.named_parameters():
-            if "LayerNorm" in name or "layer_norm" in name or name.endswith("bias"):
+            if "norm" in name.lower() or name.endswith("bias"):
                 p.add_(torch.randn_like(p) * 0.1)
+        if family.prepare is not None:
+            family.prepare(model)
     return model
 
 
@@ -89,7 +120,17 @@ def real_tokens(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     return mask.bool() if mask is not None else torch.ones_like(inputs["input_ids"], dtype=torch.bool)
 
 
-def assert_outputs_close(ours: Any, ref: Any, keep: torch.Tensor, fields: tuple[str, ...]) -> None:
+def on_tokens(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """The rows of real tokens: (B, T, ...) states, or the query rows of (B, H, T, T') attentions."""
+    if x.dim() == 4 and x.shape[0] == keep.shape[0] and x.shape[2] == keep.shape[1]:
+        return x[keep[:, None, :, None].expand_as(x)]
+    if x.dim() >= 2 and x.shape[:2] == keep.shape:
+        return x[keep]
+    return x
+
+
+def assert_outputs_close(ours: Any, ref: Any, keep: torch.Tensor, fields: tuple[str, ...],
+                         internals: tuple[tuple[str, str], ...] = Family.internals) -> None:
     """Positions under padding carry no meaning (and the reference's differ by backend): compare real tokens."""
     for name in fields:
         r = getattr(ref, name, None)
@@ -97,16 +138,15 @@ def assert_outputs_close(ours: Any, ref: Any, keep: torch.Tensor, fields: tuple[
             continue
         o = getattr(ours, name)
         assert o.shape == r.shape, name
-        if o.dim() >= 2 and o.shape[:2] == keep.shape:
-            o, r = o[keep], r[keep]
-        torch.testing.assert_close(o, r, atol=ATOL, rtol=0, msg=name)
-    assert len(ours.hidden_states) == len(ref.hidden_states)
-    for o, r in zip(ours.hidden_states, ref.hidden_states):
-        torch.testing.assert_close(o[keep], r[keep], atol=ATOL, rtol=0)
-    assert len(ours.attentions) == len(ref.attentions)
-    for o, r in zip(ours.attentions, ref.attentions):
-        q = keep[:, None, :, None].expand_as(o)
-        torch.testing.assert_close(o[q], r[q], atol=ATOL, rtol=0)
+        torch.testing.assert_close(on_tokens(o, keep), on_tokens(r, keep), atol=ATOL, rtol=0, msg=name)
+    for name, rows in internals:
+        mine, theirs = getattr(ours, name), getattr(ref, name)
+        assert mine is not None and theirs is not None and len(mine) == len(theirs), name
+        for i, (o, r) in enumerate(zip(mine, theirs)):
+            assert o.shape == r.shape, (name, i)
+            if rows == "input":
+                o, r = on_tokens(o, keep), on_tokens(r, keep)
+            torch.testing.assert_close(o, r, atol=ATOL, rtol=0, msg=f"{name}[{i}]")
 
 
 def run_both(ours: Any, ref: Any, inputs: dict[str, torch.Tensor]) -> tuple[Any, Any]:
@@ -122,7 +162,7 @@ def check_reference_checkpoint(tmp_path, family: Family, head: str) -> Any:
     assert type(ours).__name__ == type(ref).__name__
     assert ours.loading_report.ok, str(ours.loading_report)
     inputs = family.inputs()
-    assert_outputs_close(*run_both(ours, ref, inputs), real_tokens(inputs), family.output_fields)
+    assert_outputs_close(*run_both(ours, ref, inputs), real_tokens(inputs), family.output_fields, family.internals)
     return ours
 
 
@@ -135,7 +175,7 @@ def check_round_trip(tmp_path, family: Family, head: str) -> None:
         tmp_path / "ours", output_loading_info=True, attn_implementation="eager")
     assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
     inputs = family.inputs()
-    assert_outputs_close(*run_both(ours, back.eval(), inputs), real_tokens(inputs), family.output_fields)
+    assert_outputs_close(*run_both(ours, back.eval(), inputs), real_tokens(inputs), family.output_fields, family.internals)
     again = family.heads[head][1].from_pretrained(tmp_path / "ours")
     for (k, a), (k2, b) in zip(ours.state_dict().items(), again.state_dict().items()):
         assert k == k2 and torch.equal(a, b), k
@@ -148,10 +188,13 @@ def check_fast_path(tmp_path, family: Family) -> None:
     ours = family.heads["base"][1].from_pretrained(tmp_path)
     inputs = family.inputs()
     with torch.no_grad():
-        fast = ours(**inputs).last_hidden_state
-        eager = ours(**inputs, output_attentions=True).last_hidden_state
+        fast = ours(**inputs)
+        eager = ours(**inputs, output_attentions=True)
     keep = real_tokens(inputs)
-    torch.testing.assert_close(fast[keep], eager[keep], atol=1e-5, rtol=0)
+    for name in ("last_hidden_state", "encoder_last_hidden_state"):
+        if getattr(fast, name, None) is not None:
+            torch.testing.assert_close(on_tokens(getattr(fast, name), keep), on_tokens(getattr(eager, name), keep),
+                                       atol=1e-5, rtol=0, msg=name)
 
 
 def check_packed_inference(tmp_path, family: Family) -> None:
@@ -187,3 +230,21 @@ def standard_tests(family: Family) -> tuple[Callable, Callable, Callable]:
         check_fast_path(tmp_path, family)
 
     return test_reference_checkpoint, test_round_trip, test_fused_path
+
+
+def end_token(ref: Any, inputs: dict[str, torch.Tensor], option_sets: list[dict[str, Any]], **common: Any) -> int:
+    """A token to use as end-of-sequence with which, under every option set, the reference's generated ids hold it
+    (some hypothesis finishes before the length limit), so generation tests exercise finishing, not just the
+    limit: random tiny models rarely emit their configured end token. Candidates: the greedy output's tokens,
+    most frequent first (the ones the random model favours in many contexts)."""
+    from collections import Counter
+
+    with torch.no_grad():
+        probe = transformers.GenerationMixin.generate(ref, **inputs, **common, max_new_tokens=10, do_sample=False)
+        for token, _ in Counter(probe[:, 1:].flatten().tolist()).most_common(6):
+            if all((transformers.GenerationMixin.generate(ref, **inputs, **{**common, **options}, eos_token_id=token,
+                                                          pad_token_id=token)[:, 1:] == token).any()
+                   for options in option_sets):
+                return int(token)
+    raise AssertionError("no frequent token of the greedy output ends a hypothesis under every option set; "
+                         "change the seed")

@@ -17,6 +17,8 @@ _EXPORTS: dict[str, str] = {
     "Similarity": "widgets.text_panels",
     "AttentionView": "widgets.attention",
     "FineTune": "widgets.finetune",
+    "Summarize": "widgets.seq2seq",
+    "Translate": "widgets.seq2seq",
 }
 
 __all__ = sorted(_EXPORTS)

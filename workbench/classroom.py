@@ -35,6 +35,8 @@ MANIFEST: list[ManifestEntry] = [
     ManifestEntry("distilbert/distilroberta-base", "main", ("03_text_tasks",), 331),
     ManifestEntry("dslim/bert-base-NER", "main", ("03_text_tasks",), 433),
     ManifestEntry("distilbert/distilbert-base-cased-distilled-squad", "main", ("03_text_tasks",), 261),
+    ManifestEntry("facebook/bart-large-cnn", "main", ("08_summarize_translate", "Summarize"), 1630),
+    ManifestEntry("google-t5/t5-small", "main", ("08_summarize_translate", "Translate"), 242),
 ]
 
 

@@ -194,7 +194,7 @@ class _GenerationPanel(Panel):
         read = f" · read {len(info.source_tokens)} of {info.total_tokens} tokens" if info.truncated else ""
         self.view.status = f"{len(info.output_tokens)} tokens · {beams} beam{'s' if beams > 1 else ''}{read}"
         self.static_html = alignment_html(
-            self.view.state, info.cross_attention[-1].mean(axis=0), title=f"{self.task}: {self._model_name()}",
+            self.view.state, info.cross_attention[-1].mean(axis=0), title=f"{self.task}: {self._checkpoint_name()}",
             untrained=untrained_html(self.untrained))
         return info
 
@@ -204,7 +204,7 @@ class _GenerationPanel(Panel):
     def _dim(self) -> None:
         self.view.status = "error: the result shown (if any) is out of date"
 
-    def _model_name(self) -> str:
+    def _checkpoint_name(self) -> str:
         return str(getattr(getattr(getattr(self.pipe, "model", None), "config", None), "name_or_path", "") or "model")
 
 

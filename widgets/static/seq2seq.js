@@ -59,7 +59,7 @@ function buildDom(el) {
   el_("div", "wb-s2s-label", root, "Output");
   ui.output = el_("div", "wb-s2s-output", root);
   ui.headsCanvas = el_("canvas", "wb-s2s-heads-map", root);
-  ui.headsCaption = el_("div", "wb-s2s-note", root);
+  ui.headsCaption = el_("div", "wb-s2s-caption wb-s2s-heads-caption", root);
   ui.beams = el_("div", "wb-s2s-beams", root);
   return ui;
 }

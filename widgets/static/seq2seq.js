@@ -237,12 +237,10 @@ function render({ model, el }) {
     ui.error.style.display = model.get("error") ? "block" : "none";
   };
 
-  ui.source.addEventListener("mouseover", onOver);
-  ui.output.addEventListener("mouseover", onOver);
-  ui.source.addEventListener("mouseleave", onLeave);
-  ui.output.addEventListener("mouseleave", onLeave);
-  ui.layer.addEventListener("change", onLayer);
-  ui.heads.addEventListener("change", onHeads);
+  const domListeners = [[ui.source, "mouseover", onOver], [ui.output, "mouseover", onOver],
+    [ui.source, "mouseleave", onLeave], [ui.output, "mouseleave", onLeave], [ui.layer, "change", onLayer],
+    [ui.heads, "change", onHeads]];
+  for (const [target, event, fn] of domListeners) target.addEventListener(event, fn);
   const onHeadsArray = () => { drawControls(); redraw(); };
   const onLayerTrait = () => { ui.layer.value = String(model.get("layer")); redraw(); };
   const onModeTrait = () => { ui.heads.value = model.get("head_mode"); redraw(); };
@@ -254,12 +252,7 @@ function render({ model, el }) {
   return () => {
     if (frame) cancelAnimationFrame(frame);
     for (const [event, fn] of listeners) model.off(event, fn);
-    ui.source.removeEventListener("mouseover", onOver);
-    ui.output.removeEventListener("mouseover", onOver);
-    ui.source.removeEventListener("mouseleave", onLeave);
-    ui.output.removeEventListener("mouseleave", onLeave);
-    ui.layer.removeEventListener("change", onLayer);
-    ui.heads.removeEventListener("change", onHeads);
+    for (const [target, event, fn] of domListeners) target.removeEventListener(event, fn);
   };
 }
 export default { render };

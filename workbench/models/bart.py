@@ -27,12 +27,12 @@ from torch.nn import functional as F
 from ..config import PretrainedConfig, config_dataclass
 from ..errors import InputError, UnsupportedModelError
 from ..nn.activations import get_activation
-from ..nn.attention import additive_mask, attend
+from ..nn.attention import ProjectedAttention, additive_mask
 from ..nn.cache import KVCache
 from ..nn.hooks import HookPoint
-from ..nn.losses import token_loss
 from ..outputs import Seq2SeqOutput
-from .encoder_decoder import EncoderStates, causal_mask, encoder_states, run_seq2seq, shift_right
+from .encoder_decoder import (EncoderStates, causal_mask, encode_source, encoder_states, run_seq2seq, shift_right,
+                              with_lm_loss)
 from .modeling import PreTrainedModel
 
 POSITION_OFFSET = 2  # BART looks positions up two rows late: row 2 holds position 0
@@ -85,35 +85,6 @@ class BartConfig(PretrainedConfig):
 
 
 # -- blocks ---------------------------------------------------------------------------------------
-class BartAttention(nn.Module):
-    """Multi-head attention with biased projections (`q_proj`, `k_proj`, `v_proj`, `out_proj` keys)."""
-
-    def __init__(self, dim: int, heads: int, dropout: float, *, cross: bool = False) -> None:
-        super().__init__()
-        self.heads, self.head_dim, self.dropout = heads, dim // heads, dropout
-        self.k_proj = nn.Linear(dim, dim)
-        self.v_proj = nn.Linear(dim, dim)
-        self.q_proj = nn.Linear(dim, dim)
-        self.out_proj = nn.Linear(dim, dim)
-        self.hook_name = "cross_attn_probs" if cross else "attn_probs"
-        setattr(self, self.hook_name, HookPoint())
-
-    def split(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, _ = x.shape
-        return x.view(b, t, self.heads, self.head_dim).transpose(1, 2)  # (B, H, T, D)
-
-    def project_kv(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.split(self.k_proj(source)), self.split(self.v_proj(source))
-
-    def forward(self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None) -> torch.Tensor:
-        """`kv`: keys/values (B', H, S, D) to attend to; B' may be fewer rows than x (beams share cross keys)."""
-        q = self.split(self.q_proj(x))
-        out = attend(q, kv[0], kv[1], mask, dropout_p=self.dropout if self.training else 0.0,
-                     probs_hook=getattr(self, self.hook_name))
-        b, _, t, _ = out.shape
-        return self.out_proj(out.transpose(1, 2).reshape(b, t, -1))  # (B, T, C)
-
-
 class BartFeedForward(nn.Module):
     """The post-LN feed-forward half both layer kinds share (`fc1`, `fc2`, `final_layer_norm` keys)."""
 
@@ -134,7 +105,7 @@ class BartFeedForward(nn.Module):
 class BartEncoderLayer(BartFeedForward):
     def __init__(self, config: BartConfig) -> None:
         super().__init__(config, config.encoder_ffn_dim)
-        self.self_attn = BartAttention(config.d_model, config.encoder_attention_heads, config.attention_dropout)
+        self.self_attn = ProjectedAttention(config.d_model, config.encoder_attention_heads, config.attention_dropout)
         self.self_attn_layer_norm = nn.LayerNorm(config.d_model)
         self.hidden_state = HookPoint()
 
@@ -149,9 +120,9 @@ class BartDecoderLayer(BartFeedForward):
         super().__init__(config, config.decoder_ffn_dim)
         d, heads = config.d_model, config.decoder_attention_heads
         self.index = index  # this layer's entries in the KV cache
-        self.self_attn = BartAttention(d, heads, config.attention_dropout)
+        self.self_attn = ProjectedAttention(d, heads, config.attention_dropout)
         self.self_attn_layer_norm = nn.LayerNorm(d)
-        self.encoder_attn = BartAttention(d, heads, config.attention_dropout, cross=True)
+        self.encoder_attn = ProjectedAttention(d, heads, config.attention_dropout, cross=True)
         self.encoder_attn_layer_norm = nn.LayerNorm(d)
         self.hidden_state = HookPoint()
 
@@ -318,18 +289,12 @@ class BartForConditionalGeneration(BartPreTrainedModel):
             decoder_input_ids = shift_right(labels, self.config.decoder_start_token_id, self.config.pad_token_id)
         out = self._run(input_ids, attention_mask, decoder_input_ids, decoder_attention_mask, encoder_outputs,
                         past_key_values, output_attentions, output_hidden_states)
-        out.logits = self.logits(out.last_hidden_state)
-        out.last_hidden_state = None
-        if labels is not None:
-            out.loss = token_loss(out.logits.float(), labels)
-        return out
+        return with_lm_loss(out, self.logits(out.last_hidden_state), labels)
 
     # -- the generation protocol -----------------------------------------------------------------
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **_: Any) -> EncoderStates:
         """Source ids (B, S) -> the encoder's states with their padding mask, computed once per input."""
-        input_ids = input_ids.to(self.device)
-        mask = None if attention_mask is None else attention_mask.to(self.device)
-        return encoder_states(self.model.encoder(input_ids, mask), mask)
+        return encode_source(self.model.encoder, input_ids, attention_mask, self.device)
 
     def init_cache(self, batch_size: int, max_length: int | None = None) -> KVCache:
         return KVCache(self.config.decoder_layers, max_length=max_length)

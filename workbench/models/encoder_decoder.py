@@ -15,6 +15,7 @@ from torch import nn
 from ..errors import InputError
 from ..nn.attention import additive_mask
 from ..nn.cache import KVCache
+from ..nn.losses import token_loss
 from ..outputs import Seq2SeqOutput
 from .modeling import as_tuple, collect_internals
 
@@ -85,6 +86,21 @@ def shift_right(labels: torch.Tensor, start_id: int, pad_id: int | None) -> torc
         raise InputError("the config has no pad_token_id, which shifting labels into decoder inputs needs.")
     shifted = torch.cat([torch.full_like(labels[:, :1], start_id), labels[:, :-1]], dim=1)
     return shifted.masked_fill(shifted == -100, pad_id)
+
+
+def encode_source(encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
+                  device: torch.device) -> EncoderStates:
+    """The generation protocol's `encode`: source ids (B, S) -> the encoder's states with their padding mask."""
+    mask = None if attention_mask is None else attention_mask.to(device)
+    return encoder_states(encoder(input_ids.to(device), mask), mask)
+
+
+def with_lm_loss(out: Seq2SeqOutput, logits: torch.Tensor, labels: torch.Tensor | None) -> Seq2SeqOutput:
+    """An LM head's output: its logits in place of the decoder states, and the token loss when labels are given."""
+    out.logits, out.last_hidden_state = logits, None
+    if labels is not None:
+        out.loss = token_loss(logits.float(), labels)
+    return out
 
 
 def run_seq2seq(encoder: nn.Module, decoder: nn.Module, encode: Callable[[], EncoderStates],

@@ -34,9 +34,9 @@ from ..nn.activations import get_activation
 from ..nn.attention import additive_mask, attend
 from ..nn.cache import KVCache
 from ..nn.hooks import HookPoint
-from ..nn.losses import token_loss
 from ..outputs import Seq2SeqOutput
-from .encoder_decoder import EncoderStates, causal_mask, encoder_states, run_seq2seq, shift_right
+from .encoder_decoder import (EncoderStates, causal_mask, encode_source, encoder_states, run_seq2seq, shift_right,
+                              with_lm_loss)
 from .modeling import PreTrainedModel
 
 
@@ -405,18 +405,12 @@ class T5ForConditionalGeneration(T5PreTrainedModel):
             decoder_input_ids = shift_right(labels, self.config.decoder_start_token_id, self.config.pad_token_id)
         out = self._run(input_ids, attention_mask, decoder_input_ids, decoder_attention_mask, encoder_outputs,
                         past_key_values, output_attentions, output_hidden_states)
-        out.logits = self.logits(out.last_hidden_state)
-        out.last_hidden_state = None
-        if labels is not None:
-            out.loss = token_loss(out.logits.float(), labels)
-        return out
+        return with_lm_loss(out, self.logits(out.last_hidden_state), labels)
 
     # -- the generation protocol -----------------------------------------------------------------
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **_: Any) -> EncoderStates:
         """Source ids (B, S) -> the encoder's states with their padding mask, computed once per input."""
-        input_ids = input_ids.to(self.device)
-        mask = None if attention_mask is None else attention_mask.to(self.device)
-        return encoder_states(self.encoder(input_ids, mask), mask)
+        return encode_source(self.encoder, input_ids, attention_mask, self.device)
 
     def init_cache(self, batch_size: int, max_length: int | None = None) -> KVCache:
         return KVCache(self.config.decoder_layers, max_length=max_length)

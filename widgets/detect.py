@@ -156,7 +156,6 @@ class Detect(Panel):
             self.untrained = sorted({w for p in pipes for w in p.untrained_weights})
             if self.untrained and not self._badge.value:
                 self.show_model(pipes[1])
-        self.view.untrained = list(self.untrained)
 
     @guarded
     def detect(self, image: Any, name: str = "") -> list[list[dict[str, Any]]]:

@@ -68,8 +68,7 @@ class ImageClassifier(Panel):
         self.result: list[dict[str, Any]] | None = None
         self.pipe = self.guard(resolve_pipeline, "image-classification", model)
         if self.pipe is not None:
-            self.show_model(self.pipe)
-            self.overlay.untrained = list(self.untrained)
+            self.show_model(self.pipe)  # the panel's badge (the overlay draws one only when shown alone)
         self.overlay.observe(self._redraw_static, names=["layer", "view", "opacity"])
         self.overlay.observe(lambda c: self.show_error(c["new"]) if c["new"] else None, names="error")
         if image is not None:

@@ -15,19 +15,9 @@ from ..auto import AutoModelForImageClassification
 from ..errors import InputError
 from ..inspect import AttentionRecord, attention_record
 from .image_common import ImagePipeline, grid_tokens
-from .text_common import sigmoid, softmax
+from .text_common import default_function, sigmoid, softmax
 
 _FUNCTIONS = {"softmax": softmax, "sigmoid": sigmoid, "none": lambda x: x}
-
-
-def default_function(config: Any) -> str:
-    """The reference's choice: regression -> none, multi-label or one label -> sigmoid, else softmax."""
-    problem = getattr(config, "problem_type", None)
-    if problem == "regression":
-        return "none"
-    if problem == "multi_label_classification" or config.num_labels == 1:
-        return "sigmoid"
-    return "softmax"
 
 
 class ImageClassificationPipeline(ImagePipeline):

@@ -17,6 +17,8 @@ _EXPORTS: dict[str, str] = {
     "Similarity": "widgets.text_panels",
     "AttentionView": "widgets.attention",
     "FineTune": "widgets.finetune",
+    "Detect": "widgets.detect",
+    "ImageClassifier": "widgets.image_classifier",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -23,6 +23,8 @@ _EXPORTS: dict[str, str] = {
     "AutoModelForPreTraining": "workbench.auto",
     "AutoTokenizer": "workbench.auto",
     "AutoModelForSpeechSeq2Seq": "workbench.auto",
+    "AutoModelForImageClassification": "workbench.auto",
+    "AutoModelForObjectDetection": "workbench.auto",
     "AutoProcessor": "workbench.auto",
     "WhisperForConditionalGeneration": "workbench.models.whisper",
     "Tokenizer": "workbench.tokenizer",

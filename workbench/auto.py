@@ -88,6 +88,14 @@ class AutoModelForSpeechSeq2Seq(_AutoModel):
     task = "speech-seq2seq"
 
 
+class AutoModelForImageClassification(_AutoModel):
+    task = "image-classification"
+
+
+class AutoModelForObjectDetection(_AutoModel):
+    task = "object-detection"
+
+
 class AutoTokenizer:
     @staticmethod
     def from_pretrained(name_or_path: str | os.PathLike, *, revision: str | None = None, **kwargs: Any):
@@ -102,7 +110,7 @@ class AutoTokenizer:
 
 
 __all__ = [
-    "AutoConfig", "AutoModel", "AutoModelForMaskedLM", "AutoModelForPreTraining", "AutoModelForQuestionAnswering",
+    "AutoConfig", "AutoModel", "AutoModelForImageClassification", "AutoModelForMaskedLM", "AutoModelForObjectDetection", "AutoModelForPreTraining", "AutoModelForQuestionAnswering",
     "AutoModelForSequenceClassification", "AutoModelForSpeechSeq2Seq", "AutoModelForTokenClassification",
     "AutoProcessor", "AutoTokenizer",
 ]

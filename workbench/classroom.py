@@ -35,7 +35,55 @@ MANIFEST: list[ManifestEntry] = [
     ManifestEntry("distilbert/distilroberta-base", "main", ("03_text_tasks",), 331),
     ManifestEntry("dslim/bert-base-NER", "main", ("03_text_tasks",), 433),
     ManifestEntry("distilbert/distilbert-base-cased-distilled-squad", "main", ("03_text_tasks",), 261),
+    ManifestEntry("google/vit-base-patch16-224", "main", ("09_vision",), 346),
+    ManifestEntry("facebook/detr-resnet-50", "main", ("09_vision",), 167),
 ]
+
+# Labels of the tiny stand-ins (a few COCO / ImageNet names, so their random outputs read like the real ones').
+TINY_LABELS = ["person", "cat", "dog", "cup", "rocket", "couch", "bicycle", "motorcycle"]
+
+
+def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tuple[Any, Any]:
+    """(model, image processor) of a tiny random model for "image-classification" (a 2-layer ViT) or
+    "object-detection" (a 2-layer DETR on a mini ResNet): notebooks run their panels on it offline, and the
+    model reports every weight as untrained, so the panels' badge says so. With `folder`, both are saved there."""
+    from .auto import AutoConfig, AutoModelForImageClassification, AutoModelForObjectDetection
+    from .processors.image import ImageProcessor
+
+    labels = dict(enumerate(TINY_LABELS))
+    if task == "image-classification":
+        config = AutoConfig.for_model("vit", hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                      intermediate_size=128, image_size=224, patch_size=16, id2label=labels)
+        model = AutoModelForImageClassification.from_config(config)
+        processor = ImageProcessor.from_dict({"image_processor_type": "ViTImageProcessor"})
+    elif task == "object-detection":
+        backbone = {"model_type": "resnet", "embedding_size": 16, "hidden_sizes": [16, 32, 64, 64], "depths": [1, 1, 1, 1],
+                    "layer_type": "bottleneck", "out_features": ["stage4"]}
+        config = AutoConfig.for_model("detr", use_timm_backbone=False, backbone_config=backbone, d_model=64,
+                                      encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+                                      decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128,
+                                      num_queries=30, id2label=labels)
+        model = AutoModelForObjectDetection.from_config(config)
+        import torch
+
+        with torch.no_grad():  # random boxes spread over the photo, with scores that differ (else the panel is dull)
+            g = torch.Generator().manual_seed(0)
+            for layer in (model.class_labels_classifier, model.bbox_predictor.layers[-1]):
+                layer.weight.copy_(torch.randn(layer.weight.shape, generator=g) * 0.5)
+                layer.bias.copy_(torch.randn(layer.bias.shape, generator=g))
+            queries = model.model.query_position_embeddings.weight
+            queries.copy_(torch.randn(queries.shape, generator=g))
+            for name, p in model.model.decoder.named_parameters():
+                if name.endswith("proj.weight"):  # peaked attention: each query looks somewhere else
+                    p.mul_(15)
+        processor = ImageProcessor.from_dict({"image_processor_type": "DetrImageProcessor",
+                                              "size": {"shortest_edge": 320, "longest_edge": 480}})
+    else:
+        raise ValueError(f"no tiny checkpoint for task {task!r}; use 'image-classification' or 'object-detection'.")
+    if folder is not None:
+        model.save_pretrained(folder)
+        processor.save_pretrained(folder)
+    return model, processor
 
 
 def real_or_tiny(hub_id: str, make_tiny: Callable[[], Any], *, revision: str | None = None,

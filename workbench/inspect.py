@@ -13,7 +13,9 @@ listed in `layers`. Kinds:
   "causal"  decoder self-attention: same tokens, upper triangle is zero;
   "cross"   encoder-decoder attention: queries are decoder tokens, keys encoder positions;
   "patches" vision (ViT): tokens are patches on a `grid` (rows, cols), plus any extra
-            leading tokens such as [CLS].
+            leading tokens such as [CLS];
+  "cross" may also carry a `grid` when its keys are the cells of an image's feature map (DETR's
+            object queries looking at the image).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class AttentionRecord:
     layers: list[int] | None = None  # model layer index of each entry on axis 0; None: 0..L-1
     segment_ids: list[int] | None = None  # per query token (sentence pairs: 0/1; specials take a neighbour's)
     key_segment_ids: list[int] | None = None
-    grid: tuple[int, int] | None = None  # "patches": (rows, cols) of the patch grid
+    grid: tuple[int, int] | None = None  # "patches": (rows, cols) of the patch grid; "cross": of the keys, if on one
     model_name: str = ""
 
     def __post_init__(self) -> None:
@@ -72,6 +74,10 @@ class AttentionRecord:
             rows, cols = self.grid
             if rows * cols > Tq:
                 raise InputError(f"grid {rows}x{cols} has more patches than the {Tq} tokens")
+        elif self.kind == "cross" and self.grid is not None:  # keys on an image's feature grid (DETR)
+            rows, cols = self.grid
+            if rows * cols != Tk:
+                raise InputError(f"grid {rows}x{cols} does not cover the {Tk} key positions")
         for name, seg, n in (("segment_ids", self.segment_ids, Tq), ("key_segment_ids", self.key_segment_ids, Tk)):
             if seg is not None and len(seg) != n:
                 raise InputError(f"{name} has {len(seg)} entries for {n} tokens")
@@ -182,6 +188,9 @@ def attention_record(
 
 
 def _num_layers(model: Any, kind: str) -> int:
+    count = getattr(model, "attention_layer_count", None)  # a model whose stacks differ in depth says per kind
+    if callable(count):
+        return int(count(kind))
     cfg = getattr(model, "config", None)
     keys = ("decoder_layers",) if kind in ("causal", "cross") else ()
     for key in (*keys, "num_hidden_layers", "n_layers", "n_layer", "num_layers"):

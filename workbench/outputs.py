@@ -86,3 +86,11 @@ class PreTrainingOutput(ModelOutput):
     logits: torch.Tensor | None = None
     hidden_states: Tensors | None = None
     attentions: Tensors | None = None
+
+
+@dataclass
+class ImageClassifierOutput(ModelOutput):
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    hidden_states: Tensors | None = None
+    attentions: Tensors | None = None

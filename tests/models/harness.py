@@ -79,34 +79,40 @@ def reference_model(family: Family, head: str, **overrides: Any) -> Any:
     model = getattr(transformers, family.prefix + family.heads[head][0])(config).eval()
     with torch.no_grad():  # so a swapped or skipped parameter shows
         for name, p in model.named_parameters():
-            if "LayerNorm" in name or "layer_norm" in name or name.endswith("bias"):
+            if "layernorm" in name.lower() or "layer_norm" in name or name.endswith("bias"):
                 p.add_(torch.randn_like(p) * 0.1)
     return model
 
 
-def real_tokens(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+def real_tokens(inputs: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """(B, T) bool of the real (unpadded) tokens; None for inputs without tokens (images): compare everything."""
+    if "input_ids" not in inputs:
+        return None
     mask = inputs.get("attention_mask")
     return mask.bool() if mask is not None else torch.ones_like(inputs["input_ids"], dtype=torch.bool)
 
 
-def assert_outputs_close(ours: Any, ref: Any, keep: torch.Tensor, fields: tuple[str, ...]) -> None:
-    """Positions under padding carry no meaning (and the reference's differ by backend): compare real tokens."""
+def assert_outputs_close(ours: Any, ref: Any, keep: torch.Tensor | None, fields: tuple[str, ...]) -> None:
+    """Positions under padding carry no meaning (and the reference's differ by backend): compare real tokens
+    (`keep`; None compares every position)."""
     for name in fields:
         r = getattr(ref, name, None)
         if r is None:
             continue
         o = getattr(ours, name)
         assert o.shape == r.shape, name
-        if o.dim() >= 2 and o.shape[:2] == keep.shape:
+        if keep is not None and o.dim() >= 2 and o.shape[:2] == keep.shape:
             o, r = o[keep], r[keep]
         torch.testing.assert_close(o, r, atol=ATOL, rtol=0, msg=name)
     assert len(ours.hidden_states) == len(ref.hidden_states)
     for o, r in zip(ours.hidden_states, ref.hidden_states):
-        torch.testing.assert_close(o[keep], r[keep], atol=ATOL, rtol=0)
+        torch.testing.assert_close(o if keep is None else o[keep], r if keep is None else r[keep], atol=ATOL, rtol=0)
     assert len(ours.attentions) == len(ref.attentions)
     for o, r in zip(ours.attentions, ref.attentions):
-        q = keep[:, None, :, None].expand_as(o)
-        torch.testing.assert_close(o[q], r[q], atol=ATOL, rtol=0)
+        if keep is not None:
+            q = keep[:, None, :, None].expand_as(o)
+            o, r = o[q], r[q]
+        torch.testing.assert_close(o, r, atol=ATOL, rtol=0)
 
 
 def run_both(ours: Any, ref: Any, inputs: dict[str, torch.Tensor]) -> tuple[Any, Any]:
@@ -151,7 +157,10 @@ def check_fast_path(tmp_path, family: Family) -> None:
         fast = ours(**inputs).last_hidden_state
         eager = ours(**inputs, output_attentions=True).last_hidden_state
     keep = real_tokens(inputs)
-    torch.testing.assert_close(fast[keep], eager[keep], atol=1e-5, rtol=0)
+    if keep is None:
+        torch.testing.assert_close(fast, eager, atol=1e-5, rtol=0)
+    else:
+        torch.testing.assert_close(fast[keep], eager[keep], atol=1e-5, rtol=0)
 
 
 def check_packed_inference(tmp_path, family: Family) -> None:

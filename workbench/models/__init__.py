@@ -17,6 +17,8 @@ FAMILIES: dict[str, str] = {
     "distilbert": "workbench.models.distilbert",
     "electra": "workbench.models.electra",
     "whisper": "workbench.models.whisper",
+    "vit": "workbench.models.vit",
+    "detr": "workbench.models.detr",
 }
 
 

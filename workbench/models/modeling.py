@@ -68,7 +68,7 @@ class PreTrainedModel(nn.Module):
     def _init_weights(self, module: nn.Module) -> None:
         # Families name the scale differently (BERT: initializer_range, Whisper: init_std).
         std = getattr(self.config, "initializer_range", None) or getattr(self.config, "init_std", 0.02)
-        if isinstance(module, (nn.Linear, nn.Conv1d)):
+        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
             module.weight.normal_(0.0, std)
             if module.bias is not None:
                 module.bias.zero_()
@@ -81,7 +81,7 @@ class PreTrainedModel(nn.Module):
             module.bias.zero_()
         # Parameters owned directly by a custom module (e.g. an LM head's bias).
         for name, param in module.named_parameters(recurse=False):
-            if not isinstance(module, (nn.Linear, nn.Conv1d, nn.Embedding, nn.LayerNorm)) and name == "bias":
+            if not isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Embedding, nn.LayerNorm)) and name == "bias":
                 param.zero_()
 
     def init_weights(self) -> None:
@@ -248,6 +248,14 @@ def collect_internals(model: nn.Module, attentions: bool, hidden_states: bool,
             found[key].extend(cache.values())
 
 
+def hooks_active(model: nn.Module) -> bool:
+    """Whether any hook point of `model` is being captured (shortcuts that skip rows must not run then)."""
+    points = model.__dict__.get("_hook_points")
+    if points is None:
+        points = model.__dict__["_hook_points"] = list(hook_points(model).values())
+    return any(p.active for p in points)
+
+
 def packing_for(model: nn.Module, attention_mask: torch.Tensor | None) -> Packing | None:
     """Inference only: dense layers on real tokens, unless a hook point is watching.
 
@@ -255,12 +263,7 @@ def packing_for(model: nn.Module, attention_mask: torch.Tensor | None) -> Packin
     spans) see the values under padding and must equal the reference's. Hooks expect full
     (B, T, ...) tensors.
     """
-    if torch.is_grad_enabled() or not Packing.worthwhile(attention_mask):
-        return None
-    points = model.__dict__.get("_hook_points")
-    if points is None:
-        points = model.__dict__["_hook_points"] = list(hook_points(model).values())
-    if any(p.active for p in points):
+    if torch.is_grad_enabled() or not Packing.worthwhile(attention_mask) or hooks_active(model):
         return None
     return Packing(attention_mask)
 

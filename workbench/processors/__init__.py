@@ -11,6 +11,8 @@ _EXPORTS: dict[str, str] = {
     "mel_filters": "workbench.processors.audio",
     "WhisperProcessor": "workbench.processors.audio",
     "AutoProcessor": "workbench.processors.auto",
+    "ImageProcessor": "workbench.processors.image",
+    "to_rgb": "workbench.processors.image",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -32,11 +32,25 @@ def _tokenizer(folder: Path, config: dict[str, Any]) -> Any:
     return Tokenizer.from_pretrained(folder)
 
 
+def _image(folder: Path, config: dict[str, Any]) -> Any:
+    from .image import ImageProcessor
+
+    return ImageProcessor.from_dict(config)
+
+
 # A name from preprocessor_config.json (or a model type) -> what builds its processor.
 BUILDERS: dict[str, Callable[[Path, dict[str, Any]], Any]] = {
     "WhisperProcessor": _whisper,
     "WhisperFeatureExtractor": _whisper,
     "whisper": _whisper,
+    "ViTImageProcessor": _image,
+    "ViTFeatureExtractor": _image,
+    "DeiTImageProcessor": _image,
+    "DeiTFeatureExtractor": _image,
+    "CLIPImageProcessor": _image,
+    "CLIPFeatureExtractor": _image,
+    "DetrImageProcessor": _image,
+    "DetrFeatureExtractor": _image,
 }
 
 

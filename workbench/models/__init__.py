@@ -17,6 +17,8 @@ FAMILIES: dict[str, str] = {
     "distilbert": "workbench.models.distilbert",
     "electra": "workbench.models.electra",
     "whisper": "workbench.models.whisper",
+    "gpt2": "workbench.models.gpt2",
+    "llama": "workbench.models.llama",
 }
 
 

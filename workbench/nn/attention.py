@@ -107,3 +107,24 @@ def fused_qkv(x: torch.Tensor, q: torch.nn.Linear, k: torch.nn.Linear, v: torch.
     weight = torch.cat([q.weight, k.weight, v.weight])
     bias = torch.cat([q.bias, k.bias, v.bias]) if q.bias is not None else None
     return F.linear(x, weight, bias)
+
+
+def causal_mask(attention_mask: torch.Tensor | None, past: int, t: int, dtype: torch.dtype,
+                device: torch.device) -> tuple[torch.Tensor | None, bool]:
+    """The mask of `t` new decoder tokens after `past` cached ones: (additive mask, is_causal).
+
+    `attention_mask` (B, past + t) is 1 on real tokens, 0 on (left or right) padding. Without padding
+    no mask is built: one new token sees everything (None, False), a fresh prompt is plain causal
+    (None, True, sdpa's fast path). Otherwise one additive (B, 1, t, past + t) mask holds both rules,
+    with the dtype's minimum (not -inf), so a padding query that sees no key gets uniform weights
+    instead of NaN.
+    """
+    padded = attention_mask is not None and not bool(attention_mask.all())
+    if not padded:
+        if t == 1 or past == 0:
+            return None, t > 1
+    allowed = torch.ones(t, past + t, dtype=torch.bool, device=device).tril(past)  # (t, past + t)
+    if padded:
+        allowed = allowed[None, None] & attention_mask[:, None, None, :].bool()  # (B, 1, t, past + t)
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill(~allowed, torch.finfo(dtype).min)
+    return mask, False

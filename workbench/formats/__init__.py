@@ -47,7 +47,7 @@ def open_checkpoint(folder: str | os.PathLike, *, allow_pickle: bool = False, gg
     """Identify the checkpoint in `folder` (a local folder: hub ids are resolved before, once).
     `gguf_file` names a `.gguf` file inside it (a folder with one GGUF file and no config.json needs no name)."""
     folder = Path(folder)
-    name = gguf_file if gguf_file is not None else _lone_gguf(folder)
+    name = gguf_file if gguf_file is not None else lone_gguf(folder)
     if name is not None:
         opened = gguf.open_gguf(inside(folder, name, what="gguf_file"))
         return Checkpoint(folder, "gguf", opened.architecture, {}, metadata={"gguf": opened})
@@ -59,7 +59,7 @@ def open_checkpoint(folder: str | os.PathLike, *, allow_pickle: bool = False, gg
     return Checkpoint(folder, "hub", config.get("model_type"), config, allow_pickle=allow_pickle)
 
 
-def _lone_gguf(folder: Path) -> str | None:
+def lone_gguf(folder: Path) -> str | None:
     """The GGUF file of a folder that holds nothing else to load (no config.json)."""
     if not folder.is_dir() or checkpoint_file(folder, "config.json") is not None:
         return None
@@ -70,4 +70,4 @@ def _lone_gguf(folder: Path) -> str | None:
     return found[0] if found else None
 
 
-__all__ = ["Checkpoint", "open_checkpoint"]
+__all__ = ["Checkpoint", "lone_gguf", "open_checkpoint"]

@@ -21,6 +21,7 @@ TASKS: dict[str, tuple[str, str]] = {
     "zero-shot-classification": ("workbench.pipelines.zero_shot", "ZeroShotClassificationPipeline"),
     "feature-extraction": ("workbench.pipelines.feature_extraction", "FeatureExtractionPipeline"),
     "sentence-similarity": ("workbench.pipelines.feature_extraction", "SentenceSimilarityPipeline"),
+    "text-generation": ("workbench.pipelines.text_generation", "TextGenerationPipeline"),
 }
 # alias -> task
 ALIASES: dict[str, str] = {

@@ -46,12 +46,14 @@ TOKENIZER_FILE = "tokenizer.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
 ADDED_TOKENS_FILE = "added_tokens.json"
+CHAT_TEMPLATE_FILE = "chat_template.jinja"  # where newer checkpoints keep the chat template
 # Everything a tokenizer may need from a repository; config.json only names the model family.
 TOKENIZER_FILES = [
     TOKENIZER_FILE,
     TOKENIZER_CONFIG_FILE,
     SPECIAL_TOKENS_MAP_FILE,
     ADDED_TOKENS_FILE,
+    CHAT_TEMPLATE_FILE,
     "vocab.txt",
     "vocab.json",
     "merges.txt",
@@ -161,6 +163,9 @@ def read_tokenizer_files(folder: Path, overrides: Mapping[str, Any]) -> Tokenize
     config_file = checkpoint_file(folder, TOKENIZER_CONFIG_FILE)
     file_config = read_json(config_file) if config_file else {}
     config = {**file_config, **overrides}
+    template_file = checkpoint_file(folder, CHAT_TEMPLATE_FILE)
+    if template_file and "chat_template" not in overrides:
+        config["chat_template"] = template_file.read_text(encoding="utf-8")
     special, extras = _special_tokens(folder, file_config, config, overrides)
 
     tokenizer_class = _class_name(config.get("tokenizer_class"))

@@ -17,6 +17,7 @@ _EXPORTS: dict[str, str] = {
     "Similarity": "widgets.text_panels",
     "AttentionView": "widgets.attention",
     "FineTune": "widgets.finetune",
+    "Generate": "widgets.generate",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,4 +1,5 @@
-"""Tiny GGUF files written with the `gguf` package (llama.cpp's own writer), for the reader's tests.
+"""Tiny generation checkpoints: GGUF files written with the `gguf` package (llama.cpp's own writer), and a
+hub folder of a tiny random GPT-2 with a tiny byte-level BPE tokenizer (pipeline and panel tests).
 
 `tiny_bpe()` trains a small byte-level BPE vocabulary on a few sentences; `write_llama_gguf()` writes
 a tiny random reference Llama as llama.cpp's converter does: its tensor names, Q/K rows permuted
@@ -116,3 +117,24 @@ def tiny_reference_llama(tie: bool = False):
             if p.dim() == 1:
                 p.add_(torch.randn_like(p) * 0.1)
     return ref
+
+
+def write_tiny_gpt2(path: Path) -> Path:
+    """A hub folder: a tiny random reference GPT-2 (vocab 300) and a tiny byte-level BPE tokenizer with a chat template."""
+    import transformers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(TEXT, trainers.BpeTrainer(vocab_size=300, special_tokens=SPECIALS, show_progress=False,
+                                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>",
+                                                pad_token="<|endoftext|>", bos_token="<|endoftext|>")
+    fast.chat_template = CHAT_TEMPLATE
+    fast.save_pretrained(path)
+    config = transformers.GPT2Config(vocab_size=300, n_embd=32, n_layer=2, n_head=4, n_positions=128, bos_token_id=0,
+                                     eos_token_id=0, pad_token_id=0)
+    torch.manual_seed(0)
+    transformers.GPT2LMHeadModel(config).save_pretrained(path)
+    return path

@@ -281,9 +281,9 @@ class Generate(Panel):
         """Greedy, sampling (`samples` draws with the seed) and beam search on the prompt, side by side."""
         self._require_model()
         inputs = self._inputs()
-        self._start(self._compare, inputs, samples, beams)
+        self._start(self._run_strategies, inputs, samples, beams)
 
-    def _compare(self, inputs: Any, samples: int, beams: int) -> None:
+    def _run_strategies(self, inputs: Any, samples: int, beams: int) -> None:
         common = dict(max_new_tokens=self.max_new_tokens, return_full_text=False,
                       repetition_penalty=self.repetition_penalty)
         text = lambda records: [r["generated_text"] for r in records]  # noqa: E731

@@ -77,7 +77,8 @@ function render({ model, el }) {
     path.forEach((id, step) => {
       const node = byId.get(id);
       if (!node) return;
-      const children = new Map(nodes.filter((n) => n.parent === parent).map((n) => [n.token, n]));
+      const from = parent; // this step's parent, fixed for the click handlers below
+      const children = new Map(nodes.filter((n) => n.parent === from).map((n) => [n.token, n]));
       const col = document.createElement("div");
       col.className = "wb-gen-step";
       const head = document.createElement("div");
@@ -90,10 +91,10 @@ function render({ model, el }) {
         if (token === node.token) cand.classList.add("wb-chosen");
         if (children.has(token)) cand.classList.add("wb-explored");
         cand.dataset.token = token;
-        cand.dataset.parent = parent;
+        cand.dataset.parent = from;
         cand.title = `${pct(p)}${children.has(token) ? " (explored: click to walk there)" : " (click to force)"}`;
         cand.innerHTML = `<code>${escapeHtml(visible(text))}</code><span class="wb-gen-bar" style="width:${Math.max(2, 100 * p)}%"></span>`;
-        cand.onclick = () => force(parent, token);
+        cand.onclick = () => force(from, token);
         col.appendChild(cand);
       }
       tree.appendChild(col);

@@ -90,12 +90,14 @@ class Generate(Panel):
         self.prompt_box = W.Textarea(placeholder="a prompt (or, with chat on, your message)", layout=W.Layout(width="98%"))
         chat = W.Checkbox(description="chat (use the chat template)", indent=False, layout=box)
         sample = W.Checkbox(description="sample", indent=False, layout=box)
+        wide = {"description_width": "initial"}  # the whole label, not "temperat..."
         sliders = {
-            "temperature": W.FloatSlider(min=0.05, max=2.0, step=0.05, description="temperature"),
-            "top_k": W.IntSlider(min=0, max=200, description="top-k"),
-            "top_p": W.FloatSlider(min=0.05, max=1.0, step=0.05, description="top-p"),
-            "max_new_tokens": W.IntSlider(min=1, max=256, description="new tokens"),
-            "repetition_penalty": W.FloatSlider(min=1.0, max=2.0, step=0.05, description="rep. penalty"),
+            "temperature": W.FloatSlider(min=0.05, max=2.0, step=0.05, description="temperature", style=wide),
+            "top_k": W.IntSlider(min=0, max=200, description="top-k", style=wide),
+            "top_p": W.FloatSlider(min=0.05, max=1.0, step=0.05, description="top-p", style=wide),
+            "max_new_tokens": W.IntSlider(min=1, max=256, description="new tokens", style=wide),
+            "repetition_penalty": W.FloatSlider(min=1.0, max=2.0, step=0.05, description="repetition penalty",
+                                                style=wide),
         }
         seed = W.IntText(description="seed", layout=W.Layout(width="160px"))
         for name, widget in [("prompt", self.prompt_box), ("chat", chat), ("do_sample", sample), ("seed", seed),

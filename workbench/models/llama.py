@@ -228,10 +228,7 @@ class LlamaAttention(nn.Module):
         q, k = rotate(q, *rope), rotate(k, *rope)
         if cache is not None:
             k, v = cache.update(self.index, k, v)  # (B, Hkv, T_past + T, D)
-        if self.kv_heads != self.heads:  # grouped-query attention: each key/value head serves a group of queries
-            group = self.heads // self.kv_heads
-            k = k[:, :, None].expand(-1, -1, group, -1, -1).reshape(b, self.heads, -1, self.head_dim)
-            v = v[:, :, None].expand(-1, -1, group, -1, -1).reshape(b, self.heads, -1, self.head_dim)
+        # grouped-query attention (Hkv < H): attend() lets each key/value head serve its group of query heads
         out = attend(q, k, v, mask, is_causal=is_causal, dropout_p=self.dropout if self.training else 0.0,
                      probs_hook=self.attn_probs)
         return self.o_proj(out.transpose(1, 2).reshape(b, t, -1))  # (B, T, C)

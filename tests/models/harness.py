@@ -197,10 +197,15 @@ def standard_tests(family: Family) -> tuple[Callable, Callable, Callable]:
 
 
 # -- decoders: generated ids against the reference's generate ---------------------------------------
+_PAIRS: dict[str, tuple[Any, Any]] = {}  # model_type -> (reference, ours): built once, the generation checks only read
+
+
 def _generate_pair(tmp_path, family: Family) -> tuple[Any, Any]:
-    ref = reference_model(family, "causal-lm")
-    ref.save_pretrained(tmp_path / "ref")
-    return ref, family.heads["causal-lm"][1].from_pretrained(tmp_path / "ref")
+    if family.model_type not in _PAIRS:
+        ref = reference_model(family, "causal-lm")
+        ref.save_pretrained(tmp_path / "ref")
+        _PAIRS[family.model_type] = ref, family.heads["causal-lm"][1].from_pretrained(tmp_path / "ref")
+    return _PAIRS[family.model_type]
 
 
 def _prompts() -> tuple[torch.Tensor, torch.Tensor]:

@@ -19,6 +19,7 @@ _EXPORTS: dict[str, str] = {
     "FineTune": "widgets.finetune",
     "Detect": "widgets.detect",
     "ImageClassifier": "widgets.image_classifier",
+    "Generate": "widgets.generate",
 }
 
 __all__ = sorted(_EXPORTS)

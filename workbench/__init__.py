@@ -17,6 +17,7 @@ _EXPORTS: dict[str, str] = {
     "AutoConfig": "workbench.auto",
     "AutoModel": "workbench.auto",
     "AutoModelForMaskedLM": "workbench.auto",
+    "AutoModelForCausalLM": "workbench.auto",
     "AutoModelForSequenceClassification": "workbench.auto",
     "AutoModelForTokenClassification": "workbench.auto",
     "AutoModelForQuestionAnswering": "workbench.auto",
@@ -56,6 +57,7 @@ if TYPE_CHECKING:  # for editors and type checkers only
     from .auto import (  # noqa: F401
         AutoConfig,
         AutoModel,
+        AutoModelForCausalLM,
         AutoModelForMaskedLM,
         AutoModelForPreTraining,
         AutoModelForQuestionAnswering,

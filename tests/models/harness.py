@@ -54,6 +54,13 @@ def encoder_heads(**extra: tuple[str, Any]) -> dict[str, tuple[str, Any]]:
     }
 
 
+def decoder_heads(lm_suffix: str = "ForCausalLM") -> dict[str, tuple[str, Any]]:
+    """The heads of a decoder-only family: the bare stack and the language-model head."""
+    from workbench import auto
+
+    return {"base": ("Model", auto.AutoModel), "causal-lm": (lm_suffix, auto.AutoModelForCausalLM)}
+
+
 def padded_batch(pad_id: int, token_types: bool) -> Callable[[], dict[str, torch.Tensor]]:
     """Three rows of random ids, two padded at different lengths; optionally a second segment from token 5."""
 
@@ -79,7 +86,7 @@ def reference_model(family: Family, head: str, **overrides: Any) -> Any:
     model = getattr(transformers, family.prefix + family.heads[head][0])(config).eval()
     with torch.no_grad():  # so a swapped or skipped parameter shows
         for name, p in model.named_parameters():
-            if "layernorm" in name.lower() or "layer_norm" in name or name.endswith("bias"):
+            if "layernorm" in name.lower() or "layer_norm" in name or name.endswith("bias") or p.dim() == 1:  # norms (RMSNorm too)
                 p.add_(torch.randn_like(p) * 0.1)
     return model
 
@@ -196,3 +203,89 @@ def standard_tests(family: Family) -> tuple[Callable, Callable, Callable]:
         check_fast_path(tmp_path, family)
 
     return test_reference_checkpoint, test_round_trip, test_fused_path
+
+
+# -- decoders: generated ids against the reference's generate ---------------------------------------
+_PAIRS: dict[str, tuple[Any, Any]] = {}  # model_type -> (reference, ours): built once, the generation checks only read
+
+
+def _generate_pair(tmp_path, family: Family) -> tuple[Any, Any]:
+    if family.model_type not in _PAIRS:
+        ref = reference_model(family, "causal-lm")
+        ref.save_pretrained(tmp_path / "ref")
+        _PAIRS[family.model_type] = ref, family.heads["causal-lm"][1].from_pretrained(tmp_path / "ref")
+    return _PAIRS[family.model_type]
+
+
+def _prompts() -> tuple[torch.Tensor, torch.Tensor]:
+    """Two prompts of different lengths, left-padded (id 0) into one batch, and their mask."""
+    g = torch.Generator().manual_seed(4)
+    ids = torch.randint(5, 99, (2, 7), generator=g)
+    mask = torch.ones_like(ids)
+    mask[1, :3] = 0
+    return ids.masked_fill(mask == 0, 0), mask
+
+
+GENERATION_OPTIONS = [
+    dict(max_new_tokens=8),
+    dict(max_new_tokens=8, num_beams=3),
+    dict(max_new_tokens=8, num_beams=3, num_return_sequences=2, length_penalty=0.5),
+    dict(max_new_tokens=8, repetition_penalty=1.3, no_repeat_ngram_size=2),
+]
+
+
+def generation_tests(family: Family) -> tuple[Callable, Callable, Callable, Callable]:
+    """Decoder checks against the reference's `generate` on the same tiny weights:
+
+        test_generate, test_sampling, test_static_cache, test_left_padding = harness.generation_tests(FAMILY)
+    """
+    from workbench.generation import generate
+
+    common = dict(eos_token_id=None, pad_token_id=0)
+
+    @pytest.mark.parametrize("options", GENERATION_OPTIONS, ids=str)
+    def test_generate(tmp_path, options):
+        ref, ours = _generate_pair(tmp_path, family)
+        ids, mask = _prompts()
+        with torch.no_grad():
+            theirs = ref.generate(ids, attention_mask=mask, do_sample=False, **common, **options)
+        assert generate(ours, ids, attention_mask=mask, **common, **options).tolist() == theirs.tolist()
+
+    def test_sampling(tmp_path):
+        ref, ours = _generate_pair(tmp_path, family)
+        ids, mask = _prompts()
+        options = dict(attention_mask=mask, max_new_tokens=8, do_sample=True, temperature=0.9, top_k=30, top_p=0.9, **common)
+        with torch.no_grad():
+            torch.manual_seed(7)
+            theirs = ref.generate(ids, **options)
+        torch.manual_seed(7)
+        assert generate(ours, ids, **options).tolist() == theirs.tolist()
+        # our seed option: reproducible whatever the global generator's state
+        first = generate(ours, ids, seed=3, **options)
+        torch.manual_seed(123)
+        assert generate(ours, ids, seed=3, **options).tolist() == first.tolist()
+
+    def test_static_cache(tmp_path):
+        _, ours = _generate_pair(tmp_path, family)
+        ids, mask = _prompts()
+        for options in (dict(), dict(num_beams=3)):
+            dynamic = generate(ours, ids, attention_mask=mask, max_new_tokens=8, **common, **options)
+            static = generate(ours, ids, attention_mask=mask, max_new_tokens=8, cache_implementation="static",
+                              **common, **options)
+            assert static.tolist() == dynamic.tolist()
+
+    def test_left_padding(tmp_path):
+        """A left-padded batch gives each prompt what it gives alone (logits too, not only the argmax)."""
+        _, ours = _generate_pair(tmp_path, family)
+        ids, mask = _prompts()
+        batch = generate(ours, ids, attention_mask=mask, max_new_tokens=8, **common)
+        for row in range(2):
+            alone = ids[row : row + 1, int((mask[row] == 0).sum()):]
+            assert generate(ours, alone, max_new_tokens=8, **common)[0, -8:].tolist() == batch[row, -8:].tolist()
+            cache = ours.init_cache(1)
+            with torch.no_grad():
+                single = ours.decode_step(alone, cache)
+                padded = ours.decode_step(ids, ours.init_cache(2), attention_mask=mask)[row]
+            torch.testing.assert_close(single[0], padded, atol=ATOL, rtol=0)
+
+    return test_generate, test_sampling, test_static_cache, test_left_padding

@@ -19,6 +19,8 @@ FAMILIES: dict[str, str] = {
     "whisper": "workbench.models.whisper",
     "vit": "workbench.models.vit",
     "detr": "workbench.models.detr",
+    "gpt2": "workbench.models.gpt2",
+    "llama": "workbench.models.llama",
 }
 
 

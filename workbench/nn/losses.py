@@ -40,3 +40,10 @@ def span_loss(start_logits: torch.Tensor, end_logits: torch.Tensor, start_positi
     start = start_positions.reshape(-1).clamp(0, n)
     end = end_positions.reshape(-1).clamp(0, n)
     return (F.cross_entropy(start_logits, start, ignore_index=n) + F.cross_entropy(end_logits, end, ignore_index=n)) / 2
+
+
+def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy: position i predicts label i + 1 (-100 ignored), as the reference."""
+    shifted = F.pad(labels, (0, 1), value=-100)[..., 1:]
+    return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), shifted.reshape(-1),
+                                             ignore_index=-100)

@@ -23,6 +23,7 @@ TASKS: dict[str, tuple[str, str]] = {
     "sentence-similarity": ("workbench.pipelines.feature_extraction", "SentenceSimilarityPipeline"),
     "image-classification": ("workbench.pipelines.image_classification", "ImageClassificationPipeline"),
     "object-detection": ("workbench.pipelines.object_detection", "ObjectDetectionPipeline"),
+    "text-generation": ("workbench.pipelines.text_generation", "TextGenerationPipeline"),
 }
 # alias -> task
 ALIASES: dict[str, str] = {

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from ..errors import InputError
 from ..files import checkpoint_file, read_json_object
-from ..hub import resolve_model_folder
+from ..hub import allow_patterns_for, resolve_model_folder
 
 PREPROCESSOR_CONFIG = "preprocessor_config.json"
 
@@ -26,10 +26,10 @@ def _whisper(folder: Path, config: dict[str, Any]) -> Any:
     return WhisperProcessor(WhisperFeatureExtractor.from_dict(config), Tokenizer.from_pretrained(folder))
 
 
-def _tokenizer(folder: Path, config: dict[str, Any]) -> Any:
+def _tokenizer(folder: Path, config: dict[str, Any], gguf_file: str | None = None) -> Any:
     from ..tokenizer import Tokenizer
 
-    return Tokenizer.from_pretrained(folder)
+    return Tokenizer.from_pretrained(folder, gguf_file=gguf_file)
 
 
 def _image(folder: Path, config: dict[str, Any]) -> Any:
@@ -62,9 +62,10 @@ def read_preprocessor_config(folder: Path) -> dict[str, Any]:
 class AutoProcessor:
     @staticmethod
     def from_pretrained(name_or_path: str | os.PathLike, *, revision: str | None = None,
-                        model_type: str | None = None) -> Any:
-        """The processor of a checkpoint folder or hub id (`model_type` helps folders without their own config)."""
-        folder = resolve_model_folder(name_or_path, revision=revision)
+                        model_type: str | None = None, gguf_file: str | None = None) -> Any:
+        """The processor of a checkpoint folder or hub id (`model_type` helps folders without their own config;
+        `gguf_file`: a GGUF file whose metadata holds the tokenizer)."""
+        folder = resolve_model_folder(name_or_path, revision=revision, allow_patterns=allow_patterns_for(gguf_file))
         config = read_preprocessor_config(folder)
         for key in ("processor_class", "feature_extractor_type", "image_processor_type"):
             name = config.get(key)
@@ -72,7 +73,7 @@ class AutoProcessor:
                 return BUILDERS[name](folder, config)
         if model_type in BUILDERS:
             return BUILDERS[model_type](folder, config)
-        return _tokenizer(folder, config)
+        return _tokenizer(folder, config, gguf_file)
 
     @staticmethod
     def for_model(model: Any, *, needed_by: str) -> Any:

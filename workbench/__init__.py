@@ -23,6 +23,8 @@ _EXPORTS: dict[str, str] = {
     "AutoModelForPreTraining": "workbench.auto",
     "AutoTokenizer": "workbench.auto",
     "AutoModelForSpeechSeq2Seq": "workbench.auto",
+    "AutoModelForAudioClassification": "workbench.auto",
+    "AutoModelForCTC": "workbench.auto",
     "AutoProcessor": "workbench.auto",
     "WhisperForConditionalGeneration": "workbench.models.whisper",
     "Tokenizer": "workbench.tokenizer",

@@ -88,6 +88,18 @@ class AutoModelForSpeechSeq2Seq(_AutoModel):
     task = "speech-seq2seq"
 
 
+class AutoModelForAudioClassification(_AutoModel):
+    """Audio -> clip labels (Wav2Vec2 keyword spotting, AST sound events)."""
+
+    task = "audio-classification"
+
+
+class AutoModelForCTC(_AutoModel):
+    """Audio -> per-frame character scores, decoded with CTC's rules (Wav2Vec2)."""
+
+    task = "ctc"
+
+
 class AutoTokenizer:
     @staticmethod
     def from_pretrained(name_or_path: str | os.PathLike, *, revision: str | None = None, **kwargs: Any):
@@ -102,7 +114,7 @@ class AutoTokenizer:
 
 
 __all__ = [
-    "AutoConfig", "AutoModel", "AutoModelForMaskedLM", "AutoModelForPreTraining", "AutoModelForQuestionAnswering",
+    "AutoConfig", "AutoModel", "AutoModelForAudioClassification", "AutoModelForCTC", "AutoModelForMaskedLM", "AutoModelForPreTraining", "AutoModelForQuestionAnswering",
     "AutoModelForSequenceClassification", "AutoModelForSpeechSeq2Seq", "AutoModelForTokenClassification",
     "AutoProcessor", "AutoTokenizer",
 ]

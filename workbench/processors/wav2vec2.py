@@ -210,15 +210,20 @@ class Wav2Vec2CTCTokenizer:
 
     # -- text -> ids (labels for training) --------------------------------------------------------------------
     def tokenize(self, text: str) -> list[str]:
-        if self.do_lower_case:
-            text = text.upper()
+        """Characters, spaces as the word delimiter; whole-vocabulary tokens ("<unk>") swallow the spaces around them."""
         pieces = self._split.split(text) if self._split else [text]
         out: list[str] = []
-        for piece in pieces:
-            if piece in self.encoder and len(piece) > 1:
+        for i, piece in enumerate(pieces):
+            if i % 2:  # a multi-character token (the split's captured group)
                 out.append(piece)
-            else:
-                out.extend(piece.replace(" ", self.word_delimiter_token))
+                continue
+            if i > 0:
+                piece = piece.lstrip()
+            if i < len(pieces) - 1:
+                piece = piece.rstrip()
+            if self.do_lower_case:  # the vocabulary is upper case; whole tokens keep their spelling
+                piece = piece.upper()
+            out.extend(piece.replace(" ", self.word_delimiter_token))
         return out
 
     def __call__(self, text: str | Sequence[str], *, return_tensors: str | None = None) -> dict[str, Any]:

@@ -128,7 +128,9 @@ class AudioClassificationPipeline(AudioPipeline):
         windows = [audio[int(round(s * rate)) : int(round(s * rate)) + width] for s in starts]
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(windows), desc="timeline", unit="window", leave=False, disable=len(windows) < 8)
+        # a caller with its own progress display (a panel) gets no second bar
+        bar = tqdm(total=len(windows), desc="timeline", unit="window", leave=False,
+                   disable=progress is not None or len(windows) < 8)
         finished = 0
 
         def done(n: int) -> None:

@@ -262,7 +262,9 @@ class AudioClassifier(Panel):
             self.view.timeline = rows
             self.view.meta = {**self.view.meta, "labels": labels, "starts": [float(s) for s in line.starts],
                               "window_s": line.window_s, "hop_s": line.hop_s, "function": line.function,
-                              "vmax": float(max(1.0, rows.max())) if line.function == "none" else 1.0}
+                              # colours span the scores drawn (an untrained model's are all near 1 / labels)
+                              "vmin": float(rows.min()) if line.function == "none" else 0.0,
+                              "vmax": float(rows.max())}
         self.progress.value = 1.0
 
     def _run_attention(self) -> None:

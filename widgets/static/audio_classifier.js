@@ -99,7 +99,8 @@ function draw(view) {
   const c = ui.canvas;
   if (c.width !== Math.round(g.width * dpr) || c.height !== Math.round(g.height * dpr)) {
     c.width = Math.round(g.width * dpr); c.height = Math.round(g.height * dpr);
-    c.style.width = `${g.width}px`; c.style.height = `${g.height}px`;
+    // as wide as the output area, never wider (pointer positions are scaled back to the drawing's units)
+    c.style.width = "100%"; c.style.maxWidth = `${g.width}px`; c.style.height = "auto";
   }
   const ctx = c.getContext("2d");
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
@@ -161,7 +162,8 @@ function draw(view) {
   // timeline: one row per label, one cell per window, greener = higher score
   const cells = windowCells(meta);
   const labels = meta.labels || [];
-  const vmax = meta.vmax || 1;
+  const vmin = meta.vmin || 0;
+  const vmax = Math.max(meta.vmax ?? 1, vmin + 1e-6);
   if (tl) {
     const windows = tl.shape[1];
     for (let r = 0; r < rows; r++) {
@@ -170,12 +172,14 @@ function draw(view) {
       ctx.fillText(String(labels[r] ?? r).slice(0, 17), LEFT - 8, y + ROW_H / 2);
       for (let w = 0; w < windows; w++) {
         const [t0, t1] = cells.edges[w] || [0, 0];
-        const [R, G, B] = heatGreen(tl.data[r * windows + w] / vmax);
+        const [R, G, B] = heatGreen((tl.data[r * windows + w] - vmin) / (vmax - vmin));
         ctx.fillStyle = `rgb(${R},${G},${B})`;
         ctx.fillRect(g.x(t0), y + 1, Math.max(1, g.x(t1) - g.x(t0)), ROW_H - 2);
       }
     }
     ctx.strokeStyle = "#ccc"; ctx.strokeRect(g.x(0) + 0.5, g.line + 0.5, g.x(g.duration) - g.x(0) - 1, rows * ROW_H - 1);
+    ctx.fillStyle = "#555"; ctx.textAlign = "right"; // the colour scale, under the label names
+    ctx.fillText(`darkest = ${vmax.toPrecision(3)}`, LEFT - 16, g.axis + 13);
   }
   ui.root.dataset.windows = tl ? String(tl.shape[1]) : "0";
   ui.root.dataset.rows = String(rows);
@@ -259,9 +263,11 @@ function render({ model, el }) {
     redraw();
   };
 
+  // pointer position in the drawing's own units (the page may show the canvas scaled, e.g. max-width: 100%)
   const pointer = (ev) => {
     const r = canvas.getBoundingClientRect();
-    return { x: ev.clientX - r.left, y: ev.clientY - r.top };
+    const g = state.geometry;
+    return { x: (ev.clientX - r.left) * (g.width / r.width), y: (ev.clientY - r.top) * (g.height / r.height) };
   };
   const onMove = (ev) => {
     const g = state.geometry;
@@ -332,14 +338,15 @@ function render({ model, el }) {
   model.on("change:wav", onWav);
   model.on("change:seek_request", onSeek);
   for (const name of ["waveform", "spectrogram", "timeline", "attention", "meta", "opacity"]) model.on(`change:${name}`, redraw);
-  const onResize = () => redraw();
-  window.addEventListener("resize", onResize);
+  // the drawing is as wide as the output area: redraw when that changes (also once it is first laid out)
+  const resize = new ResizeObserver(() => redraw());
+  resize.observe(root);
   loadAudio();
   draw(view);
   return () => {
     cancelAnimationFrame(frame);
     cancelAnimationFrame(ticking);
-    window.removeEventListener("resize", onResize);
+    resize.disconnect();
     canvas.removeEventListener("mousemove", onMove);
     canvas.removeEventListener("mouseleave", onLeave);
     canvas.removeEventListener("click", onClick);

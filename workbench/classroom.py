@@ -35,6 +35,9 @@ MANIFEST: list[ManifestEntry] = [
     ManifestEntry("distilbert/distilroberta-base", "main", ("03_text_tasks",), 331),
     ManifestEntry("dslim/bert-base-NER", "main", ("03_text_tasks",), 433),
     ManifestEntry("distilbert/distilbert-base-cased-distilled-squad", "main", ("03_text_tasks",), 261),
+    ManifestEntry("superb/wav2vec2-base-superb-ks", "main", ("11_audio_classification", "AudioClassifier"), 380),
+    ManifestEntry("MIT/ast-finetuned-audioset-10-10-0.4593", "main", ("11_audio_classification",), 346),
+    ManifestEntry("facebook/wav2vec2-base-960h", "main", ("11_audio_classification",), 380),
 ]
 
 

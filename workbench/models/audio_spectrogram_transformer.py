@@ -20,8 +20,9 @@ from torch import nn
 from ..config import PretrainedConfig, config_dataclass
 from ..errors import ConfigError, InputError
 from ..nn.activations import get_activation
-from ..nn.attention import attend, fused_qkv
+from ..nn.attention import attend
 from ..nn.hooks import HookPoint
+from ..nn.onednn import dense
 from ..nn.losses import sequence_classification_loss
 from ..outputs import BaseModelOutput, SequenceClassifierOutput
 from .modeling import PreTrainedModel, as_tuple, collect_internals
@@ -117,7 +118,7 @@ class ASTSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
-        qkv = fused_qkv(x, self.query, self.key, self.value)  # (B, T, 3C)
+        qkv = dense(x, self.query, self.key, self.value)  # (B, T, 3C): one matmul for the three projections
         q, k, v = qkv.view(B, T, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, D)
         y = attend(q, k, v, None, dropout_p=self.dropout_p if self.training else 0.0, probs_hook=self.attn_probs)
         return y.transpose(1, 2).reshape(B, T, C)
@@ -130,7 +131,7 @@ class ASTSelfOutput(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.dense(x))
+        return self.dropout(dense(x, self.dense))
 
 
 class ASTAttention(nn.Module):
@@ -148,9 +149,10 @@ class ASTIntermediate(nn.Module):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
         self.act = get_activation(config.hidden_act)
+        self.fused_gelu = config.hidden_act == "gelu"  # exact GELU can be applied inside the matmul
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.dense(x))
+        return dense(x, self.dense, gelu=True) if self.fused_gelu else self.act(dense(x, self.dense))
 
 
 class ASTLayer(nn.Module):

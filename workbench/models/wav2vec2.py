@@ -30,8 +30,9 @@ from torch.nn import functional as F
 from ..config import PretrainedConfig, config_dataclass
 from ..errors import ConfigError, InputError, UnsupportedModelError
 from ..nn.activations import get_activation
-from ..nn.attention import additive_mask, attend, fused_qkv
+from ..nn.attention import additive_mask, attend
 from ..nn.hooks import HookPoint
+from ..nn.onednn import conv1d, dense
 from ..nn.losses import ctc_loss
 from ..outputs import ModelOutput, SequenceClassifierOutput, Tensors
 from .modeling import PreTrainedModel, as_tuple, collect_internals
@@ -128,6 +129,7 @@ class Wav2Vec2ConvLayer(nn.Module):
         self.conv = nn.Conv1d(c_in, c_out, kernel_size=config.conv_kernel[index], stride=config.conv_stride[index],
                               bias=config.conv_bias)
         self.norm = norm
+        self.fused_gelu = norm is None and config.feat_extract_activation == "gelu"  # GELU inside the conv
         if norm == "group":
             self.layer_norm = nn.GroupNorm(num_groups=c_out, num_channels=c_out, affine=True)
         elif norm == "layer":
@@ -135,7 +137,9 @@ class Wav2Vec2ConvLayer(nn.Module):
         self.act = get_activation(config.feat_extract_activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv(x)  # (B, C, T)
+        if self.fused_gelu:
+            return conv1d(x, self.conv, gelu=True)  # (B, C, T)
+        x = conv1d(x, self.conv)  # (B, C, T)
         if self.norm == "group":
             x = self.layer_norm(x)
         elif self.norm == "layer":
@@ -170,7 +174,7 @@ class Wav2Vec2FeatureProjection(nn.Module):
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T, conv_dim) -> the projected states (B, T, C) and the normalised features (quantizer input)."""
         normed = self.layer_norm(features)
-        return self.dropout(self.projection(normed)), normed
+        return self.dropout(dense(normed, self.projection)), normed
 
 
 class Wav2Vec2PositionalConvEmbedding(nn.Module):
@@ -185,12 +189,14 @@ class Wav2Vec2PositionalConvEmbedding(nn.Module):
         self.conv = nn.utils.parametrizations.weight_norm(conv, name="weight", dim=2)
         self.remove_last = k % 2 == 0  # an even kernel with padding k // 2 makes one frame too many
         self.act = get_activation(config.feat_extract_activation)
+        self.fused_gelu = config.feat_extract_activation == "gelu"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv(x.transpose(1, 2))  # (B, C, T [+1])
+        # `self.conv.weight` is g * v / ||v||, recomputed from the two parameters at each access
+        y = conv1d(x.transpose(1, 2), self.conv, weight=self.conv.weight, gelu=self.fused_gelu)  # (B, C, T [+1])
         if self.remove_last:
             y = y[:, :, :-1]
-        return self.act(y).transpose(1, 2)  # (B, T, C)
+        return (y if self.fused_gelu else self.act(y)).transpose(1, 2)  # (B, T, C)
 
 
 # -- the transformer --------------------------------------------------------------------------------------
@@ -209,10 +215,10 @@ class Wav2Vec2Attention(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         B, T, C = x.shape
-        qkv = fused_qkv(x, self.q_proj, self.k_proj, self.v_proj)  # (B, T, 3C)
+        qkv = dense(x, self.q_proj, self.k_proj, self.v_proj)  # (B, T, 3C): one matmul for the three projections
         q, k, v = qkv.view(B, T, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, D)
         y = attend(q, k, v, mask, dropout_p=self.dropout if self.training else 0.0, probs_hook=self.attn_probs)
-        return self.out_proj(y.transpose(1, 2).reshape(B, T, C))
+        return dense(y.transpose(1, 2).reshape(B, T, C), self.out_proj)
 
 
 class Wav2Vec2FeedForward(nn.Module):
@@ -221,11 +227,13 @@ class Wav2Vec2FeedForward(nn.Module):
         self.intermediate_dropout = nn.Dropout(config.activation_dropout)
         self.intermediate_dense = nn.Linear(config.hidden_size, config.intermediate_size)
         self.act = get_activation(config.hidden_act)
+        self.fused_gelu = config.hidden_act == "gelu"  # exact GELU can be applied inside the matmul
         self.output_dense = nn.Linear(config.intermediate_size, config.hidden_size)
         self.output_dropout = nn.Dropout(config.hidden_dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.output_dropout(self.output_dense(self.intermediate_dropout(self.act(self.intermediate_dense(x)))))
+        h = dense(x, self.intermediate_dense, gelu=True) if self.fused_gelu else self.act(dense(x, self.intermediate_dense))
+        return self.output_dropout(dense(self.intermediate_dropout(h), self.output_dense))
 
 
 class Wav2Vec2EncoderLayer(nn.Module):

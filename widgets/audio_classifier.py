@@ -76,9 +76,13 @@ class AudioClassifier(Panel):
     function_to_apply = T.Unicode("").tag(sync=True)
     layer = T.Int(-1).tag(sync=True)  # AST attention layer; -1 = the last
 
-    def __init__(self, model: Any = None, *, window_s: float = 1.0, hop_s: float = 0.5, top_k: int = 5,
+    def __init__(self, model: Any = None, *, window_s: float | None = None, hop_s: float | None = None, top_k: int = 5,
                  function_to_apply: str | None = None, device: Any = None) -> None:
+        """`window_s` / `hop_s`: the timeline's windows (None: 1 s every 0.5 s for a keyword spotter; 5 s every 2.5 s
+        for AST, whose every window costs a full 10 s spectrogram)."""
         self._model_arg, self._device = model, device
+        self._window_given = (window_s, hop_s)
+        window_s, hop_s = window_s or 1.0, hop_s or (window_s or 1.0) / 2
         self.pipe = model if _is_classification_pipeline(model) else None
         self.array: np.ndarray | None = None
         self.name = ""
@@ -169,6 +173,10 @@ class AudioClassifier(Panel):
     def _model_ready(self) -> None:
         self.show_model(self.pipe)
         n = self._num_layers()
+        if self._is_ast() and self._window_given[0] is None:
+            self.window_s = 5.0
+        if self._is_ast() and self._window_given[1] is None:
+            self.hop_s = self.window_s / 2
         if self._is_ast():
             self.layer_box.options = [("last", -1), *((str(i), i) for i in range(n))]
             self.layer_box.layout.display = self.opacity.layout.display = ""

@@ -18,14 +18,14 @@ import ipywidgets as W
 import numpy as np
 import traitlets as T
 
-from ._base import Panel, guarded
+from ._base import Panel, es_module, guarded
 from ._render.audio import RATE, player_segments, plot_png, transcript_html, wav_bytes
 
 STATIC = Path(__file__).parent / "static"
 
 
 class TranscriptPlayer(anywidget.AnyWidget):
-    _esm = STATIC / "transcribe.js"
+    _esm = es_module("transcribe.js")  # inlines ./_audio.js (shared with AudioClassifier)
     _css = STATIC / "transcribe.css"
     wav = T.Bytes(b"").tag(sync=True)
     segments = T.List().tag(sync=True)

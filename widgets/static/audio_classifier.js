@@ -3,6 +3,7 @@
 // plays from that time; hovering the timeline shows the window's best labels; the overlay's opacity is a
 // trait the page changes by itself. Nothing here needs the kernel except a new recording. No network.
 import { arrayReader } from "./_arrays.js";
+import { attachRecorder, wavSource } from "./_audio.js";
 
 const LEFT = 124; // room for the timeline's label names
 const RIGHT = 14;
@@ -243,16 +244,7 @@ function render({ model, el }) {
     frame = requestAnimationFrame(() => { frame = 0; draw(view); });
   };
 
-  let url = null;
-  const loadAudio = () => {
-    const buf = model.get("wav");
-    if (url) URL.revokeObjectURL(url);
-    url = null;
-    if (buf && buf.byteLength) {
-      url = URL.createObjectURL(new Blob([buf], { type: "audio/wav" }));
-      audio.src = url;
-    } else audio.removeAttribute("src");
-  };
+  const source = wavSource(model, audio);
   const playFrom = (t) => {
     audio.currentTime = t;
     root.dataset.position = t.toFixed(3);
@@ -304,36 +296,10 @@ function render({ model, el }) {
   audio.addEventListener("seeked", redraw);
   audio.addEventListener("pause", redraw);
 
-  // microphone: MediaRecorder where the page is a secure context and the browser grants it
-  const canRecord = !!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia && window.MediaRecorder);
-  let recorder = null;
-  if (!canRecord) {
-    rec.disabled = true;
-    note.textContent = " recording needs https or localhost and a microphone; upload a file or pick a sample";
-  }
-  rec.onclick = async () => {
-    if (recorder && recorder.state === "recording") { recorder.stop(); return; }
-    try {
-      const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
-      const chunks = [];
-      recorder = new MediaRecorder(stream);
-      recorder.ondataavailable = (e) => chunks.push(e.data);
-      recorder.onstop = async () => {
-        stream.getTracks().forEach((tr) => tr.stop());
-        const bytes = new Uint8Array(await new Blob(chunks, { type: recorder.mimeType }).arrayBuffer());
-        model.send({ kind: "recorded", mime: recorder.mimeType }, [bytes.buffer]);
-        rec.textContent = "● Record";
-        note.textContent = " recorded; classifying…";
-      };
-      recorder.start();
-      rec.textContent = "■ Stop";
-      note.textContent = " recording…";
-    } catch (err) {
-      note.textContent = ` microphone unavailable: ${err.name || err}`;
-    }
-  };
+  attachRecorder(model, rec, note, "classifying…",
+                 " recording needs https or localhost and a microphone; upload a file or pick a sample");
 
-  const onWav = () => { loadAudio(); redraw(); };
+  const onWav = () => { source.reload(); redraw(); };
   const onSeek = () => { const t = model.get("seek_request"); if (t >= 0) playFrom(t); };
   model.on("change:wav", onWav);
   model.on("change:seek_request", onSeek);
@@ -341,7 +307,6 @@ function render({ model, el }) {
   // the drawing is as wide as the output area: redraw when that changes (also once it is first laid out)
   const resize = new ResizeObserver(() => redraw());
   resize.observe(root);
-  loadAudio();
   draw(view);
   return () => {
     cancelAnimationFrame(frame);
@@ -356,7 +321,7 @@ function render({ model, el }) {
     model.off("change:wav", onWav);
     model.off("change:seek_request", onSeek);
     for (const name of ["waveform", "spectrogram", "timeline", "attention", "meta", "opacity"]) model.off(`change:${name}`, redraw);
-    if (url) URL.revokeObjectURL(url);
+    source.cleanup();
   };
 }
 export default { render };

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from .preprocessor_config import settings, write
 
 FRAME = 400  # 25 ms at 16 kHz
 HOP = 160  # 10 ms
@@ -102,12 +103,9 @@ class ASTFeatureExtractor:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ASTFeatureExtractor":
         """From `preprocessor_config.json` (the reference's keys; unknown ones ignored)."""
-        keys = {"feature_size": int, "sampling_rate": int, "num_mel_bins": int, "max_length": int,
-                "padding_value": float, "do_normalize": bool, "mean": float, "std": float, "return_attention_mask": bool}
-        try:
-            return cls(**{k: cast(data[k]) for k, cast in keys.items() if data.get(k) is not None})
-        except (TypeError, ValueError) as err:
-            raise InputError(f"preprocessor_config.json has an invalid AST feature setting: {err}") from err
+        types = {"feature_size": int, "sampling_rate": int, "num_mel_bins": int, "max_length": int,
+                 "padding_value": float, "do_normalize": bool, "mean": float, "std": float, "return_attention_mask": bool}
+        return cls(**settings(data, types, "AST feature"))
 
     def to_dict(self) -> dict[str, Any]:
         return {"feature_extractor_type": "ASTFeatureExtractor", "feature_size": self.feature_size,
@@ -116,6 +114,4 @@ class ASTFeatureExtractor:
                 "std": self.std, "return_attention_mask": self.return_attention_mask, "padding_side": "right"}
 
     def save_pretrained(self, folder: Any) -> None:
-        from .wav2vec2 import write_preprocessor_config
-
-        write_preprocessor_config(folder, self.to_dict())
+        write(folder, self.to_dict())

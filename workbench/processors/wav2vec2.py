@@ -26,18 +26,11 @@ import torch
 from ..errors import CheckpointNotFoundError, InputError
 from ..files import checkpoint_file, read_json_object
 from .audio import load_audio
+from .preprocessor_config import settings, write
 
-PREPROCESSOR_CONFIG = "preprocessor_config.json"
 VOCAB_FILE = "vocab.json"
 TOKENIZER_CONFIG = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP = "special_tokens_map.json"
-
-
-def write_preprocessor_config(folder: str | os.PathLike, data: dict[str, Any]) -> Path:
-    path = Path(folder) / PREPROCESSOR_CONFIG
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return path
 
 
 # -- audio -> input_values ------------------------------------------------------------------------------------
@@ -91,12 +84,9 @@ class Wav2Vec2FeatureExtractor:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Wav2Vec2FeatureExtractor":
-        keys = {"feature_size": int, "sampling_rate": int, "padding_value": float, "return_attention_mask": bool,
-                "do_normalize": bool}
-        try:
-            return cls(**{k: cast(data[k]) for k, cast in keys.items() if data.get(k) is not None})
-        except (TypeError, ValueError) as err:
-            raise InputError(f"preprocessor_config.json has an invalid Wav2Vec2 feature setting: {err}") from err
+        types = {"feature_size": int, "sampling_rate": int, "padding_value": float, "return_attention_mask": bool,
+                 "do_normalize": bool}
+        return cls(**settings(data, types, "Wav2Vec2 feature"))
 
     def to_dict(self) -> dict[str, Any]:
         return {"feature_extractor_type": "Wav2Vec2FeatureExtractor", "feature_size": self.feature_size,
@@ -105,7 +95,7 @@ class Wav2Vec2FeatureExtractor:
                 "padding_side": "right"}
 
     def save_pretrained(self, folder: str | os.PathLike) -> None:
-        write_preprocessor_config(folder, self.to_dict())
+        write(folder, self.to_dict())
 
 
 # -- frame ids <-> text ----------------------------------------------------------------------------------------
@@ -314,5 +304,5 @@ class Wav2Vec2Processor:
         return self.tokenizer.batch_decode(*args, **kwargs)
 
     def save_pretrained(self, folder: str | os.PathLike) -> None:
-        write_preprocessor_config(folder, {**self.feature_extractor.to_dict(), "processor_class": "Wav2Vec2Processor"})
+        write(folder, {**self.feature_extractor.to_dict(), "processor_class": "Wav2Vec2Processor"})
         self.tokenizer.save_pretrained(folder)

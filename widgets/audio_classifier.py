@@ -40,6 +40,7 @@ from .audio_samples import samples
 
 FUNCTIONS = ("", "softmax", "sigmoid", "none")  # "" = the model's default (as the pipeline)
 MAX_ROWS = 12  # timeline rows drawn (the labels that score highest anywhere)
+WHOLE_CLIP_S = 12.0  # longer clips take their top labels from the timeline's windows
 
 
 class AudioTimelineView(anywidget.AnyWidget):
@@ -157,8 +158,10 @@ class AudioClassifier(Panel):
 
     @T.validate("layer")
     def _valid_layer(self, proposal: dict[str, Any]) -> Any:
-        n = self._num_layers()
-        ok = proposal["value"] == -1 or (0 <= proposal["value"] < n if n else proposal["value"] >= 0)
+        value, n = proposal["value"], self._num_layers()
+        if value != -1 and self.pipe is not None and not self._is_ast():
+            return self.checked(proposal, "the patch attention is drawn for Audio Spectrogram Transformer models only.")
+        ok = value == -1 or (0 <= value < n if n else value >= 0)
         return self.checked(proposal, None if ok else f"must be -1 (the last) or a layer from 0 to {n - 1}.")
 
     # -- model --------------------------------------------------------------------------------------------
@@ -242,8 +245,8 @@ class AudioClassifier(Panel):
         if self.array is None:
             raise InputError("nothing to classify yet; upload a clip, pick a sample or record one.")
         self.pipeline()
-        self._run_topk()
         self._run_timeline()
+        self._run_topk()
         self._run_attention()
         self._publish()
         return self.result
@@ -252,9 +255,20 @@ class AudioClassifier(Panel):
         return self.function_to_apply or None
 
     def _run_topk(self) -> None:
-        self.result = self.pipe({"array": self.array, "sampling_rate": RATE}, top_k=self.top_k,
-                                function_to_apply=self._function())
-        self.bars.value = topk_html(self.result, f"{self.name}: the whole clip ({len(self.array) / RATE:.1f} s)")
+        """The pipeline on the whole clip; past WHOLE_CLIP_S, each label's best window score instead (a keyword
+        spotter hears one word per second, and one pass over a long clip costs more than the whole timeline)."""
+        seconds = len(self.array) / RATE
+        if seconds <= WHOLE_CLIP_S or self.timeline_result is None:
+            self.result = self.pipe({"array": self.array, "sampling_rate": RATE}, top_k=self.top_k,
+                                    function_to_apply=self._function())
+            title = f"{self.name}: the whole clip ({seconds:.1f} s)"
+        else:
+            line = self.timeline_result
+            best = line.scores.max(axis=0)
+            order = np.argsort(-best, kind="stable")[: self.top_k]
+            self.result = [{"score": float(best[i]), "label": line.labels[i]} for i in order]
+            title = f"{self.name} ({seconds:.1f} s): each label's best score in any {line.window_s:g} s window"
+        self.bars.value = topk_html(self.result, title)
 
     def _run_timeline(self) -> None:
         self.progress.value = 0.0
@@ -309,10 +323,10 @@ class AudioClassifier(Panel):
         """A setting changed: recompute what depends on it (nothing before a clip is loaded)."""
         if self.array is None or self.pipe is None:
             return
-        if topk:
-            self._run_topk()
         if timeline:
             self._run_timeline()
+        if topk or (timeline and len(self.array) / RATE > WHOLE_CLIP_S):  # long clips: the top labels come from the timeline
+            self._run_topk()
         if attention:
             self._run_attention()
         self._publish()

@@ -71,3 +71,21 @@ def test_patch_attention_record_is_on_the_grid(tmp_path):
         expected = ref(**fe(x), output_attentions=True).attentions
     for layer in (0, 1):
         np.testing.assert_allclose(record.attentions[layer], expected[layer][0].numpy(), atol=1e-5)
+
+
+def test_classifier_computes_only_the_pooled_rows_of_the_last_layer(tmp_path):
+    """The head reads [CLS] and the distillation token only: its last layer computes just those rows, exactly."""
+    from workbench import capture
+
+    harness.reference_model(FAMILY, "audio-classification").save_pretrained(tmp_path)
+    ours = AutoModelForAudioClassification.from_pretrained(tmp_path)
+    x = features()["input_values"]
+    with torch.no_grad():
+        short = ours.audio_spectrogram_transformer(x, pooled_only=True)
+        full = ours.audio_spectrogram_transformer(x)
+        assert short.last_hidden_state.shape[1] == 2 and full.last_hidden_state.shape[1] == 20
+        torch.testing.assert_close(short.pooler_output, full.pooler_output, atol=1e-6, rtol=0)
+        with capture(ours, "attn_probs", layers=[1]) as cache:  # a watched hook point gets the full layer
+            watched = ours(x).logits
+        assert next(iter(cache.values())).shape == (2, 4, 20, 20)
+        torch.testing.assert_close(ours(x).logits, watched, atol=1e-6, rtol=0)

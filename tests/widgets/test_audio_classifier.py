@@ -57,8 +57,16 @@ def test_keyword_spotter_panel(folders):
     assert panel.view.meta["stale"] is True
     panel.top_k = 5
     assert panel.error == "" and len(panel.result) == 5 and panel.view.meta["stale"] is False
+    panel.layer = 3  # a keyword spotter has no patch grid to draw attention on
+    assert "Audio Spectrogram Transformer" in panel.error and panel.layer == -1
     panel.play_from(1.5)
     assert panel.view.seek_request == 1.5
+    long = np.tile(panel.array, 2)  # past 12 s the top labels are each label's best window, not one long pass
+    panel.load(long, sampling_rate=16000, name="twice")
+    line = panel.timeline_result
+    best = {label: float(line.scores[:, i].max()) for i, label in enumerate(line.labels)}
+    assert [d["score"] for d in panel.result] == sorted(best.values(), reverse=True)[:5]
+    assert all(best[d["label"]] == d["score"] for d in panel.result) and "best score" in panel.bars.value
 
 
 def test_ast_panel_draws_patch_attention_and_reports_errors(folders):

@@ -21,7 +21,7 @@ from ..config import PretrainedConfig, config_dataclass
 from ..errors import ConfigError, InputError
 from ..nn.activations import get_activation
 from ..nn.attention import attend
-from ..nn.hooks import HookPoint
+from ..nn.hooks import HookPoint, hook_points
 from ..nn.onednn import dense
 from ..nn.losses import sequence_classification_loss
 from ..outputs import BaseModelOutput, SequenceClassifierOutput
@@ -116,12 +116,17 @@ class ASTSelfAttention(nn.Module):
         self.dropout_p = config.attention_probs_dropout_prob
         self.attn_probs = HookPoint()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, queries: int | None = None) -> torch.Tensor:
+        """`queries`: only the first ones attend (every token is still a key); None: all of them."""
         B, T, C = x.shape
-        qkv = dense(x, self.query, self.key, self.value)  # (B, T, 3C): one matmul for the three projections
-        q, k, v = qkv.view(B, T, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, D)
+        if queries is None:
+            qkv = dense(x, self.query, self.key, self.value)  # (B, T, 3C): one matmul for the three projections
+            q, k, v = qkv.view(B, T, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, D)
+        else:
+            k, v = dense(x, self.key, self.value).view(B, T, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+            q = dense(x[:, :queries], self.query).view(B, queries, self.num_heads, self.head_dim).transpose(1, 2)
         y = attend(q, k, v, None, dropout_p=self.dropout_p if self.training else 0.0, probs_hook=self.attn_probs)
-        return y.transpose(1, 2).reshape(B, T, C)
+        return y.transpose(1, 2).reshape(B, q.shape[2], C)
 
 
 class ASTSelfOutput(nn.Module):
@@ -140,8 +145,8 @@ class ASTAttention(nn.Module):
         self.attention = ASTSelfAttention(config)
         self.output = ASTSelfOutput(config, config.hidden_size)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.output(self.attention(x))
+    def forward(self, x: torch.Tensor, queries: int | None = None) -> torch.Tensor:
+        return self.output(self.attention(x, queries))
 
 
 class ASTIntermediate(nn.Module):
@@ -167,8 +172,10 @@ class ASTLayer(nn.Module):
         self.layernorm_after = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.hidden_state = HookPoint()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attention(self.layernorm_before(x))
+    def forward(self, x: torch.Tensor, queries: int | None = None) -> torch.Tensor:
+        """`queries`: compute only the first rows (a head that reads only [CLS] and the distillation token)."""
+        h = self.attention(self.layernorm_before(x), queries)
+        x = (x if queries is None else x[:, :queries]) + h
         x = x + self.output(self.intermediate(self.layernorm_after(x)))
         return self.hidden_state(x)
 
@@ -179,10 +186,11 @@ class ASTEncoder(nn.Module):
         self.hidden_state = HookPoint()  # the embeddings: hidden_states[0]
         self.layer = nn.ModuleList(ASTLayer(config) for _ in range(config.num_hidden_layers))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, last_rows: int | None = None) -> torch.Tensor:
+        """`last_rows`: the last layer computes only that many leading rows (None: all)."""
         x = self.hidden_state(x)
-        for layer in self.layer:
-            x = layer(x)
+        for i, layer in enumerate(self.layer):
+            x = layer(x, last_rows if i == len(self.layer) - 1 else None)
         return x
 
 
@@ -213,12 +221,22 @@ class ASTModel(ASTPreTrainedModel):
         self.encoder = ASTEncoder(config)
         self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
+    def _hook_points(self) -> list[HookPoint]:
+        points = self.__dict__.get("_points")
+        if points is None:
+            points = self.__dict__["_points"] = list(hook_points(self).values())
+        return points
+
     def forward(self, input_values: torch.Tensor, output_attentions: bool = False,
-                output_hidden_states: bool = False) -> BaseModelOutput:
+                output_hidden_states: bool = False, *, pooled_only: bool = False) -> BaseModelOutput:
         """input_values (B, max_length, num_mel_bins) -> last_hidden_state (B, 2 + F' * T', C) and pooler_output
-        (B, C), the mean of the [CLS] and distillation tokens."""
+        (B, C), the mean of the [CLS] and distillation tokens. `pooled_only`: the caller reads only pooler_output,
+        so the last layer computes only those two rows (every patch is still attended to), and last_hidden_state
+        holds just them; ignored while anything watches a hook point."""
+        watched = output_attentions or output_hidden_states or any(p.active for p in self._hook_points())
+        rows = NUM_EXTRA_TOKENS if pooled_only and not watched else None
         with collect_internals(self, output_attentions, output_hidden_states) as internals:
-            x = self.encoder(self.embeddings(input_values.to(self.dtype)))
+            x = self.encoder(self.embeddings(input_values.to(self.dtype)), rows)
         x = self.layernorm(x)
         return BaseModelOutput(
             last_hidden_state=x,
@@ -250,7 +268,7 @@ class ASTForAudioClassification(ASTPreTrainedModel):
     def forward(self, input_values: torch.Tensor, labels: torch.Tensor | None = None, output_attentions: bool = False,
                 output_hidden_states: bool = False) -> SequenceClassifierOutput:
         out = self.audio_spectrogram_transformer(input_values, output_attentions=output_attentions,
-                                                 output_hidden_states=output_hidden_states)
+                                                 output_hidden_states=output_hidden_states, pooled_only=True)
         logits = self.classifier(out.pooler_output)
         loss = sequence_classification_loss(logits, labels, self.config) if labels is not None else None
         return SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions)

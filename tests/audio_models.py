@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 RATE = 16000
 KEYWORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "_silence_", "_unknown_"]
@@ -24,6 +25,17 @@ TINY_W2V = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, inte
 TINY_AST = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, max_length=200,
                 num_mel_bins=32)
 AUDIOSET_LIKE = ["Speech", "Music", "Dog", "Siren", "Sine wave", "Silence", "Whistle"]
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread (two threads mostly wait on each other); restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _seeded(build):

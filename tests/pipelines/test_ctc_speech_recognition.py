@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 
 from tests import audio_models
+from tests.audio_models import one_thread  # noqa: F401  (a fixture)
 from workbench import pipeline
 from workbench.errors import InputError
 
 transformers = pytest.importorskip("transformers")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

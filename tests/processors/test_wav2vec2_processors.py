@@ -9,9 +9,11 @@ import pytest
 import torch
 
 from tests import audio_models
+from tests.audio_models import one_thread  # noqa: F401  (a fixture)
 from workbench.processors import AutoProcessor, Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2Processor
 
 transformers = pytest.importorskip("transformers")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("mask", [False, True])

@@ -10,7 +10,11 @@ import numpy as np
 import pytest
 
 from tests import audio_models
+from tests.audio_models import one_thread  # noqa: F401  (a fixture)
 from widgets._render.audio_classification import spectrogram_image, summary_png, timeline_rows, waveform_envelope
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,9 @@ _EXPORTS: dict[str, str] = {
     "Similarity": "widgets.text_panels",
     "AttentionView": "widgets.attention",
     "FineTune": "widgets.finetune",
+    "Detect": "widgets.detect",
+    "ImageClassifier": "widgets.image_classifier",
+    "Generate": "widgets.generate",
 }
 
 __all__ = sorted(_EXPORTS)

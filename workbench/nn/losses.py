@@ -51,3 +51,10 @@ def ctc_loss(logits: torch.Tensor, labels: torch.Tensor, logit_lengths: torch.Te
     with torch.backends.cudnn.flags(enabled=False):  # cuDNN's CTC has other length rules
         return F.ctc_loss(log_probs, labels.masked_select(keep), logit_lengths, keep.sum(-1), blank=blank,
                           reduction=reduction, zero_infinity=zero_infinity)
+
+
+def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy: position i predicts label i + 1 (-100 ignored), as the reference."""
+    shifted = F.pad(labels, (0, 1), value=-100)[..., 1:]
+    return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), shifted.reshape(-1),
+                                             ignore_index=-100)

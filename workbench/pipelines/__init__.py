@@ -22,6 +22,9 @@ TASKS: dict[str, tuple[str, str]] = {
     "zero-shot-classification": ("workbench.pipelines.zero_shot", "ZeroShotClassificationPipeline"),
     "feature-extraction": ("workbench.pipelines.feature_extraction", "FeatureExtractionPipeline"),
     "sentence-similarity": ("workbench.pipelines.feature_extraction", "SentenceSimilarityPipeline"),
+    "image-classification": ("workbench.pipelines.image_classification", "ImageClassificationPipeline"),
+    "object-detection": ("workbench.pipelines.object_detection", "ObjectDetectionPipeline"),
+    "text-generation": ("workbench.pipelines.text_generation", "TextGenerationPipeline"),
 }
 # alias -> task
 ALIASES: dict[str, str] = {

@@ -16,6 +16,8 @@ _EXPORTS: dict[str, str] = {
     "Wav2Vec2Processor": "workbench.processors.wav2vec2",
     "ASTFeatureExtractor": "workbench.processors.fbank",
     "kaldi_fbank": "workbench.processors.fbank",
+    "ImageProcessor": "workbench.processors.image",
+    "to_rgb": "workbench.processors.image",
 }
 
 __all__ = sorted(_EXPORTS)

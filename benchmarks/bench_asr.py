@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]  # run from a checkout; the tests hold the shared WER
 
 from tests.pipelines.test_automatic_speech_recognition import LONG, SHORT  # noqa: E402  the clips' texts, as in the tests
+from tests.support import reference_whisper_folder  # noqa: E402  the reference pipeline's folder, as in the tests
 
 
 def make_clips(folder: Path) -> dict[str, tuple[np.ndarray, str]]:
@@ -53,24 +54,6 @@ def make_clips(folder: Path) -> dict[str, tuple[np.ndarray, str]]:
     subprocess.run(["espeak-ng", "-s", "140", "-w", str(folder / "mid.wav"), "-f", str(folder / "mid.txt")], check=True)
     out["mid"] = (load_audio(str(folder / "mid.wav")).array, mid)
     return out
-
-
-def reference_folder(ours, ct2_folder: Path, target: Path) -> Path:
-    """Our loaded weights in hub layout, with what the reference pipeline needs next to them."""
-    import transformers as T
-
-    ours.model.save_pretrained(target)
-    T.WhisperTokenizerFast(tokenizer_file=str(ct2_folder / "tokenizer.json")).save_pretrained(target)
-    T.WhisperFeatureExtractor(feature_size=ours.model.config.num_mel_bins).save_pretrained(target)
-    gc = T.GenerationConfig(
-        decoder_start_token_id=ours.tokens.sot, eos_token_id=ours.tokens.eot, pad_token_id=ours.tokens.eot,
-        bos_token_id=ours.tokens.eot, no_timestamps_token_id=ours.tokens.no_timestamps, is_multilingual=False,
-        alignment_heads=ours.model.config.alignment_heads, suppress_tokens=ours.model.config.suppress_tokens,
-        begin_suppress_tokens=ours.model.config.begin_suppress_tokens, max_initial_timestamp_index=50,
-        prev_sot_token_id=ours.tokens.sot_prev, max_length=448,
-    )
-    gc.save_pretrained(target)
-    return target
 
 
 def best_of(fn, repeat: int) -> tuple[float, str]:
@@ -120,7 +103,7 @@ def main() -> None:
     try:
         import transformers as T
 
-        ref_pipe = T.pipeline("automatic-speech-recognition", model=str(reference_folder(ours, ct2, tmp / "hub")),
+        ref_pipe = T.pipeline("automatic-speech-recognition", model=str(reference_whisper_folder(ours, tmp / "hub")),
                               device=args.device)
 
         def run_ref(x, long):

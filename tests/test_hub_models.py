@@ -47,7 +47,8 @@ def test_auto_classes_download_cache_revision_and_offline(fake_hub, tmp_path, mo
     assert fake_hub.count() == 0
     with torch.no_grad():
         torch.testing.assert_close(again(**batch).logits, logits)
-    assert main  # the commit the cache holds
+    snapshots = tmp_path / "hf-cache" / "models--acme--sentiment-tiny" / "snapshots"
+    assert len(main) == 40 and (snapshots / main / "config.json").is_file()  # the commit of `main` is what the cache holds
 
     with pytest.raises(OfflineError, match=r"(?s)offline mode is on \(HF_HUB_OFFLINE is set\).*local copy of the model folder"):
         AutoModelForSequenceClassification.from_pretrained("acme/never-downloaded")

@@ -99,6 +99,7 @@ def tiny():
         for name, p in model.named_parameters():
             if "layer_norm" in name or name.endswith("bias"):
                 p.add_(torch.randn_like(p) * 0.1)
+        model.model.decoder.embed_tokens.weight.normal_(0, 1.0)  # logits of a useful size (tied output layer)
     return model
 
 
@@ -121,10 +122,27 @@ def test_written_file_loads_to_same_weights(tiny, tmp_path, quantize, atol):
     for key, value in loaded.state_dict().items():
         torch.testing.assert_close(value, want[key], atol=atol, rtol=0, msg=key)
     assert loaded.proj_out.weight.data_ptr() == loaded.model.decoder.embed_tokens.weight.data_ptr()
-    feats = torch.randn(1, 80, 3000)
-    ids = torch.tensor([[2, 3, 4]])
+    assert_logits_close(loaded, tiny, quantize)
+
+
+# Logit tolerances per storage type, relative to the largest logit (the test checks that it is not tiny):
+# float32 is exact up to summation order; float16 rounds each weight to ~5e-4 relative; int8 to 1/127 of a row's max.
+LOGIT_RTOL = {"float32": 1e-6, "float16": 2e-3, "int8": 2e-2}
+
+
+def assert_logits_close(loaded, reference, quantize: str) -> None:
+    g = torch.Generator().manual_seed(4)
+    feats = torch.randn(1, 80, 3000, generator=g)
+    ids = torch.tensor([[2, 3, 4, 5, 6]])
     with torch.no_grad():
-        torch.testing.assert_close(loaded(feats, ids).logits, tiny(feats, ids).logits, atol=max(atol, 1e-5) * 50, rtol=0)
+        got = loaded(input_features=feats, decoder_input_ids=ids).logits
+        want = reference(input_features=feats, decoder_input_ids=ids).logits
+    scale = float(want.abs().max())
+    assert scale > 2.0, "the logits are too small for these tolerances to mean anything"
+    torch.testing.assert_close(got, want, atol=LOGIT_RTOL[quantize] * scale, rtol=0)
+    # the same best token, and the same five best tokens (in any order: quantisation may swap near-ties)
+    assert torch.equal(got.argmax(-1), want.argmax(-1))
+    assert torch.equal(got.topk(5).indices.sort(-1).values, want.topk(5).indices.sort(-1).values)
 
 
 def test_truncated_and_wrong_files_fail_clearly(tiny, tmp_path):
@@ -151,3 +169,21 @@ def test_real_tiny_en_loads_completely():
     # fused QKV split: q rows of the file equal our q_proj
     fused = ct2.variables["decoder/layer_1/self_attention/linear_0/weight"]
     torch.testing.assert_close(model.model.decoder.layers[1].self_attn.v_proj.weight, fused[2 * 384 :])
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ctranslate2"
+
+
+@pytest.mark.parametrize("quantize", ["float32", "float16", "int8"])
+def test_files_made_by_ctranslate2s_own_converter(quantize):
+    """Folders written by `ctranslate2.converters.TransformersConverter` (tests/fixtures/ctranslate2/make_fixture.py),
+    not by our own writer: they load completely and give the reference model's logits."""
+    import transformers
+
+    folder = FIXTURES / f"ct2-{quantize}"
+    assert is_ctranslate2_folder(folder)
+    loaded = AutoModelForSpeechSeq2Seq.from_pretrained(folder)
+    assert loaded.loading_report.ok, str(loaded.loading_report)
+    assert read_model_bin(folder / "model.bin").stored_dtypes["decoder/layer_0/ffn/linear_0/weight"] == quantize
+    reference = transformers.WhisperForConditionalGeneration.from_pretrained(FIXTURES / "hub").eval()
+    assert_logits_close(loaded, reference, quantize)

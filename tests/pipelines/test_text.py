@@ -22,7 +22,7 @@ from workbench.embedded import embedded_folder
 from workbench.errors import CheckpointNotFoundError, InputError
 from workbench.pipelines.feature_extraction import MINILM, cos_sim
 
-transformers = pytest.importorskip("transformers")  # test-only oracle
+import transformers  # the test-only oracle (test extra): if it is missing the test install is broken, and tests fail
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "reference_pipelines"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
@@ -246,7 +246,7 @@ SENTENCES = [
 
 
 def test_minilm_sentence_embeddings_match_sentence_transformers(minilm):
-    st = pytest.importorskip("sentence_transformers")
+    import sentence_transformers as st  # the oracle for sentence embeddings (test extra)
     ref = st.SentenceTransformer(str(minilm), device="cpu").encode(SENTENCES, convert_to_tensor=True)
     pipe = workbench.pipeline("feature-extraction", model=minilm)
     ours = pipe.encode(SENTENCES, batch_size=5)

@@ -117,7 +117,9 @@ def read_model_bin(path: str | os.PathLike) -> CT2Model:
         scale = raw.get(name + "_scale")
         if scale is not None and dtype_id in (1, 2):
             s = torch.from_numpy(scale[0].astype(np.float32))
-            tensor = tensor / (s[:, None] if s.dim() == 1 and tensor.dim() == 2 else s)  # per-row scales
+            if s.dim() == 1 and tensor.dim() >= 2:  # one scale per output row (linear) or channel (convolution)
+                s = s.view(-1, *([1] * (tensor.dim() - 1)))
+            tensor = tensor / s
         variables[name] = tensor
     return CT2Model(spec, revision, version, variables, {n: names[d] for n, (_, d) in raw.items()}, aliases, path)
 

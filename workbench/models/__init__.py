@@ -19,6 +19,12 @@ FAMILIES: dict[str, str] = {
     "whisper": "workbench.models.whisper",
     "bart": "workbench.models.bart",
     "t5": "workbench.models.t5",
+    "wav2vec2": "workbench.models.wav2vec2",
+    "audio-spectrogram-transformer": "workbench.models.audio_spectrogram_transformer",
+    "vit": "workbench.models.vit",
+    "detr": "workbench.models.detr",
+    "gpt2": "workbench.models.gpt2",
+    "llama": "workbench.models.llama",
 }
 
 

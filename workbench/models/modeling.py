@@ -23,7 +23,7 @@ from ..errors import UnsupportedModelError
 from ..files import checkpoint_file, read_json_object
 from ..formats import Checkpoint, open_checkpoint
 from ..formats.safetensors import save_state_dict
-from ..hub import resolve_model_folder
+from ..hub import allow_patterns_for, resolve_model_folder
 from ..nn.attention import Packing
 from ..nn.hooks import capture, hook_points
 from ..placement import resolve_device, resolve_dtype
@@ -68,7 +68,7 @@ class PreTrainedModel(nn.Module):
     def _init_weights(self, module: nn.Module) -> None:
         # Families name the scale differently (BERT: initializer_range, Whisper: init_std).
         std = getattr(self.config, "initializer_range", None) or getattr(self.config, "init_std", 0.02)
-        if isinstance(module, (nn.Linear, nn.Conv1d)):
+        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
             module.weight.normal_(0.0, std)
             if module.bias is not None:
                 module.bias.zero_()
@@ -81,7 +81,7 @@ class PreTrainedModel(nn.Module):
             module.bias.zero_()
         # Parameters owned directly by a custom module (e.g. an LM head's bias).
         for name, param in module.named_parameters(recurse=False):
-            if not isinstance(module, (nn.Linear, nn.Conv1d, nn.Embedding, nn.LayerNorm)) and name == "bias":
+            if not isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Embedding, nn.LayerNorm)) and name == "bias":
                 param.zero_()
 
     def init_weights(self) -> None:
@@ -137,14 +137,17 @@ class PreTrainedModel(nn.Module):
         local_files_only: bool | None = None,
         token: str | bool | None = None,
         output_loading_info: bool = False,
+        gguf_file: str | None = None,
         **config_overrides: Any,
     ) -> "PreTrainedModel":
-        """Load a checkpoint folder or hub id. Extra keywords override config fields (`num_labels=3`)."""
+        """Load a checkpoint folder or hub id (`gguf_file`: a `.gguf` file in it). Extra keywords override
+        config fields (`num_labels=3`)."""
         folder = resolve_model_folder(
-            name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token
+            name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token,
+            allow_patterns=allow_patterns_for(gguf_file),
         )
         model, report = cls.from_checkpoint(
-            open_checkpoint(folder, allow_pickle=allow_pickle), dtype=dtype, device=device, strict=strict,
+            open_checkpoint(folder, allow_pickle=allow_pickle, gguf_file=gguf_file), dtype=dtype, device=device, strict=strict,
             ignore_mismatched_sizes=ignore_mismatched_sizes, **config_overrides,
         )
         model.config.name_or_path = str(name_or_path)
@@ -257,6 +260,14 @@ def collect_internals(model: nn.Module, attentions: bool, hidden_states: bool,
             found[key].extend(cache.values())
 
 
+def hooks_active(model: nn.Module) -> bool:
+    """Whether any hook point of `model` is being captured (shortcuts that skip rows must not run then)."""
+    points = model.__dict__.get("_hook_points")
+    if points is None:
+        points = model.__dict__["_hook_points"] = list(hook_points(model).values())
+    return any(p.active for p in points)
+
+
 def packing_for(model: nn.Module, attention_mask: torch.Tensor | None) -> Packing | None:
     """Inference only: dense layers on real tokens, unless a hook point is watching.
 
@@ -264,15 +275,21 @@ def packing_for(model: nn.Module, attention_mask: torch.Tensor | None) -> Packin
     spans) see the values under padding and must equal the reference's. Hooks expect full
     (B, T, ...) tensors.
     """
-    if torch.is_grad_enabled() or not Packing.worthwhile(attention_mask):
-        return None
-    points = model.__dict__.get("_hook_points")
-    if points is None:
-        points = model.__dict__["_hook_points"] = list(hook_points(model).values())
-    if any(p.active for p in points):
+    if torch.is_grad_enabled() or not Packing.worthwhile(attention_mask) or hooks_active(model):
         return None
     return Packing(attention_mask)
 
 
 def as_tuple(tensors: list[torch.Tensor], wanted: bool) -> tuple[torch.Tensor, ...] | None:
     return tuple(tensors) if wanted else None
+
+
+def decoder_positions(attention_mask: torch.Tensor | None, past: int, t: int, device: torch.device) -> torch.Tensor:
+    """Position ids (B or 1, t) of `t` new tokens after `past` cached ones. With a padding mask over all
+    past + t tokens, positions count real tokens only (left padding starts each row at 0), as the
+    reference's generation does; padding itself takes position 0."""
+    if attention_mask is None:
+        return torch.arange(past, past + t, device=device)[None]
+    positions = attention_mask.long().cumsum(-1) - 1
+    return positions.masked_fill(attention_mask == 0, 0)[:, -t:]
+

@@ -15,6 +15,7 @@ from ..errors import InputError
 # task -> (module, class name)
 TASKS: dict[str, tuple[str, str]] = {
     "automatic-speech-recognition": ("workbench.pipelines.automatic_speech_recognition", "AutomaticSpeechRecognitionPipeline"),
+    "audio-classification": ("workbench.pipelines.audio_classification", "AudioClassificationPipeline"),
     "fill-mask": ("workbench.pipelines.fill_mask", "FillMaskPipeline"),
     "text-classification": ("workbench.pipelines.text_classification", "TextClassificationPipeline"),
     "token-classification": ("workbench.pipelines.token_classification", "TokenClassificationPipeline"),
@@ -25,6 +26,9 @@ TASKS: dict[str, tuple[str, str]] = {
     "text2text-generation": ("workbench.pipelines.text2text_generation", "Text2TextGenerationPipeline"),
     "summarization": ("workbench.pipelines.text2text_generation", "SummarizationPipeline"),
     "translation": ("workbench.pipelines.text2text_generation", "TranslationPipeline"),
+    "image-classification": ("workbench.pipelines.image_classification", "ImageClassificationPipeline"),
+    "object-detection": ("workbench.pipelines.object_detection", "ObjectDetectionPipeline"),
+    "text-generation": ("workbench.pipelines.text_generation", "TextGenerationPipeline"),
 }
 # Tasks named with parameters: "translation_en_to_de" is the translation task for that language pair.
 PARAMETRIZED = {"translation": re.compile(r"translation_[A-Za-z-]+_to_[A-Za-z-]+")}
@@ -69,6 +73,13 @@ def pipeline(
     cls = pipeline_class(task)
     if task_of(task) != ALIASES.get(task, task):  # a parametrized name: the pipeline reads its parameters
         kwargs["task"] = task
+    if cls.task == "automatic-speech-recognition" and model is not None:
+        # Speech recognition has two pipelines: Whisper's (the task's class) and CTC's (Wav2Vec2ForCTC);
+        # the checkpoint's model type picks.
+        from .ctc_speech_recognition import CTCSpeechRecognitionPipeline, handles
+
+        if handles(model, revision):
+            cls = CTCSpeechRecognitionPipeline
     processor = kwargs.pop("processor", None)
     if processor is not None and tokenizer is not None:
         raise InputError("pass tokenizer= or processor=, not both.")

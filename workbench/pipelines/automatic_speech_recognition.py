@@ -1,12 +1,14 @@
 """Automatic speech recognition with Whisper: audio -> text, segments and word times.
 
-Three ways through audio:
-- up to 30 s: one window per input, batched;
-- longer, sequential (default): the reference's long-form algorithm; each 30 s window is
-  decoded with timestamp tokens and the next window starts where the last complete segment
-  ended, so no word is cut in half;
-- longer, chunked (`chunk_length_s=...`): overlapping windows decoded as one batch (fast),
-  merged by keeping each segment in the window whose non-overlapping middle holds it.
+One algorithm, the reference's (and the original Whisper's) sequential decoding, batched over
+inputs: a clip's log-mel features are computed once (a clip up to 30 s padded to one 30 s
+window, a longer one whole); a 30 s slice from `seek` is decoded with timestamp tokens; when its
+last complete segment ends before the slice does, `seek` moves to that timestamp and the rest is
+decoded again, until the clip (or, for a short clip, its padded 30 s window) is consumed. So no
+speech after an early end-of-text is dropped, and no word is cut in half between windows.
+Without timestamps a clip up to 30 s is one plain pass, as in the reference.
+Chunked mode (`chunk_length_s=...`) runs the same loop inside each overlapping chunk and keeps
+each segment in the chunk whose non-overlapping middle holds it.
 
 Word times come from the cross-attention of the checkpoint's alignment heads, aligned to the
 audio frames with dynamic time warping (as the reference implementation).
@@ -14,7 +16,6 @@ audio frames with dynamic time warping (as the reference implementation).
 
 from __future__ import annotations
 
-import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,14 @@ from ..errors import InputError
 from ..generation import GenerateOutput, GenerationConfig, generate
 from ..inspect import AttentionRecord, attention_record, capture_attention
 from ..models.whisper import alignment_heads
-from ..models.whisper.decoding import WhisperTokens, generation_keys_from_vocab, is_silence, no_speech_probability
+from ..models.whisper.decoding import (
+    WhisperTokens,
+    generation_keys_from_vocab,
+    is_silence,
+    no_speech_probability,
+    token_times,
+    word_groups,
+)
 from ..processors.audio import (
     HOP_LENGTH,
     SAMPLING_RATE,
@@ -39,6 +47,7 @@ from ..processors.audio import (
 from .base import Pipeline
 
 TIME_PER_TOKEN = 0.02  # a timestamp token or an encoder frame: 20 ms
+FRAME_S = HOP_LENGTH / SAMPLING_RATE  # a log-mel frame: 10 ms
 SILENCE_DBFS = -60.0  # a window quieter than this (RMS, dB below full scale) holds no speech to transcribe
 WINDOW_S = 30.0
 
@@ -130,22 +139,13 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
                    stride_length_s: Any, generate_kwargs: dict[str, Any], return_details: bool,
                    progress: Any) -> list[dict[str, Any]]:
         audios = [load_audio(x) for x in items]
-        results = []
-        short = [i for i, a in enumerate(audios) if a.duration <= WINDOW_S or chunk_length_s]
+        windows = [w for i, a in enumerate(audios) for w in self._windows(i, a, chunk_length_s, stride_length_s)]
+        decoded = self._transcribe(windows, return_timestamps, chunk_length_s is not None, generate_kwargs, progress)
         by_item: dict[int, list[tuple[Chunk, list[Chunk]]]] = {i: [] for i in range(len(audios))}
-        windows = []
-        for i in short:
-            windows += self._windows(i, audios[i], chunk_length_s, stride_length_s)
-        for start in range(0, len(windows), self.batch_size):
-            group = windows[start : start + self.batch_size]
-            for w, segs in zip(group, self._decode(group, return_timestamps, generate_kwargs)):
-                kept = [s for s in segs if w.keep[0] <= _mid(s[0]) < w.keep[1]] if chunk_length_s else segs
-                by_item[w.item].extend(kept)
-        for i, a in enumerate(audios):
-            if i not in short:
-                by_item[i] = self._long_form(a, return_timestamps, generate_kwargs, progress)
-            results.append(self._result(by_item[i], a.duration, return_timestamps, return_details))
-        return results
+        for w, parts in zip(windows, decoded):
+            by_item[w.item].extend(p for p in parts if w.keep[0] <= _mid(p[0]) < w.keep[1])
+        return [self._result(_tidy(by_item[i], a.duration), a.duration, return_timestamps, return_details)
+                for i, a in enumerate(audios)]
 
     # -- windows ---------------------------------------------------------------------------
     @staticmethod
@@ -170,26 +170,69 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
             start += step
 
     # -- decoding --------------------------------------------------------------------------
-    def _decode(self, windows: list[_Window], return_timestamps: bool | str,
-                generate_kwargs: dict[str, Any]) -> list[list[tuple[Chunk, list[Chunk]]]]:
-        """Each window -> [(segment, words)] in absolute seconds."""
-        feats = self.feature_extractor([w.audio for w in windows], device=self.device)
-        use_ts = bool(return_timestamps) or any(w.keep != (0.0, float("inf")) for w in windows)
-        enc = self.model.encode(feats)
-        gen = self._generate(enc, use_ts, _gen_options(generate_kwargs))
-        silent = self._silent(enc, gen, generate_kwargs, [w.audio for w in windows])
-        out = []
-        for j, w in enumerate(windows):
-            toks = [] if silent[j] else gen.generated(j, [self.tokens.eot])
-            n_frames = len(w.audio) / HOP_LENGTH
-            segs = self._segments(toks, w.offset, min(len(w.audio) / SAMPLING_RATE, WINDOW_S))[0] if use_ts else [
-                (Chunk(self._text(toks), (w.offset, w.offset + len(w.audio) / SAMPLING_RATE)), toks)]
-            if return_timestamps == "word":
-                words = self._word_times(enc[j : j + 1], gen.sequences[j, : gen.prompt_length].tolist(), toks, n_frames)
-                out.append(_assign([seg for seg, _ in segs], [Chunk(t, (w.offset + s, w.offset + e)) for t, s, e in words]))
-            else:
-                out.append([(seg, []) for seg, _ in segs])
+    def _transcribe(self, windows: list[_Window], return_timestamps: bool | str, chunked: bool,
+                    generate_kwargs: dict[str, Any], progress: Any) -> list[list[tuple[Chunk, list[Chunk]]]]:
+        """Each window -> [(segment, words)] in absolute seconds, by the sequential algorithm (module docstring)."""
+        from tqdm.auto import tqdm
+
+        options = _gen_options(generate_kwargs)
+        fe = self.feature_extractor
+        out: list[list[tuple[Chunk, list[Chunk]]]] = [[] for _ in windows]
+        feats, limits = [], []
+        for w in windows:  # features once per window; a long one whole, so every slice is normalised alike
+            short = len(w.audio) <= fe.n_samples
+            f = fe(w.audio, device=self.device)[0] if short else fe.log_mel(_tensor(w.audio, self.device))[0]
+            feats.append(f)
+            limits.append(fe.nb_max_frames if short else f.shape[-1])
+        seek = [0] * len(windows)
+        timed = [bool(return_timestamps) or chunked or len(w.audio) > fe.n_samples for w in windows]
+        total = sum(len(w.audio) for w in windows) / SAMPLING_RATE
+        bar = tqdm(total=round(total, 1), desc="transcribing", unit="s", leave=False, disable=total <= WINDOW_S)
+        while True:
+            active = [i for i in range(len(windows)) if seek[i] < limits[i]][: self.batch_size]
+            if not active:
+                break
+            for ts in (True, False):  # rows with and without timestamp tokens decode in separate calls
+                rows = [i for i in active if timed[i] == ts]
+                if rows:
+                    self._step(rows, windows, feats, limits, seek, ts, return_timestamps, options, generate_kwargs, out)
+            done = sum(min(seek[i] * HOP_LENGTH, len(w.audio)) for i, w in enumerate(windows)) / SAMPLING_RATE
+            bar.update(max(0.0, round(done, 1) - bar.n))
+            if progress is not None:
+                progress(done, total)
+        bar.close()
         return out
+
+    def _step(self, rows: list[int], windows: list[_Window], feats: list[torch.Tensor], limits: list[int],
+              seek: list[int], timestamps: bool, return_timestamps: bool | str, options: dict[str, Any],
+              generate_kwargs: dict[str, Any], out: list[list[tuple[Chunk, list[Chunk]]]]) -> None:
+        """Decode a 30 s slice from each row's `seek` and move `seek` on, as the reference does."""
+        n = self.feature_extractor.nb_max_frames
+        frames = [min(n, limits[i] - seek[i]) for i in rows]
+        # The reference pads a slice's features with zeros to 30 s (not the features of silence).
+        batch = torch.stack([torch.nn.functional.pad(feats[i][:, seek[i] : seek[i] + n], (0, n - f))
+                             for i, f in zip(rows, frames)])
+        enc = self.model.encode(batch)
+        gen = self._generate(enc, timestamps, options)
+        clips = [windows[i].audio[seek[i] * HOP_LENGTH : (seek[i] + f) * HOP_LENGTH] for i, f in zip(rows, frames)]
+        silent = self._silent(enc, gen, generate_kwargs, clips)
+        for j, (i, f) in enumerate(zip(rows, frames)):
+            w = windows[i]
+            offset = w.offset + seek[i] * FRAME_S
+            toks = [] if silent[j] else gen.generated(j, [self.tokens.eot])
+            if timestamps:
+                segs, consumed = self._segments(toks, offset, f * FRAME_S)
+                advance = round(consumed / FRAME_S) if not silent[j] else f
+            else:
+                segs = [(Chunk(self._text(toks), (offset, offset + len(clips[j]) / SAMPLING_RATE)), toks)] if toks else []
+                advance = f
+            words: list[Chunk] = []
+            if return_timestamps == "word" and segs:
+                prompt = gen.sequences[j, : gen.prompt_length].tolist()
+                words = [Chunk(t, (offset + a, offset + b)) for t, a, b in
+                         self._word_times(enc[j : j + 1], prompt, gen.generated(j), len(clips[j]) / HOP_LENGTH)]
+            out[i].extend(_assign([seg for seg, _ in segs], words))
+            seek[i] += advance if advance > 0 else f  # a last timestamp at 0 would never move on
 
     def _segments(self, toks: list[int], offset: float, window_s: float) -> tuple[list[tuple[Chunk, list[int]]], float]:
         """Timestamp tokens -> segments (absolute times) and how far (s) the window was consumed."""
@@ -218,41 +261,6 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
                 segs.append((Chunk(self._text(text_ids), (round(offset, 2), round(offset + duration, 2))), text_ids))
             consumed = window_s
         return segs, consumed
-
-    def _long_form(self, audio: AudioInput, return_timestamps: bool | str, generate_kwargs: dict[str, Any],
-                   progress: Any) -> list[tuple[Chunk, list[Chunk]]]:
-        """Sequential 30 s windows; each next window starts at the end of the last complete segment."""
-        from tqdm.auto import tqdm
-
-        total = audio.duration
-        seek = 0.0
-        out: list[tuple[Chunk, list[Chunk]]] = []
-        bar = tqdm(total=round(total, 1), desc="transcribing", unit="s", leave=False)
-        while seek < total - 0.05:
-            start = round(seek * SAMPLING_RATE)
-            window = audio.array[start : start + int(WINDOW_S * SAMPLING_RATE)]
-            window_s = len(window) / SAMPLING_RATE
-            feats = self.feature_extractor(window, device=self.device)
-            enc = self.model.encode(feats)
-            gen = self._generate(enc, True, _gen_options(generate_kwargs))
-            if self._silent(enc, gen, generate_kwargs, [window])[0]:  # the whole window is silence: skip it
-                seek += window_s
-                bar.update(max(0.0, round(min(seek, total), 1) - bar.n))
-                continue
-            toks = gen.generated(0, [self.tokens.eot])
-            segs, consumed = self._segments(toks, seek, window_s)
-            words = []
-            if return_timestamps == "word" and segs:
-                words = [Chunk(t, (seek + s, seek + e)) for t, s, e in
-                         self._word_times(enc, gen.sequences[0, : gen.prompt_length].tolist(), toks, len(window) / HOP_LENGTH)]
-            out.extend(_assign([seg for seg, _ in segs], words))
-            advance = consumed if consumed > 0.5 else window_s  # guard against a stuck seek
-            seek += min(advance, window_s)
-            bar.update(max(0.0, round(min(seek, total), 1) - bar.n))
-            if progress is not None:
-                progress(min(seek, total), total)
-        bar.close()
-        return out
 
     def _silent(self, encoder_outputs: torch.Tensor, gen: GenerateOutput, options: dict[str, Any],
                 audios: list[np.ndarray]) -> list[bool]:
@@ -285,52 +293,32 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
                                 keys=slice(0, frames))
 
     # -- words -----------------------------------------------------------------------------
-    def _word_times(self, enc: torch.Tensor, prompt: list[int], toks: list[int], n_frames: float) -> list[tuple[str, float, float]]:
-        """(word, start, end) seconds within the window, from alignment-head cross-attention + DTW."""
-        text_toks = [t for t in toks if t < self.tokens.eot]
-        if not text_toks:
+    def _word_times(self, enc: torch.Tensor, prompt: list[int], generated: list[int],
+                    n_frames: float) -> list[tuple[str, float, float]]:
+        """(word, start, end) seconds within the window, as the reference times words: the decoder re-reads the
+        prompt and what it generated (timestamp tokens included); each token's time is where DTW puts the
+        alignment heads' cross-attention row that predicts the next token; a word runs from its first token's
+        start to its last token's end."""
+        eot = self.tokens.eot
+        if not any(t < eot for t in generated):
             return []
         heads = alignment_heads(self.model)
-        if prompt[-1] != self.tokens.no_timestamps:
-            prompt = prompt + [self.tokens.no_timestamps]  # align on the plain-text form, as the reference
-        ids = torch.tensor([prompt + text_toks + [self.tokens.eot]], device=enc.device)
-        layers = sorted({int(layer) for layer, _ in heads})
-        with capture_attention(self.model, "cross", layers=layers) as found:
+        ids = torch.tensor([prompt + generated[:-1]], device=enc.device)  # the last token is never read back
+        with capture_attention(self.model, "cross", layers=sorted({int(layer) for layer, _ in heads})) as found:
             self.model(None, ids, encoder_outputs=enc)
-        maps = {layer: probs[0] for layer, probs in found}  # layer -> (H, T, S)
-        frames = max(1, int(n_frames // 2))
-        weights = torch.stack([maps[int(layer)][int(h), :, :frames] for layer, h in heads]).float().cpu()  # (A, T, S)
-        std, mean = torch.std_mean(weights, dim=-2, keepdim=True, unbiased=False)
-        weights = ((weights - mean) / (std + 1e-8)).numpy()
-        from scipy.ndimage import median_filter
-
+        maps = {layer: probs[0] for layer, probs in found}  # layer -> (H, rows, S)
+        rows = torch.stack([maps[int(layer)][int(h), len(prompt) :] for layer, h in heads])  # (A, generated - 1, S)
         width = getattr(self.model.config, "median_filter_width", 7)
-        weights = median_filter(weights, size=(1, 1, width), mode="mirror")
-        # Row p holds the attention while predicting token p + 1: rows from the last prompt token to the last text token.
-        matrix = weights.mean(axis=0)[len(prompt) - 1 : len(prompt) + len(text_toks)]
-        text_idx, time_idx = dtw(-matrix)
-        jumps = np.pad(np.diff(text_idx), (1, 0), constant_values=1).astype(bool)
-        jump_times = time_idx[jumps] * TIME_PER_TOKEN
-        words = self._split_words(text_toks)
-        out, pos = [], 0
-        for text, n in words:
-            s = jump_times[min(pos, len(jump_times) - 1)]
-            e = jump_times[min(pos + n, len(jump_times) - 1)]
-            out.append((text, round(float(s), 2), round(float(max(e, s)), 2)))
-            pos += n
+        times = token_times(rows, int(np.ceil(n_frames)), width) if rows.shape[1] else []
+        times = times + times[-1:] if times else [0.0] * len(generated)  # the last token takes its predecessor's time
+        text = [k for k, t in enumerate(generated) if t < eot]
+        words = word_groups([generated[k] for k in text], self.tokenizer.decode)
+        out = []
+        for word, idx in words:
+            first, last = text[idx[0]], text[idx[-1]]
+            start = times[first - 1] if first > 0 else 0.0
+            out.append((word, round(float(start), 2), round(float(times[last]), 2)))
         return out
-
-    def _split_words(self, toks: list[int]) -> list[tuple[str, int]]:
-        """Group tokens into words: a token starting with a space opens a word; punctuation joins the previous one."""
-        pieces = self.tokenizer.convert_ids_to_tokens(toks)
-        groups: list[list[int]] = []
-        for tok, piece in zip(toks, pieces):
-            text = self.tokenizer.decode([tok])
-            if not groups or (piece.startswith("Ġ") and text.strip() and text.strip() not in string.punctuation):
-                groups.append([tok])
-            else:
-                groups[-1].append(tok)
-        return [(self.tokenizer.decode(g), len(g)) for g in groups]
 
     # -- results ---------------------------------------------------------------------------
     def _text(self, ids: list[int]) -> str:
@@ -348,6 +336,28 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
         if details:
             out.update(duration=duration, segments=[c.to_dict() for c in segments], words=[c.to_dict() for c in words])
         return out
+
+
+def _tensor(audio: np.ndarray, device: Any) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None].to(device)
+
+
+def _tidy(parts: list[tuple[Chunk, list[Chunk]]], duration: float) -> list[tuple[Chunk, list[Chunk]]]:
+    """Segment and word times in order, inside the clip, and never overlapping: decoding windows and chunks
+    each time their own segments, so neighbours can disagree by a few frames."""
+    def clamp(chunks: list[Chunk], floor: float) -> float:
+        for c in chunks:
+            start = min(max(c.timestamp[0], floor), duration)
+            end = c.timestamp[1]
+            end = duration if end is None else min(max(end, start), duration)
+            c.timestamp = (round(start, 2), round(end, 2))
+            floor = c.timestamp[1]
+        return floor
+
+    parts = sorted(parts, key=lambda p: p[0].timestamp[0])
+    clamp([seg for seg, _ in parts], 0.0)
+    clamp([w for _, ws in parts for w in ws], 0.0)
+    return parts
 
 
 def _assign(segments: list[Chunk], words: list[Chunk]) -> list[tuple[Chunk, list[Chunk]]]:
@@ -376,37 +386,3 @@ def loudness_dbfs(audio: np.ndarray) -> float:
 
 def _gen_options(gk: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in gk.items() if v is not None or k in ("language", "task")}
-
-
-def dtw(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Monotonic alignment of rows (tokens) to columns (frames) minimising the summed cost; (text_idx, time_idx)."""
-    n, m = cost.shape
-    acc = np.full((n + 1, m + 1), np.inf)
-    trace = np.full((n + 1, m + 1), -1, dtype=np.int8)
-    acc[0, 0] = 0
-    for j in range(1, m + 1):
-        for i in range(1, n + 1):
-            c0, c1, c2 = acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1]
-            if c0 < c1 and c0 < c2:
-                c, t = c0, 0
-            elif c1 < c0 and c1 < c2:
-                c, t = c1, 1
-            else:
-                c, t = c2, 2
-            acc[i, j] = cost[i - 1, j - 1] + c
-            trace[i, j] = t
-    i, j = n, m
-    trace[0, :] = 2
-    trace[:, 0] = 1
-    path = []
-    while i > 0 or j > 0:
-        path.append((i - 1, j - 1))
-        t = trace[i, j]
-        if t == 0:
-            i, j = i - 1, j - 1
-        elif t == 1:
-            i -= 1
-        else:
-            j -= 1
-    path = np.array(path[::-1])
-    return path[:, 0], path[:, 1]

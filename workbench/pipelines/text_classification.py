@@ -13,7 +13,7 @@ import numpy as np
 
 from ..auto import AutoModelForSequenceClassification
 from ..errors import InputError
-from .text_common import TextPipeline, check_text, sigmoid, softmax, with_attentions
+from .text_common import TextPipeline, check_text, default_function, sigmoid, softmax, with_attentions
 
 _FUNCTIONS = ("softmax", "sigmoid", "none")
 _UNSET = object()
@@ -46,13 +46,7 @@ class TextClassificationPipeline(TextPipeline):
             check_text(item, index, self.task)
 
     def default_function(self) -> str:
-        config = self.model.config
-        problem = getattr(config, "problem_type", None)
-        if problem == "regression":
-            return "none"
-        if problem == "multi_label_classification" or config.num_labels == 1:
-            return "sigmoid"
-        return "softmax"
+        return default_function(self.model.config)
 
     def __call__(self, inputs: Any, *, batch_size: int | None = None, top_k: Any = _UNSET,
                  function_to_apply: str | None = None, return_attentions: bool = False) -> Any:

@@ -30,6 +30,17 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def default_function(config: Any) -> str:
+    """The reference's score function for a classifier: regression -> none, multi-label or one label ->
+    sigmoid, else softmax (text and image classification alike)."""
+    problem = getattr(config, "problem_type", None)
+    if problem == "regression":
+        return "none"
+    if problem == "multi_label_classification" or config.num_labels == 1:
+        return "sigmoid"
+    return "softmax"
+
+
 @dataclass
 class Attentions:
     """Attention probabilities of one input: `layers[l]` is (heads, T, T) over `tokens`."""

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
@@ -213,3 +214,103 @@ def prepare_generation(model: Any, config: Any, batch_size: int, encoder_outputs
     if timestamps:
         procs.append(TimestampRules(tokens, prompt.shape[1], config.get("max_initial_timestamp_index", 50)))
     return prompt, procs
+
+
+# -- words -----------------------------------------------------------------------------------------------
+PREPEND_PUNCTUATION = "\"'“¡¿([{-"
+APPEND_PUNCTUATION = "\"'.。,，!！?？:：”)]}、"
+_PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+
+
+def word_groups(tokens: Sequence[int], decode: Any) -> list[tuple[str, list[int]]]:
+    """Text tokens -> words as (text, token indices), by the reference's rules: tokens join until they decode
+    to whole characters; a piece starting with a space (or punctuation) opens a word; opening punctuation
+    joins the next word and closing punctuation the previous one."""
+    pieces: list[tuple[str, list[int]]] = []  # whole-character pieces
+    full = decode(list(tokens))
+    offset, current = 0, []
+    for i in range(len(tokens)):
+        current.append(i)
+        text = decode([tokens[j] for j in current])
+        if "\ufffd" not in text or full[offset + text.index("\ufffd")] == "\ufffd":
+            pieces.append((text, current))
+            offset += len(text)
+            current = []
+    words: list[list[Any]] = []
+    for text, idx in pieces:
+        if text.startswith(" ") or text.strip() in _PUNCTUATION or not words:
+            words.append([text, list(idx)])
+        else:
+            words[-1][0] += text
+            words[-1][1].extend(idx)
+    i, j = len(words) - 2, len(words) - 1  # opening punctuation joins the word after it
+    while i >= 0:
+        if words[i][0].startswith(" ") and words[i][0].strip() in PREPEND_PUNCTUATION:
+            words[j] = [words[i][0] + words[j][0], words[i][1] + words[j][1]]
+            words[i] = ["", []]
+        else:
+            j = i
+        i -= 1
+    i, j = 0, 1  # closing punctuation joins the word before it
+    while j < len(words):
+        if not words[i][0].endswith(" ") and words[j][0] in APPEND_PUNCTUATION:
+            words[i] = [words[i][0] + words[j][0], words[i][1] + words[j][1]]
+            words[j] = ["", []]
+        else:
+            i = j
+        j += 1
+    return [(text, idx) for text, idx in words if text]
+
+
+def dtw(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Monotonic alignment of rows (tokens) to columns (frames) minimising the summed cost; (text_idx, time_idx)."""
+    n, m = cost.shape
+    acc = np.full((n + 1, m + 1), np.inf)
+    trace = np.full((n + 1, m + 1), -1, dtype=np.int8)
+    acc[0, 0] = 0
+    for j in range(1, m + 1):
+        for i in range(1, n + 1):
+            c0, c1, c2 = acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1]
+            if c0 < c1 and c0 < c2:
+                c, t = c0, 0
+            elif c1 < c0 and c1 < c2:
+                c, t = c1, 1
+            else:
+                c, t = c2, 2
+            acc[i, j] = cost[i - 1, j - 1] + c
+            trace[i, j] = t
+    i, j = n, m
+    trace[0, :] = 2
+    trace[:, 0] = 1
+    path = []
+    while i > 0 or j > 0:
+        path.append((i - 1, j - 1))
+        t = trace[i, j]
+        if t == 0:
+            i, j = i - 1, j - 1
+        elif t == 1:
+            i -= 1
+        else:
+            j -= 1
+    arr = np.array(path[::-1])
+    return arr[:, 0], arr[:, 1]
+
+
+def median_filter(x: torch.Tensor, width: int) -> torch.Tensor:
+    """Median over the last axis in windows of `width`, edges reflected (as the reference smooths attention)."""
+    pad = width // 2
+    if width <= 1 or x.shape[-1] <= pad:
+        return x
+    x = F.pad(x, (pad, pad, 0, 0), mode="reflect")
+    return x.unfold(-1, width, 1).sort()[0][..., pad]
+
+
+def token_times(weights: torch.Tensor, frames: int, width: int) -> list[float]:
+    """Cross-attention of the alignment heads (A, rows, S) -> one time (s) per row, by DTW, as the reference:
+    normalised over the rows, median-smoothed over time, averaged over heads, cropped to `frames` // 2."""
+    w = weights[..., : max(1, frames // 2)].float()
+    std, mean = torch.std_mean(w, dim=-2, keepdim=True, unbiased=False)
+    w = median_filter((w - mean) / std, width).mean(dim=0)
+    text_idx, time_idx = dtw(-w.double().cpu().numpy())
+    jumps = np.pad(np.diff(text_idx), (1, 0), constant_values=1).astype(bool)
+    return (time_idx[jumps] * 0.02).tolist()

@@ -1,0 +1,109 @@
+"""Pure renderers for the image panels: pictures for the browser, heat maps, and the static PNGs saved notebooks show."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import figure_png
+
+MAX_SIDE = 1024  # the browser gets the photo at most this large (boxes stay in original pixels)
+PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324", "#800000",
+           "#469990", "#000075", "#808000", "#bfef45", "#fabed4", "#dcbeff", "#ffd8b1"]
+MODEL_COLORS = ["#ff7f0e", "#1f77b4", "#2ca02c", "#d62728"]  # comparing models: one colour each
+
+
+def jpeg_bytes(rgb: np.ndarray, max_side: int = MAX_SIDE, quality: int = 90) -> bytes:
+    """The photo as JPEG (a picture, so a picture format: a tenth of the raw bytes), shrunk to `max_side`."""
+    from PIL import Image
+
+    img = Image.fromarray(rgb)
+    scale = max_side / max(img.size)
+    if scale < 1:
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BILINEAR)
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def label_color(label_id: int) -> str:
+    return PALETTE[int(label_id) % len(PALETTE)]
+
+
+def visible(scores: np.ndarray, label_ids: np.ndarray, threshold: float, classes: Sequence[int] | None) -> np.ndarray:
+    """Rows drawn: score at least `threshold` and, when `classes` is given, one of those label ids."""
+    keep = scores >= threshold
+    if classes:
+        keep &= np.isin(label_ids, list(classes))
+    return keep
+
+
+def resample_maps(maps: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """(N, h, w) -> (N, rows, cols) bilinear (two models' heat maps on one grid)."""
+    if tuple(maps.shape[1:]) == tuple(grid):
+        return maps
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32))[:, None]
+    return F.interpolate(t, size=tuple(grid), mode="bilinear", align_corners=False)[:, 0].numpy()
+
+
+def detections_png(rgb: np.ndarray, boxes: np.ndarray, scores: np.ndarray, label_ids: np.ndarray, labels: Sequence[str],
+                   *, models: np.ndarray | None = None, model_names: Sequence[str] = (), threshold: float = 0.5,
+                   classes: Sequence[int] | None = None, dpi: int = 80) -> bytes:
+    """The photo with the boxes over `threshold` (and of `classes`), labelled "label score"."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    h, w = rgb.shape[:2]
+    scale = min(1.0, 800 / max(h, w))
+    fig = Figure(figsize=(w * scale / dpi, h * scale / dpi), dpi=dpi)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.imshow(rgb)
+    ax.set_axis_off()
+    compare = models is not None and len(model_names) > 1
+    for i in np.flatnonzero(visible(scores, label_ids, threshold, classes)):
+        x0, y0, x1, y1 = (float(v) for v in boxes[i])
+        color = MODEL_COLORS[int(models[i]) % len(MODEL_COLORS)] if compare else label_color(label_ids[i])
+        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=color, linewidth=2))
+        text = f"{labels[int(label_ids[i])]} {scores[i]:.2f}" + (f" ({model_names[int(models[i])]})" if compare else "")
+        ax.text(x0, y0, text, color="white", fontsize=9, va="bottom", bbox={"facecolor": color, "pad": 1, "lw": 0})
+    return figure_png(fig)
+
+
+def top_k_rows(result: Sequence[dict[str, Any]]) -> list[tuple[str, float]]:
+    return [(str(r["label"]), float(r["score"])) for r in result]
+
+
+def cls_attention_maps(attentions: np.ndarray, rollout: np.ndarray | None, grid: tuple[int, int],
+                       extra_tokens: int = 1) -> np.ndarray:
+    """What [CLS] looks at, on the patch grid: (L, H + 2, rows, cols) = each head, the mean over heads, then the
+    rollout through that layer (zeros when not given). `attentions` (L, H, T, T), `rollout` (L, T, T)."""
+    rows, cols = grid
+    L, H = attentions.shape[:2]
+    cls = attentions[:, :, 0, extra_tokens: extra_tokens + rows * cols].reshape(L, H, rows, cols)
+    mean = cls.mean(axis=1, keepdims=True)
+    roll = (rollout[:, 0, extra_tokens: extra_tokens + rows * cols].reshape(L, 1, rows, cols) if rollout is not None
+            else np.zeros_like(mean))
+    return np.concatenate([cls, mean, roll], axis=1).astype(np.float32)
+
+
+def overlay_png(rgb: np.ndarray, heat: np.ndarray, *, alpha: float = 0.5, title: str = "", dpi: int = 80) -> bytes:
+    """The photo with a heat map (normalised to its maximum) stretched over it."""
+    from matplotlib.figure import Figure
+
+    h, w = rgb.shape[:2]
+    scale = min(1.0, 480 / max(h, w))
+    fig = Figure(figsize=(w * scale / dpi, h * scale / dpi + (0.3 if title else 0)), dpi=dpi)
+    ax = fig.add_axes((0, 0, 1, 1 if not title else 1 - 0.3 * dpi / (h * scale + 0.3 * dpi)))
+    ax.imshow(rgb)
+    m = heat / max(float(heat.max()), 1e-9)
+    ax.imshow(m, cmap="inferno", alpha=alpha, extent=(0, w, h, 0), interpolation="bilinear")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=9)
+    return figure_png(fig)

@@ -269,9 +269,13 @@ def test_feature_extraction_default_is_embedded_minilm(monkeypatch):
     assert len(pipe("hello world")[0]) == 4  # [CLS] hello world [SEP]
 
 
-def test_default_model_offline_error_names_checkpoint(monkeypatch, tmp_path):
+def test_default_model_offline_error_names_checkpoint(monkeypatch, unreachable_hub):
+    # unreachable_hub gives a private empty cache (huggingface_hub reads HF_HUB_CACHE at import, so setting the
+    # variable here would leave the real cache in use); then offline mode on top
+    from huggingface_hub import constants
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(CheckpointNotFoundError, match="(?s)distilbert-base-uncased-finetuned-sst-2-english.*model="):
         workbench.pipeline("sentiment-analysis")
 

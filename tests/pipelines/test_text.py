@@ -190,9 +190,11 @@ def test_text_classification_bad_input(ckpt):
 @pytest.mark.parametrize("strategy", ["none", "simple", "first", "average", "max"])
 def test_token_classification_matches_reference(ckpt, strategy):
     ours, ref = workbench.pipeline("ner", model=ckpt["ner"]), ref_pipe("ner", ckpt["ner"])
-    for ignore in (None, []):
+    for ignore in (None, [], ["O", "B-PER", "PER", "I-LOC"]):  # default, keep all, a custom list
         got = ours(TEXTS, aggregation_strategy=strategy, ignore_labels=ignore, batch_size=4)
         assert_same(got, ref(TEXTS, aggregation_strategy=strategy, ignore_labels=ignore))
+        if ignore and len(ignore) > 1:  # the custom list removed something the default kept
+            assert sum(map(len, got)) < sum(map(len, ours(TEXTS, aggregation_strategy=strategy)))
     single = ours(TEXTS[1], aggregation_strategy=strategy, ignore_labels=[])
     assert_same(single, ref(TEXTS[1], aggregation_strategy=strategy, ignore_labels=[]))
     for e in single:  # offsets point into the original text

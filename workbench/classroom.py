@@ -57,7 +57,9 @@ MANIFEST: list[ManifestEntry] = [
 
 # Peak resident memory of each notebook's kernel, offline on the embedded and tiny models, in MB
 # (measured with benchmarks/notebook_memory.py; the doctor compares them with this machine's RAM).
-NOTEBOOK_PEAK_MB: dict[str, int] = {}
+NOTEBOOK_PEAK_MB: dict[str, int] = {
+    "00_tour": 668, "03_text_tasks": 642, "04_attention": 559, "05_speech": 695, "06_finetune": 905,
+}
 
 
 def manifest_entry(hub_id: str) -> ManifestEntry | None:

@@ -52,8 +52,9 @@ def test_defaults_follow_the_checkpoint_and_the_task():
 def test_long_input_is_cut_with_a_warning_unless_asked():
     summarize = pipe_for("summarization", "tiny_bart_cnn")
     long = CASES["bart_summary_long_truncated"]
-    with pytest.warns(UserWarning, match="cut to 64 tokens"):
+    with pytest.warns(UserWarning, match="cut to 64 tokens") as caught:
         default = summarize(long["inputs"])
+    assert caught[0].filename == __file__  # the warning points at the user's line, not inside workbench/
     assert_same(default, long["expected"])  # the reference, with truncation=True, gives the same
     with pytest.raises(InputError, match="at most 64"):
         summarize(long["inputs"], truncation=False)

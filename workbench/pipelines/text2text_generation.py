@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from ..auto import AutoModelForSeq2SeqLM
-from ..errors import InputError
+from ..errors import InputError, user_stacklevel
 from ..generation import GenerationConfig, generate
 from ..inspect import AttentionRecord, attention_record
 from .text_common import TextPipeline, check_text
@@ -122,7 +122,7 @@ class Text2TextGenerationPipeline(TextPipeline):
             if long:
                 warnings.warn(f"{len(long)} input{'s' if len(long) > 1 else ''} longer than the {limit} tokens this model "
                               f"takes {'were' if len(long) > 1 else 'was'} cut to {limit} tokens (the rest is not read); "
-                              "pass truncation=True to cut silently, or split the text.", stacklevel=4)
+                              "pass truncation=True to cut silently, or split the text.", stacklevel=user_stacklevel())
         return encoding
 
     # -- generation options ------------------------------------------------------------------------
@@ -298,7 +298,7 @@ class TranslationPipeline(Text2TextGenerationPipeline):
             first = next(iter(self.translation_tasks()), None)
             if first is not None:
                 warnings.warn(f'"translation" task was used, instead of "translation_XX_to_YY", defaulting to "{first}"',
-                              UserWarning, stacklevel=5)
+                              UserWarning, stacklevel=user_stacklevel())
                 return first
         return task
 

@@ -98,6 +98,24 @@ class AutoModelForObjectDetection(_AutoModel):
     task = "object-detection"
 
 
+class AutoModelForSemanticSegmentation(_AutoModel):
+    """A class score per pixel (SegFormer)."""
+
+    task = "semantic-segmentation"
+
+
+class AutoModelForUniversalSegmentation(_AutoModel):
+    """Mask classification: semantic, instance and panoptic segments from one model (Mask2Former, OneFormer)."""
+
+    task = "universal-segmentation"
+
+
+class AutoModelForDepthEstimation(_AutoModel):
+    """Relative depth per pixel (Depth Anything)."""
+
+    task = "depth-estimation"
+
+
 class AutoModelForCausalLM(_AutoModel):
     """Decoders with a language-model head (GPT-2, Llama): hub folders and GGUF files (`gguf_file=`)."""
 
@@ -118,7 +136,8 @@ class AutoTokenizer:
 
 
 __all__ = [
-    "AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoModelForImageClassification", "AutoModelForMaskedLM", "AutoModelForObjectDetection", "AutoModelForPreTraining", "AutoModelForQuestionAnswering",
-    "AutoModelForSequenceClassification", "AutoModelForSpeechSeq2Seq", "AutoModelForTokenClassification",
+    "AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoModelForDepthEstimation", "AutoModelForImageClassification", "AutoModelForMaskedLM", "AutoModelForObjectDetection", "AutoModelForPreTraining", "AutoModelForQuestionAnswering",
+    "AutoModelForSemanticSegmentation", "AutoModelForSequenceClassification", "AutoModelForSpeechSeq2Seq",
+    "AutoModelForTokenClassification", "AutoModelForUniversalSegmentation",
     "AutoProcessor", "AutoTokenizer",
 ]

@@ -19,6 +19,7 @@ FAMILIES: dict[str, str] = {
     "whisper": "workbench.models.whisper",
     "vit": "workbench.models.vit",
     "detr": "workbench.models.detr",
+    "segformer": "workbench.models.segformer",
     "gpt2": "workbench.models.gpt2",
     "llama": "workbench.models.llama",
 }

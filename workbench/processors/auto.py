@@ -51,6 +51,11 @@ BUILDERS: dict[str, Callable[[Path, dict[str, Any]], Any]] = {
     "CLIPFeatureExtractor": _image,
     "DetrImageProcessor": _image,
     "DetrFeatureExtractor": _image,
+    "SegformerImageProcessor": _image,
+    "SegformerFeatureExtractor": _image,
+    "DPTImageProcessor": _image,
+    "DPTFeatureExtractor": _image,
+    "Mask2FormerImageProcessor": _image,
 }
 
 

@@ -23,6 +23,8 @@ TASKS: dict[str, tuple[str, str]] = {
     "sentence-similarity": ("workbench.pipelines.feature_extraction", "SentenceSimilarityPipeline"),
     "image-classification": ("workbench.pipelines.image_classification", "ImageClassificationPipeline"),
     "object-detection": ("workbench.pipelines.object_detection", "ObjectDetectionPipeline"),
+    "image-segmentation": ("workbench.pipelines.image_segmentation", "ImageSegmentationPipeline"),
+    "depth-estimation": ("workbench.pipelines.depth_estimation", "DepthEstimationPipeline"),
     "text-generation": ("workbench.pipelines.text_generation", "TextGenerationPipeline"),
 }
 # alias -> task

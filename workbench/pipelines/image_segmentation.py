@@ -171,7 +171,7 @@ class ImageSegmentationPipeline(ImagePipeline):
         out = []
         for s in seg.segments:
             mask = np.where(ids == s["id"], 255, 0).astype(np.uint8)
-            out.append({"score": s["score"], "label": labels[s["label_id"]], "mask": Image.fromarray(mask)}  # uint8 (H, W): mode "L")
+            out.append({"score": s["score"], "label": labels[s["label_id"]], "mask": Image.fromarray(mask)})  # mode "L"
         return out
 
     # -- inspection --------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ _EXPORTS: dict[str, str] = {
     "Detect": "widgets.detect",
     "ImageClassifier": "widgets.image_classifier",
     "Generate": "widgets.generate",
+    "Segment": "widgets.segment",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -43,13 +43,15 @@ MANIFEST: list[ManifestEntry] = [
 
 # Labels of the tiny stand-ins (a few COCO / ImageNet names, so their random outputs read like the real ones').
 TINY_LABELS = ["person", "cat", "dog", "cup", "rocket", "couch", "bicycle", "motorcycle"]
+TINY_SCENE_LABELS = ["wall", "sky", "tree", "person", "road", "grass", "building", "cat", "car", "water"]  # ADE-like
 
 
 def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tuple[Any, Any]:
-    """(model, image processor) of a tiny random model for "image-classification" (a 2-layer ViT) or
-    "object-detection" (a 2-layer DETR on a mini ResNet): notebooks run their panels on it offline, and the
+    """(model, image processor) of a tiny random model for "image-classification" (a 2-layer ViT),
+    "object-detection" (a 2-layer DETR on a mini ResNet) or "image-segmentation" (a 4-stage SegFormer): notebooks run their panels on it offline, and the
     model reports every weight as untrained, so the panels' badge says so. With `folder`, both are saved there."""
-    from .auto import AutoConfig, AutoModelForImageClassification, AutoModelForObjectDetection
+    from .auto import (AutoConfig, AutoModelForImageClassification, AutoModelForObjectDetection,
+                       AutoModelForSemanticSegmentation)
     from .processors.image import ImageProcessor
 
     labels = dict(enumerate(TINY_LABELS))
@@ -80,8 +82,24 @@ def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tup
                     p.mul_(15)
         processor = ImageProcessor.from_dict({"image_processor_type": "DetrImageProcessor",
                                               "size": {"shortest_edge": 320, "longest_edge": 480}})
+    elif task == "image-segmentation":
+        config = AutoConfig.for_model("segformer", hidden_sizes=[16, 32, 48, 64], num_attention_heads=[1, 2, 2, 4],
+                                      depths=[1, 1, 1, 1], decoder_hidden_size=32,
+                                      id2label=dict(enumerate(TINY_SCENE_LABELS)))
+        import torch
+
+        with torch.random.fork_rng(devices=[]):  # the same random model every time (notebook outputs stay put)
+            torch.manual_seed(0)
+            model = AutoModelForSemanticSegmentation.from_config(config)
+        with torch.no_grad():  # contrast: random weights this small give one class everywhere otherwise
+            g = torch.Generator().manual_seed(0)
+            for layer in (model.decode_head.linear_fuse, model.decode_head.classifier):
+                layer.weight.copy_(torch.randn(layer.weight.shape, generator=g) * 0.4)
+        processor = ImageProcessor.from_dict({"image_processor_type": "SegformerImageProcessor",
+                                              "size": {"height": 256, "width": 256}})
     else:
-        raise ValueError(f"no tiny checkpoint for task {task!r}; use 'image-classification' or 'object-detection'.")
+        raise ValueError(f"no tiny checkpoint for task {task!r}; use 'image-classification', 'object-detection' or "
+                         "'image-segmentation'.")
     if folder is not None:
         model.save_pretrained(folder)
         processor.save_pretrained(folder)

@@ -20,6 +20,8 @@ FAMILIES: dict[str, str] = {
     "vit": "workbench.models.vit",
     "detr": "workbench.models.detr",
     "segformer": "workbench.models.segformer",
+    "dinov2": "workbench.models.dinov2",
+    "depth_anything": "workbench.models.depth_anything",
     "gpt2": "workbench.models.gpt2",
     "llama": "workbench.models.llama",
 }

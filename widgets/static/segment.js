@@ -59,15 +59,16 @@ function buildDom(el) {
 
 // ---------------------------------------------------------------- overlays
 
-// Pixels on a boundary between two segments (computed once per label map)
-function edgesOf(seg) {
+// The label map with boundary pixels coded apart (v + n + 1 for label v on an edge between two segments),
+// computed once per label map, so a redraw is one lookup per pixel with no branch
+function edgeCoded(seg, n) {
   const [h, w] = seg.shape, d = seg.data;
-  const e = new Uint8Array(h * w);
+  const e = new Uint16Array(h * w);
   for (let y = 0; y < h; y++) {
     const row = y * w;
     for (let x = 0; x < w; x++) {
       const p = row + x, v = d[p];
-      if ((x + 1 < w && d[p + 1] !== v) || (y + 1 < h && d[p + w] !== v)) e[p] = 1;
+      e[p] = (x + 1 < w && d[p + 1] !== v) || (y + 1 < h && d[p + w] !== v) ? v + n + 1 : v;
     }
   }
   return e;
@@ -92,21 +93,22 @@ function segmentVisible(s, segs, i) {
 function labelOverlay(s, model, get) {
   const seg = get("segmentation");
   const segs = meta(model).segments || [];
-  const [h, w] = seg.shape, d = seg.data;
+  const [h, w] = seg.shape;
   const img = offscreen(s, w, h);
   const out = new Uint32Array(img.data.buffer);
-  const fill = new Uint32Array(segs.length + 1), edge = new Uint32Array(segs.length + 1);
+  const n = segs.length;
+  const lut = new Uint32Array(2 * (n + 1)); // [0, n]: fills by label, [n + 1, 2n + 1]: edges by label
   let visible = 0;
-  for (let i = 0; i < segs.length; i++) {
+  for (let i = 0; i < n; i++) {
     if (!segmentVisible(s, segs, i)) continue;
     visible++;
     const [r, g, b] = rgbOf(segs[i].color || "#888888");
-    fill[i + 1] = packed(r, g, b, i === s.hover ? 255 : FILL_ALPHA);
-    edge[i + 1] = packed(Math.round(r * 0.45), Math.round(g * 0.45), Math.round(b * 0.45), 255);
+    lut[i + 1] = packed(r, g, b, i === s.hover ? 255 : FILL_ALPHA);
+    lut[i + n + 2] = packed(Math.round(r * 0.45), Math.round(g * 0.45), Math.round(b * 0.45), 255);
   }
-  if (!s.edges || s.edgesOf !== seg) { s.edges = edgesOf(seg); s.edgesOf = seg; }
-  const e = s.edges;
-  for (let p = 0; p < d.length; p++) out[p] = e[p] ? edge[d[p]] : fill[d[p]];
+  if (!s.coded || s.codedOf !== seg || s.codedN !== n) { s.coded = edgeCoded(seg, n); s.codedOf = seg; s.codedN = n; }
+  const e = s.coded;
+  for (let p = 0; p < e.length; p++) out[p] = lut[e[p]];
   s.offCtx.putImageData(img, 0, 0);
   return visible;
 }
@@ -152,23 +154,27 @@ function legendRows(model, get) {
 
 function drawLegend(s, ui, model, get) {
   const rows = legendRows(model, get);
-  const key = JSON.stringify(rows.map((r) => [r.key, r.label, r.note])) + "|" + [...s.hidden].join(",");
-  if (ui.legendKey === key) return;
-  ui.legendKey = key;
-  ui.legendBox.innerHTML = "";
-  for (const r of rows) {
-    const row = el_("button", "wb-segment-class", ui.legendBox);
-    row.dataset.key = String(r.key);
-    row.title = s.hidden.has(r.key) ? "click to show" : "click to hide";
-    const sw = el_("span", "wb-segment-swatch", row);
-    sw.style.background = r.color || "#888";
-    el_("span", "wb-segment-name", row, r.label);
-    if (r.note) el_("span", "wb-segment-note", row, r.note);
-    row.classList.toggle("wb-off", s.hidden.has(r.key));
-    row.onclick = () => {
-      if (s.hidden.has(r.key)) s.hidden.delete(r.key); else s.hidden.add(r.key);
-      s.dirty = true; s.schedule();
-    };
+  const key = JSON.stringify(rows.map((r) => [r.key, r.label, r.note]));
+  if (ui.legendKey !== key) { // new segments: rebuild the rows; a toggle only restyles them (below)
+    ui.legendKey = key;
+    ui.legendBox.innerHTML = "";
+    for (const r of rows) {
+      const row = el_("button", "wb-segment-class", ui.legendBox);
+      row.dataset.key = String(r.key);
+      const sw = el_("span", "wb-segment-swatch", row);
+      sw.style.background = r.color || "#888";
+      el_("span", "wb-segment-name", row, r.label);
+      if (r.note) el_("span", "wb-segment-note", row, r.note);
+      row.onclick = () => {
+        if (s.hidden.has(r.key)) s.hidden.delete(r.key); else s.hidden.add(r.key);
+        s.dirty = true; s.schedule();
+      };
+    }
+  }
+  for (const row of ui.legendBox.children) {
+    const off = s.hidden.has(Number(row.dataset.key));
+    if (row.classList.contains("wb-off") !== off) row.classList.toggle("wb-off", off);
+    row.title = off ? "click to show" : "click to hide";
   }
 }
 

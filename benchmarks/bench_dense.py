@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _common import best_of  # noqa: E402
+from _common import best_of, panel_page_result  # noqa: E402
 
 IMAGENET = {"image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225]}
 SEGFORMER_PROCESSOR = {"image_processor_type": "SegformerImageProcessor", "do_normalize": True, "do_resize": True,
@@ -71,10 +71,7 @@ def bench_pipelines(folders: dict[str, Path], quick: bool) -> None:
         print(f"{task:22} {'latency':10} {o1 * 1000:8.0f}ms {r1 * 1000:8.0f}ms {r1 / o1:6.2f}x")
 
 
-REDRAW_PAGE = """<!doctype html><html><head><style>%CSS%</style></head><body><div id="host"></div>
-<script type="module">
-%JS%
-const w = 1024, h = 768, classes = 150;
+REDRAW_SCRIPT = """const w = 1024, h = 768, classes = 150;
 function wire(dtype, shape, typed) { return {dtype, shape, buffer: new DataView(typed.buffer)}; }
 let seed = 1; const rnd = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
 // a label map of 150 segments: blobs around random centres (nearest centre on a coarse grid, then upsampled)
@@ -115,29 +112,11 @@ for (let k = 0; k < 50; k++) {
 const med = (a) => a.sort((x, y) => x - y)[a.length >> 1];
 window.__result = {toggle: med(toggle), opacity: med(opacity), visible: Number(root.dataset.visible),
   sent: window.__sent || 0};
-</script></body></html>"""
+"""
 
 
 def bench_redraw() -> None:
-    from playwright.sync_api import sync_playwright
-
-    from tests.browser.harness import CHROMIUM, CHROMIUM_ARGS
-    from widgets._base import STATIC, es_module
-
-    js = es_module("segment.js").replace("export default { render };", "const mod = { render };")
-    css = (STATIC / "vision.css").read_text() + (STATIC / "segment.css").read_text()
-    page_html = REDRAW_PAGE.replace("%CSS%", css).replace("%JS%", js)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.set_content(page_html)
-        page.wait_for_timeout(200)
-        if errors:
-            raise RuntimeError(f"the redraw page failed: {errors}")
-        res = page.wait_for_function("() => window.__result", timeout=60_000).json_value()
-        browser.close()
+    res = panel_page_result("segment.js", ["vision.css", "segment.css"], REDRAW_SCRIPT)
     print(f"Segment redraw, 1024x768 label map, 150 classes ({res['visible']} shown at the end): class toggle "
           f"(overlay rebuilt) median {res['toggle']:.2f} ms, opacity median {res['opacity']:.2f} ms; "
           f"messages to the kernel: {res['sent']}")

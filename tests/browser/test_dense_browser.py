@@ -106,7 +106,9 @@ print(xs[k], ys[k], m.shape[1], s.segments_info[i]["label"])''').split()
     if SHOTS:
         page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
         page.wait_for_timeout(1500)
-        page.screenshot(path=os.path.join(SHOTS, "segment-dark.png"), full_page=True)
+        for panel, shot in ((".wb-segment", "segment-dark.png"), (".wb-depth", "depth-dark.png")):
+            page.locator(panel).scroll_into_view_if_needed()
+            page.screenshot(path=os.path.join(SHOTS, shot), full_page=True)
 
 
 def check_depth(page, sent) -> None:

@@ -5,8 +5,9 @@ The kernel runs the image-segmentation pipeline once per image (`pipe.explain(im
 not one PNG per mask) and the segments' labels, scores, areas and colours. Everything that needs no model happens
 in the browser (`static/segment.js`) with no kernel round trip: per-class show/hide from the colour legend, the
 opacity slider, hover (the segment's label, score and area %) and a click that isolates a segment. Choosing
-semantic / instance / panoptic for a mask-classifier model (Mask2Former, OneFormer) reruns the post-processing
-in the kernel (OneFormer's task token changes the forward pass itself).
+semantic / instance / panoptic for a mask-classifier model reruns the post-processing in the kernel (the menu
+shows only the subtasks a model offers: SegFormer, the one family here so far, has "semantic" alone; Mask2Former
+and OneFormer are not implemented yet).
 
 Other models plug in through `show(...)`: a label map with its segments, and/or N soft masks (one heat map per
 text prompt, e.g. CLIPSeg) with their names; the browser draws soft masks with the same legend, opacity and hover.
@@ -71,7 +72,7 @@ class SegmentView(ErrorReporting, anywidget.AnyWidget):
 class Segment(Panel):
     """Segment a photo from the gallery, an upload, a path or a URL.
 
-    `model`: a pipeline, hub id or folder of an image-segmentation checkpoint (SegFormer, Mask2Former, ...).
+    `model`: a pipeline, hub id or folder of an image-segmentation checkpoint (SegFormer).
     `subtask` ("semantic", "instance", "panoptic"; default: the model's first), `threshold` (mask classifiers'
     segment score threshold), `opacity`, `hidden` (class names or ids) and `isolated` (a segment index) set the
     browser's controls; `segment(image)` runs on any image input.

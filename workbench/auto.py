@@ -117,7 +117,8 @@ class AutoModelForSemanticSegmentation(_AutoModel):
 
 
 class AutoModelForUniversalSegmentation(_AutoModel):
-    """Mask classification: semantic, instance and panoptic segments from one model (Mask2Former, OneFormer)."""
+    """Mask classification: semantic, instance and panoptic segments from one model. No family here registers
+    this head yet (Mask2Former and OneFormer are not implemented); the name keeps the reference's API."""
 
     task = "universal-segmentation"
 

@@ -13,7 +13,7 @@ from tests.audio_models import one_thread  # noqa: F401  (a fixture)
 from workbench import pipeline
 from workbench.errors import InputError
 
-transformers = pytest.importorskip("transformers")
+import transformers  # the test-only oracle: missing means a broken test install, which must fail
 pytestmark = pytest.mark.usefixtures("one_thread")
 OPTIONS = [{}, {"top_k": 3}, {"top_k": 2, "function_to_apply": "sigmoid"}, {"top_k": 50, "function_to_apply": "none"}]
 

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _common import best_of  # noqa: E402
+from _common import best_of, panel_page_result  # noqa: E402
 
 VIT_PROCESSOR = {"feature_extractor_type": "ViTFeatureExtractor", "do_normalize": True, "do_resize": True,
                  "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5], "resample": 2, "size": 224}
@@ -89,10 +89,7 @@ def bench_panel(folder: Path) -> None:
           f"median {statistics.median(times) * 1000:.0f} ms over {len(times)} photos")
 
 
-REDRAW_PAGE = """<!doctype html><html><head><style>%CSS%</style></head><body><div id="host"></div>
-<script type="module">
-%JS%
-const n = 1000, w = 1280, h = 853;
+REDRAW_SCRIPT = """const n = 1000, w = 1280, h = 853;
 function wire(dtype, shape, typed) { return {dtype, shape, buffer: new DataView(typed.buffer)}; }
 let seed = 1; const rnd = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
 const boxes = new Float32Array(4 * n), scores = new Float32Array(n), ids = new Int32Array(n);
@@ -124,28 +121,11 @@ for (let k = 0; k < 50; k++) {
 }
 times.sort((a, b) => a - b);
 window.__result = {median: times[25], p90: times[45], drawn: Number(root.dataset.drawn), sent: window.__sent || 0};
-</script></body></html>"""
+"""
 
 
 def bench_redraw() -> None:
-    from playwright.sync_api import sync_playwright
-
-    from tests.browser.harness import CHROMIUM, CHROMIUM_ARGS
-    from widgets._base import STATIC, es_module
-
-    js = es_module("detect.js").replace("export default { render };", "const mod = { render };")
-    page_html = REDRAW_PAGE.replace("%CSS%", (STATIC / "vision.css").read_text()).replace("%JS%", js)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.set_content(page_html)
-        page.wait_for_timeout(200)
-        if errors:
-            raise RuntimeError(f"the redraw page failed: {errors}")
-        res = page.wait_for_function("() => window.__result", timeout=60_000).json_value()
-        browser.close()
+    res = panel_page_result("detect.js", ["vision.css"], REDRAW_SCRIPT)
     print(f"Detect redraw, {res['drawn']} boxes visible (threshold slider moved): median {res['median']:.2f} ms, "
           f"p90 {res['p90']:.2f} ms; messages to the kernel: {res['sent']}")
 

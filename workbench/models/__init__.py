@@ -23,6 +23,9 @@ FAMILIES: dict[str, str] = {
     "audio-spectrogram-transformer": "workbench.models.audio_spectrogram_transformer",
     "vit": "workbench.models.vit",
     "detr": "workbench.models.detr",
+    "segformer": "workbench.models.segformer",
+    "dinov2": "workbench.models.dinov2",
+    "depth_anything": "workbench.models.depth_anything",
     "gpt2": "workbench.models.gpt2",
     "llama": "workbench.models.llama",
 }

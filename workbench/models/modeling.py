@@ -35,6 +35,11 @@ GENERATION_CONFIG = "generation_config.json"
 Converter = Callable[[Checkpoint], tuple[dict[str, Any], dict[str, torch.Tensor]]]
 
 
+# Modules whose parameters `_init_weights` sets by type (a custom module's own `bias` is zeroed instead).
+_STANDARD_MODULES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d, nn.Embedding, nn.LayerNorm, nn.GroupNorm,
+                     nn.modules.batchnorm._BatchNorm)
+
+
 class PreTrainedModel(nn.Module):
     """Base class. Families declare their checkpoint facts as class constants."""
 
@@ -68,7 +73,7 @@ class PreTrainedModel(nn.Module):
     def _init_weights(self, module: nn.Module) -> None:
         # Families name the scale differently (BERT: initializer_range, Whisper: init_std).
         std = getattr(self.config, "initializer_range", None) or getattr(self.config, "init_std", 0.02)
-        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d)):
             module.weight.normal_(0.0, std)
             if module.bias is not None:
                 module.bias.zero_()
@@ -76,12 +81,16 @@ class PreTrainedModel(nn.Module):
             module.weight.normal_(0.0, std)
             if module.padding_idx is not None:
                 module.weight[module.padding_idx].zero_()
-        elif isinstance(module, nn.LayerNorm):
-            module.weight.fill_(1.0)
-            module.bias.zero_()
+        elif isinstance(module, (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._BatchNorm)):
+            if module.weight is not None:
+                module.weight.fill_(1.0)
+            if module.bias is not None:
+                module.bias.zero_()
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.reset_running_stats()
         # Parameters owned directly by a custom module (e.g. an LM head's bias).
         for name, param in module.named_parameters(recurse=False):
-            if not isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Embedding, nn.LayerNorm)) and name == "bias":
+            if not isinstance(module, _STANDARD_MODULES) and name == "bias":
                 param.zero_()
 
     def init_weights(self) -> None:

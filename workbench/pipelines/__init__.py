@@ -28,6 +28,8 @@ TASKS: dict[str, tuple[str, str]] = {
     "translation": ("workbench.pipelines.text2text_generation", "TranslationPipeline"),
     "image-classification": ("workbench.pipelines.image_classification", "ImageClassificationPipeline"),
     "object-detection": ("workbench.pipelines.object_detection", "ObjectDetectionPipeline"),
+    "image-segmentation": ("workbench.pipelines.image_segmentation", "ImageSegmentationPipeline"),
+    "depth-estimation": ("workbench.pipelines.depth_estimation", "DepthEstimationPipeline"),
     "text-generation": ("workbench.pipelines.text_generation", "TextGenerationPipeline"),
 }
 # Tasks named with parameters: "translation_en_to_de" is the translation task for that language pair.

@@ -56,6 +56,17 @@ class ImagePipeline(Pipeline):
                 raise InputError(f"{err}" if len(items) == 1 else f"(item {i} of this batch) {err}") from None
         return out
 
+    def same_size_groups(self, images: list[np.ndarray]) -> list[tuple[list[int], np.ndarray, list[tuple[int, int]]]]:
+        """Images prepared one by one, grouped by processed size: [(indexes, pixels (B, 3, H, W), original sizes)].
+        Images of one size run in one batch; others run in their own, since padding would change what a
+        convolutional or windowed backbone sees (the reference runs one image at a time)."""
+        prepared = [self.image_processor.prepare(img) for img in images]
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, (pixels, _) in enumerate(prepared):
+            groups.setdefault(pixels.shape, []).append(i)
+        return [(rows, np.stack([prepared[i][0] for i in rows]), [prepared[i][1] for i in rows])
+                for rows in groups.values()]
+
     def pixels(self, images: list[np.ndarray]) -> dict[str, Any]:
         """Model inputs for images of one processed size (the processor pads when its type does)."""
         batch = self.image_processor(images, device=self.device)

@@ -37,25 +37,18 @@ class ObjectDetectionPipeline(ImagePipeline):
                                 timeout=timeout)
 
     def _run_batch(self, items: list[Any], *, threshold: float, timeout: float | None) -> list[Any]:
-        images = self.read(items, timeout)
-        prepared = [self.image_processor.prepare(img) for img in images]
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i, (pixels, _) in enumerate(prepared):
-            groups.setdefault(pixels.shape, []).append(i)
         results: list[Any] = [None] * len(items)
-        for rows in groups.values():
-            for i, found in zip(rows, self._detect([prepared[i] for i in rows], threshold)):
+        for rows, pixels, sizes in self.same_size_groups(self.read(items, timeout)):
+            for i, found in zip(rows, self._detect(pixels, sizes, threshold)):
                 results[i] = self.postprocess(found)
         return results
 
-    def _detect(self, prepared: list[tuple[np.ndarray, tuple[int, int]]], threshold: float) -> list[dict[str, Any]]:
+    def _detect(self, pixels: np.ndarray, sizes: list[tuple[int, int]], threshold: float) -> list[dict[str, Any]]:
         """Images of one processed size in one forward pass -> the kept queries of each (torch tensors)."""
         import torch
 
-        pixels = torch.from_numpy(np.stack([p for p, _ in prepared])).to(self.device)
-        out = self.model(pixel_values=pixels)
-        return post_process_object_detection(out.logits, out.pred_boxes, threshold=threshold,
-                                             target_sizes=[size for _, size in prepared])
+        out = self.model(pixel_values=torch.from_numpy(pixels).to(self.device))
+        return post_process_object_detection(out.logits, out.pred_boxes, threshold=threshold, target_sizes=sizes)
 
     def postprocess(self, found: dict[str, Any]) -> list[dict[str, Any]]:
         labels = self.model.config.id2label

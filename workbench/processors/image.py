@@ -261,10 +261,22 @@ PROCESSOR_TYPES: dict[str, dict[str, Any]] = {
     "DetrImageProcessor": dict(size={"shortest_edge": 800, "longest_edge": 1333}, default_to_square=False,
                                max_size=1333, resample=2, image_mean=IMAGENET_DEFAULT_MEAN,
                                image_std=IMAGENET_DEFAULT_STD, do_pad=True),
+    "SegformerImageProcessor": dict(size={"height": 512, "width": 512}, resample=2, image_mean=IMAGENET_DEFAULT_MEAN,
+                                    image_std=IMAGENET_DEFAULT_STD),
+    # DPT / Depth Anything: `keep_aspect_ratio` + `ensure_multiple_of` pick the size; `do_pad` centre-pads to size_divisor
+    "DPTImageProcessor": dict(size={"height": 384, "width": 384}, resample=3, image_mean=IMAGENET_STANDARD_MEAN,
+                              image_std=IMAGENET_STANDARD_STD),
+    # Mask2Former: the resized size is rounded up to size_divisor, then the batch is padded (with a pixel mask)
+    "Mask2FormerImageProcessor": dict(size={"shortest_edge": 800, "longest_edge": 1333}, default_to_square=False,
+                                      resample=2, image_mean=IMAGENET_DEFAULT_MEAN, image_std=IMAGENET_DEFAULT_STD,
+                                      do_pad=True, size_divisor=32),
 }
+# Types whose `size_divisor` rounds the resized size up (the others centre-pad to it when do_pad).
+DIVISOR_RESIZES = {"Mask2FormerImageProcessor"}
 # Older configs name a "feature extractor" of the same family.
 ALIASES = {"ViTFeatureExtractor": "ViTImageProcessor", "DeiTFeatureExtractor": "DeiTImageProcessor",
-           "CLIPFeatureExtractor": "CLIPImageProcessor", "DetrFeatureExtractor": "DetrImageProcessor"}
+           "CLIPFeatureExtractor": "CLIPImageProcessor", "DetrFeatureExtractor": "DetrImageProcessor",
+           "SegformerFeatureExtractor": "SegformerImageProcessor", "DPTFeatureExtractor": "DPTImageProcessor"}
 
 
 @dataclass
@@ -288,6 +300,9 @@ class ImageProcessor:
     image_std: tuple[float, ...] = IMAGENET_STANDARD_STD
     do_pad: bool = False
     pad_size: dict[str, int] | None = None
+    keep_aspect_ratio: bool = False  # DPT: scale both sides by the factor closer to 1
+    ensure_multiple_of: int = 1  # DPT: each side rounded to a multiple of this
+    size_divisor: int | None = None  # DPT: centre-pad to a multiple (with do_pad); Mask2Former: round the size up
     extra: dict[str, Any] = field(default_factory=dict)  # other keys of the config, kept for saving
 
     @classmethod
@@ -324,8 +339,14 @@ class ImageProcessor:
         return cls(image_processor_type=kind, extra=values, **known)
 
     @property
+    def pads_batch(self) -> bool:
+        """Whether images are padded to the batch's largest at the bottom/right with a pixel mask (DETR, Mask2Former);
+        DPT's do_pad centre-pads each image instead."""
+        return self.do_pad and self.image_processor_type != "DPTImageProcessor"
+
+    @property
     def model_input_names(self) -> tuple[str, ...]:
-        return ("pixel_values", "pixel_mask") if self.do_pad else ("pixel_values",)
+        return ("pixel_values", "pixel_mask") if self.pads_batch else ("pixel_values",)
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
@@ -343,11 +364,24 @@ class ImageProcessor:
         return path
 
     # -- steps ---------------------------------------------------------------------------------
+    def target_size(self, height: int, width: int) -> tuple[int, int]:
+        """The (height, width) an image of this size is resized to, by this processor type's rule."""
+        if self.keep_aspect_ratio or self.ensure_multiple_of > 1:
+            if set(self.size) != {"height", "width"}:
+                raise InputError(f"keep_aspect_ratio / ensure_multiple_of need a size with height and width; got {self.size}.")
+            return multiple_size(height, width, self.size["height"], self.size["width"], self.keep_aspect_ratio,
+                                 self.ensure_multiple_of)
+        oh, ow = output_size(height, width, self.size)
+        if self.size_divisor and self.image_processor_type in DIVISOR_RESIZES:
+            d = self.size_divisor
+            oh, ow = -(-oh // d) * d, -(-ow // d) * d
+        return oh, ow
+
     def resize(self, rgb: np.ndarray) -> np.ndarray:
         from PIL import Image
 
         h, w = rgb.shape[:2]
-        oh, ow = output_size(h, w, self.size)
+        oh, ow = self.target_size(h, w)
         if (oh, ow) == (h, w):
             return rgb  # PIL returns a copy at the same size
         return np.asarray(Image.fromarray(rgb).resize((ow, oh), resample=int(self.resample)))
@@ -394,6 +428,8 @@ class ImageProcessor:
         chw = np.empty((3, *rgb.shape[:2]), dtype=np.float32)
         for c in range(3):
             np.take(lut[c], rgb[..., c], out=chw[c])
+        if self.do_pad and self.size_divisor and not self.pads_batch:
+            chw = center_pad(chw, self.size_divisor)
         return chw, (int(original[0]), int(original[1]))
 
     def __call__(self, images: ImageInput | Sequence[ImageInput], *, return_tensors: str | None = "pt",
@@ -404,7 +440,7 @@ class ImageProcessor:
         prepared = [self.prepare(x) for x in batch]
         pixels = [p for p, _ in prepared]
         out: dict[str, Any] = {"original_sizes": [s for _, s in prepared]}
-        if self.do_pad:
+        if self.pads_batch:
             pixels, masks = pad_batch(pixels, self.pad_size)
             out["pixel_mask"] = masks
         elif len({p.shape for p in pixels}) > 1:
@@ -422,6 +458,34 @@ class ImageProcessor:
 
 def _is_rgb_u8(x: Any) -> bool:
     return isinstance(x, np.ndarray) and x.dtype == np.uint8 and x.ndim == 3 and x.shape[2] == 3 and x.shape[0] > 4
+
+
+def multiple_size(height: int, width: int, out_h: int, out_w: int, keep_aspect_ratio: bool, multiple: int) -> tuple[int, int]:
+    """DPT's rule: scale toward (out_h, out_w) (with `keep_aspect_ratio`, both sides by the factor closer to 1), then
+    round each side to a multiple of `multiple` (Python's round, as the reference)."""
+    scale_h, scale_w = out_h / height, out_w / width
+    if keep_aspect_ratio:
+        if abs(1 - scale_w) < abs(1 - scale_h):
+            scale_h = scale_w
+        else:
+            scale_w = scale_h
+
+    def to_multiple(v: float) -> int:
+        return max(multiple, int(round(v / multiple) * multiple))  # never 0 for a sliver of an image
+
+    return to_multiple(scale_h * height), to_multiple(scale_w * width)
+
+
+def center_pad(chw: np.ndarray, divisor: int) -> np.ndarray:
+    """(C, h, w) zero-padded on both sides of each axis to multiples of `divisor` (the extra pixel at the end)."""
+    _, h, w = chw.shape
+    nh, nw = -(-h // divisor) * divisor, -(-w // divisor) * divisor
+    if (nh, nw) == (h, w):
+        return chw
+    out = np.zeros((chw.shape[0], nh, nw), dtype=chw.dtype)
+    top, left = (nh - h) // 2, (nw - w) // 2
+    out[:, top: top + h, left: left + w] = chw
+    return out
 
 
 def pad_batch(pixels: list[np.ndarray], pad_size: dict[str, int] | None = None) -> tuple[list[np.ndarray], np.ndarray]:

@@ -47,3 +47,29 @@ def classification_metrics(eval_pred: Any) -> dict[str, float]:
     predictions, labels = eval_pred.predictions, eval_pred.label_ids
     scores = precision_recall_f1(predictions, labels, "macro")
     return {"accuracy": accuracy(predictions, labels), "f1": scores["f1"], "precision": scores["precision"], "recall": scores["recall"]}
+
+
+def rank_correlation(a: Any, b: Any, valid: Any = None) -> float:
+    """Spearman's rank correlation of two arrays (same shape) over the `valid` entries (default: where both are
+    finite): the Pearson correlation of their ranks, ties given their average rank. 1: the same order, -1: reversed.
+    What a relative depth (only its order means anything) can be scored with against a measured one."""
+    x, y = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"rank_correlation needs arrays of one size; got {np.asarray(a).shape} and {np.asarray(b).shape}.")
+    keep = np.isfinite(x) & np.isfinite(y)
+    if valid is not None:
+        keep &= np.asarray(valid, dtype=bool).ravel()
+    x, y = x[keep], y[keep]
+    if x.size < 2:
+        return float("nan")
+
+    def ranks(v: np.ndarray) -> np.ndarray:
+        _, inverse, counts = np.unique(v, return_inverse=True, return_counts=True)
+        ends = np.cumsum(counts)
+        return ((ends - (counts - 1) / 2.0) - 1)[inverse]  # average 0-based rank of each tie group
+
+    rx, ry = ranks(x), ranks(y)
+    rx -= rx.mean()
+    ry -= ry.mean()
+    denom = np.sqrt((rx * rx).sum() * (ry * ry).sum())
+    return float((rx * ry).sum() / denom) if denom > 0 else float("nan")

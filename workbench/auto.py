@@ -98,6 +98,24 @@ class AutoModelForObjectDetection(_AutoModel):
     task = "object-detection"
 
 
+class AutoModelForZeroShotImageClassification(_AutoModel):
+    """Image-text dual encoders (CLIP, SigLIP): images scored against any labels."""
+
+    task = "zero-shot-image-classification"
+
+
+class AutoModelForZeroShotObjectDetection(_AutoModel):
+    """Open-vocabulary detectors (OWLv2): boxes for any text (or image) queries."""
+
+    task = "zero-shot-object-detection"
+
+
+class AutoModelForMaskGeneration(_AutoModel):
+    """Promptable segmenters (SAM): masks from points, boxes or masks on a cached image embedding."""
+
+    task = "mask-generation"
+
+
 class AutoModelForCausalLM(_AutoModel):
     """Decoders with a language-model head (GPT-2, Llama): hub folders and GGUF files (`gguf_file=`)."""
 
@@ -118,7 +136,8 @@ class AutoTokenizer:
 
 
 __all__ = [
-    "AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoModelForImageClassification", "AutoModelForMaskedLM", "AutoModelForObjectDetection", "AutoModelForPreTraining", "AutoModelForQuestionAnswering",
+    "AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoModelForImageClassification", "AutoModelForMaskGeneration", "AutoModelForMaskedLM", "AutoModelForObjectDetection", "AutoModelForPreTraining", "AutoModelForQuestionAnswering",
     "AutoModelForSequenceClassification", "AutoModelForSpeechSeq2Seq", "AutoModelForTokenClassification",
+    "AutoModelForZeroShotImageClassification", "AutoModelForZeroShotObjectDetection",
     "AutoProcessor", "AutoTokenizer",
 ]

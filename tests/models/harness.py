@@ -38,6 +38,9 @@ class Family:
     inputs: Callable[[], dict[str, torch.Tensor]]
     head_config: Callable[[str], dict[str, Any]] = labels_for
     output_fields: tuple[str, ...] = ("last_hidden_state", "logits", "start_logits", "end_logits", "pooler_output")
+    # outputs that hold whole tower outputs (dual encoders: "text_model_output", "vision_model_output"), each
+    # compared like a model's output (its last_hidden_state and pooler_output, hidden states, attentions)
+    nested: tuple[str, ...] = ()
 
 
 def encoder_heads(**extra: tuple[str, Any]) -> dict[str, tuple[str, Any]]:
@@ -99,24 +102,34 @@ def real_tokens(inputs: dict[str, torch.Tensor]) -> torch.Tensor | None:
     return mask.bool() if mask is not None else torch.ones_like(inputs["input_ids"], dtype=torch.bool)
 
 
-def assert_outputs_close(ours: Any, ref: Any, keep: torch.Tensor | None, fields: tuple[str, ...]) -> None:
+def _on_tokens(o: torch.Tensor, keep: torch.Tensor | None) -> bool:
+    return keep is not None and o.dim() >= 2 and o.shape[:2] == keep.shape
+
+
+def assert_outputs_close(ours: Any, ref: Any, keep: torch.Tensor | None, fields: tuple[str, ...],
+                         nested: tuple[str, ...] = ()) -> None:
     """Positions under padding carry no meaning (and the reference's differ by backend): compare real tokens
-    (`keep`; None compares every position)."""
+    (`keep`; None compares every position; tensors not shaped by the tokens, such as image towers', whole)."""
     for name in fields:
         r = getattr(ref, name, None)
         if r is None:
             continue
         o = getattr(ours, name)
         assert o.shape == r.shape, name
-        if keep is not None and o.dim() >= 2 and o.shape[:2] == keep.shape:
+        if _on_tokens(o, keep):
             o, r = o[keep], r[keep]
         torch.testing.assert_close(o, r, atol=ATOL, rtol=0, msg=name)
+    for name in nested:
+        assert_outputs_close(getattr(ours, name), getattr(ref, name), keep, ("last_hidden_state", "pooler_output"))
+    if nested:
+        return
     assert len(ours.hidden_states) == len(ref.hidden_states)
     for o, r in zip(ours.hidden_states, ref.hidden_states):
-        torch.testing.assert_close(o if keep is None else o[keep], r if keep is None else r[keep], atol=ATOL, rtol=0)
+        torch.testing.assert_close(o[keep] if _on_tokens(o, keep) else o, r[keep] if _on_tokens(r, keep) else r,
+                                   atol=ATOL, rtol=0)
     assert len(ours.attentions) == len(ref.attentions)
     for o, r in zip(ours.attentions, ref.attentions):
-        if keep is not None:
+        if keep is not None and (o.shape[0], o.shape[2]) == tuple(keep.shape):
             q = keep[:, None, :, None].expand_as(o)
             o, r = o[q], r[q]
         torch.testing.assert_close(o, r, atol=ATOL, rtol=0)
@@ -135,7 +148,7 @@ def check_reference_checkpoint(tmp_path, family: Family, head: str) -> Any:
     assert type(ours).__name__ == type(ref).__name__
     assert ours.loading_report.ok, str(ours.loading_report)
     inputs = family.inputs()
-    assert_outputs_close(*run_both(ours, ref, inputs), real_tokens(inputs), family.output_fields)
+    assert_outputs_close(*run_both(ours, ref, inputs), real_tokens(inputs), family.output_fields, family.nested)
     return ours
 
 
@@ -148,7 +161,7 @@ def check_round_trip(tmp_path, family: Family, head: str) -> None:
         tmp_path / "ours", output_loading_info=True, attn_implementation="eager")
     assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
     inputs = family.inputs()
-    assert_outputs_close(*run_both(ours, back.eval(), inputs), real_tokens(inputs), family.output_fields)
+    assert_outputs_close(*run_both(ours, back.eval(), inputs), real_tokens(inputs), family.output_fields, family.nested)
     again = family.heads[head][1].from_pretrained(tmp_path / "ours")
     for (k, a), (k2, b) in zip(ours.state_dict().items(), again.state_dict().items()):
         assert k == k2 and torch.equal(a, b), k
@@ -161,13 +174,13 @@ def check_fast_path(tmp_path, family: Family) -> None:
     ours = family.heads["base"][1].from_pretrained(tmp_path)
     inputs = family.inputs()
     with torch.no_grad():
-        fast = ours(**inputs).last_hidden_state
-        eager = ours(**inputs, output_attentions=True).last_hidden_state
+        fast, eager = ours(**inputs), ours(**inputs, output_attentions=True)
     keep = real_tokens(inputs)
-    if keep is None:
-        torch.testing.assert_close(fast, eager, atol=1e-5, rtol=0)
-    else:
-        torch.testing.assert_close(fast[keep], eager[keep], atol=1e-5, rtol=0)
+    pairs = [(fast, eager)] if not family.nested else [(getattr(fast, n), getattr(eager, n)) for n in family.nested]
+    for f, e in pairs:
+        f, e = f.last_hidden_state, e.last_hidden_state
+        torch.testing.assert_close(f[keep] if _on_tokens(f, keep) else f, e[keep] if _on_tokens(e, keep) else e,
+                                   atol=1e-5, rtol=0)
 
 
 def check_packed_inference(tmp_path, family: Family) -> None:

@@ -21,6 +21,11 @@ FAMILIES: dict[str, str] = {
     "detr": "workbench.models.detr",
     "gpt2": "workbench.models.gpt2",
     "llama": "workbench.models.llama",
+    "clip": "workbench.models.clip",
+    "siglip": "workbench.models.siglip",
+    "owlv2": "workbench.models.owlv2",
+    "clipseg": "workbench.models.clipseg",
+    "sam": "workbench.models.sam",
 }
 
 

@@ -13,6 +13,7 @@ _EXPORTS: dict[str, str] = {
     "AutoProcessor": "workbench.processors.auto",
     "ImageProcessor": "workbench.processors.image",
     "to_rgb": "workbench.processors.image",
+    "ImageTextProcessor": "workbench.processors.image_text",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -258,6 +258,8 @@ PROCESSOR_TYPES: dict[str, dict[str, Any]] = {
     "CLIPImageProcessor": dict(size={"shortest_edge": 224}, default_to_square=False, resample=3, do_center_crop=True,
                                crop_size={"height": 224, "width": 224}, image_mean=OPENAI_CLIP_MEAN,
                                image_std=OPENAI_CLIP_STD),
+    "SiglipImageProcessor": dict(size={"height": 224, "width": 224}, default_to_square=False, resample=3,
+                                 image_mean=IMAGENET_STANDARD_MEAN, image_std=IMAGENET_STANDARD_STD),
     "DetrImageProcessor": dict(size={"shortest_edge": 800, "longest_edge": 1333}, default_to_square=False,
                                max_size=1333, resample=2, image_mean=IMAGENET_DEFAULT_MEAN,
                                image_std=IMAGENET_DEFAULT_STD, do_pad=True),

@@ -20,6 +20,7 @@ _EXPORTS: dict[str, str] = {
     "Detect": "widgets.detect",
     "ImageClassifier": "widgets.image_classifier",
     "Generate": "widgets.generate",
+    "ZeroShotImageClassifier": "widgets.zero_shot_image",
 }
 
 __all__ = sorted(_EXPORTS)

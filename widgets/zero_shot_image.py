@@ -40,23 +40,23 @@ class ZeroShotImageClassifier(LivePanel):
                  hypothesis_template: str = DEFAULT_TEMPLATE, compare: list[str] | tuple[str, ...] = (),
                  debounce_ms: int = 150) -> None:
         self.source = ImageSource(self._set_image, lambda fn: self.guard(fn))
-        self._labels = W.Text(placeholder="labels, comma separated: a cat, a dog, a remote control",
+        self._labels_box = W.Text(placeholder="labels, comma separated: a cat, a dog, a remote control",
                               description="labels", continuous_update=True, layout=W.Layout(width="100%"))
-        self._labels.add_class("wb-zsi-labels")
-        self._template = W.Text(description="template", continuous_update=False, layout=W.Layout(width="420px"))
-        self._compare = W.SelectMultiple(options=available(), description="compare", rows=min(6, len(available())),
+        self._labels_box.add_class("wb-zsi-labels")
+        self._template_box = W.Text(description="template", continuous_update=False, layout=W.Layout(width="420px"))
+        self._compare_box = W.SelectMultiple(options=available(), description="compare", rows=min(6, len(available())),
                                          layout=W.Layout(width="260px"))
         super().__init__(model, debounce_ms=debounce_ms,
-                         controls=[self.source, self._labels, W.HBox([self._template, self._compare])])
+                         controls=[self.source, self._labels_box, W.HBox([self._template_box, self._compare_box])])
         self.add_class("wb-zsi-panel")
         self.rgb: np.ndarray | None = None
         self.name = ""
         self._image_embeds = None  # the current photo's embedding (1, dim)
         self._compared: dict[str, tuple[Any, str]] = {}  # gallery name -> (embedding, thumbnail), kept
-        T.link((self._labels, "value"), (self, "candidate_labels"))
-        T.link((self._template, "value"), (self, "hypothesis_template"))
-        self._compare.observe(lambda c: setattr(self, "compared", list(c["new"])), names="value")
-        self.observe(lambda c: self._compare.set_trait("value", tuple(c["new"])), names="compared")
+        T.link((self._labels_box, "value"), (self, "candidate_labels"))
+        T.link((self._template_box, "value"), (self, "hypothesis_template"))
+        self._compare_box.observe(lambda c: setattr(self, "compared", list(c["new"])), names="value")
+        self.observe(lambda c: self._compare_box.set_trait("value", tuple(c["new"])), names="compared")
         self.observe(self.request, names=["candidate_labels", "hypothesis_template", "compared"])
         self.hypothesis_template = hypothesis_template
         self.compared = list(compare)

@@ -44,7 +44,7 @@ def test_compare_matrix_and_refusals(pipe):
     np.testing.assert_allclose(m["scores"], want, atol=1e-5)
     assert panel.static_html.count('class="wb-zsi-cell"') == 6
     panel.compared = ["chelsea", "coffee", "rocket"]  # also what ticking a third photo does
-    assert np.asarray(panel.matrix["scores"]).shape == (3, 3) and panel._compare.value == ("chelsea", "coffee", "rocket")
+    assert np.asarray(panel.matrix["scores"]).shape == (3, 3) and panel._compare_box.value == ("chelsea", "coffee", "rocket")
     panel.hypothesis_template = "no slot"
     assert "needs {}" in panel.error and panel.hypothesis_template == "This is a photo of {}."
     panel.compared = ["nope"]

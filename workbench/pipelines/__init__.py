@@ -24,6 +24,7 @@ TASKS: dict[str, tuple[str, str]] = {
     "image-classification": ("workbench.pipelines.image_classification", "ImageClassificationPipeline"),
     "object-detection": ("workbench.pipelines.object_detection", "ObjectDetectionPipeline"),
     "text-generation": ("workbench.pipelines.text_generation", "TextGenerationPipeline"),
+    "mask-generation": ("workbench.pipelines.mask_generation", "MaskGenerationPipeline"),
     "zero-shot-image-classification": ("workbench.pipelines.zero_shot_image_classification",
                                        "ZeroShotImageClassificationPipeline"),
 }

@@ -38,6 +38,12 @@ def _image(folder: Path, config: dict[str, Any]) -> Any:
     return ImageProcessor.from_dict(config)
 
 
+def _sam(folder: Path, config: dict[str, Any]) -> Any:
+    from .sam import SamProcessor
+
+    return SamProcessor.from_dict(config)
+
+
 def _image_text(folder: Path, config: dict[str, Any]) -> Any:
     from ..tokenizer import Tokenizer
     from .image_text import ImageTextProcessor
@@ -59,9 +65,12 @@ BUILDERS: dict[str, Callable[[Path, dict[str, Any]], Any]] = {
     "DetrImageProcessor": _image,
     "DetrFeatureExtractor": _image,
     "SiglipImageProcessor": _image,
+    "SamImageProcessor": _sam,
+    "SamProcessor": _sam,
     # model types (config.json), looked up first: dual encoders get the image processor and the tokenizer together
     "clip": _image_text,
     "siglip": _image_text,
+    "sam": _sam,
 }
 
 

@@ -27,7 +27,6 @@ _EXPORTS: dict[str, str] = {
     "AutoModelForImageClassification": "workbench.auto",
     "AutoModelForObjectDetection": "workbench.auto",
     "AutoModelForZeroShotImageClassification": "workbench.auto",
-    "AutoModelForZeroShotObjectDetection": "workbench.auto",
     "AutoModelForMaskGeneration": "workbench.auto",
     "AutoProcessor": "workbench.auto",
     "WhisperForConditionalGeneration": "workbench.models.whisper",

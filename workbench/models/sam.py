@@ -538,6 +538,15 @@ class SamPreTrainedModel(PreTrainedModel):
         super()._init_weights(module)
         if isinstance(module, SamPositionalEmbedding):
             module.positional_embedding.normal_(0.0, self.config.vision.hidden_size // 2)
+        elif isinstance(module, nn.ConvTranspose2d):  # the decoder's upscaling: not among the shared layer kinds
+            module.weight.normal_(0.0, self.config.initializer_range)
+            if module.bias is not None:
+                module.bias.zero_()
+        elif isinstance(module, SamVisionAttention) and getattr(module, "rel_pos_h", None) is not None:
+            module.rel_pos_h.zero_()  # as the reference: relative positions start at zero
+            module.rel_pos_w.zero_()
+        elif isinstance(module, SamVisionEncoder) and module.pos_embed is not None:
+            module.pos_embed.zero_()
 
 
 class SamModel(SamPreTrainedModel):

@@ -21,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     "ImageClassifier": "widgets.image_classifier",
     "Generate": "widgets.generate",
     "ZeroShotImageClassifier": "widgets.zero_shot_image",
+    "SegmentAnything": "widgets.segment_anything",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -65,6 +65,15 @@ def overlay(image, masks, colors=((255, 40, 160), (40, 200, 255), (255, 200, 0),
     return Image.fromarray(rgb.astype(np.uint8))
 
 overlay(cat, [click["masks"][int(np.argmax(click["scores"]))]])'''),
+    new_markdown_cell("""### The panel
+
+Click the object (shift-click or right-click: a point that is *not* the object), or drag a box. Each prompt runs only the prompt encoder and mask decoder on the cached embedding (the time is shown under the photo); pick one of the three candidates by its predicted IoU. **Segment everything** runs the automatic grid below with a progress bar."""),
+    new_code_cell('''from widgets import SegmentAnything
+
+sa = SegmentAnything(model=sam)
+sa.source.load_sample("chelsea")
+sa.prompt([[190, 140, 1]])  # the same click from code: the panel shows its masks
+sa'''),
     new_markdown_cell("""**Segment everything**: the pipeline's automatic mode prompts SAM with a grid of points (`points_per_crop` per side; the reference's default is 32, i.e. 1,024 prompts), keeps the masks whose predicted IoU and stability pass `pred_iou_thresh` and `stability_score_thresh`, and drops duplicates by box overlap. The result has the reference library's format: `{"masks": [...], "scores": [...]}`, best first. (With random weights nothing passes the real thresholds, so the tiny stand-in runs with loose ones.)"""),
     new_code_cell('''options = dict(points_per_crop=8) if real_sam else dict(points_per_crop=4, pred_iou_thresh=0.0,
                                                            stability_score_thresh=0.5, stability_score_offset=0.3)

@@ -76,8 +76,9 @@ class SegmentAnything(Panel):
     def __init__(self, model: Any = None, *, image: Any = None, points_per_crop: int = 16) -> None:
         self.canvas = SamCanvas()
         self.source = ImageSource(self._set_image, lambda fn: self.guard(fn))
-        self.clear_button = W.Button(description="Clear prompts", icon="eraser")
-        self.everything_button = W.Button(description="Segment everything", icon="th")
+        self.clear_button = W.Button(description="Clear prompts", icon="eraser", layout=W.Layout(width="auto"))
+        self.everything_button = W.Button(description="Segment everything", icon="th", layout=W.Layout(width="auto"),
+                                          tooltip="the automatic grid of point prompts, as the pipeline")
         self.progress = W.IntProgress(value=0, min=0, max=1, description="grid", layout=W.Layout(width="320px"))
         self.progress.layout.visibility = "hidden"
         self.points_per_crop = points_per_crop

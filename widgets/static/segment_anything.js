@@ -57,6 +57,7 @@ function fillCandidates(s, ui, model, schedule) {
 
 function draw(s, ui, model, get) {
   drawStatus(model, ui.errBox, ui.badge);
+  ui.errBox.style.display = "none"; // the panel around the canvas shows the error in its status line (once)
   const mt = model.get("meta") || {};
   const w = mt.width || 1, h = mt.height || 1;
   const cw = Math.min(w, MAX_W);

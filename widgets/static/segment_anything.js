@@ -4,7 +4,7 @@
 // the cached image embedding and sends the candidate masks back. Choosing the candidate and the opacity happens
 // here alone (no message to the kernel).
 import { arrayReader } from "./_arrays.js";
-import { el_, bitmapOf, canvasPoint, drawStatus } from "./_imagecanvas.js";
+import { el_, bitmapOf, canvasPoint, connect, drawStatus } from "./_imagecanvas.js";
 
 const MAX_W = 560;
 const TINTS = [[255, 40, 160], [40, 200, 255], [255, 200, 0], [120, 255, 80], [170, 90, 255], [255, 120, 40]];
@@ -151,14 +151,7 @@ function render({ model, el }) {
     ["change:box", schedule], ["change:meta", schedule], ["change:error", schedule], ["change:untrained", schedule],
     ["change:busy", schedule],
   ];
-  for (const [ev, fn] of handlers) model.on(ev, fn);
-  loadImage();
-  schedule();
-  return () => {
-    for (const [ev, fn] of handlers) model.off(ev, fn);
-    if (s.frame) cancelAnimationFrame(s.frame);
-    el.innerHTML = "";
-  };
+  return connect(model, el, s, handlers, () => { loadImage(); schedule(); });
 }
 
 export default { render };

@@ -90,6 +90,18 @@ class AutoModelForSpeechSeq2Seq(_AutoModel):
     task = "speech-seq2seq"
 
 
+class AutoModelForAudioClassification(_AutoModel):
+    """Audio -> clip labels (Wav2Vec2 keyword spotting, AST sound events)."""
+
+    task = "audio-classification"
+
+
+class AutoModelForCTC(_AutoModel):
+    """Audio -> per-frame character scores, decoded with CTC's rules (Wav2Vec2)."""
+
+    task = "ctc"
+
+
 class AutoModelForImageClassification(_AutoModel):
     task = "image-classification"
 
@@ -130,8 +142,9 @@ class AutoTokenizer:
 
 
 __all__ = [
-    "AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoModelForImageClassification", "AutoModelForMaskGeneration", "AutoModelForMaskedLM", "AutoModelForObjectDetection", "AutoModelForPreTraining", "AutoModelForQuestionAnswering",
-    "AutoModelForSequenceClassification", "AutoModelForSpeechSeq2Seq", "AutoModelForTokenClassification",
-    "AutoModelForZeroShotImageClassification",
+    "AutoConfig", "AutoModel", "AutoModelForAudioClassification", "AutoModelForCTC", "AutoModelForCausalLM",
+    "AutoModelForImageClassification", "AutoModelForMaskGeneration", "AutoModelForMaskedLM", "AutoModelForObjectDetection",
+    "AutoModelForPreTraining", "AutoModelForQuestionAnswering", "AutoModelForSequenceClassification",
+    "AutoModelForSpeechSeq2Seq", "AutoModelForTokenClassification", "AutoModelForZeroShotImageClassification",
     "AutoProcessor", "AutoTokenizer",
 ]

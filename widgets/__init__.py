@@ -25,6 +25,8 @@ _EXPORTS: dict[str, str] = {
     "Generate": "widgets.generate",
     "Segment": "widgets.segment",
     "Depth": "widgets.depth",
+    "ZeroShotImageClassifier": "widgets.zero_shot_image",
+    "SegmentAnything": "widgets.segment_anything",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -35,6 +35,7 @@ class LivePanel(Panel):
     """A panel whose output follows its inputs: debounced updates, stale results dropped."""
 
     task: str = ""
+    attention_button_shown: bool = True  # panels over non-text models leave the text attention view out
     debounce_ms = T.Int(150)
     html = T.Unicode("")  # the rendered result (also kept as static_html)
     runs = T.Int(0)  # updates that finished (result or error shown)
@@ -48,7 +49,8 @@ class LivePanel(Panel):
         self.attention_out = W.Output()
         self.attention_button.on_click(lambda _: self.guard(self.show_attention))
         self.attention = None  # the last AttentionView opened from this panel
-        super().__init__(children=[*(controls or []), self._view, self.attention_button, self.attention_out])
+        extras = [self.attention_button, self.attention_out] if self.attention_button_shown else []
+        super().__init__(children=[*(controls or []), self._view, *extras])
         self.debounce_ms = debounce_ms
         self._seq = 0
         self._seq_lock = threading.Lock()

@@ -32,6 +32,8 @@ _EXPORTS: dict[str, str] = {
     "AutoModelForSemanticSegmentation": "workbench.auto",
     "AutoModelForUniversalSegmentation": "workbench.auto",
     "AutoModelForDepthEstimation": "workbench.auto",
+    "AutoModelForZeroShotImageClassification": "workbench.auto",
+    "AutoModelForMaskGeneration": "workbench.auto",
     "AutoProcessor": "workbench.auto",
     "WhisperForConditionalGeneration": "workbench.models.whisper",
     "Tokenizer": "workbench.tokenizer",

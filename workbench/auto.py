@@ -135,6 +135,18 @@ class AutoModelForDepthEstimation(_AutoModel):
     task = "depth-estimation"
 
 
+class AutoModelForZeroShotImageClassification(_AutoModel):
+    """Image-text dual encoders (CLIP, SigLIP): images scored against any labels."""
+
+    task = "zero-shot-image-classification"
+
+
+class AutoModelForMaskGeneration(_AutoModel):
+    """Promptable segmenters (SAM): masks from points, boxes or masks on a cached image embedding."""
+
+    task = "mask-generation"
+
+
 class AutoModelForCausalLM(_AutoModel):
     """Decoders with a language-model head (GPT-2, Llama): hub folders and GGUF files (`gguf_file=`)."""
 
@@ -156,8 +168,9 @@ class AutoTokenizer:
 
 __all__ = [
     "AutoConfig", "AutoModel", "AutoModelForAudioClassification", "AutoModelForCTC", "AutoModelForCausalLM",
-    "AutoModelForDepthEstimation", "AutoModelForImageClassification", "AutoModelForMaskedLM",
+    "AutoModelForDepthEstimation", "AutoModelForImageClassification", "AutoModelForMaskGeneration", "AutoModelForMaskedLM",
     "AutoModelForObjectDetection", "AutoModelForPreTraining", "AutoModelForQuestionAnswering", "AutoModelForSeq2SeqLM",
     "AutoModelForSemanticSegmentation", "AutoModelForSequenceClassification", "AutoModelForSpeechSeq2Seq",
-    "AutoModelForTokenClassification", "AutoModelForUniversalSegmentation", "AutoProcessor", "AutoTokenizer",
+    "AutoModelForTokenClassification", "AutoModelForUniversalSegmentation", "AutoModelForZeroShotImageClassification",
+    "AutoProcessor", "AutoTokenizer",
 ]

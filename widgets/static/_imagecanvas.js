@@ -61,3 +61,14 @@ export function drawStatus(model, errBox, badge) {
     : "";
   badge.style.display = w.length ? "block" : "none";
 }
+
+// Listen to the widget model, draw once, and return the cleanup anywidget calls when the view goes away
+export function connect(model, el, s, handlers, start) {
+  for (const [ev, fn] of handlers) model.on(ev, fn);
+  start();
+  return () => {
+    for (const [ev, fn] of handlers) model.off(ev, fn);
+    if (s.frame) cancelAnimationFrame(s.frame);
+    el.innerHTML = "";
+  };
+}

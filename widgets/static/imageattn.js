@@ -3,7 +3,7 @@
 // rollout); the layer, head / mean / rollout choice and the opacity are browser-only controls
 // (no message to the kernel). Values set from the kernel move the controls.
 import { arrayReader } from "./_arrays.js";
-import { el_, bitmapOf, heatCanvas, drawStatus } from "./_imagecanvas.js";
+import { el_, bitmapOf, connect, heatCanvas, drawStatus } from "./_imagecanvas.js";
 
 const MAX_W = 480;
 
@@ -87,14 +87,7 @@ function render({ model, el }) {
     ["change:image", loadImage],
     ["change:maps", schedule], ["change:meta", schedule], ["change:error", schedule], ["change:untrained", schedule],
   ];
-  for (const [ev, fn] of handlers) model.on(ev, fn);
-  loadImage();
-  schedule();
-  return () => {
-    for (const [ev, fn] of handlers) model.off(ev, fn);
-    if (s.frame) cancelAnimationFrame(s.frame);
-    el.innerHTML = "";
-  };
+  return connect(model, el, s, handlers, () => { loadImage(); schedule(); });
 }
 
 export default { render };

@@ -28,6 +28,9 @@ FAMILIES: dict[str, str] = {
     "depth_anything": "workbench.models.depth_anything",
     "gpt2": "workbench.models.gpt2",
     "llama": "workbench.models.llama",
+    "clip": "workbench.models.clip",
+    "siglip": "workbench.models.siglip",
+    "sam": "workbench.models.sam",
 }
 
 

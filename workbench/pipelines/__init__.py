@@ -31,6 +31,9 @@ TASKS: dict[str, tuple[str, str]] = {
     "image-segmentation": ("workbench.pipelines.image_segmentation", "ImageSegmentationPipeline"),
     "depth-estimation": ("workbench.pipelines.depth_estimation", "DepthEstimationPipeline"),
     "text-generation": ("workbench.pipelines.text_generation", "TextGenerationPipeline"),
+    "mask-generation": ("workbench.pipelines.mask_generation", "MaskGenerationPipeline"),
+    "zero-shot-image-classification": ("workbench.pipelines.zero_shot_image_classification",
+                                       "ZeroShotImageClassificationPipeline"),
 }
 # Tasks named with parameters: "translation_en_to_de" is the translation task for that language pair.
 PARAMETRIZED = {"translation": re.compile(r"translation_[A-Za-z-]+_to_[A-Za-z-]+")}

@@ -20,13 +20,16 @@ def grid_tokens(rows: int, cols: int) -> list[str]:
 class ImagePipeline(Pipeline):
     """A pipeline over an image processor and a vision model."""
 
+    image_processor_class: Any = ImageProcessor
+
     def __init__(self, model: Any, processor: Any = None, *, device: Any = None, batch_size: int = 8) -> None:
         super().__init__(model, processor, device=device, batch_size=batch_size)
-        if not isinstance(self.processor, ImageProcessor):
+        # an image processor alone, or a processor holding one (with a tokenizer, for image-text models)
+        self.image_processor = getattr(self.processor, "image_processor", self.processor)
+        if not isinstance(self.image_processor, self.image_processor_class):
             raise InputError(f"the {self.task!r} pipeline needs the checkpoint's image processor "
                              "(preprocessor_config.json next to the weights); got a "
                              f"{type(self.processor).__name__}. Pass processor=... or a folder that has one.")
-        self.image_processor = self.processor
 
     def _check_type(self, item: Any, index: int) -> None:
         if not is_image_input(item):

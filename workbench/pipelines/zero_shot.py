@@ -17,16 +17,23 @@ from ..errors import InputError
 from .text_common import TextPipeline, with_attentions
 
 
-def parse_labels(labels: Any) -> list[str]:
+def parse_labels(labels: Any, task: str = "zero-shot-classification") -> list[str]:
+    """`candidate_labels` as a list: a list of strings, or one comma-separated string ("sports, politics")."""
     if isinstance(labels, str):
         labels = [label.strip() for label in labels.split(",") if label.strip()]
     ok = isinstance(labels, (list, tuple)) and len(labels) > 0 and all(isinstance(x, str) and x.strip() for x in labels)
     if not ok:
         raise InputError(
-            f"zero-shot-classification needs candidate_labels=[...] with at least one non-empty label "
+            f"{task} needs candidate_labels=[...] with at least one non-empty label "
             f'(a list of strings, or one comma-separated string such as "sports, politics"); got {labels!r:.80}.'
         )
     return list(labels)
+
+
+def check_template(template: str, example: str) -> None:
+    if not isinstance(template, str) or template.format(example) == template:
+        raise InputError(f"hypothesis_template={template!r} has no {{}} where the label goes; use e.g. "
+                         '"This example is {}." (or "{}" for labels that are whole sentences).')
 
 
 class ZeroShotClassificationPipeline(TextPipeline):
@@ -49,11 +56,7 @@ class ZeroShotClassificationPipeline(TextPipeline):
             raise InputError("pass the text(s) to classify once: classifier(sequences, candidate_labels=[...]).")
         inputs = sequences if inputs is None else inputs
         labels = parse_labels(candidate_labels)
-        if hypothesis_template.format(labels[0]) == hypothesis_template:
-            raise InputError(
-                f"hypothesis_template={hypothesis_template!r} has no {{}} where the label goes; "
-                'use e.g. "This example is {}."'
-            )
+        check_template(hypothesis_template, labels[0])
         if self.entailment_id == -1:
             raise InputError(
                 "the model's config has no label starting with 'entail' in label2id, so it is not an NLI model "

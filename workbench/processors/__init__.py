@@ -18,6 +18,7 @@ _EXPORTS: dict[str, str] = {
     "kaldi_fbank": "workbench.processors.fbank",
     "ImageProcessor": "workbench.processors.image",
     "to_rgb": "workbench.processors.image",
+    "ImageTextProcessor": "workbench.processors.image_text",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -55,6 +55,19 @@ def _image(folder: Path, config: dict[str, Any]) -> Any:
     return ImageProcessor.from_dict(config)
 
 
+def _sam(folder: Path, config: dict[str, Any]) -> Any:
+    from .sam import SamProcessor
+
+    return SamProcessor.from_dict(config)
+
+
+def _image_text(folder: Path, config: dict[str, Any]) -> Any:
+    from ..tokenizer import Tokenizer
+    from .image_text import ImageTextProcessor
+
+    return ImageTextProcessor(_image(folder, config), Tokenizer.from_pretrained(folder))
+
+
 # A name from preprocessor_config.json (or a model type) -> what builds its processor.
 BUILDERS: dict[str, Callable[[Path, dict[str, Any]], Any]] = {
     "WhisperProcessor": _whisper,
@@ -73,6 +86,13 @@ BUILDERS: dict[str, Callable[[Path, dict[str, Any]], Any]] = {
     "DPTImageProcessor": _image,
     "DPTFeatureExtractor": _image,
     "Mask2FormerImageProcessor": _image,
+    "SiglipImageProcessor": _image,
+    "SamImageProcessor": _sam,
+    "SamProcessor": _sam,
+    # model types (config.json), looked up first: dual encoders get the image processor and the tokenizer together
+    "clip": _image_text,
+    "siglip": _image_text,
+    "sam": _sam,
     "Wav2Vec2Processor": _wav2vec2,
     "Wav2Vec2FeatureExtractor": _wav2vec2,
     "wav2vec2": _wav2vec2,
@@ -94,6 +114,12 @@ def read_preprocessor_config(folder: Path) -> dict[str, Any]:
     return {**(features if isinstance(features, dict) else {}), "processor_class": data.get("processor_class")}
 
 
+def model_type_of(folder: Path) -> str | None:
+    """`model_type` from the folder's config.json, if it has one."""
+    path = checkpoint_file(folder, "config.json")
+    return read_json_object(path).get("model_type") if path else None
+
+
 class AutoProcessor:
     @staticmethod
     def from_pretrained(name_or_path: str | os.PathLike, *, revision: str | None = None,
@@ -102,12 +128,13 @@ class AutoProcessor:
         `gguf_file`: a GGUF file whose metadata holds the tokenizer)."""
         folder = resolve_model_folder(name_or_path, revision=revision, allow_patterns=allow_patterns_for(gguf_file))
         config = read_preprocessor_config(folder)
+        model_type = model_type or model_type_of(folder)
+        if model_type in BUILDERS:  # a family with its own processor (the image processor's name alone says less)
+            return BUILDERS[model_type](folder, config)
         for key in ("processor_class", "feature_extractor_type", "image_processor_type"):
             name = config.get(key)
             if name in BUILDERS:
                 return BUILDERS[name](folder, config)
-        if model_type in BUILDERS:
-            return BUILDERS[model_type](folder, config)
         return _tokenizer(folder, config, gguf_file)
 
     @staticmethod

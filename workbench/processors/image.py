@@ -41,7 +41,8 @@ OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 RESAMPLE_NAMES = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
 
 # The size dicts a config may hold (as the reference): each is one resizing rule.
-SIZE_FORMS = ({"height", "width"}, {"shortest_edge"}, {"shortest_edge", "longest_edge"}, {"max_height", "max_width"})
+SIZE_FORMS = ({"height", "width"}, {"shortest_edge"}, {"shortest_edge", "longest_edge"}, {"max_height", "max_width"},
+              {"longest_edge"})
 
 ImageInput = Any  # str (path, URL, data URI) | bytes | os.PathLike | PIL.Image | np.ndarray | torch.Tensor
 
@@ -240,6 +241,9 @@ def output_size(height: int, width: int, size: dict[str, int]) -> tuple[int, int
         short, long = (width, height) if width <= height else (height, width)
         new_long = int(s * long / short)
         return (new_long, s) if width <= height else (s, new_long)
+    if set(size) == {"longest_edge"}:  # SAM: the longest side -> size, rounded half up
+        scale = size["longest_edge"] / max(height, width)
+        return int(height * scale + 0.5), int(width * scale + 0.5)
     if "max_height" in size:
         scale = min(size["max_height"] / height, size["max_width"] / width)
         return int(height * scale), int(width * scale)
@@ -258,6 +262,10 @@ PROCESSOR_TYPES: dict[str, dict[str, Any]] = {
     "CLIPImageProcessor": dict(size={"shortest_edge": 224}, default_to_square=False, resample=3, do_center_crop=True,
                                crop_size={"height": 224, "width": 224}, image_mean=OPENAI_CLIP_MEAN,
                                image_std=OPENAI_CLIP_STD),
+    "SiglipImageProcessor": dict(size={"height": 224, "width": 224}, default_to_square=False, resample=3,
+                                 image_mean=IMAGENET_STANDARD_MEAN, image_std=IMAGENET_STANDARD_STD),
+    "SamImageProcessor": dict(size={"longest_edge": 1024}, resample=2, image_mean=IMAGENET_DEFAULT_MEAN,
+                              image_std=IMAGENET_DEFAULT_STD, do_pad=True, pad_size={"height": 1024, "width": 1024}),
     "DetrImageProcessor": dict(size={"shortest_edge": 800, "longest_edge": 1333}, default_to_square=False,
                                max_size=1333, resample=2, image_mean=IMAGENET_DEFAULT_MEAN,
                                image_std=IMAGENET_DEFAULT_STD, do_pad=True),

@@ -1,0 +1,112 @@
+"""Vision-language speed on CPU: ours vs the reference on the real shapes of openai/clip-vit-base-patch32,
+google/siglip-base-patch16-224 and facebook/sam-vit-base (random weights, built and saved by the reference, the same
+on both sides), and SAM's click-to-mask latency.
+
+    python benchmarks/bench_vision_language.py [--quick] [--threads N]
+
+Prints, per model, the median seconds of the image tower (CLIP/SigLIP image features of a batch of 8; SAM's image
+encoder on one 1024 x 1024 input), of the text tower (8 labels) and their ratio (reference / ours: above 1, we are
+faster); and SAM's click to mask: one point prompt on a cached embedding through the prompt encoder, the mask decoder
+and the masks' resizing to the photo (ours: `pipe.segment`; the reference: `SamModel(image_embeddings=...)` +
+`SamProcessor.post_process_masks`), the kernel side of a click in the SegmentAnything panel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _common import best_of  # noqa: E402
+
+
+def report(name: str, ref_s: float, ours_s: float) -> None:
+    print(f"{name:<38} reference {ref_s * 1000:9.1f} ms   ours {ours_s * 1000:9.1f} ms   ratio {ref_s / ours_s:5.2f}x")
+
+
+def dual_encoder(kind: str, tmp: Path, repeats: int) -> None:
+    import transformers
+
+    from workbench import AutoModelForZeroShotImageClassification
+
+    torch.manual_seed(0)
+    if kind == "clip":  # the defaults are clip-vit-base-patch32's shapes
+        ref = transformers.CLIPModel(transformers.CLIPConfig(attn_implementation="sdpa")).eval()
+    else:  # siglip-base-patch16-224
+        ref = transformers.SiglipModel(transformers.SiglipConfig(attn_implementation="sdpa")).eval()
+    ref.save_pretrained(tmp / kind)
+    ours = AutoModelForZeroShotImageClassification.from_pretrained(tmp / kind).eval()
+    pixels = torch.randn(8, 3, 224, 224)
+    ids = torch.randint(1, 1000, (8, 16 if kind == "clip" else 64))
+    with torch.inference_mode():
+        report(f"{kind}: image features (batch 8)", best_of(lambda: ref.get_image_features(pixel_values=pixels), repeats),
+               best_of(lambda: ours.get_image_features(pixel_values=pixels), repeats))
+        report(f"{kind}: text features (8 labels)", best_of(lambda: ref.get_text_features(input_ids=ids), repeats),
+               best_of(lambda: ours.get_text_features(input_ids=ids), repeats))
+
+
+def sam(tmp: Path, repeats: int) -> None:
+    import json
+
+    import transformers
+
+    from widgets._gallery import sample_path
+    from workbench import pipeline
+
+    torch.manual_seed(0)
+    ref = transformers.SamModel(transformers.SamConfig()).eval()  # the defaults are sam-vit-base's shapes
+    ref.save_pretrained(tmp / "sam")
+    (tmp / "sam" / "preprocessor_config.json").write_text(json.dumps({"image_processor_type": "SamImageProcessor"}))
+    pipe = pipeline("mask-generation", model=tmp / "sam")
+    processor = transformers.SamProcessor(transformers.SamImageProcessor.from_pretrained(tmp / "sam"))
+    from PIL import Image
+
+    photo = Image.open(sample_path("chelsea")).convert("RGB")
+    pixels = torch.randn(1, 3, 1024, 1024)
+    with torch.inference_mode():
+        report("sam: image encoder (1024 x 1024)", best_of(lambda: ref.get_image_embeddings(pixels), max(2, repeats // 3), 1),
+               best_of(lambda: pipe.model.get_image_embeddings(pixels), max(2, repeats // 3), 1))
+        embedded = pipe.embed(photo)
+        inputs = processor(images=photo, input_points=[[[[190.0, 140.0]]]], return_tensors="pt")
+        emb = embedded.embeddings
+
+        def reference_click() -> None:
+            out = ref(image_embeddings=emb, input_points=inputs["input_points"])
+            processor.post_process_masks(out.pred_masks, inputs["original_sizes"], inputs["reshaped_input_sizes"])
+
+        clicks = repeats * 3
+        ref_s = best_of(reference_click, clicks, 3)
+        ours_s = best_of(lambda: pipe.segment(embedded, points=[(190.0, 140.0)], labels=[1]), clicks, 3)
+        report("sam: click -> 3 masks at photo size", ref_s, ours_s)
+        panel_s = best_of(lambda: pipe.segment(embedded, points=[(190.0, 140.0)], labels=[1], output_size=(300, 451)),
+                          clicks, 3)
+        print(f"sam: the panel's click (masks at display size): {panel_s * 1000:.1f} ms (goal: <= 150 ms)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--only", choices=["clip", "siglip", "sam"], action="append")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    repeats = 3 if args.quick else 9
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in args.only or ["clip", "siglip", "sam"]:
+            if kind == "sam":
+                sam(Path(tmp), repeats)
+            else:
+                dual_encoder(kind, Path(tmp), repeats)
+
+
+if __name__ == "__main__":
+    main()

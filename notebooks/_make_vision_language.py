@@ -1,0 +1,87 @@
+"""Writes notebooks/12_vision_language.ipynb (run: python notebooks/_make_vision_language.py). Outputs are left empty."""
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+cells = [
+    new_markdown_cell("""# Vision meets language
+
+Models that read a photo **and** text: zero-shot image classification with CLIP (`openai/clip-vit-base-patch32`) and SigLIP (`google/siglip-base-patch16-224`): labels you type, no training. And a model prompted by clicks instead of words: SAM segments whatever you point at.
+
+When the real checkpoints are cached (the classroom pack prefetches them: `python -m workbench.prefetch`), they are used; offline without them, the panels run on tiny models with **random weights** and say so with their badge (their scores mean nothing). The photos ship offline with scikit-image and matplotlib."""),
+    new_code_cell("""from workbench import pipeline
+from workbench.classroom import real_or_tiny, tiny_vision_model
+from widgets._gallery import sample_path
+
+def vl_pipeline(task, hub_id):
+    \"\"\"The task's pipeline on the real checkpoint when it is here, else on a tiny random model (said in the output).\"\"\"
+    source, real = real_or_tiny(hub_id, lambda: tiny_vision_model(task))
+    if real:
+        return pipeline(task, model=source), True
+    model, processor = source
+    return pipeline(task, model=model, processor=processor), False
+
+clip, real_clip = vl_pipeline("zero-shot-image-classification", "openai/clip-vit-base-patch32")"""),
+    new_markdown_cell("""## Zero-shot image classification
+
+Each label becomes a sentence ("This is a photo of a cat."); the image and every sentence are embedded in one space and compared. CLIP spreads one unit of probability over the labels (a softmax); SigLIP scores each label on its own (a sigmoid), so its scores need not add up to 1. The result has the reference library's format:"""),
+    new_code_cell("""clip(str(sample_path("chelsea")), candidate_labels=["a cat", "a dog", "a remote control", "a cup of coffee"])"""),
+    new_markdown_cell("""### The panel
+
+Type labels, comma separated: the bars follow as you type (the photo is embedded once, and only labels not seen before go through the text tower). Tick photos under **compare** for the image × label matrix: which label wins for which photo."""),
+    new_code_cell("""from widgets import ZeroShotImageClassifier
+
+zsc = ZeroShotImageClassifier(model=clip, candidate_labels="a cat, a cup of coffee, a rocket, an astronaut, a motorcycle",
+                              compare=["chelsea", "coffee", "rocket", "astronaut"])
+zsc.source.load_sample("chelsea")
+zsc"""),
+    new_markdown_cell("""SigLIP, when it is here (its sigmoid scores are independent: several labels can be likely at once, or none):"""),
+    new_code_cell("""siglip_source, real_siglip = real_or_tiny("google/siglip-base-patch16-224", lambda: None)
+if real_siglip:
+    siglip = pipeline("zero-shot-image-classification", model=siglip_source)
+    print(siglip(str(sample_path("astronaut")), candidate_labels=["an astronaut", "a flag", "a rocket", "a cat"]))
+else:
+    print("(the tiny stand-in above is a CLIP; SigLIP runs here when its checkpoint is cached)")"""),
+    new_markdown_cell("""## Click to segment: SAM (`facebook/sam-vit-base`)
+
+SAM splits the work: the **image encoder** (a ViT, the slow part) runs once per photo; each prompt (a click inside the object, a click outside it, a box) then runs only the small **prompt encoder** and **mask decoder** on that cached embedding. `embed()` is the first step, `segment()` the second. Points are (x, y) in the photo's pixels, with label 1 (this is the object) or 0 (this is not). SAM answers with three candidate masks (a part, the object, a larger whole) and the IoU it predicts for each."""),
+    new_code_cell('''import numpy as np
+from PIL import Image
+
+sam, real_sam = vl_pipeline("mask-generation", "facebook/sam-vit-base")
+cat = Image.open(sample_path("chelsea")).convert("RGB")
+embedded = sam.embed(cat)  # the image encoder, once for every prompt below
+click = sam.segment(embedded, points=[(190, 140)], labels=[1])  # one click on the cat: three candidates
+box = sam.segment(embedded, box=(60, 20, 420, 300), multimask_output=False)  # a box around it: one mask
+print("a click's candidates, predicted IoU:", [round(s, 3) for s in click["scores"]])
+print("the box's mask, predicted IoU:", round(box["scores"][0], 3))
+
+def overlay(image, masks, colors=((255, 40, 160), (40, 200, 255), (255, 200, 0), (120, 255, 80))):
+    """The photo with each boolean (H, W) mask tinted in a colour of its own."""
+    rgb = np.asarray(image).astype(float)
+    for i, mask in enumerate(masks):
+        rgb[mask] = 0.45 * rgb[mask] + 0.55 * np.array(colors[i % len(colors)])
+    return Image.fromarray(rgb.astype(np.uint8))
+
+overlay(cat, [click["masks"][int(np.argmax(click["scores"]))]])'''),
+    new_markdown_cell("""### The panel
+
+Click the object (shift-click or right-click: a point that is *not* the object), or drag a box. Each prompt runs only the prompt encoder and mask decoder on the cached embedding (the time is shown under the photo); pick one of the three candidates by its predicted IoU. **Segment everything** runs the automatic grid below with a progress bar."""),
+    new_code_cell('''from widgets import SegmentAnything
+
+sa = SegmentAnything(model=sam)
+sa.source.load_sample("chelsea")
+sa.prompt([[190, 140, 1]])  # the same click from code: the panel shows its masks
+sa'''),
+    new_markdown_cell("""**Segment everything**: the pipeline's automatic mode prompts SAM with a grid of points (`points_per_crop` per side; the reference's default is 32, i.e. 1,024 prompts), keeps the masks whose predicted IoU and stability pass `pred_iou_thresh` and `stability_score_thresh`, and drops duplicates by box overlap. The result has the reference library's format: `{"masks": [...], "scores": [...]}`, best first. (With random weights nothing passes the real thresholds, so the tiny stand-in runs with loose ones.)"""),
+    new_code_cell('''options = dict(points_per_crop=8) if real_sam else dict(points_per_crop=4, pred_iou_thresh=0.0,
+                                                           stability_score_thresh=0.5, stability_score_offset=0.3)
+everything = sam(cat, **options)
+print(len(everything["masks"]), "masks; scores:", [round(s, 3) for s in everything["scores"][:8]])
+overlay(cat, everything["masks"][:8])'''),
+]
+
+nb = new_notebook(cells=cells, metadata={"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
+                                                         "name": "python3"}, "language_info": {"name": "python"}})
+Path(__file__).with_name("12_vision_language.ipynb").write_text(nbformat.writes(nb) + "\n", encoding="utf-8")

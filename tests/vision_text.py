@@ -1,0 +1,56 @@
+"""Tiny image-text checkpoints built by the reference (weights, tokenizer, image processor), for pipeline and panel
+tests: CLIP (a BPE vocabulary trained here) and SigLIP (a SentencePiece model trained here)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import torch
+
+from tests.models.harness import transformers
+from tests.test_tokenizer_vision_text import clip_vocab, corpus
+
+TOWER = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4)
+
+
+def clip_folder(folder: Path, image_size: int = 32, patch_size: int = 8) -> Path:
+    vocab, merges = clip_vocab()
+    config = transformers.CLIPConfig(
+        text_config=dict(TOWER, vocab_size=len(vocab), max_position_embeddings=32, eos_token_id=vocab["<|endoftext|>"],
+                         bos_token_id=vocab["<|startoftext|>"], pad_token_id=vocab["<|endoftext|>"]),
+        vision_config=dict(TOWER, image_size=image_size, patch_size=patch_size), projection_dim=16,
+        logit_scale_init_value=4.0, attn_implementation="eager")
+    torch.manual_seed(0)
+    transformers.CLIPModel(config).eval().save_pretrained(folder)
+    transformers.CLIPTokenizer(vocab=vocab, merges=merges).save_pretrained(folder)
+    (folder / "preprocessor_config.json").write_text(json.dumps({
+        "image_processor_type": "CLIPImageProcessor", "size": {"shortest_edge": image_size},
+        "crop_size": {"height": image_size, "width": image_size}}))
+    return folder
+
+
+def siglip_folder(folder: Path, image_size: int = 32, patch_size: int = 8) -> Path:
+    import sentencepiece
+
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(sentence_iterator=iter(corpus()), model_writer=model, vocab_size=150,
+                                             model_type="unigram", pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+                                             character_coverage=1.0, hard_vocab_limit=False, minloglevel=2)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "spiece.model").write_bytes(model.getvalue())
+    tokenizer = transformers.SiglipTokenizer(str(folder / "spiece.model"))
+    config = transformers.SiglipConfig(
+        text_config=dict(TOWER, vocab_size=len(tokenizer), max_position_embeddings=64),
+        vision_config=dict(TOWER, image_size=image_size, patch_size=patch_size), attn_implementation="eager")
+    torch.manual_seed(0)
+    model = transformers.SiglipModel(config).eval()
+    with torch.no_grad():
+        model.logit_scale.fill_(3.0)
+        model.logit_bias.fill_(-2.0)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    (folder / "preprocessor_config.json").write_text(json.dumps({
+        "image_processor_type": "SiglipImageProcessor", "size": {"height": image_size, "width": image_size}}))
+    return folder

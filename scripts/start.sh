@@ -39,6 +39,10 @@ port="$(python scripts/_lab.py port "$wanted")"
 export JUPYTER_TOKEN="${JUPYTER_TOKEN:-$(python -c 'import secrets; print(secrets.token_hex(24))')}"
 export HF_HUB_OFFLINE=1
 export HF_HUB_DISABLE_TELEMETRY=1
+# scripts/jupyter holds the offline configuration: Lab's settings overrides and, for Voila when it is
+# installed, voila.json choosing the "offline" template (no Font Awesome from a CDN)
+export JUPYTER_PATH="$WORKBENCH_ROOT/scripts/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH}"
+export JUPYTER_CONFIG_PATH="$WORKBENCH_ROOT/scripts/jupyter${JUPYTER_CONFIG_PATH:+:$JUPYTER_CONFIG_PATH}"
 
 args=(
     --ip=127.0.0.1
@@ -47,9 +51,9 @@ args=(
     "--ServerApp.root_dir=$WORKBENCH_ROOT"
     "--LabApp.default_url=/lab/tree/$tour"
     # offline: no news feed (and no "get notified about Jupyter news?" pop-up: the overrides
-    # in scripts/lab-settings turn the announcements off), no update check, no extension
+    # in scripts/jupyter/lab/settings turn the announcements off), no update check, no extension
     # manager reaching PyPI
-    "--LabApp.app_settings_dir=$WORKBENCH_ROOT/scripts/lab-settings"
+    "--LabApp.app_settings_dir=$WORKBENCH_ROOT/scripts/jupyter/lab/settings"
     --LabApp.news_url=None
     --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
     --LabApp.extension_manager=readonly

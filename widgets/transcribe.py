@@ -57,7 +57,8 @@ class Transcribe(Panel):
                                          tooltip="open the decoder's attention over the audio frames")
         self.attention_out = W.Output()
         self.progress = W.FloatProgress(min=0, max=1, value=0, description="", layout=W.Layout(width="200px"))
-        self.plot = W.Image(format="png", layout=W.Layout(max_width="100%"))
+        # the tooltip is the picture's text alternative (title) for screen readers
+        self.plot = W.Image(format="png", layout=W.Layout(max_width="100%"), tooltip="waveform and segments")
         self.player = TranscriptPlayer()
         self.text = W.Textarea(layout=W.Layout(width="100%", height="4em"), disabled=True)
         self.note = W.HTML("<i>Upload a wav/flac/ogg/mp3 file, or press ● Record (where the browser allows the microphone).</i>")

@@ -61,6 +61,8 @@ class Transcribe(Panel):
         self.plot = W.Image(format="png", layout=W.Layout(max_width="100%"), tooltip="waveform and segments")
         self.player = TranscriptPlayer()
         self.text = W.Textarea(layout=W.Layout(width="100%", height="4em"), disabled=True)
+        for result in (self.player, self.text):
+            result.add_class("wb-result")  # dimmed beside an error (Panel)
         self.note = W.HTML("<i>Upload a wav/flac/ogg/mp3 file, or press ● Record (where the browser allows the microphone).</i>")
         self.array: np.ndarray | None = None
         self.result: Any = None
@@ -131,11 +133,22 @@ class Transcribe(Panel):
         if self.array is None:
             raise InputError("nothing to transcribe yet; upload an audio file or record one first.")
         self.progress.value = 0.05
+        self.progress.description = "loading…"  # visible at once: the model may take seconds to load
+        self.run_button.disabled = True
+        try:
+            return self._transcribe()
+        finally:
+            self.run_button.disabled = self.array is None
+
+    def _transcribe(self) -> Any:
         pipe = self.pipeline()
         duration = len(self.array) / RATE
 
         def progress(done: float, total: float) -> None:
             self.progress.value = min(1.0, done / max(total, 1e-9))
+            self.progress.description = f"{min(done, total):.1f}/{total:.1f} s"
+
+        self.progress.description = "transcribing…"
 
         result = pipe({"array": self.array, "sampling_rate": RATE}, return_timestamps=self.timestamps.value,
                       generate_kwargs={"num_beams": int(self.beams.value)}, return_details=True, progress=progress)
@@ -144,6 +157,7 @@ class Transcribe(Panel):
         self.player.segments = segments
         self.text.value = result["text"].strip()
         self.progress.value = 1.0
+        self.progress.description = f"done ({duration:.1f} s)"
         self.static_html = transcript_html(segments, self.plot.value, f"{self.name} ({duration:.1f} s)")
         return result
 

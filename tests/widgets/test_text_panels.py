@@ -115,8 +115,11 @@ def test_fill_mask_panel_shows_errors_and_recovers(fill_pipe):
     panel = FillMask(fill_pipe, debounce_ms=0)
     panel.text = "no mask here"
     assert "[MASK]" in panel.error and "[MASK]" in panel._status.value
+    # the last result no longer answers the text on screen: dimmed beside the error, undimmed after
+    assert "wb-stale" in panel._dom_classes and "wb-result" in panel._view._dom_classes
+    assert ".wb-stale .wb-result{opacity:.35" in panel._status.value
     panel.text = "now a [MASK] here"
-    assert panel.error == "" and len(panel.result) == 5
+    assert panel.error == "" and len(panel.result) == 5 and "wb-stale" not in panel._dom_classes
 
 
 def test_resolve_pipeline_recognises_a_pipeline_by_type(fill_pipe):

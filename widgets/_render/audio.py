@@ -73,6 +73,12 @@ def player_segments(result: dict[str, Any]) -> list[dict[str, Any]]:
     if rest:  # words that fell between segments: keep them visible in their own line
         out.append({"text": "".join(w["text"] for w in rest), "start": rest[0]["start"], "end": rest[-1]["end"],
                     "words": rest})
+    # Shown one under another, the lines must not overlap in time ("[0.00–3.72]" then "[3.58–3.88]"): a line
+    # starts no earlier than the one before it ends (the model's own timestamps stay in the result).
+    out.sort(key=lambda s: s["start"])
+    for before, line in zip(out, out[1:]):
+        line["start"] = max(line["start"], before["end"])
+        line["end"] = max(line["end"], line["start"])
     return out
 
 

@@ -221,10 +221,11 @@ class Similarity(LivePanel):
     def __init__(self, model: Any = None, *, sentences: list[str] | None = None, neighbours: int = 1,
                  debounce_ms: int = 300, tokenizer: Any = None) -> None:
         self._text = W.Textarea(placeholder="One sentence per line", layout=W.Layout(width="100%", height="8em"))
-        self._image = W.Image(format="png", tooltip="cosine similarity heatmap")  # tooltip: text alternative
+        self._image = W.HTML()  # an <img> with alt text (W.Image has no alt; its tooltip breaks its view)
         super().__init__(model if model is not None else "sentence-transformers/all-MiniLM-L6-v2",
                          tokenizer=tokenizer, debounce_ms=debounce_ms, controls=[self._text])
-        self.children = (self._text, self._image, *self.children[1:])
+        badge, text, *rest = self.children  # the badge, then the controls (the text box) ...
+        self.children = (badge, text, self._image, *rest)  # ... with the heatmap under the text box
         self.add_class("wb-similarity-panel")
         self._syncing = False
         self._text.observe(self._from_box, names="value")
@@ -266,6 +267,6 @@ class Similarity(LivePanel):
     def set_result(self, result: Any) -> None:
         self.result = [] if result is None else result
         self.png = self._png if result is not None else b""
-        self._image.value = self.png
+        self._image.value = R.png_html(self.png, "cosine similarity heatmap") if self.png else ""
         if result is not None:
             self.static_html = R.png_html(self.png, "similarity heatmap") + self.html

@@ -20,6 +20,7 @@ import traitlets as T
 
 from ._base import Panel, guarded
 from ._render.audio import RATE, player_segments, plot_png, transcript_html, wav_bytes
+from ._render.text import png_html
 
 STATIC = Path(__file__).parent / "static"
 
@@ -57,8 +58,9 @@ class Transcribe(Panel):
                                          tooltip="open the decoder's attention over the audio frames")
         self.attention_out = W.Output()
         self.progress = W.FloatProgress(min=0, max=1, value=0, description="", layout=W.Layout(width="200px"))
-        # the tooltip is the picture's text alternative (title) for screen readers
-        self.plot = W.Image(format="png", layout=W.Layout(max_width="100%"), tooltip="waveform and segments")
+        # an <img> with alt text (W.Image has no alt; its tooltip breaks its view): readable by screen readers
+        self.plot = W.HTML(layout=W.Layout(max_width="100%"))
+        self.plot_png = b""
         self.player = TranscriptPlayer()
         self.text = W.Textarea(layout=W.Layout(width="100%", height="4em"), disabled=True)
         for result in (self.player, self.text):
@@ -117,7 +119,7 @@ class Transcribe(Panel):
         self.array, self.name = audio.array, name or (str(source) if isinstance(source, (str, Path)) else "audio")
         png = plot_png(self.array)
         wav = wav_bytes(self.array)
-        self.plot.value = png
+        self.plot_png, self.plot.value = png, png_html(png, "waveform and mel spectrogram")
         self.player.wav = wav
         self.text.value = ""
         self.run_button.disabled = False
@@ -158,7 +160,7 @@ class Transcribe(Panel):
         self.text.value = result["text"].strip()
         self.progress.value = 1.0
         self.progress.description = f"done ({duration:.1f} s)"
-        self.static_html = transcript_html(segments, self.plot.value, f"{self.name} ({duration:.1f} s)")
+        self.static_html = transcript_html(segments, self.plot_png, f"{self.name} ({duration:.1f} s)")
         return result
 
     @guarded

@@ -347,7 +347,7 @@ def axe_violations(page, selector: str, *, impacts: Iterable[str] = ("critical",
 def assert_no_widget_errors(page) -> None:
     text = page.evaluate("() => (window.jupyterapp ? window.jupyterapp.shell.currentWidget.node"
                          " : document.body).innerText")
-    for bad in ("Error displaying widget", "Failed to load model class", "Loading widget...",
+    for bad in ("Error displaying widget", "Click to show javascript error", "Failed to load model class", "Loading widget...",
                 "Traceback (most recent call last)"):
         assert bad not in text, f"{bad!r} shown in the notebook"
 

@@ -24,6 +24,7 @@ from tests.browser.harness import (
     guarded_page,
     open_notebook,
     open_voila,
+    run_in_kernel,
     wait_until,
 )
 
@@ -39,6 +40,55 @@ _WIDGETS_SHOWN = """(sels) => sels.every(s => { const n = document.querySelector
 
 def _panels_shown(page, timeout: float = 60.0) -> None:
     page.wait_for_function(_WIDGETS_SHOWN, arg=list(P.PANELS.values()), timeout=timeout * 1000)
+
+
+_BARS = """(root) => [...root.querySelectorAll('.wb-bar-row')].map(r => {
+  const bar = r.querySelector('.wb-bar'), label = r.querySelector('.wb-bar-label');
+  return {label: r.dataset.label, score: +r.dataset.score, title: label.title,
+          fill: bar.getBoundingClientRect().width / bar.parentElement.getBoundingClientRect().width,
+          cut: label.scrollWidth > label.clientWidth + 1};
+})"""
+
+
+def _check_bars(page, panel: str, expected: list[tuple[str, float]]) -> None:
+    """The panel's bars in the page: the kernel's labels and scores, in order, each bar as wide as its score,
+    every label readable (shown whole, or ellipsised with the whole label as its tooltip)."""
+    rows = page.locator(P.PANELS[panel]).first.evaluate(_BARS)
+    assert [r["label"] for r in rows] == [label for label, _ in expected], (panel, rows)
+    top = max(1.0, max(abs(s) for _, s in expected))
+    for r, (label, score) in zip(rows, expected):
+        assert r["score"] == pytest.approx(score, abs=1e-5), (panel, r)
+        assert r["fill"] == pytest.approx(max(0.0, score) / top, abs=0.01), (panel, r)
+        assert r["title"] == label, (panel, r)
+
+
+def _check_text_panels(page) -> None:
+    """TextClassifier, QuestionAnswering, NER and Similarity show the kernel's results: labels and bar widths."""
+    got = json.loads(run_in_kernel(page, """import json
+print(json.dumps({"classify": [(d["label"], d["score"]) for d in classify.result],
+                  "qa": [(a["answer"] or "(no answer)", a["score"]) for a in qa.result],
+                  "qa_best": qa.result[0]["answer"],
+                  "ner": [(e["word"], e["entity"]) for e in ner.result],
+                  "sim": [[float(x) for x in row] for row in sim.result], "sentences": list(sim.sentences)}))"""))
+    assert len(got["classify"]) == 2 and len(got["qa"]) == 3, got
+    _check_bars(page, "classify", got["classify"])
+    _check_bars(page, "qa", got["qa"])
+    from playwright.sync_api import expect
+
+    expect(page.locator(".wb-qa-panel .wb-qa-best")).to_have_text(got["qa_best"])
+    # NER: one mark per token entity, its type as the data attribute, in order
+    marks = page.locator(".wb-ner-panel mark.wb-entity").evaluate_all(
+        "ms => ms.map(m => [m.dataset.type, m.innerText])")
+    assert [t for t, _ in marks] == [e.split("-")[-1] for _, e in got["ner"]], (marks, got["ner"])
+    assert all(word.lstrip("#").lower() in text.lower() for (_, text), (word, _) in zip(marks, got["ner"])), (marks, got["ner"])
+    # Similarity: each sentence's nearest neighbour is the kernel's argmax over the others
+    rows = page.locator(".wb-similarity-panel tr.wb-nn-row").evaluate_all("rs => rs.map(r => r.innerText)")
+    assert len(rows) == len(got["sentences"]) == 5, rows
+    for i, (row, sims) in enumerate(zip(rows, got["sim"])):
+        j = max((k for k in range(len(sims)) if k != i), key=lambda k: sims[k])
+        assert got["sentences"][j] in row.split("→")[1] and f"({sims[j]:.3f})" in row, (i, row)
+    heat = page.locator(".wb-similarity-panel img[alt='cosine similarity heatmap']")
+    assert heat.evaluate("i => i.complete && i.naturalWidth > 100"), "the similarity heatmap is drawn"
 
 
 def _shoot(page, prefix: str) -> None:
@@ -68,6 +118,7 @@ def test_panels_in_jupyterlab_and_saved_html(lab, lab_page, lab_notebook, net, c
     open_notebook(page, lab, nb, P.MARKER, timeout=300)
     _panels_shown(page)
     assert_no_widget_errors(page)
+    _check_text_panels(page)
 
     # axe-core on every panel, in both themes: no critical violation
     light = _axe(page)

@@ -59,7 +59,7 @@ def test_panel_transcribes_with_words(clip, pipe):
     panel = Transcribe(model=pipe)
     panel.load(str(clip))
     assert panel.error == "" and not panel.run_button.disabled
-    assert panel.plot.value[:4] == b"\x89PNG" and panel.player.wav[:4] == b"RIFF"  # one player: the clickable one
+    assert panel.plot_png[:4] == b"\x89PNG" and "alt=" in panel.plot.value and panel.player.wav[:4] == b"RIFF"  # one player: the clickable one
     panel.beams.value = 2
     result = panel.transcribe()
     assert panel.error == "", panel.error
@@ -102,7 +102,7 @@ def test_panel_shows_errors(tmp_path, clip, pipe):
     panel.load({"array": np.zeros(16000, np.float32), "sampling_rate": 16000}, name="quiet")
     assert "silent" in panel.error
     panel.load(np.ones(100, np.float32) * 0.5)  # a raw array: the model's rate is assumed, as the reference does
-    assert panel.error == "" and panel.array.size == 100 and panel.plot.value  # 6 ms still draws
+    assert panel.error == "" and panel.array.size == 100 and panel.plot_png  # 6 ms still draws
     # a recording arrives from the browser as bytes in a custom message
     panel._on_player_msg(panel.player, {"kind": "recorded"}, [clip.read_bytes()])
     assert panel.error == "" and "stella" in panel.text.value.lower()

@@ -86,7 +86,7 @@ def transcript_html(segments: list[dict[str, Any]], png: bytes | None = None, ti
     """Self-contained HTML of the result (the static view of a saved notebook)."""
     parts = [f"<div class='wb-transcribe-static'><b>{html.escape(title)}</b>"]
     if png:
-        parts.append(f"<img src='data:image/png;base64,{base64.b64encode(png).decode()}' style='max-width:100%'/>")
+        parts.append(f"<img alt='waveform and mel spectrogram' src='data:image/png;base64,{base64.b64encode(png).decode()}' style='max-width:100%'/>")
     for s in segments:
         parts.append(f"<div><span style='color:#666;font-family:monospace'>[{s['start']:.2f}–{s['end']:.2f}]</span> "
                      f"{html.escape(s['text'])}</div>")

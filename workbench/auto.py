@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from .config import PretrainedConfig, read_config_dict
 from .formats import open_checkpoint
-from .hub import resolve_model_folder
+from .hub import allow_patterns_for, resolve_model_folder
 from .models import family, model_class
 from .processors.auto import AutoProcessor, tokenizer_of
 
@@ -42,12 +42,14 @@ class _AutoModel:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike, *, revision: str | None = None,
-                        allow_pickle: bool = False, output_loading_info: bool = False, **kwargs: Any):
+                        allow_pickle: bool = False, output_loading_info: bool = False, gguf_file: str | None = None,
+                        **kwargs: Any):
         """Load any supported checkpoint (hub layout or a format its family reads) with this task's head.
-        Options as `PreTrainedModel.from_pretrained`; extra keywords override config fields."""
+        `gguf_file`: a `.gguf` file inside the folder or hub repo. Options as `PreTrainedModel.from_pretrained`;
+        extra keywords override config fields."""
         hub = {k: kwargs.pop(k) for k in _HUB_OPTIONS if k in kwargs}
-        folder = resolve_model_folder(name_or_path, revision=revision, **hub)
-        checkpoint = open_checkpoint(folder, allow_pickle=allow_pickle)
+        folder = resolve_model_folder(name_or_path, revision=revision, allow_patterns=allow_patterns_for(gguf_file), **hub)
+        checkpoint = open_checkpoint(folder, allow_pickle=allow_pickle, gguf_file=gguf_file)
         model, report = cls.model_class_for(checkpoint.model_type).from_checkpoint(checkpoint, **kwargs)
         model.config.name_or_path = str(name_or_path)
         return (model, report) if output_loading_info else model
@@ -88,12 +90,30 @@ class AutoModelForSpeechSeq2Seq(_AutoModel):
     task = "speech-seq2seq"
 
 
+class AutoModelForAudioClassification(_AutoModel):
+    """Audio -> clip labels (Wav2Vec2 keyword spotting, AST sound events)."""
+
+    task = "audio-classification"
+
+
+class AutoModelForCTC(_AutoModel):
+    """Audio -> per-frame character scores, decoded with CTC's rules (Wav2Vec2)."""
+
+    task = "ctc"
+
+
 class AutoModelForImageClassification(_AutoModel):
     task = "image-classification"
 
 
 class AutoModelForObjectDetection(_AutoModel):
     task = "object-detection"
+
+
+class AutoModelForCausalLM(_AutoModel):
+    """Decoders with a language-model head (GPT-2, Llama): hub folders and GGUF files (`gguf_file=`)."""
+
+    task = "causal-lm"
 
 
 class AutoTokenizer:
@@ -110,7 +130,8 @@ class AutoTokenizer:
 
 
 __all__ = [
-    "AutoConfig", "AutoModel", "AutoModelForImageClassification", "AutoModelForMaskedLM", "AutoModelForObjectDetection", "AutoModelForPreTraining", "AutoModelForQuestionAnswering",
-    "AutoModelForSequenceClassification", "AutoModelForSpeechSeq2Seq", "AutoModelForTokenClassification",
-    "AutoProcessor", "AutoTokenizer",
+    "AutoConfig", "AutoModel", "AutoModelForAudioClassification", "AutoModelForCTC", "AutoModelForCausalLM",
+    "AutoModelForImageClassification", "AutoModelForMaskedLM", "AutoModelForObjectDetection",
+    "AutoModelForPreTraining", "AutoModelForQuestionAnswering", "AutoModelForSequenceClassification",
+    "AutoModelForSpeechSeq2Seq", "AutoModelForTokenClassification", "AutoProcessor", "AutoTokenizer",
 ]

@@ -28,7 +28,7 @@ from .errors import CheckpointNotFoundError, OfflineError
 if TYPE_CHECKING:
     from tqdm.auto import tqdm
 
-__all__ = ["DEFAULT_ALLOW_PATTERNS", "is_offline", "resolve_model_folder"]
+__all__ = ["DEFAULT_ALLOW_PATTERNS", "allow_patterns_for", "is_offline", "resolve_model_folder"]
 
 # The files a model folder needs, and nothing else:
 #   *.json         config.json, tokenizer.json / tokenizer_config.json / special_tokens_map.json,
@@ -50,6 +50,14 @@ DEFAULT_ALLOW_PATTERNS: tuple[str, ...] = (
     "*.tiktoken",
     "model.bin",
 )
+
+
+
+def allow_patterns_for(gguf_file: str | None) -> list[str] | None:
+    """The download patterns when one GGUF file of a repo is asked for (`gguf_file=`): the default files
+    plus that one (a GGUF repo holds many quantisations; only the named one is fetched). None: the default."""
+    return None if gguf_file is None else [*DEFAULT_ALLOW_PATTERNS, gguf_file]
+
 
 # Hub repo ids: an optional namespace and a name made of letters, digits, "-", "_" and ".".
 _REPO_ID = re.compile(r"^(?:(?P<namespace>\w[\w.-]*)/)?(?P<name>\w[\w.-]*)$", re.ASCII)

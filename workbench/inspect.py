@@ -301,9 +301,60 @@ def edges_per_query(num_heads: int, num_queries: int, num_keys: int, budget_byte
     return int(max(1, min(num_keys, k)))
 
 
+
+
+# -- logit lens ------------------------------------------------------------------------------------
+@dataclass
+class LogitLens:
+    """What each layer of a language model would predict next, at each position ("logit lens").
+
+    Entry l on axis 0 reads the hidden state after l layers (0: the embeddings) through the model's
+    final norm and LM head; the last entry is the model's real prediction.
+    """
+
+    tokens: list[str]  # the input tokens (positions)
+    top_ids: np.ndarray  # (L + 1, T, k) int64: the k most likely next tokens, best first
+    top_probs: np.ndarray  # (L + 1, T, k) float32
+    top_tokens: list[list[list[str]]]  # (L + 1, T, k) their texts
+    model_name: str = ""
+
+    @property
+    def num_layers(self) -> int:
+        return self.top_ids.shape[0] - 1
+
+    def to_dicts(self) -> dict[str, Any]:
+        return {"tokens": self.tokens, "top_ids": self.top_ids.tolist(), "top_probs": self.top_probs.tolist(),
+                "top_tokens": self.top_tokens, "model_name": self.model_name}
+
+
+def logit_lens(model: Any, input_ids: Any, *, tokens: Sequence[str], decode: Any, k: int = 3) -> LogitLens:
+    """Run `model` once on `input_ids` (1, T) and read every layer's hidden state through its head.
+
+    The model must offer `lens_logits(hidden) -> logits` (final norm + LM head); `decode(ids) -> list[str]`
+    names the predicted tokens."""
+    import torch
+
+    lens = getattr(model, "lens_logits", None)
+    if lens is None:
+        raise InputError(f"{type(model).__name__} has no lens_logits(hidden); the logit lens needs a language model head.")
+    if input_ids.dim() != 2 or input_ids.shape[0] != 1:
+        raise InputError(f"the logit lens reads one sequence: input_ids of shape (1, T), got {tuple(input_ids.shape)}")
+    with torch.inference_mode():
+        out = model(input_ids=input_ids, output_hidden_states=True)
+        # hidden_states[-1] already went through the final norm: its reading is the model's own logits.
+        logits = [lens(h) for h in out.hidden_states[:-1]] + [out.logits]
+        probs = torch.softmax(torch.cat(logits).float(), dim=-1)  # (L + 1, T, V)
+        top = probs.topk(min(k, probs.shape[-1]), dim=-1)
+    ids = top.indices.cpu().numpy()
+    names = [[decode(row.tolist()) for row in layer] for layer in ids]
+    name = str(getattr(getattr(model, "config", None), "name_or_path", "") or "")
+    return LogitLens(list(tokens), ids, top.values.cpu().numpy().astype(np.float32), names, name)
+
+
 __all__ = [
     "KINDS",
     "AttentionRecord",
+    "LogitLens",
     "attention_record",
     "block_edges",
     "capture_attention",
@@ -311,6 +362,7 @@ __all__ = [
     "edges_per_query",
     "head_entropy",
     "hook_patterns",
+    "logit_lens",
     "mean_over_heads",
     "rollout",
     "row_entropy",

@@ -89,6 +89,27 @@ class PreTrainingOutput(ModelOutput):
 
 
 @dataclass
+class BaseModelOutputWithPast(ModelOutput):
+    """A decoder stack: the last hidden state and the KV cache it filled."""
+
+    last_hidden_state: torch.Tensor | None = None
+    past_key_values: Any = None
+    hidden_states: Tensors | None = None
+    attentions: Tensors | None = None
+
+
+@dataclass
+class CausalLMOutput(ModelOutput):
+    """A decoder with a language-model head: next-token logits at each kept position."""
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    past_key_values: Any = None
+    hidden_states: Tensors | None = None
+    attentions: Tensors | None = None
+
+
+@dataclass
 class ImageClassifierOutput(ModelOutput):
     loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None

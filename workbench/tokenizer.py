@@ -35,6 +35,7 @@ from .tokenizer_files import (
     TOKENIZER_FILES,
     default_input_names,
     family_options,
+    gguf_tokenizer_files,
     post_processor,
     read_tokenizer_files,
     token_content,
@@ -200,24 +201,34 @@ class Tokenizer:
         cache_dir: str | os.PathLike | None = None,
         local_files_only: bool | None = None,
         token: str | bool | None = None,
+        gguf_file: str | None = None,
         **overrides: Any,
     ) -> Tokenizer:
-        """Load the tokenizer of a hub model id or a local folder.
+        """Load the tokenizer of a hub model id or a local folder (`gguf_file`: from a `.gguf` file's metadata;
+        a folder whose only checkpoint is one GGUF file needs no name).
 
         `overrides` replace entries of `tokenizer_config.json` (e.g. `model_max_length=256`,
         `padding_side="left"`, `pad_token="[PAD]"`, `add_prefix_space=True`).
         """
+        from .files import inside
+        from .formats import lone_gguf
+        from .formats.gguf import open_gguf
         from .hub import resolve_model_folder
 
         folder = resolve_model_folder(
             name_or_path,
             revision=revision,
-            allow_patterns=TOKENIZER_FILES,
+            allow_patterns=TOKENIZER_FILES + ([gguf_file] if gguf_file else []),
             cache_dir=cache_dir,
             local_files_only=local_files_only,
             token=token,
         )
-        files = read_tokenizer_files(folder, overrides)
+        gguf_name = gguf_file or lone_gguf(folder)
+        if gguf_name is not None:
+            path = inside(folder, gguf_name, what="gguf_file")
+            files = gguf_tokenizer_files(open_gguf(path).metadata, overrides, path)
+        else:
+            files = read_tokenizer_files(folder, overrides)
         config = files.config
         tokenizer = cls(
             files.backend,
@@ -656,6 +667,31 @@ class Tokenizer:
         return BatchEncoding(batch, tensor_type=return_tensors)
 
     # -- decoding -----------------------------------------------------------------------------
+    # -- chat -----------------------------------------------------------------------------------
+    @property
+    def chat_template(self) -> str | None:
+        """The Jinja template that writes a conversation in the model's format (tokenizer_config.json or GGUF)."""
+        return self._config.get("chat_template")
+
+    def apply_chat_template(
+        self,
+        conversation: Sequence[Mapping[str, Any]],
+        *,
+        add_generation_prompt: bool = False,
+        tokenize: bool = True,
+        chat_template: str | None = None,
+        **variables: Any,
+    ) -> str | list[int]:
+        """Write `conversation` (a list of {"role", "content"} messages) with the chat template, as the
+        reference does (sandboxed Jinja, its helper functions); the ids of that text when `tokenize`."""
+        template = chat_template or self.chat_template
+        if not template:
+            raise InputError(f"{self.name_or_path or 'this tokenizer'} has no chat template; pass chat_template=... or "
+                             "give the model plain text instead of a list of messages.")
+        text = render_chat_template(template, conversation, add_generation_prompt=add_generation_prompt,
+                                    **self.special_tokens_map, **variables)
+        return self.encode(text, add_special_tokens=False) if tokenize else text
+
     def decode(
         self,
         token_ids: int | Sequence[int] | Sequence[Sequence[int]] | Any,
@@ -724,3 +760,33 @@ def _clean_up_tokenization(text: str) -> str:
     ):
         text = text.replace(before, after)
     return text
+
+
+def render_chat_template(template: str, messages: Sequence[Mapping[str, Any]], **variables: Any) -> str:
+    """Render a hub chat template: Jinja in an immutable sandbox (templates come with checkpoints, so
+    they are untrusted), with the filters and globals the reference's templates use."""
+    import datetime
+    from functools import lru_cache
+
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    @lru_cache(maxsize=8)
+    def compile_template(source: str) -> jinja2.Template:
+        def raise_exception(message: str) -> None:
+            raise jinja2.exceptions.TemplateError(message)
+
+        def tojson(x: Any, ensure_ascii: bool = False, indent: int | None = None, separators: Any = None,
+                   sort_keys: bool = False) -> str:  # Jinja's own filter escapes HTML, which prompts must not
+            return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
+        env.filters["tojson"] = tojson
+        env.globals["raise_exception"] = raise_exception
+        env.globals["strftime_now"] = lambda fmt: datetime.datetime.now().strftime(fmt)
+        return env.from_string(source)
+
+    try:
+        return compile_template(template).render(messages=[dict(m) for m in messages], **variables)
+    except jinja2.exceptions.TemplateError as err:
+        raise InputError(f"the chat template could not render these messages: {err}") from err

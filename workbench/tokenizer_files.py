@@ -35,6 +35,7 @@ __all__ = [
     "TokenizerFiles",
     "build_backend",
     "default_input_names",
+    "gguf_tokenizer_files",
     "family_options",
     "post_processor",
     "read_tokenizer_files",
@@ -45,12 +46,14 @@ TOKENIZER_FILE = "tokenizer.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
 ADDED_TOKENS_FILE = "added_tokens.json"
+CHAT_TEMPLATE_FILE = "chat_template.jinja"  # where newer checkpoints keep the chat template
 # Everything a tokenizer may need from a repository; config.json only names the model family.
 TOKENIZER_FILES = [
     TOKENIZER_FILE,
     TOKENIZER_CONFIG_FILE,
     SPECIAL_TOKENS_MAP_FILE,
     ADDED_TOKENS_FILE,
+    CHAT_TEMPLATE_FILE,
     "vocab.txt",
     "vocab.json",
     "merges.txt",
@@ -160,6 +163,9 @@ def read_tokenizer_files(folder: Path, overrides: Mapping[str, Any]) -> Tokenize
     config_file = checkpoint_file(folder, TOKENIZER_CONFIG_FILE)
     file_config = read_json(config_file) if config_file else {}
     config = {**file_config, **overrides}
+    template_file = checkpoint_file(folder, CHAT_TEMPLATE_FILE)
+    if template_file and "chat_template" not in overrides:
+        config["chat_template"] = template_file.read_text(encoding="utf-8")
     special, extras = _special_tokens(folder, file_config, config, overrides)
 
     tokenizer_class = _class_name(config.get("tokenizer_class"))
@@ -417,3 +423,81 @@ def _class_name(name: Any) -> str | None:
     if name.endswith("TokenizerFast") and name != "PreTrainedTokenizerFast":
         return name[: -len("Fast")]
     return name
+
+
+# ----------------------------------------------------------------------------------------------
+# Vocabularies stored in GGUF metadata (llama.cpp files)
+# ----------------------------------------------------------------------------------------------
+# `tokenizer.ggml.pre` names how llama.cpp splits text before BPE; the split decides which ids a
+# text gets, so it must be the one the merges were learned with (as in the model's tokenizer.json).
+_LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+                 r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+_GGUF_SPLITS = {name: _LLAMA3_SPLIT for name in ("llama3", "llama-v3", "llama-bpe", "smaug-bpe", "dbrx")}
+_GGUF_DIGIT_SPLITS = ("smollm",)  # SmolLM's tokenizer.json: each digit alone, then GPT-2's byte-level split
+_CONTROL, _USER_DEFINED = 3, 4  # llama.cpp token types
+
+
+def _byte_alphabet() -> dict[int, str]:
+    """GPT-2's byte -> printable character table (byte-level BPE spells every token with it)."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    table, extra = {b: chr(b) for b in printable}, 0
+    for b in range(256):
+        if b not in table:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return table
+
+
+def gguf_tokenizer_files(metadata: Mapping[str, Any], overrides: Mapping[str, Any], source: Path) -> TokenizerFiles:
+    """The tokenizer a GGUF file describes (`tokenizer.ggml.*` and `tokenizer.chat_template`): byte-level
+    BPE ("gpt2" vocabularies: GPT-2, SmolLM, Llama 3, Qwen ...), its special tokens and chat template."""
+    kind = metadata.get("tokenizer.ggml.model")
+    tokens = metadata.get("tokenizer.ggml.tokens")
+    if kind != "gpt2" or not tokens:
+        raise CheckpointNotFoundError(
+            f"{source} describes a {kind!r} tokenizer; tokenizers are built from GGUF metadata for byte-level BPE "
+            "('gpt2') vocabularies only. Load the tokenizer from the model's hub folder (tokenizer.json) instead.")
+    alphabet = _byte_alphabet()
+    allowed = set(alphabet.values())
+    # Tokens spelled outside the byte alphabet (a converter's slip) are respelled byte by byte, as the reference.
+    spelled = [t if set(t) <= allowed else "".join(alphabet[b] for b in t.encode("utf-8")) for t in tokens]
+    vocab = {token: i for i, token in enumerate(spelled)}
+    merges = [tuple(m.split(" ", 1)) for m in metadata.get("tokenizer.ggml.merges", [])]
+    backend = tokenizers.Tokenizer(BPE(vocab, merges, dropout=None, continuing_subword_prefix="", end_of_word_suffix="",
+                                       fuse_unk=False))
+    pre = metadata.get("tokenizer.ggml.pre")
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=bool(metadata.get("tokenizer.ggml.add_space_prefix", False)),
+                                          use_regex=pre not in _GGUF_SPLITS)
+    if pre in _GGUF_SPLITS:
+        backend.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.Split(tokenizers.Regex(_GGUF_SPLITS[pre]), behavior="isolated"), byte_level])
+    elif pre in _GGUF_DIGIT_SPLITS:
+        backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+    else:
+        backend.pre_tokenizer = byte_level
+    backend.decoder = decoders.ByteLevel()
+    types = list(metadata.get("tokenizer.ggml.token_type") or [])
+    extras = [t for t, kind in zip(tokens, types) if kind == _CONTROL and set(t) <= allowed]
+    user = [AddedToken(t, normalized=False, special=False) for t, kind in zip(tokens, types) if kind == _USER_DEFINED]
+    if user:
+        backend.add_tokens(user)
+
+    special: dict[str, Any] = {}
+    for name, key in (("bos_token", "bos_token_id"), ("eos_token", "eos_token_id"), ("unk_token", "unknown_token_id"),
+                      ("pad_token", "padding_token_id")):
+        index = metadata.get(f"tokenizer.ggml.{key}")
+        if index is not None and 0 <= int(index) < len(tokens):
+            special[name] = tokens[int(index)]
+    config: dict[str, Any] = {"tokenizer_class": "GPT2Tokenizer", "add_prefix_space": byte_level.add_prefix_space}
+    if metadata.get("tokenizer.chat_template"):
+        config["chat_template"] = metadata["tokenizer.chat_template"]
+    for flag in ("add_bos_token", "add_eos_token"):
+        if f"tokenizer.ggml.{flag}" in metadata:
+            config[flag] = bool(metadata[f"tokenizer.ggml.{flag}"])
+    config.update(overrides)
+    special.update({k: v for k, v in overrides.items() if k in SPECIAL_TOKEN_NAMES})
+    # Only the named bos/eos of a GGUF need a template (add_bos_token); the ids are known already.
+    backend.post_processor = post_processor("gpt2", config, {k: token_content(v)[0] for k, v in special.items()},
+                                            backend.token_to_id)
+    return TokenizerFiles(backend=backend, config=config, special=special, extras=extras, family="gpt2",
+                          from_vocab_files=False, padding={}, truncation={})

@@ -38,6 +38,10 @@ class Family:
     inputs: Callable[[], dict[str, torch.Tensor]]
     head_config: Callable[[str], dict[str, Any]] = labels_for
     output_fields: tuple[str, ...] = ("last_hidden_state", "logits", "start_logits", "end_logits", "pooler_output")
+    # (inputs, reference output) -> (B, T) bool of the positions to compare, for inputs that are not token ids
+    # (audio: the frames made from real samples); None: the attention mask over input_ids
+    positions: Callable[[dict[str, torch.Tensor], Any], torch.Tensor] | None = None
+    perturb: tuple[str, ...] = ()  # more parameter-name parts to perturb (e.g. learned tokens initialised to zero)
 
 
 def encoder_heads(**extra: tuple[str, Any]) -> dict[str, tuple[str, Any]]:
@@ -52,6 +56,13 @@ def encoder_heads(**extra: tuple[str, Any]) -> dict[str, tuple[str, Any]]:
         "question-answering": ("ForQuestionAnswering", auto.AutoModelForQuestionAnswering),
         **extra,
     }
+
+
+def decoder_heads(lm_suffix: str = "ForCausalLM") -> dict[str, tuple[str, Any]]:
+    """The heads of a decoder-only family: the bare stack and the language-model head."""
+    from workbench import auto
+
+    return {"base": ("Model", auto.AutoModel), "causal-lm": (lm_suffix, auto.AutoModelForCausalLM)}
 
 
 def padded_batch(pad_id: int, token_types: bool) -> Callable[[], dict[str, torch.Tensor]]:
@@ -79,7 +90,8 @@ def reference_model(family: Family, head: str, **overrides: Any) -> Any:
     model = getattr(transformers, family.prefix + family.heads[head][0])(config).eval()
     with torch.no_grad():  # so a swapped or skipped parameter shows
         for name, p in model.named_parameters():
-            if "layernorm" in name.lower() or "layer_norm" in name or name.endswith("bias"):
+            if "layernorm" in name.lower() or "layer_norm" in name or name.endswith("bias") or p.dim() == 1 \
+                    or any(part in name for part in family.perturb):  # norms (RMSNorm too), the family's own
                 p.add_(torch.randn_like(p) * 0.1)
     return model
 
@@ -90,6 +102,10 @@ def real_tokens(inputs: dict[str, torch.Tensor]) -> torch.Tensor | None:
         return None
     mask = inputs.get("attention_mask")
     return mask.bool() if mask is not None else torch.ones_like(inputs["input_ids"], dtype=torch.bool)
+
+
+def compared_positions(family: Family, inputs: dict[str, torch.Tensor], ref_out: Any) -> torch.Tensor | None:
+    return family.positions(inputs, ref_out) if family.positions is not None else real_tokens(inputs)
 
 
 def assert_outputs_close(ours: Any, ref: Any, keep: torch.Tensor | None, fields: tuple[str, ...]) -> None:
@@ -128,7 +144,8 @@ def check_reference_checkpoint(tmp_path, family: Family, head: str) -> Any:
     assert type(ours).__name__ == type(ref).__name__
     assert ours.loading_report.ok, str(ours.loading_report)
     inputs = family.inputs()
-    assert_outputs_close(*run_both(ours, ref, inputs), real_tokens(inputs), family.output_fields)
+    o, r = run_both(ours, ref, inputs)
+    assert_outputs_close(o, r, compared_positions(family, inputs, r), family.output_fields)
     return ours
 
 
@@ -141,7 +158,8 @@ def check_round_trip(tmp_path, family: Family, head: str) -> None:
         tmp_path / "ours", output_loading_info=True, attn_implementation="eager")
     assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
     inputs = family.inputs()
-    assert_outputs_close(*run_both(ours, back.eval(), inputs), real_tokens(inputs), family.output_fields)
+    o, r = run_both(ours, back.eval(), inputs)
+    assert_outputs_close(o, r, compared_positions(family, inputs, r), family.output_fields)
     again = family.heads[head][1].from_pretrained(tmp_path / "ours")
     for (k, a), (k2, b) in zip(ours.state_dict().items(), again.state_dict().items()):
         assert k == k2 and torch.equal(a, b), k
@@ -155,8 +173,9 @@ def check_fast_path(tmp_path, family: Family) -> None:
     inputs = family.inputs()
     with torch.no_grad():
         fast = ours(**inputs).last_hidden_state
-        eager = ours(**inputs, output_attentions=True).last_hidden_state
-    keep = real_tokens(inputs)
+        eager_out = ours(**inputs, output_attentions=True, output_hidden_states=True)
+        eager = eager_out.last_hidden_state
+    keep = compared_positions(family, inputs, eager_out)
     if keep is None:
         torch.testing.assert_close(fast, eager, atol=1e-5, rtol=0)
     else:
@@ -196,3 +215,89 @@ def standard_tests(family: Family) -> tuple[Callable, Callable, Callable]:
         check_fast_path(tmp_path, family)
 
     return test_reference_checkpoint, test_round_trip, test_fused_path
+
+
+# -- decoders: generated ids against the reference's generate ---------------------------------------
+_PAIRS: dict[str, tuple[Any, Any]] = {}  # model_type -> (reference, ours): built once, the generation checks only read
+
+
+def _generate_pair(tmp_path, family: Family) -> tuple[Any, Any]:
+    if family.model_type not in _PAIRS:
+        ref = reference_model(family, "causal-lm")
+        ref.save_pretrained(tmp_path / "ref")
+        _PAIRS[family.model_type] = ref, family.heads["causal-lm"][1].from_pretrained(tmp_path / "ref")
+    return _PAIRS[family.model_type]
+
+
+def _prompts() -> tuple[torch.Tensor, torch.Tensor]:
+    """Two prompts of different lengths, left-padded (id 0) into one batch, and their mask."""
+    g = torch.Generator().manual_seed(4)
+    ids = torch.randint(5, 99, (2, 7), generator=g)
+    mask = torch.ones_like(ids)
+    mask[1, :3] = 0
+    return ids.masked_fill(mask == 0, 0), mask
+
+
+GENERATION_OPTIONS = [
+    dict(max_new_tokens=8),
+    dict(max_new_tokens=8, num_beams=3),
+    dict(max_new_tokens=8, num_beams=3, num_return_sequences=2, length_penalty=0.5),
+    dict(max_new_tokens=8, repetition_penalty=1.3, no_repeat_ngram_size=2),
+]
+
+
+def generation_tests(family: Family) -> tuple[Callable, Callable, Callable, Callable]:
+    """Decoder checks against the reference's `generate` on the same tiny weights:
+
+        test_generate, test_sampling, test_static_cache, test_left_padding = harness.generation_tests(FAMILY)
+    """
+    from workbench.generation import generate
+
+    common = dict(eos_token_id=None, pad_token_id=0)
+
+    @pytest.mark.parametrize("options", GENERATION_OPTIONS, ids=str)
+    def test_generate(tmp_path, options):
+        ref, ours = _generate_pair(tmp_path, family)
+        ids, mask = _prompts()
+        with torch.no_grad():
+            theirs = ref.generate(ids, attention_mask=mask, do_sample=False, **common, **options)
+        assert generate(ours, ids, attention_mask=mask, **common, **options).tolist() == theirs.tolist()
+
+    def test_sampling(tmp_path):
+        ref, ours = _generate_pair(tmp_path, family)
+        ids, mask = _prompts()
+        options = dict(attention_mask=mask, max_new_tokens=8, do_sample=True, temperature=0.9, top_k=30, top_p=0.9, **common)
+        with torch.no_grad():
+            torch.manual_seed(7)
+            theirs = ref.generate(ids, **options)
+        torch.manual_seed(7)
+        assert generate(ours, ids, **options).tolist() == theirs.tolist()
+        # our seed option: reproducible whatever the global generator's state
+        first = generate(ours, ids, seed=3, **options)
+        torch.manual_seed(123)
+        assert generate(ours, ids, seed=3, **options).tolist() == first.tolist()
+
+    def test_static_cache(tmp_path):
+        _, ours = _generate_pair(tmp_path, family)
+        ids, mask = _prompts()
+        for options in (dict(), dict(num_beams=3)):
+            dynamic = generate(ours, ids, attention_mask=mask, max_new_tokens=8, **common, **options)
+            static = generate(ours, ids, attention_mask=mask, max_new_tokens=8, cache_implementation="static",
+                              **common, **options)
+            assert static.tolist() == dynamic.tolist()
+
+    def test_left_padding(tmp_path):
+        """A left-padded batch gives each prompt what it gives alone (logits too, not only the argmax)."""
+        _, ours = _generate_pair(tmp_path, family)
+        ids, mask = _prompts()
+        batch = generate(ours, ids, attention_mask=mask, max_new_tokens=8, **common)
+        for row in range(2):
+            alone = ids[row : row + 1, int((mask[row] == 0).sum()):]
+            assert generate(ours, alone, max_new_tokens=8, **common)[0, -8:].tolist() == batch[row, -8:].tolist()
+            cache = ours.init_cache(1)
+            with torch.no_grad():
+                single = ours.decode_step(alone, cache)
+                padded = ours.decode_step(ids, ours.init_cache(2), attention_mask=mask)[row]
+            torch.testing.assert_close(single[0], padded, atol=ATOL, rtol=0)
+
+    return test_generate, test_sampling, test_static_cache, test_left_padding

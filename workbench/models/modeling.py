@@ -23,7 +23,7 @@ from ..errors import UnsupportedModelError
 from ..files import checkpoint_file, read_json_object
 from ..formats import Checkpoint, open_checkpoint
 from ..formats.safetensors import save_state_dict
-from ..hub import resolve_model_folder
+from ..hub import allow_patterns_for, resolve_model_folder
 from ..nn.attention import Packing
 from ..nn.hooks import capture, hook_points
 from ..placement import resolve_device, resolve_dtype
@@ -128,14 +128,17 @@ class PreTrainedModel(nn.Module):
         local_files_only: bool | None = None,
         token: str | bool | None = None,
         output_loading_info: bool = False,
+        gguf_file: str | None = None,
         **config_overrides: Any,
     ) -> "PreTrainedModel":
-        """Load a checkpoint folder or hub id. Extra keywords override config fields (`num_labels=3`)."""
+        """Load a checkpoint folder or hub id (`gguf_file`: a `.gguf` file in it). Extra keywords override
+        config fields (`num_labels=3`)."""
         folder = resolve_model_folder(
-            name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token
+            name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token,
+            allow_patterns=allow_patterns_for(gguf_file),
         )
         model, report = cls.from_checkpoint(
-            open_checkpoint(folder, allow_pickle=allow_pickle), dtype=dtype, device=device, strict=strict,
+            open_checkpoint(folder, allow_pickle=allow_pickle, gguf_file=gguf_file), dtype=dtype, device=device, strict=strict,
             ignore_mismatched_sizes=ignore_mismatched_sizes, **config_overrides,
         )
         model.config.name_or_path = str(name_or_path)
@@ -270,3 +273,14 @@ def packing_for(model: nn.Module, attention_mask: torch.Tensor | None) -> Packin
 
 def as_tuple(tensors: list[torch.Tensor], wanted: bool) -> tuple[torch.Tensor, ...] | None:
     return tuple(tensors) if wanted else None
+
+
+def decoder_positions(attention_mask: torch.Tensor | None, past: int, t: int, device: torch.device) -> torch.Tensor:
+    """Position ids (B or 1, t) of `t` new tokens after `past` cached ones. With a padding mask over all
+    past + t tokens, positions count real tokens only (left padding starts each row at 0), as the
+    reference's generation does; padding itself takes position 0."""
+    if attention_mask is None:
+        return torch.arange(past, past + t, device=device)[None]
+    positions = attention_mask.long().cumsum(-1) - 1
+    return positions.masked_fill(attention_mask == 0, 0)[:, -t:]
+

@@ -24,15 +24,21 @@ def attend(
     The eager path runs only when `probs_hook` is being captured, so the probabilities
     can be recorded (or edited) there; otherwise torch's fused kernel does the work.
 
-    Keys/values may have fewer rows than queries (B = G * Bk): each group of G query rows then
+    Keys/values may have fewer heads than queries (grouped-query attention: H = G * Hkv, query heads
+    g*G .. g*G + G - 1 share key/value head g), and fewer rows than queries (B = G * Bk): each group of G query rows then
     shares one row of keys/values. Beam search uses this for cross-attention, whose keys are the
     same for every beam of an input: the G beams are folded into the query axis, one attention
     call serves them all, and the keys are neither copied per beam nor reordered.
     """
     if k.shape[0] != q.shape[0]:
         return _attend_grouped(q, k, v, mask, dropout_p=dropout_p, scale=scale, is_causal=is_causal, probs_hook=probs_hook)
+    gqa = k.shape[1] != q.shape[1]  # grouped-query attention: each key/value head serves H / Hkv query heads
     if probs_hook is None or not probs_hook.active:
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal, scale=scale)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal, scale=scale,
+                                              enable_gqa=gqa)
+    if gqa:  # the eager path shows one map per query head: repeat each key/value head for its group
+        group = q.shape[1] // k.shape[1]
+        k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     scores = torch.matmul(q, k.transpose(-1, -2)) * scale  # (B, H, Tq, Tk)
     if is_causal:
@@ -107,3 +113,24 @@ def fused_qkv(x: torch.Tensor, q: torch.nn.Linear, k: torch.nn.Linear, v: torch.
     weight = torch.cat([q.weight, k.weight, v.weight])
     bias = torch.cat([q.bias, k.bias, v.bias]) if q.bias is not None else None
     return F.linear(x, weight, bias)
+
+
+def causal_mask(attention_mask: torch.Tensor | None, past: int, t: int, dtype: torch.dtype,
+                device: torch.device) -> tuple[torch.Tensor | None, bool]:
+    """The mask of `t` new decoder tokens after `past` cached ones: (additive mask, is_causal).
+
+    `attention_mask` (B, past + t) is 1 on real tokens, 0 on (left or right) padding. Without padding
+    no mask is built: one new token sees everything (None, False), a fresh prompt is plain causal
+    (None, True, sdpa's fast path). Otherwise one additive (B, 1, t, past + t) mask holds both rules,
+    with the dtype's minimum (not -inf), so a padding query that sees no key gets uniform weights
+    instead of NaN.
+    """
+    padded = attention_mask is not None and not bool(attention_mask.all())
+    if not padded:
+        if t == 1 or past == 0:
+            return None, t > 1
+    allowed = torch.ones(t, past + t, dtype=torch.bool, device=device).tril(past)  # (t, past + t)
+    if padded:
+        allowed = allowed[None, None] & attention_mask[:, None, None, :].bool()  # (B, 1, t, past + t)
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill(~allowed, torch.finfo(dtype).min)
+    return mask, False

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import torch
 
 from ..errors import CheckpointNotFoundError, InputError
-from ..hub import resolve_model_folder
+from ..hub import allow_patterns_for, resolve_model_folder
 from ..placement import resolve_device, resolve_dtype
 from ..processors.auto import AutoProcessor, tokenizer_of
 
@@ -53,24 +53,25 @@ class Pipeline:
     # -- construction --------------------------------------------------------------------
     @classmethod
     def create(cls, model: Any = None, processor: Any = None, *, device: Any = None, dtype: Any = None,
-               revision: str | None = None, **kwargs: Any) -> "Pipeline":
+               revision: str | None = None, gguf_file: str | None = None, **kwargs: Any) -> "Pipeline":
         """`model`: a hub id, a folder or a loaded model (None: the task's default); `processor`: a tokenizer
-        or processor object, a name, or None (the checkpoint's own)."""
+        or processor object, a name, or None (the checkpoint's own); `gguf_file`: a `.gguf` file in the folder."""
         name = model if model is not None else cls.default_model
         if name is None:
             raise InputError(f"the {cls.task!r} pipeline needs model=... (a hub id, a folder, or a loaded model).")
         if isinstance(name, (str, os.PathLike)):
             hint = f"pipeline({cls.task!r}, model='/path/to/folder')"  # the fix in the form the user typed
             try:
-                folder = resolve_model_folder(name, revision=revision, local_hint=hint)  # once: loaders get the folder
+                folder = resolve_model_folder(name, revision=revision, local_hint=hint,  # once: loaders get the folder
+                                              allow_patterns=allow_patterns_for(gguf_file))
             except CheckpointNotFoundError as err:
                 if model is None:
                     raise type(err)(f"the {cls.task!r} pipeline's default model is not available here. {err}") from None
                 raise
-            loaded = cls.auto_model.from_pretrained(folder, dtype=dtype, device=device)
+            loaded = cls.auto_model.from_pretrained(folder, dtype=dtype, device=device, gguf_file=gguf_file)
             loaded.config.name_or_path = str(name)
             if processor is None:
-                processor = AutoProcessor.from_pretrained(folder, model_type=loaded.config.model_type)
+                processor = AutoProcessor.from_pretrained(folder, model_type=loaded.config.model_type, gguf_file=gguf_file)
         else:
             loaded = name
             if dtype is not None:

@@ -11,6 +11,12 @@ set -euo pipefail
 workbench_venv "offline,test"
 
 cd "$WORKBENCH_ROOT"
+# axe-core for the browser tests' accessibility checks (npm, pinned by tests/browser/axe/package-lock.json)
+axe=tests/browser/axe
+if [ ! -f "$axe/node_modules/axe-core/axe.min.js" ] && command -v npm >/dev/null 2>&1; then
+    npm ci --prefix "$axe" --no-audit --no-fund --silent ||
+        _wb_log "npm ci --prefix $axe failed: the accessibility checks will fail"
+fi
 export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
 export HF_HUB_DISABLE_TELEMETRY=1
 exec python -m pytest "$@"

@@ -141,17 +141,40 @@ def test_start_no_launch_only_installs(tmp_path):
     assert "not starting JupyterLab" in r.stderr
 
 
-def test_start_serves_the_tour(tmp_path):
-    """The README's main command starts JupyterLab on 127.0.0.1 with the tour as landing page."""
-    port, token = free_port(), secrets.token_hex(8)
-    env = _venv_env(tmp_path, WORKBENCH_PORT=str(port), JUPYTER_TOKEN=token, WORKBENCH_NO_BROWSER="1")
+def _wait_for_url(proc: subprocess.Popen, log: Path, pattern: str, timeout: float = 60) -> re.Match:
+    deadline = time.monotonic() + timeout
+    while True:
+        m = re.search(pattern, log.read_text())
+        if m:
+            return m
+        assert proc.poll() is None, f"start.sh exited early:\n{log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"start.sh printed no URL:\n{log.read_text()[-3000:]}"
+        time.sleep(0.1)
+
+
+def test_start_serves_the_tour_then_points_a_second_start_at_it(tmp_path):
+    """The README's main command starts JupyterLab on 127.0.0.1 with the tour as landing page, on a free
+    port when the asked one is taken, with the announcements pop-up configured off; run again, it prints
+    the running server's address (its token) and exits instead of failing on the port."""
+    import json
+    import socket
+
+    token = secrets.token_hex(8)
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)  # another program holds the asked port
+    asked = taken.getsockname()[1]
+    env = _venv_env(tmp_path, WORKBENCH_PORT=str(asked), JUPYTER_TOKEN=token, WORKBENCH_NO_BROWSER="1")
     log = tmp_path / "start.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(["bash", str(ROOT / "scripts" / "start.sh")], env=env, stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
     try:
+        m = _wait_for_url(proc, log, rf"http://127\.0\.0\.1:(\d+)/lab/tree/{re.escape(TOUR)}\?token={token}")
+        port = int(m.group(1))
+        assert port != asked and f"port {asked} is in use" in log.read_text()
+        base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:
             assert proc.poll() is None, f"start.sh exited early:\n{log.read_text()[-3000:]}"
@@ -163,13 +186,27 @@ def test_start_serves_the_tour(tmp_path):
             except OSError:
                 time.sleep(0.2)
         assert landed.startswith(f"{base}/lab/tree/{TOUR}"), landed
-        req = urllib.request.Request(f"{base}/api/contents/{TOUR}?content=0",
-                                     headers={"Authorization": f"token {token}"})
-        with urllib.request.urlopen(req, timeout=10) as r:
-            assert r.status == 200
-        printed = log.read_text()
-        assert f"{base}/lab/tree/{TOUR}?token={token}" in printed, printed[:2000]
+
+        def api(path: str):
+            req = urllib.request.Request(f"{base}/{path}", headers={"Authorization": f"token {token}"})
+            with urllib.request.urlopen(req, timeout=10) as r:
+                assert r.status == 200
+                return json.loads(r.read())
+
+        api(f"api/contents/{TOUR}?content=0")
+        # the news pop-up: the server's notification settings default to "never fetch news"
+        schema = api("lab/api/settings/@jupyterlab/apputils-extension:notification")["schema"]["properties"]
+        assert schema["fetchNews"]["default"] == "false" and schema["checkForUpdates"]["default"] is False
+
+        # a second start while this one runs: the running server's address, exit 0, no new server
+        again = subprocess.run(["bash", str(ROOT / "scripts" / "start.sh")], capture_output=True, text=True,
+                               env={**env, "JUPYTER_TOKEN": "", "WORKBENCH_PORT": str(port)}, timeout=60)
+        assert again.returncode == 0, again.stderr
+        assert "already running" in again.stdout and f"{base}/lab/tree/{TOUR}?token={token}" in again.stdout, \
+            again.stdout + again.stderr
+        assert proc.poll() is None  # the first server is untouched
     finally:
+        taken.close()
         # stop by PID: bash exec'd into jupyter, so proc.pid is the server itself
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

@@ -84,8 +84,14 @@ def guarded(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+# While a panel shows an error, its last result (children with class "wb-result") is dimmed: it no longer
+# answers the inputs on screen. The rule travels with the error line (stock widgets have no stylesheet of ours).
+STALE_CSS = ("<style>.workbench-panel.wb-stale .wb-result{opacity:.35;filter:grayscale(1);"
+             "transition:opacity .2s}</style>")
+
+
 def error_html(message: str) -> str:
-    return ('<div class="workbench-error" style="color:#b00020;white-space:pre-wrap;font-family:monospace">'
+    return (STALE_CSS + '<div class="workbench-error" style="color:#b00020;white-space:pre-wrap;font-family:monospace">'
             f"{html.escape(message)}</div>") if message else ""
 
 
@@ -126,6 +132,7 @@ class Panel(ErrorReporting, W.VBox):
     @T.observe("error")
     def _draw_error(self, change: dict[str, Any]) -> None:
         self._status.value = error_html(change["new"])
+        (self.add_class if change["new"] else self.remove_class)("wb-stale")  # dims the stale result
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle = super()._repr_mimebundle_(**kwargs) or {}

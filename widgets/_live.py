@@ -44,6 +44,7 @@ class LivePanel(Panel):
     def __init__(self, model: Any = None, *, tokenizer: Any = None, debounce_ms: int = 150,
                  controls: list[W.Widget] | None = None) -> None:
         self._view = W.HTML(value="")
+        self._view.add_class("wb-result")  # dimmed beside an error (Panel)
         self.attention_button = W.Button(description="Attention", icon="eye",
                                          tooltip="open the attention view on the current input")
         self.attention_out = W.Output()

@@ -15,7 +15,6 @@ picture; raw pixels would be ten times larger).
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import anywidget
@@ -28,7 +27,7 @@ from workbench.errors import InputError
 from ._base import STATIC, ErrorReporting, Panel, es_module, guarded
 from ._image_input import ImageSource
 from ._live import resolve_pipeline
-from ._render.vision import detections_png, jpeg_bytes, resample_maps
+from ._render.vision import detections_png, jpeg_bytes, photo_img_html, resample_maps
 from ._serialize import WireArray
 
 LAYOUTS = ("overlay", "side")
@@ -222,9 +221,7 @@ class Detect(Panel):
 
     def _redraw_static(self, change: Any = None) -> None:
         if self.rgb is not None:
-            png = base64.b64encode(self.render_png()).decode("ascii")
-            self.static_html = (f'<img alt="detections" src="data:image/png;base64,{png}" '
-                                'style="max-width:100%"/>')
+            self.static_html = photo_img_html(self.render_png(), "detections")
 
 
 __all__ = ["Detect", "DetectionView"]

@@ -219,7 +219,7 @@ class FineTune(Panel):
 
     def _build_form(self) -> None:
         """One control per setting, linked both ways to its trait (a model or dataset object: a disabled note)."""
-        style, lay = {"description_width": "140px"}, W.Layout(width="330px")
+        style, lay = {"description_width": "170px"}, W.Layout(width="360px")  # "max steps (-1: epochs)" whole
 
         def control(cls: type, name: str, description: str, **kw: Any) -> W.Widget:
             widget = cls(value=getattr(self, name), description=description, style=style, layout=lay, **kw)

@@ -10,7 +10,6 @@ the browser with no kernel round trip.
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import anywidget
@@ -24,7 +23,7 @@ from ._base import STATIC, ErrorReporting, Panel, es_module, guarded
 from ._image_input import ImageSource
 from ._live import resolve_pipeline
 from ._render.text import bars_html
-from ._render.vision import cls_attention_maps, jpeg_bytes, overlay_png, top_k_rows
+from ._render.vision import cls_attention_maps, jpeg_bytes, overlay_png, photo_img_html, top_k_rows
 from ._serialize import WireArray
 
 
@@ -111,9 +110,8 @@ class ImageClassifier(Panel):
         o = self.overlay
         layer = o.meta["layers"][o.layer] if o.layer >= 0 else o.meta["layers"][-1]
         png = overlay_png(self.rgb, self.current_map(), alpha=o.opacity, title=f"{o.view} · layer {layer}")
-        img = base64.b64encode(png).decode("ascii")
         self.static_html = (f'<div style="display:flex;gap:12px;align-items:flex-start">{self.bars.value}'
-                            f'<img alt="attention" src="data:image/png;base64,{img}"/></div>')
+                            f'{photo_img_html(png, "attention")}</div>')
 
 
 __all__ = ["AttentionOverlay", "ImageClassifier"]

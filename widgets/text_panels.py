@@ -91,6 +91,7 @@ class TextClassifier(LivePanel):
         for widget, name in ((self._text, "text"), (self._pair, "text_pair"), (self._labels, "candidate_labels"),
                              (self._multi, "multi_label")):
             _link(widget, self, name)
+        self.add_class("wb-text-classifier-panel")
         self._zero_shot = None
         self.observe(self.request, names=["text", "text_pair", "candidate_labels", "multi_label"])
         self.set_trait("text_pair", text_pair)
@@ -138,6 +139,7 @@ class NER(LivePanel):
         self._strategy = W.Dropdown(options=STRATEGIES, value=aggregation_strategy if aggregation_strategy in STRATEGIES else "simple",
                                     description="aggregation")
         super().__init__(model, tokenizer=tokenizer, debounce_ms=debounce_ms, controls=[self._text, self._strategy])
+        self.add_class("wb-ner-panel")
         _link(self._text, self, "text")
         _link(self._strategy, self, "aggregation_strategy")
         self.observe(self.request, names=["text", "aggregation_strategy"])
@@ -178,6 +180,7 @@ class QuestionAnswering(LivePanel):
         self._k = W.IntSlider(value=top_k, min=1, max=10, description="top k")
         super().__init__(model, tokenizer=tokenizer, debounce_ms=debounce_ms,
                          controls=[self._context, self._question, self._k])
+        self.add_class("wb-qa-panel")
         for widget, name in ((self._context, "context"), (self._question, "question"), (self._k, "top_k")):
             _link(widget, self, name)
         self.observe(self.request, names=["question", "context", "top_k"])
@@ -218,10 +221,12 @@ class Similarity(LivePanel):
     def __init__(self, model: Any = None, *, sentences: list[str] | None = None, neighbours: int = 1,
                  debounce_ms: int = 300, tokenizer: Any = None) -> None:
         self._text = W.Textarea(placeholder="One sentence per line", layout=W.Layout(width="100%", height="8em"))
-        self._image = W.Image(format="png")
+        self._image = W.HTML()  # an <img> with alt text (W.Image has no alt; its tooltip breaks its view)
         super().__init__(model if model is not None else "sentence-transformers/all-MiniLM-L6-v2",
                          tokenizer=tokenizer, debounce_ms=debounce_ms, controls=[self._text])
-        self.children = (self._text, self._image, *self.children[1:])
+        badge, text, *rest = self.children  # the badge, then the controls (the text box) ...
+        self.children = (badge, text, self._image, *rest)  # ... with the heatmap under the text box
+        self.add_class("wb-similarity-panel")
         self._syncing = False
         self._text.observe(self._from_box, names="value")
         self.observe(self._to_box, names="sentences")
@@ -262,6 +267,6 @@ class Similarity(LivePanel):
     def set_result(self, result: Any) -> None:
         self.result = [] if result is None else result
         self.png = self._png if result is not None else b""
-        self._image.value = self.png
+        self._image.value = R.png_html(self.png, "cosine similarity heatmap") if self.png else ""
         if result is not None:
             self.static_html = R.png_html(self.png, "similarity heatmap") + self.html

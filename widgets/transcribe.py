@@ -20,6 +20,7 @@ import traitlets as T
 
 from ._base import Panel, es_module, guarded
 from ._render.audio import RATE, player_segments, plot_png, transcript_html, wav_bytes
+from ._render.text import png_html
 
 STATIC = Path(__file__).parent / "static"
 
@@ -56,17 +57,24 @@ class Transcribe(Panel):
         self._model_arg, self._device = model, device
         self._pipe = model if _is_speech_pipeline(model) else None
         self.upload = W.FileUpload(accept="audio/*,.wav,.flac,.ogg,.mp3", multiple=False, description="Upload audio")
-        self.beams = W.Dropdown(options=[1, 2, 3, 4, 5], value=1, description="beam size")
+        # compact, sized controls: the timestamp toggle stays on the beam row (it wrapped under it)
+        self.beams = W.Dropdown(options=[1, 2, 3, 4, 5], value=1, description="beam size",
+                                layout=W.Layout(width="150px"), style={"description_width": "initial"})
         self.timestamps = W.ToggleButtons(options=[("segments", True), ("words", "word")], value="word",
-                                          description="timestamps")
+                                          description="timestamps",
+                                          style={"description_width": "initial", "button_width": "80px"})
         self.run_button = W.Button(description="Transcribe", button_style="primary", disabled=True)
         self.attention_button = W.Button(description="Cross-attention", disabled=True,
                                          tooltip="open the decoder's attention over the audio frames")
         self.attention_out = W.Output()
         self.progress = W.FloatProgress(min=0, max=1, value=0, description="", layout=W.Layout(width="200px"))
-        self.plot = W.Image(format="png", layout=W.Layout(max_width="100%"))
+        # an <img> with alt text (W.Image has no alt; its tooltip breaks its view): readable by screen readers
+        self.plot = W.HTML(layout=W.Layout(max_width="100%"))
+        self.plot_png = b""
         self.player = TranscriptPlayer()
         self.text = W.Textarea(layout=W.Layout(width="100%", height="4em"), disabled=True)
+        for result in (self.player, self.text):
+            result.add_class("wb-result")  # dimmed beside an error (Panel)
         self.note = W.HTML("<i>Upload a wav/flac/ogg/mp3 file, or press ● Record (where the browser allows the microphone).</i>")
         self.array: np.ndarray | None = None
         self.result: Any = None
@@ -74,7 +82,7 @@ class Transcribe(Panel):
         super().__init__([
             self.note,
             W.HBox([self.upload, self.run_button, self.attention_button, self.progress]),
-            W.HBox([self.beams, self.timestamps]),
+            W.HBox([self.beams, self.timestamps], layout=W.Layout(flex_flow="row nowrap", align_items="center")),
             self.plot, self.player, self.text, self.attention_out,
         ])
         self.add_class("wb-transcribe-panel")
@@ -121,7 +129,7 @@ class Transcribe(Panel):
         self.array, self.name = audio.array, name or (str(source) if isinstance(source, (str, Path)) else "audio")
         png = plot_png(self.array)
         wav = wav_bytes(self.array)
-        self.plot.value = png
+        self.plot_png, self.plot.value = png, png_html(png, "waveform and mel spectrogram")
         self.player.wav = wav
         self.text.value = ""
         self.run_button.disabled = False
@@ -137,11 +145,22 @@ class Transcribe(Panel):
         if self.array is None:
             raise InputError("nothing to transcribe yet; upload an audio file or record one first.")
         self.progress.value = 0.05
+        self.progress.description = "loading…"  # visible at once: the model may take seconds to load
+        self.run_button.disabled = True
+        try:
+            return self._transcribe()
+        finally:
+            self.run_button.disabled = self.array is None
+
+    def _transcribe(self) -> Any:
         pipe = self.pipeline()
         duration = len(self.array) / RATE
 
         def progress(done: float, total: float) -> None:
             self.progress.value = min(1.0, done / max(total, 1e-9))
+            self.progress.description = f"{min(done, total):.1f}/{total:.1f} s"
+
+        self.progress.description = "transcribing…"
 
         if _is_ctc(pipe):  # a CTC model times each character (no beams, no segments of its own): play those
             result = pipe({"array": self.array, "sampling_rate": RATE}, return_details=True, progress=progress)
@@ -154,7 +173,8 @@ class Transcribe(Panel):
         self.player.segments = segments
         self.text.value = result["text"].strip()
         self.progress.value = 1.0
-        self.static_html = transcript_html(segments, self.plot.value, f"{self.name} ({duration:.1f} s)")
+        self.progress.description = f"done ({duration:.1f} s)"
+        self.static_html = transcript_html(segments, self.plot_png, f"{self.name} ({duration:.1f} s)")
         return result
 
     @guarded

@@ -5,26 +5,38 @@ module may use these fixtures. A test that uses ``lab``, ``chromium`` or ``lab_p
 marked ``browser`` automatically (``-m "not browser"`` deselects it).
 
 Fixtures
-    lab            session   LabServer: JupyterLab with isolated config/data/runtime dirs,
-                             user settings that keep toasts away and every cell in the DOM,
-                             a token, this interpreter as kernel "python3" (kernels import
-                             workbench/widgets from this checkout); stopped by PID.
+    lab            session   LabServer: JupyterLab with isolated config/data/runtime dirs and the
+                             offline configuration that scripts/start.sh uses (scripts/jupyter:
+                             Lab settings overrides, Voila's offline template), user settings
+                             that keep every cell in the DOM, a token, this interpreter as kernel
+                             "python3" (kernels import workbench/widgets from this checkout);
+                             stopped by PID. The same server serves Notebook 7 (``/notebooks/``)
+                             and Voila (``/voila/render/``) when they are installed.
+    playwright     session   the sync Playwright instance (for a browser launched with other flags:
+                             ``launch_chromium(playwright, extra_args)``).
     chromium       session   playwright Browser (/usr/bin/chromium, offline-safe flags).
     net            function  NetLog: ``requests`` (every URL), ``offsite`` (blocked URLs),
                              ``page_errors`` (uncaught JS exceptions) of ``lab_page``.
     lab_page       function  Page in a fresh context; requests to hosts other than
-                             127.0.0.1/localhost are aborted and listed in ``net.offsite``
-                             (the test also errors at teardown if any happened).
+                             127.0.0.1/localhost are aborted and listed in ``net.offsite``;
+                             the test errors at teardown if any happened, or if the page had an
+                             uncaught JavaScript error (``net.page_errors``).
     lab_notebook   function  ``make(cells, name=None) -> str``: writes a notebook into
                              ``lab.root`` and returns its name; its kernel is shut down
                              after the test.
 
 Helpers
     write_notebook(path, cells, *, kernel_name="python3") -> Path
-    open_notebook(page, lab, name, marker, *, workspace=None, run_all=True, timeout=90.0) -> float
+    open_notebook(page, lab, name, marker, *, workspace=None, run_all=True, timeout=90.0, ui="lab") -> float
+    open_voila(page, lab, name, marker, *, timeout=120.0) -> float
     run_in_kernel(page, code, *, timeout=30.0) -> str
+    wait_until(condition, *, timeout=30.0, what="") -> Any    (poll a Python-side condition)
     canvas_pixels(locator) -> dict
+    canvas_color_pixels(locator, rgb, *, tol=30) -> int
     assert_no_widget_errors(page) -> None
+    axe_violations(page, selector, *, impacts=("critical",)) -> list[dict]   (axe-core, injected)
+    guarded_context(browser, net, **context_options) -> BrowserContext      (offsite requests blocked)
+    launch_chromium(playwright, extra_args=()) -> Browser
     write_python_kernelspec(kernels_dir, name="python3") -> Path
 
 Only the standard library and pytest are imported at module level: a suite without
@@ -57,8 +69,10 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 REPO_ROOT = Path(__file__).resolve().parents[2]
+JUPYTER_CONF = REPO_ROOT / "scripts" / "jupyter"  # the offline Jupyter configuration start.sh uses
+AXE_JS = Path(__file__).resolve().parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
-BROWSER_FIXTURES = {"lab", "chromium", "lab_page", "lab_notebook"}
+BROWSER_FIXTURES = {"lab", "chromium", "playwright", "lab_page", "lab_notebook"}
 
 
 # ----------------------------------------------------------------------------- data types
@@ -109,12 +123,21 @@ class NetLog:
     requests: list[str] = field(default_factory=list)
     offsite: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
+    # known errors of a host's own code (not ours), as (message, script URL substring): allowed, kept apart
+    allowed_errors: list[tuple[str, str]] = field(default_factory=list)
+    tolerated: list[str] = field(default_factory=list)
+
+    def page_error(self, message: str) -> None:
+        if any(text in message and where in message for text, where in self.allowed_errors):
+            self.tolerated.append(message)
+        else:
+            self.page_errors.append(message)
 
 
 # ----------------------------------------------------------------------------- helpers
 def _is_local(url: str) -> bool:
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme in ("data", "blob", "about", "chrome", "chrome-extension"):
+    if parts.scheme in ("data", "blob", "about", "chrome", "chrome-extension", "file"):  # file: on this machine
         return True
     return (parts.hostname or "") in LOCAL_HOSTS
 
@@ -205,15 +228,19 @@ _CANVAS_PIXELS = """(c) => {
 
 
 def open_notebook(page, lab: LabServer, name: str, marker: str, *, workspace: str | None = None,
-                  run_all: bool = True, timeout: float = 90.0) -> float:
-    """Open ``name`` (relative to ``lab.root``) in its own workspace, run all cells, and wait
-    until an output line equals ``marker`` exactly. Fails fast on any error output.
-    Returns the seconds it took."""
+                  run_all: bool = True, timeout: float = 90.0, ui: str = "lab") -> float:
+    """Open ``name`` (relative to ``lab.root``) in its own workspace (``ui="lab"``) or in Notebook 7
+    (``ui="notebook"``), run all cells, and wait until an output line equals ``marker`` exactly.
+    Fails fast on any error output. Returns the seconds it took."""
     t0 = time.monotonic()
     ms = timeout * 1000
-    ws = workspace or f"{re.sub(r'[^A-Za-z0-9_-]', '-', Path(name).stem)[:40]}-{uuid.uuid4().hex[:8]}"
-    # A fresh workspace per open: otherwise Lab restores earlier tests' tabs.
-    page.goto(lab.url(f"lab/workspaces/{ws}/tree/{urllib.parse.quote(name)}"), timeout=ms)
+    if ui == "notebook":
+        url = lab.url(f"notebooks/{urllib.parse.quote(name)}")
+    else:
+        ws = workspace or f"{re.sub(r'[^A-Za-z0-9_-]', '-', Path(name).stem)[:40]}-{uuid.uuid4().hex[:8]}"
+        # A fresh workspace per open: otherwise Lab restores earlier tests' tabs.
+        url = lab.url(f"lab/workspaces/{ws}/tree/{urllib.parse.quote(name)}")
+    page.goto(url, timeout=ms)
     page.wait_for_selector(".jp-NotebookPanel", timeout=ms)
     page.wait_for_function(_APP_READY, timeout=ms)
     if run_all:
@@ -227,6 +254,45 @@ def open_notebook(page, lab: LabServer, name: str, marker: str, *, workspace: st
     if "error" in res:
         raise AssertionError(f"{name}: a cell raised:\n{res['error']}")
     return time.monotonic() - t0
+
+
+_VOILA_DONE = """(marker) => {
+  const cells = document.querySelector('#rendered_cells');
+  if (!cells || getComputedStyle(cells).display === 'none') return null;  // still executing
+  const text = cells.innerText || '';
+  if (text.includes('There was an error when executing cell') || text.includes('Traceback'))
+    return {error: text.slice(0, 3000)};
+  return text.split('\\n').some(l => l.trim() === marker) ? {ok: true} : {error: 'no line equal to ' + marker};
+}"""
+
+
+def open_voila(page, lab: LabServer, name: str, marker: str, *, timeout: float = 120.0) -> float:
+    """Render ``name`` with Voila (the server extension on ``lab``): the server runs every cell, the page
+    shows the outputs with live widgets. Waits until the cells are shown and one output line equals
+    ``marker``; fails on an error output. Returns the seconds it took."""
+    t0 = time.monotonic()
+    page.goto(lab.url(f"voila/render/{urllib.parse.quote(name)}"), timeout=timeout * 1000)
+    left = max(1.0, timeout - (time.monotonic() - t0)) * 1000
+    try:
+        res = page.wait_for_function(_VOILA_DONE, arg=marker, timeout=left).json_value()
+    except Exception as e:  # playwright TimeoutError
+        raise AssertionError(f"voila {name}: not rendered within {timeout:.0f} s ({type(e).__name__})") from None
+    if "error" in res:
+        raise AssertionError(f"voila {name}: {res['error']}")
+    return time.monotonic() - t0
+
+
+def wait_until(condition, *, timeout: float = 30.0, interval: float = 0.1, what: str = "") -> Any:
+    """Poll ``condition()`` until it returns something truthy (returned); AssertionError after ``timeout``.
+    For conditions only Python can see (a kernel value, a file); in the page use Playwright's waits."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or condition}")
+        time.sleep(interval)
 
 
 def run_in_kernel(page, code: str, *, timeout: float = 30.0) -> str:
@@ -243,9 +309,45 @@ def canvas_pixels(locator) -> dict:
     return locator.evaluate(_CANVAS_PIXELS)
 
 
+_COLOR_PIXELS = """([c, rgb, tol]) => {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4)
+    if (d[i + 3] > 200 && Math.abs(d[i] - rgb[0]) <= tol && Math.abs(d[i + 1] - rgb[1]) <= tol
+        && Math.abs(d[i + 2] - rgb[2]) <= tol) n++;
+  return n;
+}"""
+
+
+def canvas_color_pixels(locator, rgb: tuple[int, int, int], *, tol: int = 30) -> int:
+    """How many opaque pixels of the canvas are within ``tol`` of colour ``rgb`` on every channel."""
+    return locator.evaluate(f"(c) => ({_COLOR_PIXELS})([c, {list(rgb)}, {int(tol)}])")
+
+
+def axe_violations(page, selector: str, *, impacts: Iterable[str] = ("critical",)) -> list[dict]:
+    """Run axe-core (npm ``axe-core``, installed under tests/browser/axe) on the elements matching
+    ``selector``; return the violations of the given impacts as {id, impact, help, nodes: [html]}."""
+    if not AXE_JS.exists():
+        pytest.fail(f"the accessibility checks need axe-core at {AXE_JS}: "
+                    f"npm ci --prefix {AXE_JS.parents[2]} (scripts/test.sh does it)", pytrace=False)
+    if not page.evaluate("() => !!window.axe"):
+        page.add_script_tag(content=AXE_JS.read_text(encoding="utf-8"))
+    found = page.evaluate("""async (sel) => {
+      const nodes = [...document.querySelectorAll(sel)];
+      if (!nodes.length) return null;
+      const r = await window.axe.run({include: nodes}, {resultTypes: ['violations']});
+      return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                     nodes: v.nodes.map(n => n.html.slice(0, 200))}));
+    }""", selector)
+    assert found is not None, f"axe: nothing matches {selector!r}"
+    wanted = set(impacts)
+    return [v for v in found if v["impact"] in wanted]
+
+
 def assert_no_widget_errors(page) -> None:
-    text = page.evaluate("() => window.jupyterapp.shell.currentWidget.node.innerText")
-    for bad in ("Error displaying widget", "Failed to load model class", "Loading widget...",
+    text = page.evaluate("() => (window.jupyterapp ? window.jupyterapp.shell.currentWidget.node"
+                         " : document.body).innerText")
+    for bad in ("Error displaying widget", "Click to show javascript error", "Failed to load model class", "Loading widget...",
                 "Traceback (most recent call last)"):
         assert bad not in text, f"{bad!r} shown in the notebook"
 
@@ -303,6 +405,7 @@ def _lab_env(tmp: Path) -> dict:
         "c.LabApp.news_url = None\n"
         "c.LabApp.check_for_updates_class = 'jupyterlab.NeverCheckForUpdate'\n"
         "c.LabApp.extension_manager = 'readonly'\n"
+        "c.JupyterNotebookApp.expose_app_in_browser = True\n"  # Notebook 7: window.jupyterapp, as in Lab
     )
     # JUPYTER_PATH comes first when kernelspecs are looked up: "python3" is this interpreter.
     write_python_kernelspec(share / "kernels")
@@ -311,7 +414,8 @@ def _lab_env(tmp: Path) -> dict:
     # kernels import workbench/widgets from this checkout, like the tests do
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     env.update(JUPYTER_CONFIG_DIR=str(cfg), JUPYTER_DATA_DIR=str(data),
-               JUPYTER_RUNTIME_DIR=str(runtime), JUPYTER_PATH=str(share),
+               JUPYTER_RUNTIME_DIR=str(runtime), JUPYTER_PATH=os.pathsep.join([str(share), str(JUPYTER_CONF)]),
+               JUPYTER_CONFIG_PATH=str(JUPYTER_CONF),
                IPYTHONDIR=str(tmp / "ipython"), JUPYTER_PLATFORM_DIRS="1",
                PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1")
     return env
@@ -324,9 +428,7 @@ def _lab_user_settings(settings: Path) -> None:
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text(json.dumps(values))
 
-    # No "get notified about Jupyter news?" toast covering widgets.
-    put("@jupyterlab/apputils-extension:notification",
-        {"fetchNews": "false", "checkForUpdates": False, "doNotDisturbMode": True})
+    # (No "get notified about Jupyter news?" toast: scripts/jupyter/lab/settings/overrides.json, as start.sh.)
     # Render every cell (no virtualisation), so off-screen outputs exist in the DOM.
     put("@jupyterlab/notebook-extension:tracker", {"windowingMode": "none"})
 
@@ -344,6 +446,7 @@ def lab(tmp_path_factory) -> LabServer:
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
            "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
            f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={settings}",
+           f"--LabApp.app_settings_dir={JUPYTER_CONF / 'lab' / 'settings'}",
            f"--LabApp.workspaces_dir={workspaces}", "--LabApp.expose_app_in_browser=True"]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
@@ -360,8 +463,13 @@ def lab(tmp_path_factory) -> LabServer:
         log.close()
 
 
+def launch_chromium(playwright, extra_args: Iterable[str] = ()):
+    """Debian's Chromium, headless, with the offline-safe flags (plus ``extra_args``)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *extra_args])
+
+
 @pytest.fixture(scope="session")
-def chromium():
+def playwright():
     if not Path(CHROMIUM).exists():
         pytest.fail(f"browser tests need Chromium at {CHROMIUM} "
                     "(Debian: apt-get install chromium; .ci/run installs it)", pytrace=False)
@@ -372,13 +480,18 @@ def chromium():
                     "install the test extra: pip install -e '.[test]'", pytrace=False)
     pw = sync_playwright().start()
     try:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+        yield pw
     finally:
         pw.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright):
+    browser = launch_chromium(playwright)
+    try:
+        yield browser
+    finally:
+        browser.close()
 
 
 @pytest.fixture
@@ -386,10 +499,12 @@ def net() -> NetLog:
     return NetLog()
 
 
-@pytest.fixture
-def lab_page(chromium, lab, net, request, tmp_path):
-    context = chromium.new_context(viewport={"width": 1280, "height": 1000},
-                                   service_workers="block")
+def guarded_context(browser, net: NetLog, **options: Any):
+    """A fresh browser context whose requests to hosts other than 127.0.0.1/localhost are aborted and
+    listed in ``net.offsite`` (every URL in ``net.requests``); pages of it report uncaught JavaScript
+    errors into ``net.page_errors`` (use ``guarded_page``)."""
+    context = browser.new_context(**{"viewport": {"width": 1280, "height": 1000}, "service_workers": "block",
+                                     **options})
 
     def guard(route):
         url = route.request.url
@@ -401,25 +516,49 @@ def lab_page(chromium, lab, net, request, tmp_path):
             route.abort("blockedbyclient")
 
     context.route("**/*", guard)
+    return context
+
+
+def guarded_page(context, net: NetLog):
     page = context.new_page()
-    page.on("pageerror", lambda exc: net.page_errors.append(str(exc)))
+    page.on("pageerror", lambda exc: net.page_error(f"{exc}\n{getattr(exc, 'stack', '') or ''}"))
     page.on("websocket", lambda ws: None if _is_local(ws.url) else net.offsite.append(ws.url))
+    return page
+
+
+def check_page_teardown(page, net: NetLog, request, tmp_path: Path, lab: LabServer | None = None) -> None:
+    """After a test: a failure screenshot (and the server log) in the report; then fail on any offsite
+    request or uncaught JavaScript error, whatever the test asserted."""
+    rep = getattr(request.node, "_wb_call_report", None)
+    if rep is not None and rep.failed:
+        shot = tmp_path / "failure.png"
+        try:
+            page.screenshot(path=str(shot), full_page=True)
+            request.node.add_report_section("call", "browser", f"screenshot: {shot}")
+        except Exception:
+            pass
+        if lab is not None:
+            request.node.add_report_section("call", "jupyter server log (tail)", lab.log_tail())
+    problems = []
+    if net.offsite:
+        problems.append("the page tried to reach hosts other than 127.0.0.1/localhost:\n  " + "\n  ".join(net.offsite))
+    if net.page_errors:
+        problems.append("uncaught JavaScript errors in the page:\n  " + "\n  ".join(net.page_errors))
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def lab_page(chromium, lab, net, request, tmp_path):
+    context = guarded_context(chromium, net)
+    page = guarded_page(context, net)
     try:
         yield page
     finally:
-        rep = getattr(request.node, "_wb_call_report", None)
-        if rep is not None and rep.failed:
-            shot = tmp_path / "failure.png"
-            try:
-                page.screenshot(path=str(shot), full_page=True)
-                request.node.add_report_section("call", "browser", f"screenshot: {shot}")
-            except Exception:
-                pass
-            request.node.add_report_section("call", "jupyter server log (tail)", lab.log_tail())
-        context.close()
-    if net.offsite:
-        pytest.fail("the page tried to reach hosts other than 127.0.0.1/localhost:\n  "
-                    + "\n  ".join(net.offsite), pytrace=False)
+        try:
+            check_page_teardown(page, net, request, tmp_path, lab)
+        finally:
+            context.close()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.browser.harness import assert_no_widget_errors, canvas_pixels, open_notebook, run_in_kernel
+from tests.browser.harness import assert_no_widget_errors, canvas_pixels, open_notebook, run_in_kernel, wait_until
 
 SENTENCE = ("The quick brown fox jumped over the lazy dog while the children watched from the window, "
             "laughing because the dog did not even wake up when the fox landed beside it.")
@@ -79,13 +79,9 @@ def test_attention_view_draws_hovers_switches_offline(lab, lab_page, lab_noteboo
     page.mouse.move(box["x"] + 105 + 150, box["y"] + 105 + 150)
     page.mouse.wheel(0, -300)
     page.wait_for_function("() => true")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        win = run_in_kernel(page, "print(v.matrix_meta['window'])").strip()
-        if win != f"[0, {n_tokens}, 0, {n_tokens}]":
-            break
-        time.sleep(0.2)
-    assert win != f"[0, {n_tokens}, 0, {n_tokens}]", "zoom did not reach the kernel"
+    full = f"[0, {n_tokens}, 0, {n_tokens}]"
+    wait_until(lambda: run_in_kernel(page, "print(v.matrix_meta['window'])").strip() != full, timeout=10,
+               what="the zoom to reach the kernel")
 
     # an error set in the kernel shows inside the panel, not only in a log
     run_in_kernel(page, "v.layer = 42")

@@ -152,8 +152,11 @@ def test_fill_mask_panel_shows_errors_and_recovers(fill_pipe):
     panel = FillMask(fill_pipe, debounce_ms=0)
     panel.text = "no mask here"
     assert "[MASK]" in panel.error and "[MASK]" in panel._status.value
+    # the last result no longer answers the text on screen: dimmed beside the error, undimmed after
+    assert "wb-stale" in panel._dom_classes and "wb-result" in panel._view._dom_classes
+    assert ".wb-stale .wb-result{opacity:.35" in panel._status.value
     panel.text = "now a [MASK] here"
-    assert panel.error == "" and len(panel.result) == 5
+    assert panel.error == "" and len(panel.result) == 5 and "wb-stale" not in panel._dom_classes
 
 
 def test_resolve_pipeline_recognises_a_pipeline_by_type(fill_pipe):
@@ -233,7 +236,9 @@ def test_similarity_panel_with_minilm(minilm):
     torch.testing.assert_close(m, m.T)
     torch.testing.assert_close(m.diag(), torch.ones(3), atol=1e-5, rtol=0)
     assert m[0, 1] > m[0, 2]  # real embeddings: the two eating sentences are nearest
-    assert panel.png.startswith(b"\x89PNG") and panel._image.value == panel.png
+    assert panel.png.startswith(b"\x89PNG") and panel._image.value == R.png_html(panel.png, "cosine similarity heatmap")
+    # the untrained-weights badge first, the text box once, the heatmap under it
+    assert panel.children[:3] == (panel._badge, panel._text, panel._image) and panel.children.count(panel._text) == 1
     assert "data:image/png;base64," in panel.static_html
     assert re.search(r"0: A man is eating food\.</td><td>→ A man is eating bread\.", panel.html)
 

@@ -44,11 +44,22 @@ def test_renderers(clip):
     assert "&lt;b&gt;" in page and "data:image/png;base64," in page and "[0.00–1.50]" in page
 
 
+def test_transcript_lines_do_not_overlap_in_time():
+    from widgets._render.audio import player_segments
+
+    result = {"duration": 4.0, "segments": [{"text": " a", "timestamp": (0.0, 3.72)}, {"text": " b", "timestamp": (3.58, 3.88)}],
+              "words": [{"text": " a", "timestamp": (0.0, 3.5)}, {"text": " b", "timestamp": (3.6, 3.88)}]}
+    segs = player_segments(result)
+    assert [(s["start"], s["end"]) for s in segs] == [(0.0, 3.72), (3.72, 3.88)]
+    assert [w["text"] for w in segs[1]["words"]] == [" b"]  # words keep the model's own times
+    assert "[3.72–3.88]" in transcript_html(segs)
+
+
 def test_panel_transcribes_with_words(clip, pipe):
     panel = Transcribe(model=pipe)
     panel.load(str(clip))
     assert panel.error == "" and not panel.run_button.disabled
-    assert panel.plot.value[:4] == b"\x89PNG" and panel.player.wav[:4] == b"RIFF"  # one player: the clickable one
+    assert panel.plot_png[:4] == b"\x89PNG" and "alt=" in panel.plot.value and panel.player.wav[:4] == b"RIFF"  # one player: the clickable one
     panel.beams.value = 2
     result = panel.transcribe()
     assert panel.error == "", panel.error
@@ -58,6 +69,7 @@ def test_panel_transcribes_with_words(clip, pipe):
     assert len(words) >= 10 and all(w["start"] <= w["end"] for w in words)
     assert [w["start"] for w in words] == sorted(w["start"] for w in words)
     assert "Stella" in panel.static_html and panel.progress.value == 1.0
+    assert panel.progress.description.startswith("done (") and not panel.run_button.disabled
     panel.timestamps.value = True
     panel.transcribe()
     assert all(s["words"] == [] for s in panel.player.segments) and panel.player.segments
@@ -90,7 +102,7 @@ def test_panel_shows_errors(tmp_path, clip, pipe):
     panel.load({"array": np.zeros(16000, np.float32), "sampling_rate": 16000}, name="quiet")
     assert "silent" in panel.error
     panel.load(np.ones(100, np.float32) * 0.5)  # a raw array: the model's rate is assumed, as the reference does
-    assert panel.error == "" and panel.array.size == 100 and panel.plot.value  # 6 ms still draws
+    assert panel.error == "" and panel.array.size == 100 and panel.plot_png  # 6 ms still draws
     # a recording arrives from the browser as bytes in a custom message
     panel._on_player_msg(panel.player, {"kind": "recorded"}, [clip.read_bytes()])
     assert panel.error == "" and "stella" in panel.text.value.lower()

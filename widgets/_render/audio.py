@@ -73,6 +73,12 @@ def player_segments(result: dict[str, Any]) -> list[dict[str, Any]]:
     if rest:  # words that fell between segments: keep them visible in their own line
         out.append({"text": "".join(w["text"] for w in rest), "start": rest[0]["start"], "end": rest[-1]["end"],
                     "words": rest})
+    # Shown one under another, the lines must not overlap in time ("[0.00–3.72]" then "[3.58–3.88]"): a line
+    # starts no earlier than the one before it ends (the model's own timestamps stay in the result).
+    out.sort(key=lambda s: s["start"])
+    for before, line in zip(out, out[1:]):
+        line["start"] = max(line["start"], before["end"])
+        line["end"] = max(line["end"], line["start"])
     return out
 
 
@@ -80,7 +86,7 @@ def transcript_html(segments: list[dict[str, Any]], png: bytes | None = None, ti
     """Self-contained HTML of the result (the static view of a saved notebook)."""
     parts = [f"<div class='wb-transcribe-static'><b>{html.escape(title)}</b>"]
     if png:
-        parts.append(f"<img src='data:image/png;base64,{base64.b64encode(png).decode()}' style='max-width:100%'/>")
+        parts.append(f"<img alt='waveform and mel spectrogram' src='data:image/png;base64,{base64.b64encode(png).decode()}' style='max-width:100%'/>")
     for s in segments:
         parts.append(f"<div><span style='color:#666;font-family:monospace'>[{s['start']:.2f}–{s['end']:.2f}]</span> "
                      f"{html.escape(s['text'])}</div>")

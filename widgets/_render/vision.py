@@ -29,6 +29,18 @@ def jpeg_bytes(rgb: np.ndarray, max_side: int = MAX_SIDE, quality: int = 90) -> 
     return buf.getvalue()
 
 
+def photo_img_html(png: bytes, alt: str, *, max_side: int = 800, quality: int = 85) -> str:
+    """A saved notebook's picture of a photo (with its drawn overlay): a JPEG data-URL <img>, at most `max_side`
+    pixels. A photo as PNG is 300-600 KB; as JPEG it stays well under the 200 KB a saved output may take."""
+    import base64
+
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    data = base64.b64encode(jpeg_bytes(rgb, max_side=max_side, quality=quality)).decode("ascii")
+    return f'<img alt="{alt}" src="data:image/jpeg;base64,{data}" style="max-width:100%"/>'
+
+
 def label_color(label_id: int) -> str:
     return PALETTE[int(label_id) % len(PALETTE)]
 

@@ -106,6 +106,7 @@ function buildDom(el, model) {
   }
   el_("span", "wb-attn-label", bar, "Layer");
   const layerSel = el_("select", "wb-attn-layer", bar);
+  layerSel.setAttribute("aria-label", "Layer");  // the span beside it is not a <label>
   layerSel.onchange = () => save(model, { layer: parseInt(layerSel.value, 10) });
   const headBox = el_("span", "wb-attn-heads", bar);
   const errBox = el_("div", "wb-attn-error", root);

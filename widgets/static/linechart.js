@@ -17,14 +17,20 @@ function bounds(xy) {
   return { x0, x1, y0, y1, n };
 }
 
-// Frame, title and the axis extremes
+// A y tick that fits the 48 px margin: scientific for tiny or huge values ("1.0e-3", not "0.00100")
+export function tick(v) {
+  const a = Math.abs(v);
+  return a !== 0 && (a < 1e-2 || a >= 1e4) ? v.toExponential(1) : v.toPrecision(3);
+}
+
+// Frame, title and the axis extremes (text in the page's colour: readable in the dark theme too)
 function drawFrame(ctx, c, title, b) {
   const W = c.width - PAD.left - PAD.right, H = c.height - PAD.top - PAD.bottom;
-  ctx.fillStyle = "#333"; ctx.font = "11px sans-serif";
+  ctx.fillStyle = getComputedStyle(c).color || "#333"; ctx.font = "11px sans-serif";
   ctx.fillText(title, PAD.left, 12);
   ctx.strokeStyle = "#999"; ctx.strokeRect(PAD.left, PAD.top, W, H);
   if (!b.n) return;
-  ctx.fillText(b.y1.toPrecision(3), 2, PAD.top + 8); ctx.fillText(b.y0.toPrecision(3), 2, PAD.top + H);
+  ctx.fillText(tick(b.y1), 2, PAD.top + 8); ctx.fillText(tick(b.y0), 2, PAD.top + H);
   ctx.fillText(String(Math.round(b.x0)), PAD.left, c.height - 6);
   ctx.fillText(String(Math.round(b.x1)), PAD.left + W - 24, c.height - 6);
 }

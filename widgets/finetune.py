@@ -2,8 +2,10 @@
 
 Wiring only: the settings are traits linked to the form; Start hands them to the headless
 `workbench.training.prepare_classification` (data, labels, model, tokenizer) and a `Trainer`,
-which runs in a background thread (the notebook stays responsive). Stop and Evaluate now are
-flags on the trainer's state. A throttled callback copies the state into the widgets a few
+which a runner trains while the notebook stays responsive: on CPU in a worker process (as fast
+as a script: the kernel's own thread pool does not compete), on GPU in a background thread
+(`runner=`; see `workbench.training.runner`). Stop and Evaluate now are requests the trainer
+applies at its next step. A throttled callback copies the state into the widgets a few
 times per second; charts are drawn in the browser from float32 arrays (`LineChart`), tables
 and the static summary a saved notebook shows come from `widgets._render.training`.
 """
@@ -28,6 +30,7 @@ from workbench.training import (
     predict_labels,
     prepare_classification,
 )
+from workbench.training.runner import KINDS, make_runner
 
 from ._base import Panel, guarded
 from ._render.training import (
@@ -91,7 +94,9 @@ class _CockpitCallback(TrainerCallback):
         run = self.panel.current_run
         if run is not None:
             run.evals.append(dict(metrics))
-        self.panel._probe_now = self.panel._predict_probe()
+        runner = self.panel._runner
+        in_worker = runner is not None and runner.kind == "process" and self.panel.running
+        self.panel._probe_now = runner.latest_probe if in_worker else self.panel._predict_probe()
         self._maybe_refresh(force=True)
 
     def on_save(self, state, trainer, checkpoint) -> None:
@@ -106,6 +111,7 @@ class FineTune(Panel):
 
     model: a hub id, a folder, or a model with a sequence-classification head.
     dataset: a `datasets.Dataset`/`DatasetDict`, a local CSV/JSON/Parquet file, or a hub dataset id.
+    runner: "auto" (CPU: a worker process, GPU: a thread), "process" or "thread".
     The settings are traits (named as the arguments; `max_train_steps` is `max_steps`), linked both
     ways to the form's controls; Start reads them.
     """
@@ -156,7 +162,12 @@ class FineTune(Panel):
         max_length: int = 128,
         seed: int = 42,
         max_fps: float = 4.0,
+        runner: str = "auto",
     ) -> None:
+        if runner not in KINDS:
+            raise ValueError(f"runner={runner!r} is not one of {KINDS}.")
+        self.runner = runner
+        self._runner: Any = None  # the current run's ThreadRunner / ProcessRunner
         by_name = (str, os.PathLike)
         self.model: Any = None if isinstance(model, by_name) or model is None else model
         self._dataset_object = None if isinstance(dataset, by_name) else dataset
@@ -310,6 +321,9 @@ class FineTune(Panel):
                              "gradient_accumulation_steps", "warmup_ratio", "weight_decay", "lr_scheduler_type", "seed")}
         self.current_run = Run(name=f"run {len(self.runs) + 1}", settings=settings)
         self.runs.append(self.current_run)
+        if self._runner is not None:
+            self._runner.close()
+        self._runner = make_runner(self.trainer, self.runner, probe_texts=self._probe_texts, max_length=self.max_length)
         self._launch(resume=None)
         return True
 
@@ -326,7 +340,7 @@ class FineTune(Panel):
     def stop(self) -> None:
         """Stop at the next step boundary; the trainer saves a checkpoint there."""
         if self.trainer is not None and self.running:
-            self.trainer.state.should_stop = True
+            self._runner.stop()
             self.progress_text.value = "stopping at the next step (saving a checkpoint)…"
 
     @guarded
@@ -334,7 +348,7 @@ class FineTune(Panel):
         if self.trainer is None:
             raise RuntimeError("no run yet; press Start first.")
         if self.running:
-            self.trainer.state.should_evaluate = True  # the trainer evaluates at the next step boundary
+            self._runner.evaluate_now()  # the trainer evaluates at the next step boundary
             return None
         metrics = self.trainer.evaluate()
         return metrics
@@ -379,17 +393,14 @@ class FineTune(Panel):
         self._thread.start()
 
     def _run(self, resume: bool | None, threads: int) -> None:
-        import torch
-
-        torch.set_num_threads(threads)
         run = self.current_run
         try:
-            self.trainer.train(resume_from_checkpoint=resume)
+            self._runner.run(resume, threads)
             run.status = self.trainer.state.stop_reason or "finished"
             self.clear_error()
         except BaseException as err:  # shown in the panel: a widget never dies silently
             message = out_of_memory_message(err, self.batch_size) or f"{type(err).__name__}: {err}"
-            if self._last_checkpoint:
+            if self._last_checkpoint and self._last_checkpoint not in message:
                 message += f"\nLast checkpoint: {self._last_checkpoint}"
             run.status = "error"
             self.show_error(message)

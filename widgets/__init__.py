@@ -20,6 +20,7 @@ _EXPORTS: dict[str, str] = {
     "Detect": "widgets.detect",
     "ImageClassifier": "widgets.image_classifier",
     "Generate": "widgets.generate",
+    "Compare": "widgets.compare",
 }
 
 __all__ = sorted(_EXPORTS)

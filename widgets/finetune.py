@@ -12,6 +12,7 @@ and the static summary a saved notebook shows come from `widgets._render.trainin
 
 from __future__ import annotations
 
+import copy
 import html
 import os
 import threading
@@ -167,6 +168,7 @@ class FineTune(Panel):
         if runner not in KINDS:
             raise ValueError(f"runner={runner!r} is not one of {KINDS}.")
         self.runner = runner
+        self._model_before: Any = None
         self._runner: Any = None  # the current run's ThreadRunner / ProcessRunner
         by_name = (str, os.PathLike)
         self.model: Any = None if isinstance(model, by_name) or model is None else model
@@ -196,14 +198,24 @@ class FineTune(Panel):
         self.b_resume = W.Button(description="Resume", icon="forward", disabled=True)
         self.b_eval = W.Button(description="Evaluate now", icon="check", disabled=True)
         self.b_try = W.Button(description="Try it", icon="hand-pointer-o", disabled=True)
+        self.b_compare = W.Button(description="Compare before/after", icon="columns", disabled=True,
+                                  tooltip="the model before and after training, side by side, on the probe set and on your text")
+        self.b_share = W.Button(description="Share", icon="upload", disabled=True,
+                                tooltip="push the trained model, its tokenizer and a model card to the hub")
+        self.w_repo = W.Text(value="", placeholder="repo id (default: the run folder's name)", layout=W.Layout(width="260px"))
+        self.w_private = W.Checkbox(value=True, description="private", indent=False, layout=W.Layout(width="80px"))
+        self.share_html = W.HTML("")
         for b, name in ((self.b_start, "start"), (self.b_stop, "stop"), (self.b_resume, "resume"),
-                        (self.b_eval, "evaluate"), (self.b_try, "try")):
+                        (self.b_eval, "evaluate"), (self.b_try, "try"), (self.b_compare, "compare"),
+                        (self.b_share, "share")):
             b.add_class(f"wb-finetune-{name}")
         self.b_start.on_click(lambda _: self.start())
         self.b_stop.on_click(lambda _: self.stop())
         self.b_resume.on_click(lambda _: self.resume())
         self.b_eval.on_click(lambda _: self.evaluate_now())
         self.b_try.on_click(lambda _: self.try_it())
+        self.b_compare.on_click(lambda _: self.compare_before_after())
+        self.b_share.on_click(lambda _: self.share())
         self.progress = W.IntProgress(value=0, min=0, max=1, description="", layout=W.Layout(width="60%"))
         self.progress_text = W.HTML("")
         self.progress_text.add_class("wb-finetune-progress")
@@ -217,12 +229,13 @@ class FineTune(Panel):
         self.form = W.HBox([])
         super().__init__(children=[
             self.form,
-            W.HBox([self.b_start, self.b_stop, self.b_resume, self.b_eval, self.b_try]),
+            W.HBox([self.b_start, self.b_stop, self.b_resume, self.b_eval, self.b_try, self.b_compare]),
             W.HBox([self.progress, self.progress_text]),
             W.HBox([self.loss_chart, self.lr_chart, self.metric_chart], layout=W.Layout(flex_flow="row wrap")),
             W.HBox([W.VBox([W.HTML("<b>evaluation</b>"), self.metrics_html]),
                     W.VBox([W.HTML("<b>probe set</b>"), self.probe_html])]),
             W.VBox([W.HTML("<b>runs</b>"), self.history_html]),
+            W.HBox([self.b_share, self.w_repo, self.w_private]), self.share_html,
             self.try_box,
         ], **settings)
         self.add_class("wb-finetune")
@@ -314,6 +327,8 @@ class FineTune(Panel):
         if self.running:
             raise RuntimeError("a run is in progress; Stop it first (its checkpoint is kept), then Start or Resume.")
         self.trainer = self._prepare()
+        if self._model_before is None:  # the model as it was before any training: "before" in Compare
+            self._model_before = copy.deepcopy(self.model).eval()
         self._probe_before = self._predict_probe()
         self._probe_now = None
         settings = {k: v for k, v in self.trainer.args.to_dict().items()
@@ -381,6 +396,47 @@ class FineTune(Panel):
         self.try_box.children = [panel]
         return panel
 
+    @guarded
+    def compare_before_after(self, text: str | None = None) -> Any:
+        """Open `Compare` with the model before training (the reference) and after it: your `text` (default: the
+        first probe text) in columns, and the probe set's answers where the two disagree."""
+        from workbench.pipelines import pipeline
+
+        from .compare import Compare
+
+        if self.model is None or self._model_before is None or self.running:
+            raise RuntimeError("no finished run yet; train first (Compare needs the model before and after).")
+        self.model.eval()
+        pipes = [pipeline("text-classification", model=m, tokenizer=self.tokenizer)
+                 for m in (self._model_before, self.model)]
+        panel = Compare("text-classification", pipes, names=["before training", "after training"],
+                        text=text if text is not None else (self._probe_texts[0] if self._probe_texts else ""))
+        if self._probe_texts:
+            panel.batch(list(self._probe_texts))
+        self.try_box.children = [panel]
+        return panel
+
+    @guarded
+    def share(self, repo_id: str | None = None, *, private: bool | None = None, token: str | None = None) -> Any:
+        """Push the trained model, tokenizer and a model card (metrics, settings, curves) to the hub (the Share
+        button: repo id and private flag from the form). Returns huggingface_hub's CommitInfo."""
+        if self.trainer is None or self.running:
+            raise RuntimeError("no finished run to share; train first (Stop a running one first).")
+        repo = (repo_id or self.w_repo.value or "").strip() or None
+        self.share_html.value = "<i>uploading…</i>"
+        try:
+            info = self.trainer.push_to_hub(
+                f"Fine-tuned in the workbench cockpit ({self.current_run.name if self.current_run else 'run'})",
+                repo_id=repo, token=token, private=self.w_private.value if private is None else private,
+                finetuned_from=self.model_name or None, dataset=self.dataset_name or None)
+        except BaseException:
+            self.share_html.value = ""
+            raise
+        url = str(getattr(info, "repo_url", "") or "")
+        self.share_html.value = (f'<div class="wb-finetune-shared">Shared: <a href="{html.escape(url)}" target="_blank">'
+                                 f'{html.escape(url)}</a> (commit {html.escape(str(info.oid)[:8])})</div>')
+        return info
+
     # -- the training thread --------------------------------------------------------------------
     def _launch(self, resume: bool | None) -> None:
         self.running = True
@@ -420,6 +476,8 @@ class FineTune(Panel):
         self.b_resume.disabled = not (done and self.current_run is not None and self.current_run.status != "finished"
                                       and self._last_checkpoint is not None)
         self.b_try.disabled = not done
+        self.b_compare.disabled = not done or self._model_before is None
+        self.b_share.disabled = not done
 
     # -- rendering -----------------------------------------------------------------------------
     def _refresh(self) -> None:

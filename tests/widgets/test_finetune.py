@@ -15,6 +15,7 @@ from widgets.finetune import FineTune
 from widgets.linechart import pack_series
 from workbench.training import checkpoints_in
 
+from tests.hubserver import fake_hub  # noqa: F401  (fixture)
 from tests.support import minilm_folder
 
 
@@ -235,3 +236,39 @@ def test_pure_helpers():
     assert arr.tolist() == [1, 0.5, 2, 0.25, 3, 9]
     assert [(m["offset"], m["length"]) for m in meta] == [(0, 2), (2, 1)]
     assert format_eta(75) == "01:15" and format_eta(3725) == "1:02:05" and format_eta(None) == "--:--"
+
+
+@pytest.mark.filterwarnings("ignore:Use .content=:DeprecationWarning")  # huggingface_hub's LFS upload, not ours
+def test_compare_before_after_and_share(tokenizer, dataset, tmp_path, fake_hub, monkeypatch):
+    import yaml
+    from huggingface_hub import constants
+
+    panel = make(tokenizer, dataset, tmp_path, max_steps=6, eval_steps=3, learning_rate=5e-3)
+    assert panel.b_compare.disabled and panel.b_share.disabled
+    panel.start(wait=True)
+    assert panel.error == "" and not panel.b_compare.disabled and not panel.b_share.disabled
+
+    compare = panel.compare_before_after("What a wonderful evening.")
+    assert panel.error == "" and panel.try_box.children == (compare,)
+    before, after = compare.columns
+    assert (before["name"], after["name"]) == ("before training", "after training")
+    assert after["note"] == after["marks"]["note"]  # marked against the model before training
+    changed = {k: (panel._model_before.state_dict()[k] != v).any().item() for k, v in panel.model.state_dict().items()}
+    assert any(changed.values()) and compare.summary[0]["n"] == 2  # trained weights vs a kept copy; the probe set
+
+    panel.w_repo.value = "cockpit-run"
+    panel.b_share.click()
+    assert panel.error == "", panel.error
+    files = fake_hub.repos["fake-user/cockpit-run"].files()
+    assert {"config.json", "model.safetensors", "tokenizer.json", "README.md"} <= set(files)
+    meta = yaml.safe_load(files["README.md"].decode().split("---", 2)[1])
+    card = files["README.md"].decode()
+    assert "accuracy" in meta["metrics"] and "| Training Loss | Epoch | Step | Validation Loss | Accuracy" in card
+    assert "training_curves.png" in files and fake_hub.commit_log[-1]["summary"].startswith("Fine-tuned in the workbench")
+    assert "Shared:" in panel.share_html.value and "/fake-user/cockpit-run" in panel.share_html.value
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+    panel.share("another")
+    assert "No hub token" in panel.error and panel.share_html.value == ""  # refused, said in the panel

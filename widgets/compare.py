@@ -68,6 +68,7 @@ class Compare(Panel):
     summary = T.List()  # batch: one dict per model (n, metric, latency)
     disagreements = T.List()  # batch: one dict per example where the short answers differ
     html = T.Unicode("")
+    runs = T.Int(0)  # inputs compared so far (run calls that finished)
 
     def __init__(self, task: str, models: Sequence[Any], *, names: Sequence[str] | None = None, text: str = "",
                  options: dict[str, Any] | None = None) -> None:
@@ -130,6 +131,7 @@ class Compare(Panel):
             columns.append(col)
         self.columns = columns
         self._draw()
+        self.runs += 1
         return columns
 
     @guarded

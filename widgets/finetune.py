@@ -199,6 +199,7 @@ class FineTune(Panel):
         self.b_eval = W.Button(description="Evaluate now", icon="check", disabled=True)
         self.b_try = W.Button(description="Try it", icon="hand-pointer-o", disabled=True)
         self.b_compare = W.Button(description="Compare before/after", icon="columns", disabled=True,
+                                  layout=W.Layout(width="auto"),
                                   tooltip="the model before and after training, side by side, on the probe set and on your text")
         self.b_share = W.Button(description="Share", icon="upload", disabled=True,
                                 tooltip="push the trained model, its tokenizer and a model card to the hub")

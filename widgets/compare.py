@@ -84,8 +84,12 @@ class Compare(Panel):
         self._run_button = W.Button(description="Compare", icon="columns", button_style="primary")
         self._view = W.HTML(value="")
         self._batch_view = W.HTML(value="")
-        controls = [self._input, self._run_button] if self.rule.input == "text" else []
-        super().__init__(children=[*controls, self._view, self._batch_view])
+        self._attention_button = W.Button(description="Attention side by side", icon="eye", layout=W.Layout(width="auto"),
+                                          tooltip="the same layer and heads of every model on this input")
+        self._attention_button.on_click(lambda _: self.show_attention())
+        self.attention_box = W.HBox([], layout=W.Layout(flex_flow="row wrap"))
+        controls = [self._input, W.HBox([self._run_button, self._attention_button])] if self.rule.input == "text" else []
+        super().__init__(children=[*controls, self._view, self._batch_view, self.attention_box])
         self.add_class("wb-compare-panel")
         T.link((self._input, "value"), (self, "text"))
         self._run_button.on_click(lambda _: self.run())
@@ -168,6 +172,32 @@ class Compare(Panel):
         self._batch_metric = metric
         self._draw()
         return rows
+
+    @guarded
+    def show_attention(self, layer: int = 0, heads: Sequence[int] | None = None) -> list[Any]:
+        """An `AttentionView` per model on the current text, side by side, their layer and heads linked (change one,
+        all follow). Only for models whose tokenizers split the text into the same tokens (else the rows of the
+        matrices would not be the same words)."""
+        from .attention import AttentionView
+
+        if self.rule.input != "text" or not self.text.strip():
+            raise ValueError("type a text first: the attention views show every model reading the same one.")
+        tokens = [list(p.tokenizer.tokenize(self.text)) if getattr(p, "tokenizer", None) is not None else None
+                  for p in self.pipes]
+        differ = [self.names[i] for i, t in enumerate(tokens) if t is None or t != tokens[0]]
+        if differ:
+            raise ValueError(f"{', '.join(differ)} split the text into other tokens than {self.names[0]}: attention "
+                             "side by side needs models with the same tokenizer.")
+        views = [AttentionView(model=p, text=self.text, layer=layer, heads=list(heads or [])) for p in self.pipes]
+        failed = [f"{self.names[i]}: {v.error}" for i, v in enumerate(views) if v.error]
+        if failed:
+            raise RuntimeError("; ".join(failed))
+        for view in views[1:]:
+            T.link((views[0], "layer"), (view, "layer"))
+            T.link((views[0], "heads"), (view, "heads"))
+        self.attention_box.children = [W.VBox([W.HTML(f"<b>{R._e(n)}</b>"), v]) for n, v in zip(self.names, views)]
+        self.attention_views = views
+        return views
 
     def sorted_disagreements(self, by: str = "index", descending: bool = False) -> list[dict[str, Any]]:
         """The disagreement table sorted by "index", "input", "label" or a model's name (its answer)."""

@@ -144,3 +144,16 @@ def test_refusals(tok):
     assert panel.run() is None and "type an input first" in panel.error
     assert set(RULES) >= {"fill-mask", "text-classification", "token-classification", "question-answering",
                           "automatic-speech-recognition", "text-generation", "image-classification", "object-detection"}
+
+
+def test_attention_side_by_side_is_linked(tok):
+    a = tiny(AutoModelForSequenceClassification, tok)
+    b = pushed(a, "classifier.bias", 0, 3.0)
+    panel = Compare("text-classification", [pipeline("text-classification", model=m, tokenizer=tok) for m in (a, b)],
+                    names=["a", "b"], text="Ada met Grace")
+    views = panel.show_attention(layer=1, heads=[0])
+    assert panel.error == "" and len(views) == 2 and len(panel.attention_box.children) == 2
+    assert all(v.layer == 1 and v.heads == [0] for v in views)
+    views[0].layer = 0  # one view's layer moves, the other follows
+    assert views[1].layer == 0
+    assert views[0].record.query_tokens == views[1].record.query_tokens and views[0].status == views[1].status

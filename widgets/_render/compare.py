@@ -193,7 +193,8 @@ def summary_html(summary: Sequence[dict[str, Any]], metric: str | None, n: int, 
 
 
 def table_html(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """The disagreement table as plain HTML (what a saved notebook shows; the live one sorts in the browser)."""
+    """The disagreement table as plain HTML (the panel and a saved notebook show it; `Compare.sorted_disagreements`
+    sorts it from code)."""
     head = "".join(f"<th>{_e(c)}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>" for row in rows)
     return f'<table class="wb-cmp-table-static"><tr>{head}</tr>{body}</table>'

@@ -16,10 +16,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import anywidget
 import ipywidgets as W
 import traitlets as T
 
-from ._base import Panel, guarded
+from ._base import Panel, es_module, guarded
 from ._compare_rules import rule_for
 from ._live import resolve_pipeline
 from ._render import compare as R
@@ -56,6 +57,17 @@ def read_examples(data: Any, input_column: str, label_column: str | None) -> tup
     return [row[input_column] for row in rows], labels
 
 
+class DisagreementTable(anywidget.AnyWidget):
+    """The batch's disagreement table, sorted in the browser (click a header): `columns`, `rows` (lists), and
+    `wrong`: per row, the column indices whose answer is not the label."""
+
+    _esm = es_module("compare_table.js")
+    css = T.Unicode(R.CSS).tag(sync=True)
+    columns = T.List().tag(sync=True)
+    rows = T.List().tag(sync=True)
+    wrong = T.List().tag(sync=True)
+
+
 class Compare(Panel):
     """`Compare(task, models=[reference, other, ...], names=None, text="")`: the same input through every model.
 
@@ -84,12 +96,13 @@ class Compare(Panel):
         self._run_button = W.Button(description="Compare", icon="columns", button_style="primary")
         self._view = W.HTML(value="")
         self._batch_view = W.HTML(value="")
+        self.table = DisagreementTable()
         self._attention_button = W.Button(description="Attention side by side", icon="eye", layout=W.Layout(width="auto"),
                                           tooltip="the same layer and heads of every model on this input")
         self._attention_button.on_click(lambda _: self.show_attention())
         self.attention_box = W.HBox([], layout=W.Layout(flex_flow="row wrap"))
         controls = [self._input, W.HBox([self._run_button, self._attention_button])] if self.rule.input == "text" else []
-        super().__init__(children=[*controls, self._view, self._batch_view, self.attention_box])
+        super().__init__(children=[*controls, self._view, self._batch_view, self.table, self.attention_box])
         self.add_class("wb-compare-panel")
         T.link((self._input, "value"), (self, "text"))
         self._run_button.on_click(lambda _: self.run())
@@ -210,15 +223,22 @@ class Compare(Panel):
         return sorted(self.disagreements, key=key, reverse=descending)
 
     def _draw(self) -> None:
+        """The columns; after a batch, the summary with the live (browser-sorted) table below it. `static_html`
+        (a saved notebook) has the same with the table as plain HTML."""
         self._view.value = R.page_html(R.columns_html(self.columns)) if self.columns else ""
-        batch = ""
+        static = live = ""
         if self.summary:
-            head = ["#", "input", *(["label"] if any(r["label"] is not None for r in self.disagreements) else []),
-                    *self.names]
-            table_rows = [[r["index"], r["input"], *([r["label"]] if len(head) > len(self.names) + 2 else []),
-                           *[r["answers"][n] for n in self.names]] for r in self.disagreements]
-            batch = R.page_html(R.summary_html(self.summary, self._batch_metric, self.summary[0]["n"],
-                                               len(self.disagreements)) + R.table_html(head, table_rows))
-        self._batch_view.value = batch
-        self.html = self._view.value + batch
+            labelled = any(r["label"] is not None for r in self.disagreements)
+            head = ["#", "input", *(["label"] if labelled else []), *self.names]
+            rows = [[r["index"], r["input"], *([r["label"]] if labelled else []), *[r["answers"][n] for n in self.names]]
+                    for r in self.disagreements]
+            first = len(head) - len(self.names)  # the first model's column
+            wrong = [[first + i for i, n in enumerate(self.names)
+                      if r["label"] is not None and str(r["answers"][n]) != str(r["label"])] for r in self.disagreements]
+            with self.table.hold_sync():
+                self.table.columns, self.table.wrong, self.table.rows = head, wrong, rows
+            summary = R.summary_html(self.summary, self._batch_metric, self.summary[0]["n"], len(self.disagreements))
+            live, static = R.page_html(summary), R.page_html(summary + R.table_html(head, rows))
+        self._batch_view.value = live
+        self.html = self._view.value + static
         self.static_html = self.html

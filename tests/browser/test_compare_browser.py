@@ -31,6 +31,8 @@ with torch.no_grad():
     b.classifier.bias[:] = torch.tensor([1.0, -1.0])  # always negative
 cmp = Compare("text-classification", [pipeline("text-classification", model=m, tokenizer=tok) for m in (a, b)],
               names=["base", "flipped"], text="A fine film.")
+cmp.batch([{{"text": t, "label": y}} for t, y in (("good", "positive"), ("bad", "negative"), ("fine", "positive"),
+                                                 ("awful", "negative"))])
 cmp'''
 
 COCKPIT = f'''\
@@ -68,6 +70,17 @@ def test_compare_columns_and_share_message(lab, lab_page, lab_notebook, net):
                               "while cmp.runs < 2 and time.monotonic() - t < 20: time.sleep(0.05)\n"
                               "print(cmp.text, '|', [c['answer'] for c in cmp.columns])")
     assert out.strip() == "The soup was cold. | ['positive', 'negative']"
+    # the disagreement table sorts in the browser: click "label", then again to reverse
+    table = page.locator("table.wb-cmp-table")
+    expect(table.locator("tbody tr")).to_have_count(4)
+    expect(table.locator("td.wb-cmp-wrong")).to_have_count(4)  # each row: one model's answer is not the label
+    labels = lambda: table.locator("tbody tr td:nth-child(3)").all_inner_texts()  # noqa: E731
+    assert labels() == ["positive", "negative", "positive", "negative"]
+    table.locator("th", has_text="label").click()
+    assert labels() == ["negative", "negative", "positive", "positive"]
+    table.locator("th", has_text="label").click()
+    assert labels() == ["positive", "positive", "negative", "negative"]
+    expect(table.locator("th", has_text="label")).to_have_attribute("aria-sort", "descending")
     if SHOTS:
         page.locator(".wb-compare-panel").screenshot(path=os.path.join(SHOTS, "compare-light.png"))
 

@@ -157,3 +157,17 @@ def test_attention_side_by_side_is_linked(tok):
     views[0].layer = 0  # one view's layer moves, the other follows
     assert views[1].layer == 0
     assert views[0].record.query_tokens == views[1].record.query_tokens and views[0].status == views[1].status
+
+
+def test_disagreement_table_widget_gets_rows_and_wrong_cells(tok):
+    base = tiny(AutoModelForSequenceClassification, tok, id2label={0: "negative", 1: "positive"})
+    a = pushed(pushed(base, "classifier.bias", 0, -1.0), "classifier.bias", 1, 1.0)  # always positive
+    b = pushed(pushed(a, "classifier.bias", 0, 1.0), "classifier.bias", 1, -1.0)  # always negative
+    panel = Compare("text-classification", [pipeline("text-classification", model=m, tokenizer=tok) for m in (a, b)],
+                    names=["pos", "neg"])
+    panel.batch([{"text": "good", "label": "positive"}, {"text": "bad", "label": "negative"}])
+    table = panel.table
+    assert table.columns == ["#", "input", "label", "pos", "neg"]
+    assert table.rows == [[0, "good", "positive", "positive", "negative"], [1, "bad", "negative", "positive", "negative"]]
+    assert table.wrong == [[4], [3]]  # the cells whose answer is not the label
+    assert 'class="wb-cmp-table-static"' in panel.static_html and 'class="wb-cmp-table-static"' not in panel._batch_view.value

@@ -263,6 +263,8 @@ def cockpit_speed(steps: int, batch: int, repeats: int) -> None:
                 thread.append(cockpit("thread")[0])
             else:
                 plain.append(headless())
+        print(f"  repeat {r + 1}: headless {plain[-1]:.1f}, worker {worker[-1]:.1f} (wall {worker_wall[-1]:.1f}), "
+              f"thread {thread[-1]:.1f} examples/s", flush=True)
     med = statistics.median
     runs = lambda xs: ", ".join(f"{x:.1f}" for x in xs)  # noqa: E731
     print(f"cockpit speed (MiniLM-L6, batch {batch}, {steps} steps, median of {repeats}):")

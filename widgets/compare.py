@@ -69,7 +69,9 @@ class DisagreementTable(anywidget.AnyWidget):
 
 
 class Compare(Panel):
-    """`Compare(task, models=[reference, other, ...], names=None, text="")`: the same input through every model.
+    """`Compare(task, models=[reference, other, ...], names=None, text="", tokenizer=None)`: the same input through
+    every model (`tokenizer`: for loaded models that do not carry one; `options`: the task's call options, e.g.
+    `top_k`, `threshold`, `max_new_tokens`).
 
     From code: set `text` (or call `run(value)` for images, audio or question/context pairs); `columns` holds
     each model's name, latency, parameters, result, `agrees` and `note`; `batch(data)` fills `summary` and
@@ -83,7 +85,7 @@ class Compare(Panel):
     runs = T.Int(0)  # inputs compared so far (run calls that finished)
 
     def __init__(self, task: str, models: Sequence[Any], *, names: Sequence[str] | None = None, text: str = "",
-                 options: dict[str, Any] | None = None) -> None:
+                 options: dict[str, Any] | None = None, tokenizer: Any = None) -> None:
         self.task = task
         self.rule = rule_for(task)
         if len(models) < 2:
@@ -106,7 +108,7 @@ class Compare(Panel):
         self.add_class("wb-compare-panel")
         T.link((self._input, "value"), (self, "text"))
         self._run_button.on_click(lambda _: self.run())
-        self.pipes = [resolve_pipeline(task, m) for m in models]
+        self.pipes = [resolve_pipeline(task, m, tokenizer) for m in models]  # `tokenizer`: for loaded models
         self.parameters = [parameter_count(p) for p in self.pipes]
         if text:
             self.text = text

@@ -171,3 +171,15 @@ def test_disagreement_table_widget_gets_rows_and_wrong_cells(tok):
     assert table.rows == [[0, "good", "positive", "positive", "negative"], [1, "bad", "negative", "positive", "negative"]]
     assert table.wrong == [[4], [3]]  # the cells whose answer is not the label
     assert 'class="wb-cmp-table-static"' in panel.static_html and 'class="wb-cmp-table-static"' not in panel._batch_view.value
+
+
+def test_question_answering_from_folders_with_a_word_diff():
+    from pathlib import Path
+
+    folder = Path(__file__).parents[1] / "fixtures" / "reference_pipelines" / "tiny_bert_qa"
+    panel = Compare("question-answering", [folder, str(folder)], names=["one", "same"])
+    qa = {"question": "Who met Grace?", "context": "Ada met Grace in London."}
+    ref, same = panel.run(qa)
+    assert panel.error == "" and ref["answer"] == same["answer"] and same["agrees"] and same["note"] == "same words"
+    marks = RULES["question-answering"].diff(ref["result"], {**ref["result"], "answer": ref["answer"] + " today"})
+    assert marks["ops"][-1] == ("insert", [], ["today"]) and not marks["agrees"]

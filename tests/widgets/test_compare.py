@@ -183,3 +183,15 @@ def test_question_answering_from_folders_with_a_word_diff():
     assert panel.error == "" and ref["answer"] == same["answer"] and same["agrees"] and same["note"] == "same words"
     marks = RULES["question-answering"].diff(ref["result"], {**ref["result"], "answer": ref["answer"] + " today"})
     assert marks["ops"][-1] == ("insert", [], ["today"]) and not marks["agrees"]
+
+
+def test_detection_columns_draw_matches_with_iou():
+    import numpy as np
+
+    box = lambda label, x0, x1: {"label": label, "score": 0.9, "box": {"xmin": x0, "ymin": 2, "xmax": x1, "ymax": 20}}  # noqa: E731
+    ref, mine = [box("cat", 2, 20), box("dog", 30, 40)], [box("cat", 3, 20), box("cup", 50, 60)]
+    marks = RULES["object-detection"].diff(ref, mine)
+    photo = np.zeros((32, 64, 3), np.uint8)
+    page = RULES["object-detection"].render(photo, mine, marks, ref)
+    assert page.startswith('<img class="wb-cmp-image"') and "data:image/png;base64," in page
+    assert "<td>cat</td><td>cat</td><td>0.94</td>" in page and marks["missing"] == [1] and marks["extra"] == [1]

@@ -109,15 +109,11 @@ def boxes_png(rgb: Any, result: Sequence[dict[str, Any]], marks: dict[str, Any] 
               ref: Sequence[dict[str, Any]], dpi: int = 80) -> bytes:
     """The photo with this model's boxes coloured by how they match the reference's (matched, relabelled,
     extra) and the reference's unmatched boxes dashed (missing here)."""
-    from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
-    h, w = rgb.shape[:2]
-    scale = min(1.0, 420 / max(h, w))
-    fig = Figure(figsize=(w * scale / dpi, h * scale / dpi), dpi=dpi)
-    ax = fig.add_axes((0, 0, 1, 1))
-    ax.imshow(rgb)
-    ax.set_axis_off()
+    from .vision import photo_axes
+
+    fig, ax = photo_axes(rgb, 420, dpi)
     status = {}
     if marks:
         status.update({p["index"]: ("match" if p["same_label"] else "relabel", p["iou"]) for p in marks["pairs"]})

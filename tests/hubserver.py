@@ -108,10 +108,13 @@ class FakeRepo:
         return sha
 
     def resolve(self, revision: str) -> str | None:
-        """The commit sha for a ref name or a full commit sha, or None."""
+        """The commit sha for a ref name, a full commit sha or (as the real hub) a unique prefix of 7+ hex digits."""
         if revision in self.refs:
             return self.refs[revision]
-        return revision if revision in self.commits else None
+        if revision in self.commits:
+            return revision
+        matches = [sha for sha in self.commits if len(revision) >= 7 and sha.startswith(revision)]
+        return matches[0] if len(matches) == 1 else None
 
 
 @dataclass(frozen=True)

@@ -345,3 +345,38 @@ def test_fake_hub_is_usable_standalone(tmp_path, monkeypatch):
         path = hf_hub_download("solo/model", "config.json")
         assert Path(path).read_bytes() == b"{}"
     assert hub.count("GET", "file") == 1
+
+
+# ---- the loading options users pass -------------------------------------------------------------------
+
+
+def test_from_pretrained_and_pipeline_take_revision_dtype_and_device(tiny_repo):
+    import torch
+
+    import workbench
+
+    model = workbench.AutoModel.from_pretrained(REPO, revision="v1", dtype=torch.bfloat16, device="cpu")
+    assert model.config._fake_hub_seed == 1  # the branch's config, not main's
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+    assert {p.device.type for p in model.parameters()} == {"cpu"}
+
+    pipe = workbench.pipeline("feature-extraction", model=REPO, revision="v1", dtype=torch.bfloat16, device="cpu")
+    assert pipe.model.config._fake_hub_seed == 1 and pipe.model.dtype == torch.bfloat16
+    assert pipe.device.type == "cpu"
+    with torch.no_grad():  # the fake repo's tokenizer is MiniLM's full vocabulary; its model has 64 ids
+        features = pipe.model(torch.tensor([[2, 5, 6, 3]])).last_hidden_state
+    assert features.dtype == torch.bfloat16 and features.shape == (1, 4, 32)
+    main = workbench.pipeline("feature-extraction", model=REPO)
+    assert main.model.config._fake_hub_seed == 0 and main.model.dtype == torch.float32
+    with pytest.raises(WorkbenchError, match="v9"):
+        workbench.pipeline("feature-extraction", model=REPO, revision="v9")
+
+
+def test_download_shows_progress_bars_unless_disabled(tiny_repo, capfd, monkeypatch):
+    from huggingface_hub.utils import enable_progress_bars
+
+    monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS", raising=False)
+    enable_progress_bars()
+    resolve_model_folder(REPO, revision="v1")
+    err = capfd.readouterr().err
+    assert "Fetching" in err and "100%" in err  # the files' progress, to the end

@@ -115,8 +115,9 @@ def test_shape_mismatch_names_key_and_shapes(tmp_path):
 
 def test_new_head_on_base_checkpoint_with_labels(saved):
     labels = {0: "negative", 1: "neutral", 2: "positive"}
-    with pytest.warns(UserWarning, match=r"newly initialised: classifier.bias, classifier.weight"):
+    with pytest.warns(UserWarning, match=r"newly initialised: classifier.bias, classifier.weight") as caught:
         model = AutoModelForSequenceClassification.from_pretrained(saved, num_labels=3, id2label=labels)
+    assert caught[0].filename == __file__  # the warning points at the user's line, not at workbench/auto.py
     assert model.config.label2id == {"negative": 0, "neutral": 1, "positive": 2}
     out = model(input_ids=torch.tensor([[2, 5, 7]]))
     assert out.logits.shape == (1, 3)

@@ -26,7 +26,7 @@ def test_two_commands_and_ci_runs_the_test_command():
 def test_model_table_matches_registry():
     from workbench.models import FAMILIES
 
-    listed = [m for m in re.findall(r"^\| `([a-z0-9_]+)` \|", section("### Supported models"), re.M) if m != "model_type"]
+    listed = [m for m in re.findall(r"^\| `([a-z0-9_-]+)` \|", section("### Supported models"), re.M) if m != "model_type"]
     assert sorted(listed) == sorted(FAMILIES)
 
 

@@ -10,6 +10,7 @@ from workbench._lazy import lazy_exports
 _EXPORTS: dict[str, str] = {
     "Panel": "widgets._base",
     "Transcribe": "widgets.transcribe",
+    "AudioClassifier": "widgets.audio_classifier",
     "FillMask": "widgets.text_panels",
     "TextClassifier": "widgets.text_panels",
     "NER": "widgets.text_panels",

@@ -27,6 +27,9 @@ def resolve_pipeline(task: str, model: Any, tokenizer: Any = None) -> Any:
         return model
     return pipeline(task, model=model, tokenizer=tokenizer)
 
+# The debounce timer: a module attribute so tests can swap in a manual clock (no real-time races).
+Timer = threading.Timer
+
 
 class LivePanel(Panel):
     """A panel whose output follows its inputs: debounced updates, stale results dropped."""
@@ -106,7 +109,7 @@ class LivePanel(Panel):
                 self.dropped += 1
             self._timer = None
             if self.debounce_ms > 0:
-                self._timer = threading.Timer(self.debounce_ms / 1000, self._execute, args=(seq,))
+                self._timer = Timer(self.debounce_ms / 1000, self._execute, args=(seq,))
                 self._timer.daemon = True
                 self._timer.start()
         if self.debounce_ms <= 0:

@@ -18,14 +18,14 @@ import ipywidgets as W
 import numpy as np
 import traitlets as T
 
-from ._base import Panel, guarded
+from ._base import Panel, es_module, guarded
 from ._render.audio import RATE, player_segments, plot_png, transcript_html, wav_bytes
 
 STATIC = Path(__file__).parent / "static"
 
 
 class TranscriptPlayer(anywidget.AnyWidget):
-    _esm = STATIC / "transcribe.js"
+    _esm = es_module("transcribe.js")  # inlines ./_audio.js (shared with AudioClassifier)
     _css = STATIC / "transcribe.css"
     wav = T.Bytes(b"").tag(sync=True)
     segments = T.List().tag(sync=True)
@@ -37,13 +37,20 @@ class TranscriptPlayer(anywidget.AnyWidget):
 def _is_speech_pipeline(model: Any) -> bool:
     if model is None or isinstance(model, (str, os.PathLike)):
         return False  # a name or folder: no need to import the pipeline (and torch) to know
-    from workbench.pipelines import pipeline_class
+    from workbench.pipelines.base import Pipeline
 
-    return isinstance(model, pipeline_class("automatic-speech-recognition"))
+    return isinstance(model, Pipeline) and model.task == "automatic-speech-recognition"  # Whisper's or CTC's
+
+
+def _is_ctc(pipe: Any) -> bool:
+    from workbench.pipelines.ctc_speech_recognition import CTCSpeechRecognitionPipeline
+
+    return isinstance(pipe, CTCSpeechRecognitionPipeline)
 
 
 class Transcribe(Panel):
-    """Speech to text panel. `model`: a hub id, folder, or a loaded speech pipeline (None: embedded tiny.en)."""
+    """Speech to text panel. `model`: a hub id, folder, or a loaded speech pipeline (None: embedded tiny.en);
+    Whisper (word times) or a CTC model such as Wav2Vec2 (character times)."""
 
     def __init__(self, model: Any = None, *, device: Any = None) -> None:
         self._model_arg, self._device = model, device
@@ -136,10 +143,14 @@ class Transcribe(Panel):
         def progress(done: float, total: float) -> None:
             self.progress.value = min(1.0, done / max(total, 1e-9))
 
-        result = pipe({"array": self.array, "sampling_rate": RATE}, return_timestamps=self.timestamps.value,
-                      generate_kwargs={"num_beams": int(self.beams.value)}, return_details=True, progress=progress)
+        if _is_ctc(pipe):  # a CTC model times each character (no beams, no segments of its own): play those
+            result = pipe({"array": self.array, "sampling_rate": RATE}, return_details=True, progress=progress)
+            segments = player_segments({**result, "words": result["chars"]})
+        else:
+            result = pipe({"array": self.array, "sampling_rate": RATE}, return_timestamps=self.timestamps.value,
+                          generate_kwargs={"num_beams": int(self.beams.value)}, return_details=True, progress=progress)
+            segments = player_segments(result)
         self.result = result
-        segments = player_segments(result)
         self.player.segments = segments
         self.text.value = result["text"].strip()
         self.progress.value = 1.0
@@ -155,6 +166,8 @@ class Transcribe(Panel):
 
         if self.array is None:
             raise InputError("nothing loaded yet; upload an audio file or record one first.")
+        if _is_ctc(self.pipeline()):
+            raise InputError("cross-attention belongs to Whisper's decoder; a CTC model has none (it scores every frame).")
         record = self.pipeline().attention({"array": self.array, "sampling_rate": RATE})
         view = AttentionView(record=record, layer=record.layers[-1] if layer is None else layer, view="matrix")
         if view.error:

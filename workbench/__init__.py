@@ -24,6 +24,8 @@ _EXPORTS: dict[str, str] = {
     "AutoModelForPreTraining": "workbench.auto",
     "AutoTokenizer": "workbench.auto",
     "AutoModelForSpeechSeq2Seq": "workbench.auto",
+    "AutoModelForAudioClassification": "workbench.auto",
+    "AutoModelForCTC": "workbench.auto",
     "AutoModelForImageClassification": "workbench.auto",
     "AutoModelForObjectDetection": "workbench.auto",
     "AutoProcessor": "workbench.auto",

@@ -90,6 +90,18 @@ class AutoModelForSpeechSeq2Seq(_AutoModel):
     task = "speech-seq2seq"
 
 
+class AutoModelForAudioClassification(_AutoModel):
+    """Audio -> clip labels (Wav2Vec2 keyword spotting, AST sound events)."""
+
+    task = "audio-classification"
+
+
+class AutoModelForCTC(_AutoModel):
+    """Audio -> per-frame character scores, decoded with CTC's rules (Wav2Vec2)."""
+
+    task = "ctc"
+
+
 class AutoModelForImageClassification(_AutoModel):
     task = "image-classification"
 
@@ -118,7 +130,8 @@ class AutoTokenizer:
 
 
 __all__ = [
-    "AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoModelForImageClassification", "AutoModelForMaskedLM", "AutoModelForObjectDetection", "AutoModelForPreTraining", "AutoModelForQuestionAnswering",
-    "AutoModelForSequenceClassification", "AutoModelForSpeechSeq2Seq", "AutoModelForTokenClassification",
-    "AutoProcessor", "AutoTokenizer",
+    "AutoConfig", "AutoModel", "AutoModelForAudioClassification", "AutoModelForCTC", "AutoModelForCausalLM",
+    "AutoModelForImageClassification", "AutoModelForMaskedLM", "AutoModelForObjectDetection",
+    "AutoModelForPreTraining", "AutoModelForQuestionAnswering", "AutoModelForSequenceClassification",
+    "AutoModelForSpeechSeq2Seq", "AutoModelForTokenClassification", "AutoProcessor", "AutoTokenizer",
 ]

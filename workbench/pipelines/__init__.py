@@ -14,6 +14,7 @@ from ..errors import InputError
 # task -> (module, class name)
 TASKS: dict[str, tuple[str, str]] = {
     "automatic-speech-recognition": ("workbench.pipelines.automatic_speech_recognition", "AutomaticSpeechRecognitionPipeline"),
+    "audio-classification": ("workbench.pipelines.audio_classification", "AudioClassificationPipeline"),
     "fill-mask": ("workbench.pipelines.fill_mask", "FillMaskPipeline"),
     "text-classification": ("workbench.pipelines.text_classification", "TextClassificationPipeline"),
     "token-classification": ("workbench.pipelines.token_classification", "TokenClassificationPipeline"),
@@ -58,6 +59,13 @@ def pipeline(
     """Build the pipeline for `task`. `model`: a hub id, a local folder, or a loaded model (None: the task default).
     `tokenizer` (or `processor=`): a tokenizer/processor object or a name; None loads the checkpoint's own."""
     cls = pipeline_class(task)
+    if cls.task == "automatic-speech-recognition" and model is not None:
+        # Speech recognition has two pipelines: Whisper's (the task's class) and CTC's (Wav2Vec2ForCTC);
+        # the checkpoint's model type picks.
+        from .ctc_speech_recognition import CTCSpeechRecognitionPipeline, handles
+
+        if handles(model, revision):
+            cls = CTCSpeechRecognitionPipeline
     processor = kwargs.pop("processor", None)
     if processor is not None and tokenizer is not None:
         raise InputError("pass tokenizer= or processor=, not both.")

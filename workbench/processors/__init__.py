@@ -11,6 +11,11 @@ _EXPORTS: dict[str, str] = {
     "mel_filters": "workbench.processors.audio",
     "WhisperProcessor": "workbench.processors.audio",
     "AutoProcessor": "workbench.processors.auto",
+    "Wav2Vec2FeatureExtractor": "workbench.processors.wav2vec2",
+    "Wav2Vec2CTCTokenizer": "workbench.processors.wav2vec2",
+    "Wav2Vec2Processor": "workbench.processors.wav2vec2",
+    "ASTFeatureExtractor": "workbench.processors.fbank",
+    "kaldi_fbank": "workbench.processors.fbank",
     "ImageProcessor": "workbench.processors.image",
     "to_rgb": "workbench.processors.image",
 }

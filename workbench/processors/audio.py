@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import InputError
+from ..errors import InputError, user_stacklevel
 
 SAMPLING_RATE = 16000
 N_FFT = 400
@@ -177,7 +177,7 @@ def _warn_if_faster(array: np.ndarray, assumed: int) -> None:
             f"this raw audio array is taken to be at {assumed} Hz (no sampling rate was given), but its spectrum "
             f"looks like audio recorded faster (e.g. 44.1 or 48 kHz) played slowly. Pass "
             f"{{'array': x, 'sampling_rate': rate}} (or sampling_rate=...) with the real rate.",
-            UserWarning, stacklevel=4,
+            UserWarning, stacklevel=user_stacklevel(),
         )
 
 

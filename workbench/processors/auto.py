@@ -17,6 +17,7 @@ from ..files import checkpoint_file, read_json_object
 from ..hub import allow_patterns_for, resolve_model_folder
 
 PREPROCESSOR_CONFIG = "preprocessor_config.json"
+PROCESSOR_CONFIG = "processor_config.json"
 
 
 def _whisper(folder: Path, config: dict[str, Any]) -> Any:
@@ -24,6 +25,22 @@ def _whisper(folder: Path, config: dict[str, Any]) -> Any:
     from .audio import WhisperFeatureExtractor, WhisperProcessor
 
     return WhisperProcessor(WhisperFeatureExtractor.from_dict(config), Tokenizer.from_pretrained(folder))
+
+
+def _wav2vec2(folder: Path, config: dict[str, Any]) -> Any:
+    """The feature extractor, with the CTC tokenizer when the checkpoint has a vocabulary (keyword spotters have none)."""
+    from .wav2vec2 import VOCAB_FILE, Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2Processor
+
+    features = Wav2Vec2FeatureExtractor.from_dict(config)
+    if checkpoint_file(folder, VOCAB_FILE) is None:
+        return features
+    return Wav2Vec2Processor(features, Wav2Vec2CTCTokenizer.from_pretrained(folder))
+
+
+def _ast(folder: Path, config: dict[str, Any]) -> Any:
+    from .fbank import ASTFeatureExtractor
+
+    return ASTFeatureExtractor.from_dict(config)
 
 
 def _tokenizer(folder: Path, config: dict[str, Any], gguf_file: str | None = None) -> Any:
@@ -51,12 +68,25 @@ BUILDERS: dict[str, Callable[[Path, dict[str, Any]], Any]] = {
     "CLIPFeatureExtractor": _image,
     "DetrImageProcessor": _image,
     "DetrFeatureExtractor": _image,
+    "Wav2Vec2Processor": _wav2vec2,
+    "Wav2Vec2FeatureExtractor": _wav2vec2,
+    "wav2vec2": _wav2vec2,
+    "ASTFeatureExtractor": _ast,
+    "audio-spectrogram-transformer": _ast,
 }
 
 
 def read_preprocessor_config(folder: Path) -> dict[str, Any]:
     path = checkpoint_file(folder, PREPROCESSOR_CONFIG)
-    return read_json_object(path) if path else {}
+    if path:
+        return read_json_object(path)
+    # The reference 5.x saves a processor as one processor_config.json with the feature extractor nested inside.
+    nested = checkpoint_file(folder, PROCESSOR_CONFIG)
+    if nested is None:
+        return {}
+    data = read_json_object(nested)
+    features = data.get("feature_extractor")
+    return {**(features if isinstance(features, dict) else {}), "processor_class": data.get("processor_class")}
 
 
 class AutoProcessor:

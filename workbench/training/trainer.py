@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import InputError, WorkbenchError
+from ..errors import InputError, WorkbenchError, user_stacklevel
 from ..formats.safetensors import has_weights
 from ..weights import load_into_model
 from .arguments import TrainingArguments
@@ -585,7 +585,7 @@ class Trainer:
             f"steps; continuing to max_steps={max_steps} re-plans it: at step {step} the learning rate goes from "
             f"{old_lr:.3g} to {new_lr:.3g} and then {then}, so the curve differs from one run of {max_steps} steps. "
             "For a continued curve equal to one uninterrupted run, train with lr_scheduler_type='constant'.",
-            UserWarning, stacklevel=5,  # the user's train() call
+            UserWarning, stacklevel=user_stacklevel(),
         )
 
     def save_model(self, output_dir: str | os.PathLike | None = None) -> Path:

@@ -1,0 +1,128 @@
+"""Audio classification vs the reference on real shapes (random weights), and the AudioClassifier timeline.
+
+Run: python benchmarks/bench_audio.py [--repeats 5] [--threads N]   (needs the `test` extra for the reference)
+
+1. 10 s of audio through `pipeline("audio-classification")`, ours and the reference's, on the same random
+   weights in the real shapes of superb/wav2vec2-base-superb-ks (Wav2Vec2 base, weighted layer sum, 12
+   keywords) and MIT/ast-finetuned-audioset-10-10-0.4593 (AST base, 12 x 101 patches, 527 labels).
+   Calls alternate between the two so a noisy neighbour slows both alike; medians of wall time and of this
+   process's CPU time (steadier on a shared machine). Goal: ours >= 1.3x.
+2. The AudioClassifier panel on 60 s of audio (window 1 s, hop 0.5 s: 119 windows): load -> top labels,
+   timeline, drawing data and static picture, with the keyword spotter's real shape; and with a tiny model,
+   which shows what the panel itself costs around the model. Goal: <= 3 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+KS_SHAPE = dict(num_labels=12, use_weighted_layer_sum=True, classifier_proj_size=256)  # wav2vec2-base otherwise
+AST_SHAPE = dict(num_labels=527)  # ASTConfig's defaults are the AudioSet checkpoint's shape
+
+
+def build(folder: Path) -> dict[str, Path]:
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    ks, ast = folder / "ks", folder / "ast"
+    transformers.Wav2Vec2ForSequenceClassification(transformers.Wav2Vec2Config(**KS_SHAPE)).save_pretrained(ks)
+    transformers.Wav2Vec2FeatureExtractor().save_pretrained(ks)
+    transformers.ASTForAudioClassification(transformers.ASTConfig(**AST_SHAPE)).save_pretrained(ast)
+    transformers.ASTFeatureExtractor().save_pretrained(ast)
+    return {"superb/wav2vec2-base-superb-ks shape": ks, "MIT/ast-finetuned-audioset-10-10-0.4593 shape": ast}
+
+
+def clip(seconds: float):
+    """Speech-like test audio: espeak-ng when installed (repeated to length), else a chirp with noise."""
+    import shutil
+    import subprocess
+
+    import numpy as np
+
+    from workbench.processors import load_audio
+
+    n = int(seconds * 16000)
+    if shutil.which("espeak-ng"):
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run(["espeak-ng", "-w", f"{tmp}/s.wav", "yes no up down left right on off stop go"], check=True)
+            speech = load_audio(f"{tmp}/s.wav").array
+        return np.resize(speech, n).astype(np.float32)
+    t = np.arange(n) / 16000
+    return (0.3 * np.sin(2 * np.pi * (300 + 200 * t) * t) + 0.02 * np.random.default_rng(0).standard_normal(n)).astype(np.float32)
+
+
+def alternate(a, b, repeats: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Median (wall, CPU) seconds of a() and b(), called in turns after one warm-up each. CPU time (this
+    process, all threads) is the steadier figure on a shared machine; wall time is what a user waits."""
+    a(), b()
+    times: dict[int, list[tuple[float, float]]] = {0: [], 1: []}
+    for _ in range(repeats):
+        for i, fn in enumerate((a, b)):
+            wall, cpu = time.perf_counter(), time.process_time()
+            fn()
+            times[i].append((time.perf_counter() - wall, time.process_time() - cpu))
+    return tuple((statistics.median(w for w, _ in times[i]), statistics.median(c for _, c in times[i])) for i in (0, 1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    import torch
+    import transformers
+
+    from workbench import pipeline
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    warnings.simplefilter("ignore")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; transformers {transformers.__version__}")
+    audio = clip(10.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        folders = build(Path(tmp))
+        for name, folder in folders.items():
+            ref = transformers.pipeline("audio-classification", model=str(folder))
+            ours = pipeline("audio-classification", model=folder)
+            (w_ref, c_ref), (w_ours, c_ours) = alternate(lambda: ref(audio.copy(), top_k=5), lambda: ours(audio, top_k=5),
+                                                         args.repeats)
+            same = [d["label"] for d in ref(audio.copy(), top_k=5)] == [d["label"] for d in ours(audio, top_k=5)]
+            print(f"{name}, 10 s of audio: wall: reference {w_ref:.2f} s, ours {w_ours:.2f} s -> {w_ref / w_ours:.2f}x; "
+                  f"CPU: reference {c_ref:.2f} s, ours {c_ours:.2f} s -> {c_ref / c_ours:.2f}x (same top-5: {same})")
+
+        from widgets import AudioClassifier
+
+        long = clip(60.0)
+        ks = pipeline("audio-classification", model=folders["superb/wav2vec2-base-superb-ks shape"])
+        panel = AudioClassifier(model=ks, window_s=1.0, hop_s=0.5)
+        start = time.perf_counter()
+        panel.load(long, sampling_rate=16000, name="60 s")
+        total = time.perf_counter() - start
+        windows = panel.view.timeline.shape[1]
+        start = time.perf_counter()
+        ks.timeline(long, window_s=1.0, hop_s=0.5)
+        alone = time.perf_counter() - start
+        print(f"AudioClassifier, 60 s, window 1 s, hop 0.5 s ({windows} windows), keyword-spotter shape: load + top "
+              f"labels + timeline + drawing {total:.2f} s (timeline alone {alone:.2f} s; goal <= 3 s)")
+
+        from tests import audio_models
+
+        tiny = audio_models.keyword_spotter(Path(tmp) / "tiny")
+        panel = AudioClassifier(model=str(tiny), window_s=1.0, hop_s=0.5)
+        panel.pipeline()
+        start = time.perf_counter()
+        panel.load(long, sampling_rate=16000, name="60 s")
+        print(f"AudioClassifier, 60 s, same windows, a tiny model (the panel's own cost): {time.perf_counter() - start:.2f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""AudioClassifier in a real JupyterLab + Chromium (a tiny AST built by the reference): the timeline heat strip is
+drawn on the same time axis as the waveform, hovering a window names its labels, clicking plays from that time,
+the patch-attention overlay follows its opacity slider in the page, offline and without page errors."""
+from __future__ import annotations
+
+import pytest
+
+from tests import audio_models
+from tests.browser.harness import assert_no_widget_errors, canvas_pixels, open_notebook, run_in_kernel
+
+SHOW = """\
+import torch
+torch.set_num_threads(1)
+from widgets import AudioClassifier
+p = AudioClassifier(model={folder!r}, window_s=1.0, hop_s=0.5)
+p.sample.value = "spoken keywords (espeak-ng)"
+p"""
+DONE = 'print("AUDIO-READY", p.error or "")'
+
+
+@pytest.fixture(scope="module")
+def ast_folder(tmp_path_factory):
+    return audio_models.sound_classifier(tmp_path_factory.mktemp("ast"))
+
+
+def _signature(canvas) -> tuple:
+    px = canvas_pixels(canvas)
+    return px["painted"], tuple(round(c, 1) for c in px["mean_rgb"])
+
+
+@pytest.mark.browser
+def test_timeline_hover_click_to_play_and_overlay(lab, lab_page, lab_notebook, net, ast_folder):
+    from playwright.sync_api import expect
+
+    page = lab_page
+    nb = lab_notebook([SHOW.format(folder=str(ast_folder)), DONE])
+    open_notebook(page, lab, nb, "AUDIO-READY", timeout=150)
+    assert run_in_kernel(page, "print(repr(p.error))").strip() == "''"
+    root, canvas = page.locator(".wb-aud"), page.locator("canvas.wb-aud-canvas")
+    expect(root).to_have_attribute("data-ready", "1", timeout=30_000)
+    windows = int(run_in_kernel(page, "print(p.view.timeline.shape[1])"))
+    expect(root).to_have_attribute("data-windows", str(windows))
+    expect(root).to_have_attribute("data-attention", "1")
+    assert windows >= 8 and canvas_pixels(canvas)["painted"] > 20_000
+
+    # the timeline is on the waveform's time axis: the pixel of time t is the same in both bands
+    duration = float(run_in_kernel(page, "print(p.view.meta['duration'])"))
+    left, right = 124, 14  # the drawing's margins (audio_classifier.js)
+
+    def x_of(t: float) -> float:  # the page pixel of time t (the canvas box is read now: it follows the page's width)
+        box = canvas.bounding_box()
+        return box["x"] + left + t / duration * (box["width"] - left - right)
+
+    timeline_y = canvas.bounding_box()["y"] + 6 + 54 + 6 + 132 + 6 + 8  # first timeline row
+    page.mouse.move(x_of(2.0), timeline_y)
+    starts = [float(s) for s in run_in_kernel(page, "print(*p.view.meta['starts'])").split()]
+    nearest = min(range(len(starts)), key=lambda i: abs(starts[i] + 0.5 - 2.0))
+    expect(root).to_have_attribute("data-hover", f"w{nearest}")
+    expect(page.locator(".wb-aud-info")).to_contain_text(f"{starts[nearest]:.2f}–")
+    page.mouse.move(x_of(duration) + 200, timeline_y - 300)
+    expect(root).to_have_attribute("data-hover", "")
+
+    # click the timeline at 2.5 s: the player seeks there and the kernel hears where
+    page.mouse.click(x_of(2.5), timeline_y)
+    page.wait_for_function("() => Math.abs(document.querySelector('.wb-aud-audio').currentTime - 2.5) < 0.15",
+                           timeout=10_000)
+    position = float(run_in_kernel(page, "print(p.view.position)"))
+    assert abs(position - 2.5) < 0.15, position
+
+    # the overlay's opacity is linked in the page: the drawing changes with no kernel work
+    before = _signature(canvas)
+    run_in_kernel(page, "p.opacity.value = 0.0")
+    page.wait_for_function("() => true")
+    page.wait_for_timeout(300)
+    assert _signature(canvas) != before
+
+    # a value refused in the kernel shows in the panel, and the drawing stays
+    run_in_kernel(page, "p.hop_s = -1")
+    expect(page.locator(".wb-audio-classifier-panel .workbench-error")).to_contain_text("hop_s", timeout=10_000)
+    assert_no_widget_errors(page)
+    assert net.page_errors == [] and net.offsite == []

@@ -1,0 +1,62 @@
+"""Dense layers and 1-D convolutions for CPU inference through oneDNN: the same float32 arithmetic, faster.
+
+torch sends `F.linear` on the CPU to MKL's sgemm. For the shapes of speech and vision transformers
+(hundreds to a few thousand rows, 768-3072 wide) oneDNN's matmul is markedly faster on current x86 CPUs,
+AMD's especially, and it can apply GELU on the way out, saving a pass over the activations (so can its
+convolution). Results agree with `F.linear` / `F.conv1d` + `F.gelu` to float32 rounding (the sums are
+taken in another order).
+
+Only float32 CPU inference takes this path (no gradients: the ops have no backward); anything else,
+or a torch built without oneDNN, uses the plain functions. The checkpoint layout is untouched: modules
+stay `nn.Linear` / `nn.Conv1d`, the path is chosen per call.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+_ONEDNN: bool | None = None  # probed on first use
+
+
+def _onednn_available() -> bool:
+    global _ONEDNN
+    if _ONEDNN is None:
+        try:
+            probe = torch.ops.mkldnn._linear_pointwise(torch.ones(1, 2), torch.ones(3, 2), None, "none", [], "")
+            _ONEDNN = bool(torch.equal(probe, torch.full((1, 3), 2.0)))
+        except (AttributeError, RuntimeError, NotImplementedError):
+            _ONEDNN = False
+    return _ONEDNN
+
+
+def _fast_path(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    return (x.device.type == "cpu" and x.dtype == torch.float32 and weight.dtype == torch.float32
+            and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)) and _onednn_available())
+
+
+def dense(x: torch.Tensor, *layers: nn.Linear, gelu: bool = False) -> torch.Tensor:
+    """`x @ W.T + b` for one `nn.Linear`, or several side by side (their outputs concatenated: fused Q/K/V),
+    optionally followed by exact (erf) GELU."""
+    weight = layers[0].weight if len(layers) == 1 else torch.cat([m.weight for m in layers])
+    biases = [m.bias for m in layers]
+    bias = None if biases[0] is None else biases[0] if len(layers) == 1 else torch.cat(biases)
+    if _fast_path(x, weight):
+        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "gelu" if gelu else "none", [],
+                                                  "none" if gelu else "")
+    y = F.linear(x, weight, bias)
+    return F.gelu(y) if gelu else y
+
+
+def conv1d(x: torch.Tensor, conv: nn.Conv1d, *, weight: torch.Tensor | None = None, gelu: bool = False) -> torch.Tensor:
+    """`conv(x)` (B, C, T), optionally followed by exact GELU; `weight` replaces the module's (weight norm)."""
+    weight = conv.weight if weight is None else weight
+    if _fast_path(x, weight) and isinstance(conv.padding, tuple):
+        # oneDNN convolves images: a 1-D signal is an image one pixel high
+        y = torch.ops.mkldnn._convolution_pointwise(
+            x.unsqueeze(2), weight.unsqueeze(2), conv.bias, [0, conv.padding[0]], [1, conv.stride[0]],
+            [1, conv.dilation[0]], conv.groups, "gelu" if gelu else "none", [], "none" if gelu else "")
+        return y.squeeze(2)
+    y = F.conv1d(x, weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+    return F.gelu(y) if gelu else y

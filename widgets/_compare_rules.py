@@ -108,6 +108,7 @@ RULES: dict[str, CompareRule] = {
     "text-generation": words(lambda pipe, prompt, o: pipe(prompt, max_new_tokens=o.get("max_new_tokens", 24),
                                                           do_sample=False, return_full_text=False),
                              text_of=_generated, metric=None),
+    "audio-classification": labels(lambda pipe, audio, o: pipe(audio, top_k=o.get("top_k", 5)), input="audio"),
     "image-classification": labels(lambda pipe, image, o: pipe(image, top_k=o.get("top_k", 5)), input="image"),
     "object-detection": boxes(lambda pipe, image, o: pipe(image, threshold=o.get("threshold", 0.5))),
 }

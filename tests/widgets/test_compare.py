@@ -195,3 +195,20 @@ def test_detection_columns_draw_matches_with_iou():
     page = RULES["object-detection"].render(photo, mine, marks, ref)
     assert page.startswith('<img class="wb-cmp-image"') and "data:image/png;base64," in page
     assert "<td>cat</td><td>cat</td><td>0.94</td>" in page and marks["missing"] == [1] and marks["extra"] == [1]
+
+
+def test_audio_classification_from_a_folder(tmp_path):
+    import warnings
+
+    import numpy as np
+
+    from tests import audio_models
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        folder = audio_models.keyword_spotter(tmp_path / "ks")
+    clip = np.sin(np.arange(16000) / 16000 * 2 * np.pi * 440).astype(np.float32)
+    panel = Compare("audio-classification", [str(folder), folder], names=["one", "same"], options={"top_k": 3})
+    ref, same = panel.run(clip)
+    assert panel.error == "" and len(ref["result"]) == 3 and same["agrees"] and not same["marks"]["flip"]
+    assert ref["answer"] in audio_models.KEYWORDS

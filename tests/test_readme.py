@@ -33,7 +33,7 @@ def test_model_table_matches_registry():
 def test_task_table_matches_registry():
     from workbench.pipelines import ALIASES, TASKS
 
-    rows = re.findall(r"^\| `([a-z-]+)`(?:, `([a-z-]+)`)?(?: \(([^)]*)\))? \|", section("### Tasks"), re.M)
+    rows = re.findall(r"^\| `([a-z0-9-]+)`(?:, `([a-z0-9-]+)`)?(?: \(([^)]*)\))? \|", section("### Tasks"), re.M)
     tasks = {t for row in rows for t in row[:2] if t}
     aliases = {a.strip("` ") for row in rows for a in row[2].split(",") if a.strip()}
     assert tasks == set(TASKS)

@@ -18,6 +18,8 @@ _EXPORTS: dict[str, str] = {
     "Similarity": "widgets.text_panels",
     "AttentionView": "widgets.attention",
     "FineTune": "widgets.finetune",
+    "Summarize": "widgets.seq2seq",
+    "Translate": "widgets.seq2seq",
     "Detect": "widgets.detect",
     "ImageClassifier": "widgets.image_classifier",
     "Generate": "widgets.generate",

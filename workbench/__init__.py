@@ -24,6 +24,7 @@ _EXPORTS: dict[str, str] = {
     "AutoModelForPreTraining": "workbench.auto",
     "AutoTokenizer": "workbench.auto",
     "AutoModelForSpeechSeq2Seq": "workbench.auto",
+    "AutoModelForSeq2SeqLM": "workbench.auto",
     "AutoModelForAudioClassification": "workbench.auto",
     "AutoModelForCTC": "workbench.auto",
     "AutoModelForImageClassification": "workbench.auto",

@@ -90,6 +90,12 @@ class AutoModelForSpeechSeq2Seq(_AutoModel):
     task = "speech-seq2seq"
 
 
+class AutoModelForSeq2SeqLM(_AutoModel):
+    """Text -> text encoder-decoders (BART, T5): summarisation, translation, text2text generation."""
+
+    task = "seq2seq-lm"
+
+
 class AutoModelForAudioClassification(_AutoModel):
     """Audio -> clip labels (Wav2Vec2 keyword spotting, AST sound events)."""
 
@@ -132,6 +138,7 @@ class AutoTokenizer:
 __all__ = [
     "AutoConfig", "AutoModel", "AutoModelForAudioClassification", "AutoModelForCTC", "AutoModelForCausalLM",
     "AutoModelForImageClassification", "AutoModelForMaskedLM", "AutoModelForObjectDetection",
-    "AutoModelForPreTraining", "AutoModelForQuestionAnswering", "AutoModelForSequenceClassification",
-    "AutoModelForSpeechSeq2Seq", "AutoModelForTokenClassification", "AutoProcessor", "AutoTokenizer",
+    "AutoModelForPreTraining", "AutoModelForQuestionAnswering", "AutoModelForSeq2SeqLM",
+    "AutoModelForSequenceClassification", "AutoModelForSpeechSeq2Seq", "AutoModelForTokenClassification",
+    "AutoProcessor", "AutoTokenizer",
 ]

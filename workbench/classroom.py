@@ -49,11 +49,17 @@ MANIFEST: list[ManifestEntry] = [
     ManifestEntry("superb/wav2vec2-base-superb-ks", "372e048", ("11_audio_classification", "AudioClassifier"), 380),
     ManifestEntry("MIT/ast-finetuned-audioset-10-10-0.4593", "main", ("11_audio_classification",), 346),
     ManifestEntry("facebook/wav2vec2-base-960h", "22aad52", ("11_audio_classification",), 380),
+    # The reference pins no revision for these ids' PyTorch pipelines (its summarization default is
+    # distilbart-cnn-12-6, its translation default t5-base): they follow main.
+    ManifestEntry("facebook/bart-large-cnn", "main", ("08_summarize_translate", "Summarize"), 1630),
+    ManifestEntry("google-t5/t5-small", "main", ("08_summarize_translate", "Translate"), 242),
 ]
 
 # Peak resident memory of each notebook's kernel, offline on the embedded and tiny models, in MB
 # (measured with benchmarks/notebook_memory.py; the doctor compares them with this machine's RAM).
-NOTEBOOK_PEAK_MB: dict[str, int] = {}
+NOTEBOOK_PEAK_MB: dict[str, int] = {
+    "00_tour": 668, "03_text_tasks": 642, "04_attention": 559, "05_speech": 695, "06_finetune": 905,
+}
 
 
 def manifest_entry(hub_id: str) -> ManifestEntry | None:

@@ -89,6 +89,22 @@ class PreTrainingOutput(ModelOutput):
 
 
 @dataclass
+class Seq2SeqOutput(ModelOutput):
+    """Encoder-decoder models (Whisper, BART, T5): the decoder's logits (or states) and both stacks' internals."""
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    last_hidden_state: torch.Tensor | None = None
+    past_key_values: Any = None  # the KV cache (workbench.nn.cache.KVCache) the decoder ran on
+    encoder_last_hidden_state: torch.Tensor | None = None
+    encoder_hidden_states: Tensors | None = None
+    decoder_hidden_states: Tensors | None = None
+    encoder_attentions: Tensors | None = None
+    decoder_attentions: Tensors | None = None
+    cross_attentions: Tensors | None = None
+
+
+@dataclass
 class BaseModelOutputWithPast(ModelOutput):
     """A decoder stack: the last hidden state and the KV cache it filled."""
 

@@ -1,8 +1,10 @@
 """A tokenizer folder on disk -> a Rust `tokenizers.Tokenizer` and the settings around it.
 
 A hub folder holds either a `tokenizer.json` (the whole pipeline, ready to load) or the older
-per-family vocabulary files: `vocab.txt` (BERT's WordPiece) or `vocab.json` + `merges.txt`
-(RoBERTa / GPT-2 byte-level BPE), from which the pipeline is rebuilt here. Around either one,
+per-family vocabulary files: `vocab.txt` (BERT's WordPiece), `vocab.json` + `merges.txt`
+(RoBERTa / GPT-2 / BART byte-level BPE) or T5's `spiece.model` (a SentencePiece Unigram model, read
+as protobuf data through the `sentencepiece` package's schema, never unpickled), from which the
+pipeline is rebuilt here as the reference's converters build it. Around either one,
 `tokenizer_config.json`, `special_tokens_map.json` and `added_tokens.json` name the special
 tokens and the tokenizer class.
 
@@ -19,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import tokenizers
-from tokenizers import AddedToken, decoders, normalizers, pre_tokenizers, processors
-from tokenizers.models import BPE, WordPiece
+from tokenizers import AddedToken, Regex, decoders, normalizers, pre_tokenizers, processors
+from tokenizers.models import BPE, Unigram, WordPiece
 
 from .files import checkpoint_file, read_json_object
 from .errors import CheckpointNotFoundError, InputError
@@ -57,6 +59,7 @@ TOKENIZER_FILES = [
     "vocab.txt",
     "vocab.json",
     "merges.txt",
+    "spiece.model",
     "config.json",
 ]
 
@@ -82,6 +85,7 @@ _FAMILY_BY_CLASS = {
     "BartTokenizer": "roberta",
     "LongformerTokenizer": "roberta",
     "GPT2Tokenizer": "gpt2",
+    "T5Tokenizer": "t5",
 }
 # The tokenizer class of a checkpoint whose tokenizer_config.json does not name one, found
 # through config.json's `model_type`.
@@ -92,6 +96,7 @@ _CLASS_BY_MODEL_TYPE = {
     "roberta": "RobertaTokenizer",
     "bart": "BartTokenizer",
     "gpt2": "GPT2Tokenizer",
+    "t5": "T5Tokenizer",
 }
 # A tokenizer.json of no known class still gets its family's special tokens when its vocabulary
 # model says which family it is (WordPiece vocabularies come from BERT-style models).
@@ -133,9 +138,11 @@ _DEFAULT_SPECIAL_TOKENS = {
         "mask_token": "<mask>",
     },
     "gpt2": {"unk_token": "<|endoftext|>", "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"},
+    "t5": {"eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>"},
 }
 # The class written to the config of a tokenizer rebuilt from vocabulary files of no named class.
-_DEFAULT_CLASS_BY_FAMILY = {"bert": "BertTokenizer", "roberta": "RobertaTokenizer", "gpt2": "GPT2Tokenizer"}
+_DEFAULT_CLASS_BY_FAMILY = {"bert": "BertTokenizer", "roberta": "RobertaTokenizer", "gpt2": "GPT2Tokenizer",
+                            "t5": "T5Tokenizer"}
 # Families whose vocabulary is byte-level BPE from vocab.json + merges.txt.
 _BYTE_LEVEL_FAMILIES = ("roberta", "gpt2")
 
@@ -178,6 +185,8 @@ def read_tokenizer_files(folder: Path, overrides: Mapping[str, Any]) -> Tokenize
 
     backend, family = build_backend(folder, config, special)
     from_vocab_files = checkpoint_file(folder, TOKENIZER_FILE) is None
+    if from_vocab_files and family == "t5" and not extras:  # T5's sentinels, as its reference class names them
+        extras = [f"<extra_id_{i}>" for i in range(int(config.get("extra_ids", 100)))]
     added_file = checkpoint_file(folder, ADDED_TOKENS_FILE)
     if from_vocab_files and added_file:
         # Legacy tokens added on top of vocab.txt / vocab.json, in id order.
@@ -234,6 +243,7 @@ def build_backend(
     family = _FAMILY_BY_CLASS.get(tokenizer_class or "")
     tokenizer_file, vocab_txt = checkpoint_file(folder, TOKENIZER_FILE), checkpoint_file(folder, "vocab.txt")
     vocab_json, merges = checkpoint_file(folder, "vocab.json"), checkpoint_file(folder, "merges.txt")
+    spiece = checkpoint_file(folder, "spiece.model")
     if tokenizer_file:
         try:
             backend = tokenizers.Tokenizer.from_file(str(tokenizer_file))
@@ -258,13 +268,19 @@ def build_backend(
             special.setdefault(name, value)
         backend = _build_byte_level_bpe(vocab, merges, config)
         config.setdefault("tokenizer_class", _DEFAULT_CLASS_BY_FAMILY[family])
+    elif spiece:
+        family = "t5"
+        for name, value in _DEFAULT_SPECIAL_TOKENS[family].items():
+            special.setdefault(name, value)
+        backend = _build_t5_sentencepiece(spiece, config)
+        config.setdefault("tokenizer_class", _DEFAULT_CLASS_BY_FAMILY[family])
     else:
         raise CheckpointNotFoundError(
             f"No tokenizer files in {folder}: looked for {TOKENIZER_FILE}, vocab.txt (WordPiece), "
-            "or vocab.json + merges.txt (byte-level BPE). Point at the model folder that holds them, "
-            "or save a tokenizer there with `tokenizer.save_pretrained(folder)`."
+            "vocab.json + merges.txt (byte-level BPE) or spiece.model (T5's SentencePiece). Point at the model "
+            "folder that holds them, or save a tokenizer there with `tokenizer.save_pretrained(folder)`."
         )
-    check_vocabulary(backend, tokenizer_file or vocab_txt or vocab_json)
+    check_vocabulary(backend, tokenizer_file or vocab_txt or vocab_json or spiece)
     return backend, family
 
 
@@ -314,6 +330,42 @@ def _build_byte_level_bpe(
     return backend
 
 
+def _build_t5_sentencepiece(model_file: Path, config: Mapping[str, Any]) -> tokenizers.Tokenizer:
+    """T5's tokenizer from spiece.model, as the reference converts it (its T5Converter): the Unigram pieces and
+    scores, then `extra_ids` sentinel pieces (<extra_id_N> ... <extra_id_0>), the model's precompiled character
+    map, runs of spaces to one, Metaspace splitting. The file is protobuf data, parsed with the schema that
+    ships in the `sentencepiece` package: nothing in it is executed or unpickled."""
+    try:
+        from sentencepiece import sentencepiece_model_pb2
+    except ImportError:
+        raise CheckpointNotFoundError(
+            f"{model_file} is a SentencePiece model; reading it needs the `sentencepiece` package "
+            "(pip install sentencepiece), or give the folder a tokenizer.json (tokenizer.save_pretrained writes one)."
+        ) from None
+    proto = sentencepiece_model_pb2.ModelProto()
+    try:
+        proto.ParseFromString(model_file.read_bytes())
+    except Exception as err:  # protobuf's DecodeError: not a SentencePiece model
+        raise CheckpointNotFoundError(f"{model_file} is not a SentencePiece model ({err}); re-download it.") from err
+    if proto.trainer_spec.model_type != 1:  # 1 = UNIGRAM (T5); BPE SentencePiece models belong to other families
+        raise CheckpointNotFoundError(f"{model_file} is a SentencePiece model of type {proto.trainer_spec.model_type}, "
+                                      "not Unigram (T5's); give the folder a tokenizer.json instead.")
+    extra = int(config.get("extra_ids", 100))
+    vocab = [(p.piece, p.score) for p in proto.pieces] + [(f"<extra_id_{i}>", 0.0) for i in range(extra - 1, -1, -1)]
+    backend = tokenizers.Tokenizer(Unigram(vocab, unk_id=proto.trainer_spec.unk_id, byte_fallback=False))
+    # Control (3) and user-defined (4) pieces are added tokens; control ones are special.
+    backend.add_tokens([AddedToken(p.piece, normalized=False, special=p.type == 3)
+                        for p in proto.pieces if p.type in (3, 4)])
+    steps = [normalizers.Strip(left=False, right=True), normalizers.Replace(Regex(" {2,}"), "\u2581")]
+    charsmap = proto.normalizer_spec.precompiled_charsmap
+    backend.normalizer = normalizers.Sequence([normalizers.Precompiled(charsmap), *steps] if charsmap else steps)
+    # The reference's `legacy` T5 (the default) puts the word marker before every word; legacy=False only first.
+    scheme = "always" if config.get("legacy", True) is not False else "first"
+    backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme=scheme)
+    backend.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme=scheme)
+    return backend
+
+
 def post_processor(
     family: str | None,
     config: Mapping[str, Any],
@@ -343,6 +395,10 @@ def post_processor(
             trim_offsets=bool(config.get("trim_offsets", True)),
             add_prefix_space=bool(config.get("add_prefix_space", False)),
         )
+    if family == "t5":  # T5 appends its end token to each text
+        eos = special.get("eos_token")
+        return processors.TemplateProcessing(single=f"$A {eos}", pair=f"$A {eos} $B {eos}",
+                                             special_tokens=[(eos, id_of("eos_token"))])
     # GPT-2 adds nothing unless the config asks for bos/eos.
     bos_token, eos_token = special.get("bos_token"), special.get("eos_token")
     bos = f"{bos_token}:0 " if config.get("add_bos_token") and bos_token else ""

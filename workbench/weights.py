@@ -28,7 +28,9 @@ class LoadableModel(Protocol):
 
     def state_dict(self) -> dict[str, torch.Tensor]: ...
     def named_modules(self): ...
+    def tied_pairs(self) -> dict[str, str]: ...
     def tied_targets(self) -> list[str]: ...
+    def untie(self, target: str) -> None: ...
     def tie_weights(self) -> None: ...
     def _init_weights(self, module: nn.Module) -> None: ...
 
@@ -95,6 +97,10 @@ def load_into_model(
     model_state = model.state_dict()
     model_keys = set(model_state)
     state = _fix_keys(model, state, model_keys)
+    # A tied pair the file holds twice with different values was saved untied: keep both (as the reference does).
+    for target, source in model.tied_pairs().items():
+        if target in state and source in state and not torch.equal(state[target], state[source]):
+            model.untie(target)
     tied = set(model.tied_targets())
     # Legacy aliases: keep a key under its current name when only the old one is present.
     for old, new in model.key_aliases.items():
@@ -142,7 +148,7 @@ def load_into_model(
     # Initialise every module that owns a parameter the checkpoint does not provide.
     fresh = set(report.missing) | {k for k, _, _ in report.mismatched}
     if fresh:
-        owners = {k.rsplit(".", 1)[0] for k in fresh}
+        owners = {k.rpartition(".")[0] for k in fresh}  # "" (the model itself) owns its root-level buffers
         for name, module in model.named_modules():
             if name in owners:
                 model._init_weights(module)

@@ -9,6 +9,9 @@ then takes these checks as its own test functions (`standard_tests`):
 - `check_round_trip`: our save_pretrained loads in the reference with no missing, unexpected
   or mismatched key, same outputs, and our own reload is exact;
 - `check_fast_path`: outputs without output_attentions (fused sdpa) equal those with it.
+
+Encoder-decoders (`seq2seq_heads()`, `seq2seq_batch()`) run the same checks on both stacks: the
+encoder's internals on its real tokens, the decoder's (self and cross) on every decoder token.
 """
 
 from __future__ import annotations
@@ -37,11 +40,20 @@ class Family:
     heads: dict[str, tuple[str, Any]]  # head -> (reference class suffix, our Auto class)
     inputs: Callable[[], dict[str, torch.Tensor]]
     head_config: Callable[[str], dict[str, Any]] = labels_for
-    output_fields: tuple[str, ...] = ("last_hidden_state", "logits", "start_logits", "end_logits", "pooler_output")
+    output_fields: tuple[str, ...] = ("last_hidden_state", "logits", "start_logits", "end_logits", "pooler_output",
+                                      "encoder_last_hidden_state")
+    # output field -> whose tokens its rows are: "input" (compared on the positions below) or "decoder" (all compared)
+    internals: tuple[tuple[str, str], ...] = (("hidden_states", "input"), ("attentions", "input"))
     # (inputs, reference output) -> (B, T) bool of the positions to compare, for inputs that are not token ids
     # (audio: the frames made from real samples); None: the attention mask over input_ids
     positions: Callable[[dict[str, torch.Tensor], Any], torch.Tensor] | None = None
     perturb: tuple[str, ...] = ()  # more parameter-name parts to perturb (e.g. learned tokens initialised to zero)
+    prepare: Callable[[Any], None] | None = None  # edits the reference model after seeding (e.g. an untied head)
+
+
+SEQ2SEQ_INTERNALS = (("encoder_hidden_states", "input"), ("encoder_attentions", "input"),
+                     ("decoder_hidden_states", "decoder"), ("decoder_attentions", "decoder"),
+                     ("cross_attentions", "decoder"))
 
 
 def encoder_heads(**extra: tuple[str, Any]) -> dict[str, tuple[str, Any]]:
@@ -63,6 +75,23 @@ def decoder_heads(lm_suffix: str = "ForCausalLM") -> dict[str, tuple[str, Any]]:
     from workbench import auto
 
     return {"base": ("Model", auto.AutoModel), "causal-lm": (lm_suffix, auto.AutoModelForCausalLM)}
+
+
+def seq2seq_heads() -> dict[str, tuple[str, Any]]:
+    from workbench import auto
+
+    return {"base": ("Model", auto.AutoModel), "seq2seq-lm": ("ForConditionalGeneration", auto.AutoModelForSeq2SeqLM)}
+
+
+def seq2seq_batch(pad_id: int) -> Callable[[], dict[str, torch.Tensor]]:
+    """The padded encoder batch of `padded_batch` and six decoder tokens per row."""
+    encoder = padded_batch(pad_id, token_types=False)
+
+    def make() -> dict[str, torch.Tensor]:
+        g = torch.Generator().manual_seed(2)
+        return {**encoder(), "decoder_input_ids": torch.randint(5, 99, (3, 6), generator=g)}
+
+    return make
 
 
 def padded_batch(pad_id: int, token_types: bool) -> Callable[[], dict[str, torch.Tensor]]:
@@ -90,9 +119,11 @@ def reference_model(family: Family, head: str, **overrides: Any) -> Any:
     model = getattr(transformers, family.prefix + family.heads[head][0])(config).eval()
     with torch.no_grad():  # so a swapped or skipped parameter shows
         for name, p in model.named_parameters():
-            if "layernorm" in name.lower() or "layer_norm" in name or name.endswith("bias") or p.dim() == 1 \
+            if "norm" in name.lower() or name.endswith("bias") or p.dim() == 1 \
                     or any(part in name for part in family.perturb):  # norms (RMSNorm too), the family's own
                 p.add_(torch.randn_like(p) * 0.1)
+        if family.prepare is not None:
+            family.prepare(model)
     return model
 
 
@@ -108,7 +139,20 @@ def compared_positions(family: Family, inputs: dict[str, torch.Tensor], ref_out:
     return family.positions(inputs, ref_out) if family.positions is not None else real_tokens(inputs)
 
 
-def assert_outputs_close(ours: Any, ref: Any, keep: torch.Tensor | None, fields: tuple[str, ...]) -> None:
+def on_tokens(x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
+    """The rows of real tokens: (B, T, ...) states, or the query rows of (B, H, T, T') attentions; all of `x`
+    when `keep` is None."""
+    if keep is None:
+        return x
+    if x.dim() == 4 and x.shape[0] == keep.shape[0] and x.shape[2] == keep.shape[1]:
+        return x[keep[:, None, :, None].expand_as(x)]
+    if x.dim() >= 2 and x.shape[:2] == keep.shape:
+        return x[keep]
+    return x
+
+
+def assert_outputs_close(ours: Any, ref: Any, keep: torch.Tensor | None, fields: tuple[str, ...],
+                         internals: tuple[tuple[str, str], ...] = Family.internals) -> None:
     """Positions under padding carry no meaning (and the reference's differ by backend): compare real tokens
     (`keep`; None compares every position)."""
     for name in fields:
@@ -117,18 +161,15 @@ def assert_outputs_close(ours: Any, ref: Any, keep: torch.Tensor | None, fields:
             continue
         o = getattr(ours, name)
         assert o.shape == r.shape, name
-        if keep is not None and o.dim() >= 2 and o.shape[:2] == keep.shape:
-            o, r = o[keep], r[keep]
-        torch.testing.assert_close(o, r, atol=ATOL, rtol=0, msg=name)
-    assert len(ours.hidden_states) == len(ref.hidden_states)
-    for o, r in zip(ours.hidden_states, ref.hidden_states):
-        torch.testing.assert_close(o if keep is None else o[keep], r if keep is None else r[keep], atol=ATOL, rtol=0)
-    assert len(ours.attentions) == len(ref.attentions)
-    for o, r in zip(ours.attentions, ref.attentions):
-        if keep is not None:
-            q = keep[:, None, :, None].expand_as(o)
-            o, r = o[q], r[q]
-        torch.testing.assert_close(o, r, atol=ATOL, rtol=0)
+        torch.testing.assert_close(on_tokens(o, keep), on_tokens(r, keep), atol=ATOL, rtol=0, msg=name)
+    for name, rows in internals:
+        mine, theirs = getattr(ours, name), getattr(ref, name)
+        assert mine is not None and theirs is not None and len(mine) == len(theirs), name
+        for i, (o, r) in enumerate(zip(mine, theirs)):
+            assert o.shape == r.shape, (name, i)
+            if rows == "input":
+                o, r = on_tokens(o, keep), on_tokens(r, keep)
+            torch.testing.assert_close(o, r, atol=ATOL, rtol=0, msg=f"{name}[{i}]")
 
 
 def run_both(ours: Any, ref: Any, inputs: dict[str, torch.Tensor]) -> tuple[Any, Any]:
@@ -145,7 +186,7 @@ def check_reference_checkpoint(tmp_path, family: Family, head: str) -> Any:
     assert ours.loading_report.ok, str(ours.loading_report)
     inputs = family.inputs()
     o, r = run_both(ours, ref, inputs)
-    assert_outputs_close(o, r, compared_positions(family, inputs, r), family.output_fields)
+    assert_outputs_close(o, r, compared_positions(family, inputs, r), family.output_fields, family.internals)
     return ours
 
 
@@ -159,7 +200,7 @@ def check_round_trip(tmp_path, family: Family, head: str) -> None:
     assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
     inputs = family.inputs()
     o, r = run_both(ours, back.eval(), inputs)
-    assert_outputs_close(o, r, compared_positions(family, inputs, r), family.output_fields)
+    assert_outputs_close(o, r, compared_positions(family, inputs, r), family.output_fields, family.internals)
     again = family.heads[head][1].from_pretrained(tmp_path / "ours")
     for (k, a), (k2, b) in zip(ours.state_dict().items(), again.state_dict().items()):
         assert k == k2 and torch.equal(a, b), k
@@ -172,14 +213,13 @@ def check_fast_path(tmp_path, family: Family) -> None:
     ours = family.heads["base"][1].from_pretrained(tmp_path)
     inputs = family.inputs()
     with torch.no_grad():
-        fast = ours(**inputs).last_hidden_state
-        eager_out = ours(**inputs, output_attentions=True, output_hidden_states=True)
-        eager = eager_out.last_hidden_state
-    keep = compared_positions(family, inputs, eager_out)
-    if keep is None:
-        torch.testing.assert_close(fast, eager, atol=1e-5, rtol=0)
-    else:
-        torch.testing.assert_close(fast[keep], eager[keep], atol=1e-5, rtol=0)
+        fast = ours(**inputs)
+        eager = ours(**inputs, output_attentions=True, output_hidden_states=True)
+    keep = compared_positions(family, inputs, eager)
+    for name in ("last_hidden_state", "encoder_last_hidden_state"):
+        if getattr(fast, name, None) is not None:
+            torch.testing.assert_close(on_tokens(getattr(fast, name), keep), on_tokens(getattr(eager, name), keep),
+                                       atol=1e-5, rtol=0, msg=name)
 
 
 def check_packed_inference(tmp_path, family: Family) -> None:
@@ -301,3 +341,22 @@ def generation_tests(family: Family) -> tuple[Callable, Callable, Callable, Call
             torch.testing.assert_close(single[0], padded, atol=ATOL, rtol=0)
 
     return test_generate, test_sampling, test_static_cache, test_left_padding
+
+
+# -- encoder-decoders: an end token the tiny reference really emits ---------------------------------
+def end_token(ref: Any, inputs: dict[str, torch.Tensor], option_sets: list[dict[str, Any]], **common: Any) -> int:
+    """A token to use as end-of-sequence with which, under every option set, the reference's generated ids hold it
+    (some hypothesis finishes before the length limit), so generation tests exercise finishing, not just the
+    limit: random tiny models rarely emit their configured end token. Candidates: the greedy output's tokens,
+    most frequent first (the ones the random model favours in many contexts)."""
+    from collections import Counter
+
+    with torch.no_grad():
+        probe = transformers.GenerationMixin.generate(ref, **inputs, **common, max_new_tokens=10, do_sample=False)
+        for token, _ in Counter(probe[:, 1:].flatten().tolist()).most_common(6):
+            if all((transformers.GenerationMixin.generate(ref, **inputs, **{**common, **options}, eos_token_id=token,
+                                                          pad_token_id=token)[:, 1:] == token).any()
+                   for options in option_sets):
+                return int(token)
+    raise AssertionError("no frequent token of the greedy output ends a hypothesis under every option set; "
+                         "change the seed")

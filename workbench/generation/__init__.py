@@ -183,6 +183,8 @@ def _decode(model: Any, config: GenerationConfig, prompt: torch.Tensor, attentio
     common = dict(eos_ids=eos, pad_id=pad, max_new_tokens=max_new, processors=procs, stopping=stops,
                   do_sample=do_sample, generator=generator, streamer=streamer)
     if beams > 1:
+        # The reference fills beam outputs with `pad_token_id or eos`: a pad id of 0 (T5) fills with the end token.
+        common["pad_id"] = pad if pad or not eos else eos[0]
         return beam_search(step, cache.reorder, prompt, num_beams=beams, length_penalty=config.length_penalty,
                            early_stopping=config.early_stopping, num_return_sequences=n_return, **common)
     return greedy_search(step, prompt, **common)

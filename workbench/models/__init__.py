@@ -17,6 +17,8 @@ FAMILIES: dict[str, str] = {
     "distilbert": "workbench.models.distilbert",
     "electra": "workbench.models.electra",
     "whisper": "workbench.models.whisper",
+    "bart": "workbench.models.bart",
+    "t5": "workbench.models.t5",
     "wav2vec2": "workbench.models.wav2vec2",
     "audio-spectrogram-transformer": "workbench.models.audio_spectrogram_transformer",
     "vit": "workbench.models.vit",

@@ -88,13 +88,22 @@ class PreTrainedModel(nn.Module):
         self.apply(self._init_weights)
         self.tie_weights()
 
+    def tied_pairs(self) -> dict[str, str]:
+        """Target -> source of every parameter tied now (families with more ties than the word embeddings add theirs)."""
+        pairs = dict(self.tied_weights) if getattr(self.config, "tie_word_embeddings", True) else {}
+        return {t: s for t, s in pairs.items() if t not in self.__dict__.get("_untied", ())}
+
     def tied_targets(self) -> list[str]:
-        return list(self.tied_weights) if getattr(self.config, "tie_word_embeddings", True) else []
+        return list(self.tied_pairs())
+
+    def untie(self, target: str) -> None:
+        """Keep `target` a parameter of its own: the checkpoint holds it with values other than its source's
+        (saved untied whatever the config says), so tying would throw one of them away (as the reference does)."""
+        self.__dict__.setdefault("_untied", set()).add(target)
 
     def tie_weights(self) -> None:
         """Make each tied target share its source's parameter (one tensor, one gradient)."""
-        for target in self.tied_targets():
-            source = self.tied_weights[target]
+        for target, source in self.tied_pairs().items():
             owner_name, _, attr = target.rpartition(".")
             setattr(self.get_submodule(owner_name), attr, self.get_parameter(source))
 

@@ -134,3 +134,34 @@ def causal_mask(attention_mask: torch.Tensor | None, past: int, t: int, dtype: t
         allowed = allowed[None, None] & attention_mask[:, None, None, :].bool()  # (B, 1, t, past + t)
     mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill(~allowed, torch.finfo(dtype).min)
     return mask, False
+
+
+class ProjectedAttention(torch.nn.Module):
+    """Multi-head attention with separate q/k/v/out projections (`q_proj`, `k_proj`, `v_proj`, `out_proj`
+    keys), as Whisper and BART store it; keys/values are computed by the caller (`project_kv`), so a decoder
+    can cache them. The probabilities pass the hook point `attn_probs` (`cross_attn_probs` for cross-attention)."""
+
+    def __init__(self, dim: int, heads: int, dropout: float, *, cross: bool = False, key_bias: bool = True) -> None:
+        super().__init__()
+        self.heads, self.head_dim, self.dropout, self.cross = heads, dim // heads, dropout, cross
+        self.k_proj = torch.nn.Linear(dim, dim, bias=key_bias)  # Whisper's key projection has no bias
+        self.v_proj = torch.nn.Linear(dim, dim)
+        self.q_proj = torch.nn.Linear(dim, dim)
+        self.out_proj = torch.nn.Linear(dim, dim)
+        self.hook_name = "cross_attn_probs" if cross else "attn_probs"
+        setattr(self, self.hook_name, HookPoint())
+
+    def split(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, _ = x.shape
+        return x.view(b, t, self.heads, self.head_dim).transpose(1, 2)  # (B, H, T, D)
+
+    def project_kv(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.split(self.k_proj(source)), self.split(self.v_proj(source))
+
+    def forward(self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None = None) -> torch.Tensor:
+        """`kv`: the keys/values to attend to (B', H, S, D); B' may be fewer rows than x (beams share them)."""
+        q = self.split(self.q_proj(x))
+        out = attend(q, kv[0], kv[1], mask, dropout_p=self.dropout if self.training else 0.0,
+                     probs_hook=getattr(self, self.hook_name))
+        b, _, t, _ = out.shape
+        return self.out_proj(out.transpose(1, 2).reshape(b, t, -1))  # (B, T, C)

@@ -7,6 +7,7 @@ line to `TASKS` (and its aliases to `ALIASES`).
 from __future__ import annotations
 
 import importlib
+import re
 from typing import Any
 
 from ..errors import InputError
@@ -22,10 +23,15 @@ TASKS: dict[str, tuple[str, str]] = {
     "zero-shot-classification": ("workbench.pipelines.zero_shot", "ZeroShotClassificationPipeline"),
     "feature-extraction": ("workbench.pipelines.feature_extraction", "FeatureExtractionPipeline"),
     "sentence-similarity": ("workbench.pipelines.feature_extraction", "SentenceSimilarityPipeline"),
+    "text2text-generation": ("workbench.pipelines.text2text_generation", "Text2TextGenerationPipeline"),
+    "summarization": ("workbench.pipelines.text2text_generation", "SummarizationPipeline"),
+    "translation": ("workbench.pipelines.text2text_generation", "TranslationPipeline"),
     "image-classification": ("workbench.pipelines.image_classification", "ImageClassificationPipeline"),
     "object-detection": ("workbench.pipelines.object_detection", "ObjectDetectionPipeline"),
     "text-generation": ("workbench.pipelines.text_generation", "TextGenerationPipeline"),
 }
+# Tasks named with parameters: "translation_en_to_de" is the translation task for that language pair.
+PARAMETRIZED = {"translation": re.compile(r"translation_[A-Za-z-]+_to_[A-Za-z-]+")}
 # alias -> task
 ALIASES: dict[str, str] = {
     "asr": "automatic-speech-recognition",
@@ -35,11 +41,17 @@ ALIASES: dict[str, str] = {
 
 
 def supported_tasks() -> list[str]:
-    return sorted(TASKS) + sorted(ALIASES)
+    return sorted(TASKS) + sorted(ALIASES) + ["translation_xx_to_yy"]
+
+
+def task_of(name: str) -> str:
+    """The task a name stands for: an alias's task, a parametrized name's task, or the name itself."""
+    name = ALIASES.get(name, name)
+    return next((task for task, pattern in PARAMETRIZED.items() if pattern.fullmatch(name)), name)
 
 
 def pipeline_class(task: str) -> type:
-    task = ALIASES.get(task, task)
+    task = task_of(task)
     if task not in TASKS:
         raise InputError(f"unknown task {task!r}; supported tasks: {', '.join(supported_tasks()) or 'none yet'}.")
     module, name = TASKS[task]
@@ -59,6 +71,8 @@ def pipeline(
     """Build the pipeline for `task`. `model`: a hub id, a local folder, or a loaded model (None: the task default).
     `tokenizer` (or `processor=`): a tokenizer/processor object or a name; None loads the checkpoint's own."""
     cls = pipeline_class(task)
+    if task_of(task) != ALIASES.get(task, task):  # a parametrized name: the pipeline reads its parameters
+        kwargs["task"] = task
     if cls.task == "automatic-speech-recognition" and model is not None:
         # Speech recognition has two pipelines: Whisper's (the task's class) and CTC's (Wav2Vec2ForCTC);
         # the checkpoint's model type picks.
@@ -73,4 +87,4 @@ def pipeline(
                       revision=revision, **kwargs)
 
 
-__all__ = ["pipeline", "pipeline_class", "supported_tasks", "TASKS", "ALIASES"]
+__all__ = ["pipeline", "pipeline_class", "supported_tasks", "task_of", "TASKS", "ALIASES", "PARAMETRIZED"]

@@ -12,7 +12,6 @@ two hooks (`prepare_generation`, `generation_needs_retry`) with Whisper's rules 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -22,11 +21,11 @@ from torch.nn import functional as F
 from ...config import PretrainedConfig, config_dataclass
 from ...errors import InputError
 from ...nn.activations import get_activation
-from ...nn.attention import attend
+from ...nn.attention import ProjectedAttention
 from ...nn.cache import KVCache
 from ...nn.hooks import HookPoint
 from ...nn.losses import token_loss
-from ...outputs import ModelOutput, Tensors
+from ...outputs import Seq2SeqOutput
 from ..modeling import PreTrainedModel, as_tuple, collect_internals
 from . import decoding as rules
 from .ctranslate2 import from_ctranslate2
@@ -90,31 +89,8 @@ def sinusoids(length: int, channels: int, max_timescale: float = 10000.0) -> tor
 
 
 # -- blocks ---------------------------------------------------------------------------------------
-class WhisperAttention(nn.Module):
-    def __init__(self, dim: int, heads: int, dropout: float, *, cross: bool = False) -> None:
-        super().__init__()
-        self.heads, self.head_dim, self.dropout, self.cross = heads, dim // heads, dropout, cross
-        self.k_proj = nn.Linear(dim, dim, bias=False)  # Whisper's key projection has no bias
-        self.v_proj = nn.Linear(dim, dim)
-        self.q_proj = nn.Linear(dim, dim)
-        self.out_proj = nn.Linear(dim, dim)
-        self.hook_name = "cross_attn_probs" if cross else "attn_probs"
-        setattr(self, self.hook_name, HookPoint())
-
-    def split(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, _ = x.shape
-        return x.view(b, t, self.heads, self.head_dim).transpose(1, 2)  # (B, H, T, D)
-
-    def project_kv(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.split(self.k_proj(source)), self.split(self.v_proj(source))
-
-    def forward(self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None = None) -> torch.Tensor:
-        """`kv`: the keys/values to attend to (B', H, S, D); B' may be fewer rows than x (beams share them)."""
-        q = self.split(self.q_proj(x))
-        out = attend(q, kv[0], kv[1], mask, dropout_p=self.dropout if self.training else 0.0,
-                     probs_hook=getattr(self, self.hook_name))
-        b, _, t, _ = out.shape
-        return self.out_proj(out.transpose(1, 2).reshape(b, t, -1))  # (B, T, C)
+def whisper_attention(dim: int, heads: int, dropout: float, *, cross: bool = False) -> ProjectedAttention:
+    return ProjectedAttention(dim, heads, dropout, cross=cross, key_bias=False)  # Whisper's keys have no bias
 
 
 class WhisperFeedForward(nn.Module):
@@ -137,7 +113,7 @@ class WhisperFeedForward(nn.Module):
 class WhisperEncoderLayer(WhisperFeedForward):
     def __init__(self, config: WhisperConfig) -> None:
         super().__init__(config, config.encoder_ffn_dim)
-        self.self_attn = WhisperAttention(config.d_model, config.encoder_attention_heads, config.attention_dropout)
+        self.self_attn = whisper_attention(config.d_model, config.encoder_attention_heads, config.attention_dropout)
         self.self_attn_layer_norm = nn.LayerNorm(config.d_model)
         self.hidden_state = HookPoint()
 
@@ -152,9 +128,9 @@ class WhisperDecoderLayer(WhisperFeedForward):
         super().__init__(config, config.decoder_ffn_dim)
         d = config.d_model
         self.index = index  # this layer's entries in the KV cache
-        self.self_attn = WhisperAttention(d, config.decoder_attention_heads, config.attention_dropout)
+        self.self_attn = whisper_attention(d, config.decoder_attention_heads, config.attention_dropout)
         self.self_attn_layer_norm = nn.LayerNorm(d)
-        self.encoder_attn = WhisperAttention(d, config.decoder_attention_heads, config.attention_dropout, cross=True)
+        self.encoder_attn = whisper_attention(d, config.decoder_attention_heads, config.attention_dropout, cross=True)
         self.encoder_attn_layer_norm = nn.LayerNorm(d)
         self.hidden_state = HookPoint()
 
@@ -230,20 +206,6 @@ class WhisperDecoder(nn.Module):
         for layer in self.layers:
             x = layer(x, encoder_hidden_states, cache, mask)
         return self.layer_norm(x)
-
-
-@dataclass
-class Seq2SeqOutput(ModelOutput):
-    loss: torch.Tensor | None = None
-    logits: torch.Tensor | None = None
-    last_hidden_state: torch.Tensor | None = None
-    past_key_values: KVCache | None = None
-    encoder_last_hidden_state: torch.Tensor | None = None
-    encoder_hidden_states: Tensors | None = None
-    decoder_hidden_states: Tensors | None = None
-    encoder_attentions: Tensors | None = None
-    decoder_attentions: Tensors | None = None
-    cross_attentions: Tensors | None = None
 
 
 # -- models ---------------------------------------------------------------------------------------

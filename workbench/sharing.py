@@ -140,10 +140,15 @@ def hub_id_or_none(name: Any) -> str | None:
     return name if "/" in name and _repo_id_problem(name) is None else None
 
 
-def object_card(repo_id: str, what: str, lines: Sequence[str] = (), *, metadata: dict[str, Any] | None = None) -> str:
-    """The small card of a pushed model or tokenizer: what it is and how to load it."""
+LIBRARY = "transformers"  # the library the card's snippet loads with (text in a card, never imported here)
+
+
+def object_card(repo_id: str, what: str, loader: str, variable: str, *, metadata: dict[str, Any] | None = None) -> str:
+    """The small card of a pushed model or tokenizer: what it is and how to load it (`loader` is the class whose
+    `from_pretrained` reads it, `variable` the snippet's name for the result)."""
+    lines = [f"from {LIBRARY} import {loader}", f"{variable} = {loader}.from_pretrained({repo_id!r})"]
     body = [f"# {repo_id.split('/')[-1]}", "", f"{what}, saved by transformers-workbench in the Hugging Face hub layout "
-            "(safetensors weights, JSON configs), so it loads in `transformers` as in workbench:", "", "```python",
+            f"(safetensors weights, JSON configs), so it loads in `{LIBRARY}` as in workbench:", "", "```python",
             *lines, "```"]
-    meta = {"library_name": "transformers", "tags": ["workbench"], **(metadata or {})}
+    meta = {"library_name": LIBRARY, "tags": ["workbench"], **(metadata or {})}
     return model_card(meta, "\n".join(body))

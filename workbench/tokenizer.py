@@ -324,8 +324,7 @@ class Tokenizer:
         from .sharing import object_card, push_to_hub
 
         def card(full_id: str) -> str:
-            return object_card(full_id, "A tokenizer", ["from transformers import AutoTokenizer",
-                                                        f"tokenizer = AutoTokenizer.from_pretrained({full_id!r})"])
+            return object_card(full_id, "A tokenizer", "AutoTokenizer", "tokenizer")
 
         return push_to_hub(self.save_pretrained, repo_id, commit_message=commit_message or "Upload tokenizer",
                            commit_description=commit_description, private=private, token=token, revision=revision,

@@ -209,8 +209,7 @@ class PreTrainedModel(nn.Module):
         name = type(self).__name__
 
         def card(full_id: str) -> str:
-            return object_card(full_id, f"A `{name}` ({self.config.model_type})",
-                               [f"from transformers import {name}", f"model = {name}.from_pretrained({full_id!r})"],
+            return object_card(full_id, f"A `{name}` ({self.config.model_type})", name, "model",
                                metadata={"tags": ["workbench", *(tags or [])]})
 
         return push_to_hub(lambda folder: self.save_pretrained(folder, max_shard_size=max_shard_size), repo_id,

@@ -211,7 +211,7 @@ def test_out_of_memory_is_shown_in_panel(tokenizer, dataset, tmp_path, error):
     panel.callback.on_step_end = boom
     panel.start(wait=True)
     assert "Out of memory" in panel.error and "lower the batch size" in panel.error
-    assert f"checkpoint-{raised[0] // 2 * 2}" in panel.error  # the last checkpoint (every 2 steps) is named
+    assert f"checkpoint-{(raised[0] - 1) // 2 * 2}" in panel.error  # the last one saved before that step is named
     assert panel.current_run.status == "error" and not panel.running and not panel.b_resume.disabled
     panel.callback.on_step_end = original
     panel.resume(wait=True)  # and the panel still works: resume from that checkpoint

@@ -7,6 +7,10 @@
 2. UI throttling overhead: our Trainer with the FineTune cockpit's callback (panel refreshes,
    throttled to 4/s, eval + probe updates) vs the same run without it, on a tiny model where
    steps are fastest (the worst case) and on MiniLM. Goal: <= 5%.
+3. Cockpit speed: examples/s of a FineTune cockpit run (default runner: on CPU a worker process) vs the
+   headless Trainer in this process's main thread, same arguments and data, after the main thread has used
+   torch's thread pool (as a notebook kernel has); the thread runner is measured too (what the cockpit did
+   before). Goal: cockpit >= 0.95x headless. `--cockpit-only` runs just this.
 
     python benchmarks/bench_trainer.py            # CPU
     python benchmarks/bench_trainer.py --bf16     # on a GPU machine (bf16 autocast on both)
@@ -180,6 +184,7 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA only)")
     parser.add_argument("--skip-ui", action="store_true", help="only the Trainer vs reference comparison")
     parser.add_argument("--skip-speed", action="store_true", help="only the cockpit overhead")
+    parser.add_argument("--cockpit-only", action="store_true", help="only the cockpit (worker) vs headless speed")
     parser.add_argument("--model-folder", type=Path, default=None, help="default: the embedded all-MiniLM-L6-v2")
     opts = parser.parse_args()
     global MODEL_FOLDER
@@ -195,6 +200,9 @@ def main() -> None:
     seed_state = {k: v.clone() for k, v in seed_state.items()}
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({torch.get_num_threads()} threads)"
     print(f"device: {device}; MiniLM-L6 fine-tuning, batch {opts.batch}, {opts.steps} steps, bf16={opts.bf16}")
+    if opts.cockpit_only:
+        cockpit_speed(max(10, opts.steps), opts.batch, opts.repeats)
+        return
     if not opts.skip_speed:
         compare(opts, seed_state)
     if opts.skip_ui:
@@ -204,6 +212,69 @@ def main() -> None:
         print(f"cockpit overhead ({kind}, {steps} steps, logging every step, median of {opts.repeats}): "
               f"time inside the cockpit's callback {100 * inside:.2f}% of the run; end to end without {plain:.2f} s, "
               f"with {ui:.2f} s -> {100 * (ui / plain - 1):+.1f}%  (goal <= 5%)")
+    cockpit_speed(max(10, opts.steps), opts.batch, opts.repeats)
+
+
+def cockpit_speed(steps: int, batch: int, repeats: int) -> None:
+    """Median examples/s: the cockpit with its default runner, with the thread runner, and headless."""
+    import workbench as wb
+    from widgets.finetune import FineTune
+    from workbench.training import Trainer, classification_metrics, tokenize_dataset
+
+    torch.ones(256, 256) @ torch.ones(256, 256)  # the kernel's main thread has used torch's OpenMP pool
+    tok = wb.AutoTokenizer.from_pretrained(minilm_folder())
+    data = raw_data()
+
+    def model():
+        torch.manual_seed(0)
+        return wb.AutoModelForSequenceClassification.from_pretrained(minilm_folder(), num_labels=2, id2label=LABELS)
+
+    def cockpit(runner: str) -> tuple[float, float]:
+        panel = FineTune(model=model(), tokenizer=tok, dataset=data["train"], max_steps=steps, eval_steps=0,
+                         logging_steps=1, batch_size=batch, max_length=64, learning_rate=1e-4,
+                         output_dir=tempfile.mkdtemp(), runner=runner)
+        start = time.perf_counter()
+        panel.start(wait=True)
+        wall = time.perf_counter() - start
+        assert panel.error == "" and panel._runner.kind == ("process" if runner == "auto" else runner), panel.error
+        state = panel.trainer.state
+        panel._runner.close()
+        return state.examples_seen / state.train_runtime, state.examples_seen / wall
+
+    def headless() -> float:
+        m = model()
+        args = FineTune(model=m, tokenizer=tok, dataset=data["train"], max_steps=steps, eval_steps=0, logging_steps=1,
+                        batch_size=batch, max_length=64, learning_rate=1e-4)._arguments()
+        args.output_dir = tempfile.mkdtemp()
+        trainer = Trainer(m, args, tokenize_dataset(data["train"], tok, config=m.config, max_length=64),
+                          processing_class=tok, compute_metrics=classification_metrics)
+        trainer.train()
+        return trainer.state.examples_seen / trainer.state.train_runtime
+
+    worker, worker_wall, thread, plain = [], [], [], []
+    for r in range(repeats):  # alternate the order: a neighbour's load hits each in turn
+        order = (0, 1, 2) if r % 2 == 0 else (2, 1, 0)
+        for which in order:
+            if which == 0:
+                rate, wall = cockpit("auto")
+                worker.append(rate)
+                worker_wall.append(wall)
+            elif which == 1:
+                thread.append(cockpit("thread")[0])
+            else:
+                plain.append(headless())
+        print(f"  repeat {r + 1}: headless {plain[-1]:.1f}, worker {worker[-1]:.1f} (wall {worker_wall[-1]:.1f}), "
+              f"thread {thread[-1]:.1f} examples/s", flush=True)
+    med = statistics.median
+    runs = lambda xs: ", ".join(f"{x:.1f}" for x in xs)  # noqa: E731
+    print(f"cockpit speed (MiniLM-L6, batch {batch}, {steps} steps, median of {repeats}):")
+    print(f"  headless Trainer (main thread):   {med(plain):7.1f} examples/s  (runs: {runs(plain)})")
+    print(f"  cockpit, worker process:          {med(worker):7.1f} examples/s  (runs: {runs(worker)}) "
+          f"-> {med(worker) / med(plain):.2f}x headless (goal >= 0.95x)")
+    print(f"    the same, Start to finished:    {med(worker_wall):7.1f} examples/s  (worker start-up and hand-back "
+          f"included) -> {med(worker_wall) / med(plain):.2f}x")
+    print(f"  cockpit, thread runner (before):  {med(thread):7.1f} examples/s  (runs: {runs(thread)}) "
+          f"-> {med(thread) / med(plain):.2f}x headless")
 
 
 def compare(opts: argparse.Namespace, seed_state: dict) -> None:

@@ -8,6 +8,20 @@
     HEAD /{repo_id}/resolve/{revision}/{filename}           metadata: X-Repo-Commit, ETag, sizes
     GET  /{repo_id}/resolve/{revision}/{filename}           the bytes (honours Range)
 
+and the routes `huggingface_hub.HfApi.create_repo` / `upload_folder` use (without Xet):
+
+    POST /api/repos/create                                  a repo (with the hub's first commit: .gitattributes)
+    POST /api/validate-yaml                                 README.md metadata must be a YAML mapping
+    POST /api/models/{repo_id}/preupload/{revision}         upload mode per file ("lfs" for weights)
+    POST /{repo_id}.git/info/lfs/objects/batch              basic LFS transfer: where to PUT each object
+    PUT  /_lfs/{sha256}                                     the LFS object's bytes (checked against its sha256)
+    POST /api/models/{repo_id}/commit/{revision}            NDJSON commit: header, files (base64), lfsFiles
+
+Write routes (but the LFS PUT, a presigned URL on the hub) need an `Authorization: Bearer` header (401
+without one); a repo id without a
+namespace lands in `FakeHub.user`'s, as on the real hub. `FakeHub.commit_log` keeps every
+commit's repo, summary and description; `FakeRepo.private` the private flag it was created with.
+
 Errors carry the `X-Error-Code` headers huggingface_hub turns into its exceptions
 (`RepoNotFound`, `RevisionNotFound`, `EntryNotFound`). LFS-style files (weights) answer with
 `X-Linked-Etag` (their SHA-256) and `X-Linked-Size` like the real hub, so they land in the cache
@@ -74,6 +88,12 @@ class FakeRepo:
     refs: dict[str, str] = field(default_factory=dict)  # ref name -> commit sha
     commits: dict[str, dict[str, bytes]] = field(default_factory=dict)  # commit sha -> {path: bytes}
     is_lfs: Callable[[str, bytes], bool] = _default_is_lfs
+    private: bool = False
+
+    def files(self, revision: str = "main") -> dict[str, bytes]:
+        """The files at `revision` (empty when the ref does not exist)."""
+        sha = self.resolve(revision)
+        return dict(self.commits[sha]) if sha is not None else {}
 
     def commit(self, files: dict[str, bytes | str], *, ref: str = "main", also: tuple[str, ...] = ()) -> str:
         """Add a commit holding exactly `files`; point `ref` (and the refs in `also`) at it. Returns its sha."""
@@ -101,7 +121,7 @@ class FakeRepo:
 class RequestRecord:
     method: str  # "GET" / "HEAD"
     path: str  # URL path, unquoted, without the query
-    kind: str  # "info" | "tree" | "file" | "other"
+    kind: str  # "info" | "tree" | "file" | "other"; uploads: "create" | "validate" | "preupload" | "lfs-batch" | "lfs" | "commit" | "write"
     status: int
     range: str | None = None
 
@@ -119,6 +139,26 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self.server.hub._handle(self, head=True)
 
+    def do_POST(self) -> None:
+        self.server.hub._handle_write(self)
+
+    def do_PUT(self) -> None:
+        self.server.hub._handle_write(self)
+
+    def body(self) -> bytes:
+        """The request body, plain or chunked (httpx streams file uploads chunked)."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            out = bytearray()
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return bytes(out)
+                out += self.rfile.read(size)
+                self.rfile.readline()  # the CRLF after each chunk
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -133,6 +173,9 @@ class FakeHub:
         self.requests: list[RequestRecord] = []
         self._lock = threading.Lock()
         self.fail_status: int | None = None  # answer every request with this HTTP status (hub outage)
+        self.user = "fake-user"  # the namespace of repo ids created without one
+        self.lfs: dict[str, bytes] = {}  # sha256 -> bytes of uploaded LFS objects
+        self.commit_log: list[dict[str, str]] = []  # {"repo_id", "revision", "summary", "description"} per commit
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -171,6 +214,111 @@ class FakeHub:
         assert self._server is not None, "FakeHub is not running"
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
+
+    # ---- uploads ---------------------------------------------------------------------------
+    def _handle_write(self, handler: _Handler) -> None:
+        split = urlsplit(handler.path)
+        path = split.path
+        body = handler.body()
+        if self.fail_status is not None:
+            return self._error(handler, path, "other", self.fail_status, None, "Service unavailable")
+        if handler.command == "PUT" and path.startswith("/_lfs/"):  # a presigned storage URL: no token, as S3
+            oid = path[len("/_lfs/"):]
+            if hashlib.sha256(body).hexdigest() != oid:
+                return self._error(handler, path, "lfs", 400, None, "sha256 mismatch")
+            self.lfs[oid] = body
+            return self._send(handler, path, "lfs", 200, {}, b"")
+        if not handler.headers.get("Authorization", "").startswith("Bearer "):
+            return self._error(handler, path, "write", 401, None, "Invalid username or password.")
+        if path == "/api/repos/create":
+            return self._create_repo(handler, path, json.loads(body))
+        if path == "/api/validate-yaml":
+            return self._validate_yaml(handler, path, json.loads(body))
+        if path.endswith(".git/info/lfs/objects/batch"):
+            return self._lfs_batch(handler, path, json.loads(body))
+        if path.startswith("/api/models/"):
+            repo, tail = self._find_repo(path[len("/api/models/"):])
+            if repo is None:
+                return self._error(handler, path, "write", 404, "RepoNotFound", "Repository not found")
+            action, _, revision = tail.partition("/")
+            if action == "preupload":
+                return self._preupload(handler, path, repo, json.loads(body))
+            if action == "commit":
+                return self._commit(handler, path, repo, unquote(revision), body)
+        return self._error(handler, path, "other", 404, None, "Not found")
+
+    def _create_repo(self, handler: _Handler, path: str, payload: dict) -> None:
+        repo_id = f"{payload.get('organization') or self.user}/{payload['name']}"
+        if repo_id in self.repos:  # the hub's 409 carries the url, which create_repo(exist_ok=True) reads
+            body = json.dumps({"error": "You already created this model repo", "url": f"{self.url}/{repo_id}"}).encode()
+            return self._send(handler, path, "create", 409, {"Content-Type": "application/json",
+                                                              "X-Error-Message": "You already created this model repo"}, body)
+        repo = self.add_repo(repo_id)
+        repo.private = payload.get("visibility") == "private" or bool(payload.get("private"))
+        repo.commit({".gitattributes": "*.safetensors filter=lfs diff=lfs merge=lfs -text\n"})
+        self._json(handler, path, "create", {"url": f"{self.url}/{repo_id}", "name": repo_id})
+
+    def _validate_yaml(self, handler: _Handler, path: str, payload: dict) -> None:
+        import yaml
+
+        content = payload.get("content", "")
+        errors = []
+        if content.startswith("---"):
+            block = content.split("---", 2)[1] if content.count("---") >= 2 else ""
+            try:
+                if not isinstance(yaml.safe_load(block) or {}, dict):
+                    errors.append({"message": "metadata must be a YAML mapping"})
+            except yaml.YAMLError as err:
+                errors.append({"message": f"invalid YAML: {err}"})
+        body = json.dumps({"errors": errors, "warnings": []}).encode()
+        self._send(handler, path, "validate", 400 if errors else 200, {"Content-Type": "application/json"}, body)
+
+    def _preupload(self, handler: _Handler, path: str, repo: FakeRepo, payload: dict) -> None:
+        current = repo.files()
+        files = []
+        for item in payload["files"]:
+            name = item["path"]
+            lfs = repo.is_lfs(name, b"") or int(item.get("size", 0)) > 10 * 1024 * 1024
+            old = current.get(name)
+            oid = None if old is None else (hashlib.sha256(old).hexdigest() if lfs else _git_blob_id(old))
+            files.append({"path": name, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid})
+        self._json(handler, path, "preupload", {"files": files})
+
+    def _lfs_batch(self, handler: _Handler, path: str, payload: dict) -> None:
+        objects = []
+        for obj in payload["objects"]:
+            entry = {"oid": obj["oid"], "size": obj["size"]}
+            if obj["oid"] not in self.lfs:
+                entry["actions"] = {"upload": {"href": f"{self.url}/_lfs/{obj['oid']}"}}
+            objects.append(entry)
+        self._json(handler, path, "lfs-batch", {"transfer": "basic", "objects": objects})
+
+    def _commit(self, handler: _Handler, path: str, repo: FakeRepo, revision: str, body: bytes) -> None:
+        import base64
+
+        files = repo.files(revision)
+        header: dict = {}
+        for line in body.splitlines():
+            if not line.strip():
+                continue
+            item = json.loads(line)
+            key, value = item["key"], item["value"]
+            if key == "header":
+                header = value
+            elif key == "file":
+                files[value["path"]] = base64.b64decode(value["content"])
+            elif key == "lfsFile":
+                if value["oid"] not in self.lfs:
+                    return self._error(handler, path, "commit", 422, None, f"LFS object {value['oid']} was not uploaded")
+                files[value["path"]] = self.lfs[value["oid"]]
+            elif key == "deletedFile":
+                files.pop(value["path"], None)
+        sha = repo.commit(files, ref=revision)
+        with self._lock:
+            self.commit_log.append({"repo_id": repo.repo_id, "revision": revision, "summary": header.get("summary", ""),
+                                    "description": header.get("description", "")})
+        self._json(handler, path, "commit", {"success": True, "commitOid": sha,
+                                             "commitUrl": f"{self.url}/{repo.repo_id}/commit/{sha}"})
 
     # ---- request accounting ----------------------------------------------------------------
     def count(self, method: str | None = None, kind: str | None = None) -> int:
@@ -287,7 +435,7 @@ class FakeHub:
             "author": repo.repo_id.split("/")[0] if "/" in repo.repo_id else None,
             "sha": sha,
             "lastModified": LAST_MODIFIED,
-            "private": False,
+            "private": repo.private,
             "disabled": False,
             "gated": False,
             "tags": [],

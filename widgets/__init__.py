@@ -27,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "Depth": "widgets.depth",
     "ZeroShotImageClassifier": "widgets.zero_shot_image",
     "SegmentAnything": "widgets.segment_anything",
+    "Compare": "widgets.compare",
 }
 
 __all__ = sorted(_EXPORTS)

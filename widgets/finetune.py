@@ -2,14 +2,17 @@
 
 Wiring only: the settings are traits linked to the form; Start hands them to the headless
 `workbench.training.prepare_classification` (data, labels, model, tokenizer) and a `Trainer`,
-which runs in a background thread (the notebook stays responsive). Stop and Evaluate now are
-flags on the trainer's state. A throttled callback copies the state into the widgets a few
+which a runner trains while the notebook stays responsive: on CPU in a worker process (as fast
+as a script: the kernel's own thread pool does not compete), on GPU in a background thread
+(`runner=`; see `workbench.training.runner`). Stop and Evaluate now are requests the trainer
+applies at its next step. A throttled callback copies the state into the widgets a few
 times per second; charts are drawn in the browser from float32 arrays (`LineChart`), tables
 and the static summary a saved notebook shows come from `widgets._render.training`.
 """
 
 from __future__ import annotations
 
+import copy
 import html
 import os
 import threading
@@ -28,6 +31,7 @@ from workbench.training import (
     predict_labels,
     prepare_classification,
 )
+from workbench.training.runner import KINDS, make_runner
 
 from ._base import Panel, guarded
 from ._render.training import (
@@ -91,7 +95,9 @@ class _CockpitCallback(TrainerCallback):
         run = self.panel.current_run
         if run is not None:
             run.evals.append(dict(metrics))
-        self.panel._probe_now = self.panel._predict_probe()
+        runner = self.panel._runner
+        in_worker = runner is not None and runner.kind == "process" and self.panel.running
+        self.panel._probe_now = runner.latest_probe if in_worker else self.panel._predict_probe()
         self._maybe_refresh(force=True)
 
     def on_save(self, state, trainer, checkpoint) -> None:
@@ -106,6 +112,7 @@ class FineTune(Panel):
 
     model: a hub id, a folder, or a model with a sequence-classification head.
     dataset: a `datasets.Dataset`/`DatasetDict`, a local CSV/JSON/Parquet file, or a hub dataset id.
+    runner: "auto" (CPU: a worker process, GPU: a thread), "process" or "thread".
     The settings are traits (named as the arguments; `max_train_steps` is `max_steps`), linked both
     ways to the form's controls; Start reads them.
     """
@@ -156,7 +163,13 @@ class FineTune(Panel):
         max_length: int = 128,
         seed: int = 42,
         max_fps: float = 4.0,
+        runner: str = "auto",
     ) -> None:
+        if runner not in KINDS:
+            raise ValueError(f"runner={runner!r} is not one of {KINDS}.")
+        self.runner = runner
+        self._model_before: Any = None
+        self._runner: Any = None  # the current run's ThreadRunner / ProcessRunner
         by_name = (str, os.PathLike)
         self.model: Any = None if isinstance(model, by_name) or model is None else model
         self._dataset_object = None if isinstance(dataset, by_name) else dataset
@@ -185,14 +198,25 @@ class FineTune(Panel):
         self.b_resume = W.Button(description="Resume", icon="forward", disabled=True)
         self.b_eval = W.Button(description="Evaluate now", icon="check", disabled=True)
         self.b_try = W.Button(description="Try it", icon="hand-pointer-o", disabled=True)
+        self.b_compare = W.Button(description="Compare before/after", icon="columns", disabled=True,
+                                  layout=W.Layout(width="auto"),
+                                  tooltip="the model before and after training, side by side, on the probe set and on your text")
+        self.b_share = W.Button(description="Share", icon="upload", disabled=True,
+                                tooltip="push the trained model, its tokenizer and a model card to the hub")
+        self.w_repo = W.Text(value="", placeholder="repo id (default: the run folder's name)", layout=W.Layout(width="260px"))
+        self.w_private = W.Checkbox(value=True, description="private", indent=False, layout=W.Layout(width="80px"))
+        self.share_html = W.HTML("")
         for b, name in ((self.b_start, "start"), (self.b_stop, "stop"), (self.b_resume, "resume"),
-                        (self.b_eval, "evaluate"), (self.b_try, "try")):
+                        (self.b_eval, "evaluate"), (self.b_try, "try"), (self.b_compare, "compare"),
+                        (self.b_share, "share")):
             b.add_class(f"wb-finetune-{name}")
         self.b_start.on_click(lambda _: self.start())
         self.b_stop.on_click(lambda _: self.stop())
         self.b_resume.on_click(lambda _: self.resume())
         self.b_eval.on_click(lambda _: self.evaluate_now())
         self.b_try.on_click(lambda _: self.try_it())
+        self.b_compare.on_click(lambda _: self.compare_before_after())
+        self.b_share.on_click(lambda _: self.share())
         self.progress = W.IntProgress(value=0, min=0, max=1, description="", layout=W.Layout(width="60%"))
         self.progress_text = W.HTML("")
         self.progress_text.add_class("wb-finetune-progress")
@@ -206,12 +230,13 @@ class FineTune(Panel):
         self.form = W.HBox([])
         super().__init__(children=[
             self.form,
-            W.HBox([self.b_start, self.b_stop, self.b_resume, self.b_eval, self.b_try]),
+            W.HBox([self.b_start, self.b_stop, self.b_resume, self.b_eval, self.b_try, self.b_compare]),
             W.HBox([self.progress, self.progress_text]),
             W.HBox([self.loss_chart, self.lr_chart, self.metric_chart], layout=W.Layout(flex_flow="row wrap")),
             W.HBox([W.VBox([W.HTML("<b>evaluation</b>"), self.metrics_html]),
                     W.VBox([W.HTML("<b>probe set</b>"), self.probe_html])]),
             W.VBox([W.HTML("<b>runs</b>"), self.history_html]),
+            W.HBox([self.b_share, self.w_repo, self.w_private]), self.share_html,
             self.try_box,
         ], **settings)
         self.add_class("wb-finetune")
@@ -303,6 +328,8 @@ class FineTune(Panel):
         if self.running:
             raise RuntimeError("a run is in progress; Stop it first (its checkpoint is kept), then Start or Resume.")
         self.trainer = self._prepare()
+        if self._model_before is None:  # the model as it was before any training: "before" in Compare
+            self._model_before = copy.deepcopy(self.model).eval()
         self._probe_before = self._predict_probe()
         self._probe_now = None
         settings = {k: v for k, v in self.trainer.args.to_dict().items()
@@ -310,6 +337,9 @@ class FineTune(Panel):
                              "gradient_accumulation_steps", "warmup_ratio", "weight_decay", "lr_scheduler_type", "seed")}
         self.current_run = Run(name=f"run {len(self.runs) + 1}", settings=settings)
         self.runs.append(self.current_run)
+        if self._runner is not None:
+            self._runner.close()
+        self._runner = make_runner(self.trainer, self.runner, probe_texts=self._probe_texts, max_length=self.max_length)
         self._launch(resume=None)
         return True
 
@@ -326,7 +356,7 @@ class FineTune(Panel):
     def stop(self) -> None:
         """Stop at the next step boundary; the trainer saves a checkpoint there."""
         if self.trainer is not None and self.running:
-            self.trainer.state.should_stop = True
+            self._runner.stop()
             self.progress_text.value = "stopping at the next step (saving a checkpoint)…"
 
     @guarded
@@ -334,7 +364,7 @@ class FineTune(Panel):
         if self.trainer is None:
             raise RuntimeError("no run yet; press Start first.")
         if self.running:
-            self.trainer.state.should_evaluate = True  # the trainer evaluates at the next step boundary
+            self._runner.evaluate_now()  # the trainer evaluates at the next step boundary
             return None
         metrics = self.trainer.evaluate()
         return metrics
@@ -367,6 +397,47 @@ class FineTune(Panel):
         self.try_box.children = [panel]
         return panel
 
+    @guarded
+    def compare_before_after(self, text: str | None = None) -> Any:
+        """Open `Compare` with the model before training (the reference) and after it: your `text` (default: the
+        first probe text) in columns, and the probe set's answers where the two disagree."""
+        from workbench.pipelines import pipeline
+
+        from .compare import Compare
+
+        if self.model is None or self._model_before is None or self.running:
+            raise RuntimeError("no finished run yet; train first (Compare needs the model before and after).")
+        self.model.eval()
+        pipes = [pipeline("text-classification", model=m, tokenizer=self.tokenizer)
+                 for m in (self._model_before, self.model)]
+        panel = Compare("text-classification", pipes, names=["before training", "after training"],
+                        text=text if text is not None else (self._probe_texts[0] if self._probe_texts else ""))
+        if self._probe_texts:
+            panel.batch(list(self._probe_texts))
+        self.try_box.children = [panel]
+        return panel
+
+    @guarded
+    def share(self, repo_id: str | None = None, *, private: bool | None = None, token: str | None = None) -> Any:
+        """Push the trained model, tokenizer and a model card (metrics, settings, curves) to the hub (the Share
+        button: repo id and private flag from the form). Returns huggingface_hub's CommitInfo."""
+        if self.trainer is None or self.running:
+            raise RuntimeError("no finished run to share; train first (Stop a running one first).")
+        repo = (repo_id or self.w_repo.value or "").strip() or None
+        self.share_html.value = "<i>uploading…</i>"
+        try:
+            info = self.trainer.push_to_hub(
+                f"Fine-tuned in the workbench cockpit ({self.current_run.name if self.current_run else 'run'})",
+                repo_id=repo, token=token, private=self.w_private.value if private is None else private,
+                finetuned_from=self.model_name or None, dataset=self.dataset_name or None)
+        except BaseException:
+            self.share_html.value = ""
+            raise
+        url = str(getattr(info, "repo_url", "") or "")
+        self.share_html.value = (f'<div class="wb-finetune-shared">Shared: <a href="{html.escape(url)}" target="_blank">'
+                                 f'{html.escape(url)}</a> (commit {html.escape(str(info.oid)[:8])})</div>')
+        return info
+
     # -- the training thread --------------------------------------------------------------------
     def _launch(self, resume: bool | None) -> None:
         self.running = True
@@ -379,17 +450,14 @@ class FineTune(Panel):
         self._thread.start()
 
     def _run(self, resume: bool | None, threads: int) -> None:
-        import torch
-
-        torch.set_num_threads(threads)
         run = self.current_run
         try:
-            self.trainer.train(resume_from_checkpoint=resume)
+            self._runner.run(resume, threads)
             run.status = self.trainer.state.stop_reason or "finished"
             self.clear_error()
         except BaseException as err:  # shown in the panel: a widget never dies silently
             message = out_of_memory_message(err, self.batch_size) or f"{type(err).__name__}: {err}"
-            if self._last_checkpoint:
+            if self._last_checkpoint and self._last_checkpoint not in message:
                 message += f"\nLast checkpoint: {self._last_checkpoint}"
             run.status = "error"
             self.show_error(message)
@@ -409,6 +477,8 @@ class FineTune(Panel):
         self.b_resume.disabled = not (done and self.current_run is not None and self.current_run.status != "finished"
                                       and self._last_checkpoint is not None)
         self.b_try.disabled = not done
+        self.b_compare.disabled = not done or self._model_before is None
+        self.b_share.disabled = not done
 
     # -- rendering -----------------------------------------------------------------------------
     def _refresh(self) -> None:

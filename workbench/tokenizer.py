@@ -316,6 +316,20 @@ class Tokenizer:
         map_path.write_text(json.dumps(special_map, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         return (str(config_path), str(map_path), str(tokenizer_path))
 
+    def push_to_hub(self, repo_id: str, *, commit_message: str | None = None, commit_description: str | None = None,
+                    private: bool | None = None, token: str | bool | None = None, revision: str | None = None,
+                    create_pr: bool = False) -> Any:
+        """Upload what `save_pretrained` writes to the hub repo `repo_id` as one commit (see
+        `PreTrainedModel.push_to_hub`); a model card is added when the repo has none."""
+        from .sharing import object_card, push_to_hub
+
+        def card(full_id: str) -> str:
+            return object_card(full_id, "A tokenizer", "AutoTokenizer", "tokenizer")
+
+        return push_to_hub(self.save_pretrained, repo_id, commit_message=commit_message or "Upload tokenizer",
+                           commit_description=commit_description, private=private, token=token, revision=revision,
+                           create_pr=create_pr, card=card)
+
     # -- vocabulary ---------------------------------------------------------------------------
     @property
     def backend_tokenizer(self) -> tokenizers.Tokenizer:

@@ -15,6 +15,7 @@ from widgets.finetune import FineTune
 from widgets.linechart import pack_series
 from workbench.training import checkpoints_in
 
+from tests.hubserver import fake_hub  # noqa: F401  (fixture)
 from tests.support import minilm_folder
 
 
@@ -58,7 +59,8 @@ def make(tokenizer, dataset, tmp_path, **kw):
 
 
 def test_start_watch_stop_resume_finish(tokenizer, dataset, tmp_path):
-    panel = make(tokenizer, dataset, tmp_path, max_steps=400, eval_steps=100)
+    panel = make(tokenizer, dataset, tmp_path, max_steps=120, eval_steps=30)
+    began = time.monotonic()
     panel.start()
     assert wait_for(lambda: panel.step >= 3), panel.error
     assert panel.running and not panel.b_stop.disabled and panel.b_start.disabled
@@ -66,29 +68,43 @@ def test_start_watch_stop_resume_finish(tokenizer, dataset, tmp_path):
     assert panel.wait(60)
     assert not panel.running and panel.error == ""
     stopped_at = panel.trainer.state.global_step
-    assert 3 <= stopped_at < 400 and panel.current_run.status == "stopped"
+    assert 3 <= stopped_at < 120 and panel.current_run.status == "stopped"
     ckpts = checkpoints_in(panel.trainer.args.output_dir)
     assert ckpts[-1].name == f"checkpoint-{stopped_at}"  # Stop saved a checkpoint
     assert not panel.b_resume.disabled
-    assert f"step {stopped_at}/400" in panel.progress_text.value
+    assert f"step {stopped_at}/120" in panel.progress_text.value
 
     panel.resume(wait=True)
     assert panel.error == "" and panel.current_run.status == "finished"
-    assert panel.trainer.state.global_step == 400 and panel.progress.value == 400
+    seconds = time.monotonic() - began
+    assert panel.trainer.state.global_step == 120 and panel.progress.value == 120
     steps = panel.current_run.steps
-    assert steps == sorted(steps) and steps[-1] == 400 and len(set(steps)) == len(steps)  # one curve across the resume
+    assert steps == sorted(steps) and steps[-1] == 120 and len(set(steps)) == len(steps)  # one curve across the resume
     evals = panel.current_run.evals
-    assert [e["step"] for e in evals] == [100, 200, 300, 400]
+    assert [e["step"] for e in evals] == [30, 60, 90, 120]
     assert "accuracy" in panel.metrics_html.value and "<th>before</th>" in panel.probe_html.value
     assert "<th>after</th>" in panel.probe_html.value
     # the charts got float32 buffers with every logged point
     data = np.frombuffer(panel.loss_chart.data, np.float32).reshape(-1, 2)
-    assert data.shape[0] == len(steps) and data[-1, 0] == 400
+    assert data.shape[0] == len(steps) and data[-1, 0] == 120
     # static summary for saved notebooks: PNG curves + metrics table
     assert 'src="data:image/png;base64,' in panel.static_html and "wb-finetune-metrics" in panel.static_html
     assert panel._repr_mimebundle_()["text/html"] == panel.static_html
-    # throttled: far fewer refreshes than steps
-    assert panel.callback.refreshes < len(steps) / 4
+    # throttled: at most 4 a second, plus the forced ones (2 starts, 4 evals, 2 ends, the stop)
+    assert panel.callback.refreshes <= 4 * seconds + 12
+
+
+def test_a_killed_worker_is_reported_in_the_panel(tokenizer, dataset, tmp_path):
+    panel = make(tokenizer, dataset, tmp_path, max_steps=100_000, eval_steps=0)
+    assert panel.runner == "auto"
+    panel.start()
+    assert wait_for(lambda: panel.step >= 2), panel.error
+    assert panel._runner.kind == "process"  # on CPU the cockpit trains in a worker process
+    panel._runner.kill()
+    assert panel.wait(60)
+    assert not panel.running and panel.current_run.status == "error"
+    assert "The training process ended unexpectedly" in panel.error and "SIGKILL" in panel.error
+    assert "start the run again" in panel.error  # no checkpoint yet: said so
 
 
 def test_settings_are_traits_linked_to_the_form(tokenizer, dataset, tmp_path):
@@ -184,18 +200,21 @@ def test_out_of_memory_is_shown_in_panel(tokenizer, dataset, tmp_path, error):
     panel = make(tokenizer, dataset, tmp_path, max_steps=20, eval_steps=2)
     original = panel.callback.on_step_end
 
-    def boom(state, trainer):
+    raised = []
+
+    def boom(state, trainer):  # a worker samples its step events (at most 20/s): the first one from step 3 on
         original(state, trainer)
-        if state.global_step == 3:
+        if state.global_step >= 3 and not raised:
+            raised.append(state.global_step)
             raise error
 
     panel.callback.on_step_end = boom
     panel.start(wait=True)
     assert "Out of memory" in panel.error and "lower the batch size" in panel.error
-    assert "checkpoint-2" in panel.error  # the last checkpoint is named
+    assert f"checkpoint-{(raised[0] - 1) // 2 * 2}" in panel.error  # the last one saved before that step is named
     assert panel.current_run.status == "error" and not panel.running and not panel.b_resume.disabled
     panel.callback.on_step_end = original
-    panel.resume(wait=True)  # and the panel still works: resume from checkpoint-2
+    panel.resume(wait=True)  # and the panel still works: resume from that checkpoint
     assert panel.error == "" and panel.trainer.state.global_step == 20
 
 
@@ -220,3 +239,39 @@ def test_pure_helpers():
     assert arr.tolist() == [1, 0.5, 2, 0.25, 3, 9]
     assert [(m["offset"], m["length"]) for m in meta] == [(0, 2), (2, 1)]
     assert format_eta(75) == "01:15" and format_eta(3725) == "1:02:05" and format_eta(None) == "--:--"
+
+
+@pytest.mark.filterwarnings("ignore:Use .content=:DeprecationWarning")  # huggingface_hub's LFS upload, not ours
+def test_compare_before_after_and_share(tokenizer, dataset, tmp_path, fake_hub, monkeypatch):
+    import yaml
+    from huggingface_hub import constants
+
+    panel = make(tokenizer, dataset, tmp_path, max_steps=6, eval_steps=3, learning_rate=5e-3)
+    assert panel.b_compare.disabled and panel.b_share.disabled
+    panel.start(wait=True)
+    assert panel.error == "" and not panel.b_compare.disabled and not panel.b_share.disabled
+
+    compare = panel.compare_before_after("What a wonderful evening.")
+    assert panel.error == "" and panel.try_box.children == (compare,)
+    before, after = compare.columns
+    assert (before["name"], after["name"]) == ("before training", "after training")
+    assert after["note"] == after["marks"]["note"]  # marked against the model before training
+    changed = {k: (panel._model_before.state_dict()[k] != v).any().item() for k, v in panel.model.state_dict().items()}
+    assert any(changed.values()) and compare.summary[0]["n"] == 2  # trained weights vs a kept copy; the probe set
+
+    panel.w_repo.value = "cockpit-run"
+    panel.b_share.click()
+    assert panel.error == "", panel.error
+    files = fake_hub.repos["fake-user/cockpit-run"].files()
+    assert {"config.json", "model.safetensors", "tokenizer.json", "README.md"} <= set(files)
+    meta = yaml.safe_load(files["README.md"].decode().split("---", 2)[1])
+    card = files["README.md"].decode()
+    assert "accuracy" in meta["metrics"] and "| Training Loss | Epoch | Step | Validation Loss | Accuracy" in card
+    assert "training_curves.png" in files and fake_hub.commit_log[-1]["summary"].startswith("Fine-tuned in the workbench")
+    assert "Shared:" in panel.share_html.value and "/fake-user/cockpit-run" in panel.share_html.value
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+    panel.share("another")
+    assert "No hub token" in panel.error and panel.share_html.value == ""  # refused, said in the panel

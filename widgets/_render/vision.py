@@ -64,19 +64,26 @@ def resample_maps(maps: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     return F.interpolate(t, size=tuple(grid), mode="bilinear", align_corners=False)[:, 0].numpy()
 
 
-def detections_png(rgb: np.ndarray, boxes: np.ndarray, scores: np.ndarray, label_ids: np.ndarray, labels: Sequence[str],
-                   *, models: np.ndarray | None = None, model_names: Sequence[str] = (), threshold: float = 0.5,
-                   classes: Sequence[int] | None = None, dpi: int = 80) -> bytes:
-    """The photo with the boxes over `threshold` (and of `classes`), labelled "label score"."""
+def photo_axes(rgb: np.ndarray, max_side: int, dpi: int = 80) -> tuple[Any, Any]:
+    """A Figure (Agg, no pyplot) showing the photo edge to edge, at most `max_side` pixels, and its axes to draw on."""
     from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
 
     h, w = rgb.shape[:2]
-    scale = min(1.0, 800 / max(h, w))
+    scale = min(1.0, max_side / max(h, w))
     fig = Figure(figsize=(w * scale / dpi, h * scale / dpi), dpi=dpi)
     ax = fig.add_axes((0, 0, 1, 1))
     ax.imshow(rgb)
     ax.set_axis_off()
+    return fig, ax
+
+
+def detections_png(rgb: np.ndarray, boxes: np.ndarray, scores: np.ndarray, label_ids: np.ndarray, labels: Sequence[str],
+                   *, models: np.ndarray | None = None, model_names: Sequence[str] = (), threshold: float = 0.5,
+                   classes: Sequence[int] | None = None, dpi: int = 80) -> bytes:
+    """The photo with the boxes over `threshold` (and of `classes`), labelled "label score"."""
+    from matplotlib.patches import Rectangle
+
+    fig, ax = photo_axes(rgb, 800, dpi)
     compare = models is not None and len(model_names) > 1
     for i in np.flatnonzero(visible(scores, label_ids, threshold, classes)):
         x0, y0, x1, y1 = (float(v) for v in boxes[i])

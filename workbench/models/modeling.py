@@ -207,6 +207,24 @@ class PreTrainedModel(nn.Module):
                                                     encoding="utf-8")
         return folder
 
+    def push_to_hub(self, repo_id: str, *, commit_message: str | None = None, commit_description: str | None = None,
+                    private: bool | None = None, token: str | bool | None = None, revision: str | None = None,
+                    create_pr: bool = False, max_shard_size: int | str = "5GB", tags: list[str] | None = None) -> Any:
+        """Upload what `save_pretrained` writes to the hub repo `repo_id` ('name' in your namespace, or 'org/name'),
+        creating it if needed, as one commit; a model card is added when the repo has none. The token is `token`
+        or your login (`hf auth login`, HF_TOKEN). Returns huggingface_hub's `CommitInfo`."""
+        from ..sharing import object_card, push_to_hub
+
+        name = type(self).__name__
+
+        def card(full_id: str) -> str:
+            return object_card(full_id, f"A `{name}` ({self.config.model_type})", name, "model",
+                               metadata={"tags": ["workbench", *(tags or [])]})
+
+        return push_to_hub(lambda folder: self.save_pretrained(folder, max_shard_size=max_shard_size), repo_id,
+                           commit_message=commit_message or f"Upload {name}", commit_description=commit_description,
+                           private=private, token=token, revision=revision, create_pr=create_pr, card=card)
+
     # -- conveniences -----------------------------------------------------------------------
     @property
     def device(self) -> torch.device:

@@ -46,6 +46,9 @@ class TrainingArguments:
     use_cpu: bool = False
     dataloader_drop_last: bool = False
     disable_tqdm: bool = False
+    hub_model_id: str | None = None  # trainer.push_to_hub()'s repo: 'name' (your namespace) or 'org/name'; None: output_dir's name
+    hub_token: str | None = None  # None: the standard login (HF_TOKEN, `hf auth login`)
+    hub_private_repo: bool | None = None  # a new repo is private (None: the namespace's default)
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept with the run
 
     def __post_init__(self) -> None:

@@ -597,3 +597,35 @@ class Trainer:
                 self.processing_class.save_pretrained(folder)
         return folder
 
+
+    def push_to_hub(self, commit_message: str = "End of training", *, repo_id: str | None = None,
+                    token: str | None = None, private: bool | None = None, revision: str | None = None,
+                    finetuned_from: str | None = None, dataset: str | None = None, tags: Sequence[str] = (),
+                    license: str | None = None, language: str | Sequence[str] | None = None) -> Any:
+        """Share the trained model on the hub: weights, config and tokenizer (`save_model`), a model card (base
+        model, dataset, eval metrics, training arguments, results table) and the training curves as an image, in
+        one commit. `repo_id` defaults to `args.hub_model_id`, else output_dir's name (in your namespace); the
+        token to `args.hub_token`, else your login. `finetuned_from` defaults to the model's hub id. Returns
+        huggingface_hub's `CommitInfo` (None on other ranks than 0)."""
+        from ..sharing import push_to_hub
+        from .modelcard import CURVES_FILE, curves_png, training_card
+
+        if not self.is_main_process:
+            return None
+        png = curves_png(self.state)
+
+        def save(folder: Path) -> None:
+            self.save_model(folder)
+            if png is not None:
+                (folder / CURVES_FILE).write_bytes(png)
+
+        def card(full_id: str) -> str:
+            return training_card(full_id, state=self.state, args=self.args, model=self.model, finetuned_from=finetuned_from,
+                                 dataset=dataset, tags=tags, license=license, language=language, curves=png is not None,
+                                 world_size=self.world_size)
+
+        repo = repo_id or self.args.hub_model_id or Path(self.args.output_dir).absolute().name
+        return push_to_hub(save, repo, commit_message=commit_message,
+                           token=token if token is not None else self.args.hub_token,
+                           private=private if private is not None else self.args.hub_private_repo,
+                           revision=revision, card=card, replace_card=True)

@@ -2,8 +2,8 @@
 
 A hub folder holds either a `tokenizer.json` (the whole pipeline, ready to load) or the older
 per-family vocabulary files: `vocab.txt` (BERT's WordPiece), `vocab.json` + `merges.txt`
-(RoBERTa / GPT-2 / BART byte-level BPE) or T5's `spiece.model` (a SentencePiece Unigram model, read
-as protobuf data through the `sentencepiece` package's schema, never unpickled), from which the
+(RoBERTa / GPT-2 / BART byte-level BPE) or T5's or SigLIP's `spiece.model` (a SentencePiece Unigram model, read
+as protobuf data by the bounds-checked reader in `spm.py`, never unpickled), from which the
 pipeline is rebuilt here as the reference's converters build it. Around either one,
 `tokenizer_config.json`, `special_tokens_map.json` and `added_tokens.json` name the special
 tokens and the tokenizer class.
@@ -27,6 +27,7 @@ from tokenizers.models import BPE, Unigram, WordPiece
 
 from .errors import CheckpointNotFoundError, InputError
 from .files import checkpoint_file, read_json_object
+from . import spm
 from .spm import read_sentencepiece, unigram_backend
 
 __all__ = [
@@ -353,31 +354,17 @@ def _build_byte_level_bpe(
 def _build_t5_sentencepiece(model_file: Path, config: Mapping[str, Any]) -> tokenizers.Tokenizer:
     """T5's tokenizer from spiece.model, as the reference converts it (its T5Converter): the Unigram pieces and
     scores, then `extra_ids` sentinel pieces (<extra_id_N> ... <extra_id_0>), the model's precompiled character
-    map, runs of spaces to one, Metaspace splitting. The file is protobuf data, parsed with the schema that
-    ships in the `sentencepiece` package: nothing in it is executed or unpickled."""
-    try:
-        from sentencepiece import sentencepiece_model_pb2
-    except ImportError:
-        raise CheckpointNotFoundError(
-            f"{model_file} is a SentencePiece model; reading it needs the `sentencepiece` package "
-            "(pip install sentencepiece), or give the folder a tokenizer.json (tokenizer.save_pretrained writes one)."
-        ) from None
-    proto = sentencepiece_model_pb2.ModelProto()
-    try:
-        proto.ParseFromString(model_file.read_bytes())
-    except Exception as err:  # protobuf's DecodeError: not a SentencePiece model
-        raise CheckpointNotFoundError(f"{model_file} is not a SentencePiece model ({err}); re-download it.") from err
-    if proto.trainer_spec.model_type != 1:  # 1 = UNIGRAM (T5); BPE SentencePiece models belong to other families
-        raise CheckpointNotFoundError(f"{model_file} is a SentencePiece model of type {proto.trainer_spec.model_type}, "
-                                      "not Unigram (T5's); give the folder a tokenizer.json instead.")
+    map, runs of spaces to one, Metaspace splitting. The file is read by `spm`'s bounds-checked protobuf reader
+    (the one SigLIP uses): nothing in it is executed or unpickled, and no sentencepiece package is needed."""
+    model = read_sentencepiece(model_file)
     extra = int(config.get("extra_ids", 100))
-    vocab = [(p.piece, p.score) for p in proto.pieces] + [(f"<extra_id_{i}>", 0.0) for i in range(extra - 1, -1, -1)]
-    backend = tokenizers.Tokenizer(Unigram(vocab, unk_id=proto.trainer_spec.unk_id, byte_fallback=False))
-    # Control (3) and user-defined (4) pieces are added tokens; control ones are special.
-    backend.add_tokens([AddedToken(p.piece, normalized=False, special=p.type == 3)
-                        for p in proto.pieces if p.type in (3, 4)])
+    vocab = [(text, score) for text, score, _ in model.pieces] + [(f"<extra_id_{i}>", 0.0) for i in range(extra - 1, -1, -1)]
+    backend = tokenizers.Tokenizer(Unigram(vocab, unk_id=model.unk_id, byte_fallback=False))
+    # Control and user-defined pieces are added tokens; control ones are special.
+    backend.add_tokens([AddedToken(text, normalized=False, special=kind == spm.CONTROL)
+                        for text, _, kind in model.pieces if kind in (spm.CONTROL, spm.USER_DEFINED)])
     steps = [normalizers.Strip(left=False, right=True), normalizers.Replace(Regex(" {2,}"), "\u2581")]
-    charsmap = proto.normalizer_spec.precompiled_charsmap
+    charsmap = model.precompiled_charsmap
     backend.normalizer = normalizers.Sequence([normalizers.Precompiled(charsmap), *steps] if charsmap else steps)
     # The reference's `legacy` T5 (the default) puts the word marker before every word; legacy=False only first.
     scheme = "always" if config.get("legacy", True) is not False else "first"

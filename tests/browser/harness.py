@@ -37,6 +37,7 @@ Helpers
     canvas_pixels(locator) -> dict
     canvas_color_pixels(locator, rgb, *, tol=30) -> int
     assert_no_widget_errors(page) -> None
+    comm_frames(page) -> list[int]; settled_comm_frames(page, sent) -> int   (no-kernel-round-trip checks)
     axe_violations(page, selector, *, impacts=("critical",)) -> list[dict]   (axe-core, injected)
     guarded_context(browser, net, **context_options) -> BrowserContext      (offsite requests blocked)
     launch_chromium(playwright, extra_args=()) -> Browser
@@ -363,6 +364,31 @@ def axe_violations(page, selector: str, *, impacts: Iterable[str] = ("critical",
     assert found is not None, f"axe: nothing matches {selector!r}"
     wanted = set(impacts)
     return [v for v in found if v["impact"] in wanted]
+
+
+def comm_frames(page) -> list[int]:
+    """A counter (``[n]``) of websocket frames the page sends that carry a comm message (widget state to the
+    kernel). Read it through ``settled_comm_frames``."""
+    sent = [0]
+
+    def on_ws(ws):
+        def frame(payload):
+            data = payload if isinstance(payload, (bytes, bytearray)) else str(payload).encode()
+            if b"comm_msg" in data:
+                sent[0] += 1
+
+        ws.on("framesent", frame)
+
+    page.on("websocket", on_ws)
+    return sent
+
+
+def settled_comm_frames(page, sent: list[int]) -> int:
+    """The ``comm_frames`` count once every frame the page has sent so far is counted: a kernel request
+    sent now travels the same websocket after them, and Playwright reports frames in order, so when its
+    reply is back the earlier frames are in the count (a condition, where a sleep only hoped)."""
+    run_in_kernel(page, "pass")
+    return sent[0]
 
 
 def assert_no_widget_errors(page) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests import audio_models
-from tests.browser.harness import assert_no_widget_errors, canvas_pixels, open_notebook, run_in_kernel
+from tests.browser.harness import assert_no_widget_errors, canvas_pixels, open_notebook, run_in_kernel, wait_until
 
 SHOW = """\
 import torch
@@ -70,9 +70,7 @@ def test_timeline_hover_click_to_play_and_overlay(lab, lab_page, lab_notebook, n
     # the overlay's opacity is linked in the page: the drawing changes with no kernel work
     before = _signature(canvas)
     run_in_kernel(page, "p.opacity.value = 0.0")
-    page.wait_for_function("() => true")
-    page.wait_for_timeout(300)
-    assert _signature(canvas) != before
+    wait_until(lambda: _signature(canvas) != before, timeout=10, what="the drawing to follow the opacity")
 
     # a value refused in the kernel shows in the panel, and the drawing stays
     run_in_kernel(page, "p.hop_s = -1")

@@ -419,7 +419,9 @@ def write_fake_microphone(path: Path, sentence: str, *, rate: int = 16000) -> fl
     x = np.concatenate([np.zeros(rate // 2), x, np.zeros(rate)])
     pcm = (np.clip(x, -1, 1) * 32767).astype("<i2")
     with wave.open(str(path), "wb") as w:
-        w.setnchannels(1), w.setsampwidth(2), w.setframerate(rate)
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
         w.writeframes(pcm.tobytes())
     return len(pcm) / rate
 

@@ -14,7 +14,10 @@ Fixtures
                              and Voila (``/voila/render/``) when they are installed.
     playwright     session   the sync Playwright instance (for a browser launched with other flags:
                              ``launch_chromium(playwright, extra_args)``).
-    chromium       session   playwright Browser (/usr/bin/chromium, offline-safe flags).
+    chromium       session   playwright Browser (/usr/bin/chromium, offline-safe flags, and a fake microphone
+                             that plays ``fake_microphone``'s WAV in a loop, permission granted).
+    fake_microphone session  FakeMicrophone: the ``sentence`` espeak-ng said, its 16 kHz mono ``wav`` (what
+                             getUserMedia hears in every page) and the clip's ``seconds``.
     net            function  NetLog: ``requests`` (every URL), ``offsite`` (blocked URLs),
                              ``page_errors`` (uncaught JS exceptions) of ``lab_page``.
     lab_page       function  Page in a fresh context; requests to hosts other than
@@ -34,9 +37,11 @@ Helpers
     canvas_pixels(locator) -> dict
     canvas_color_pixels(locator, rgb, *, tol=30) -> int
     assert_no_widget_errors(page) -> None
+    comm_frames(page) -> list[int]; settled_comm_frames(page, sent) -> int   (no-kernel-round-trip checks)
     axe_violations(page, selector, *, impacts=("critical",)) -> list[dict]   (axe-core, injected)
     guarded_context(browser, net, **context_options) -> BrowserContext      (offsite requests blocked)
     launch_chromium(playwright, extra_args=()) -> Browser
+    write_fake_microphone(path, sentence) -> float                (the fake-capture WAV; returns seconds)
     write_python_kernelspec(kernels_dir, name="python3") -> Path
 
 Only the standard library and pytest are imported at module level: a suite without
@@ -72,7 +77,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 JUPYTER_CONF = REPO_ROOT / "scripts" / "jupyter"  # the offline Jupyter configuration start.sh uses
 AXE_JS = Path(__file__).resolve().parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
-BROWSER_FIXTURES = {"lab", "chromium", "playwright", "lab_page", "lab_notebook"}
+BROWSER_FIXTURES = {"lab", "chromium", "playwright", "lab_page", "lab_notebook", "fake_microphone"}
+# What the fake microphone says (Whisper tiny.en transcribes espeak-ng's voice of it reliably).
+FAKE_MIC_SENTENCE = "Please call Stella and ask her to bring these things with her from the store."
 
 
 # ----------------------------------------------------------------------------- data types
@@ -114,6 +121,21 @@ class LabServer:
             return self.log.read_text(errors="replace")[-chars:]
         except OSError as e:
             return f"(no server log: {e})"
+
+
+@dataclass
+class FakeMicrophone:
+    """What Chromium's fake capture device plays in a loop to every getUserMedia({audio: true})."""
+
+    sentence: str
+    wav: Path | None  # None: it could not be made (``problem`` says why); the device then plays a beep
+    seconds: float = 0.0
+    problem: str = ""
+
+    def require(self) -> Path:
+        if self.wav is None:
+            pytest.fail(f"the fake microphone has no speech: {self.problem}", pytrace=False)
+        return self.wav
 
 
 @dataclass
@@ -344,12 +366,64 @@ def axe_violations(page, selector: str, *, impacts: Iterable[str] = ("critical",
     return [v for v in found if v["impact"] in wanted]
 
 
+def comm_frames(page) -> list[int]:
+    """A counter (``[n]``) of websocket frames the page sends that carry a comm message (widget state to the
+    kernel). Read it through ``settled_comm_frames``."""
+    sent = [0]
+
+    def on_ws(ws):
+        def frame(payload):
+            data = payload if isinstance(payload, (bytes, bytearray)) else str(payload).encode()
+            if b"comm_msg" in data:
+                sent[0] += 1
+
+        ws.on("framesent", frame)
+
+    page.on("websocket", on_ws)
+    return sent
+
+
+def settled_comm_frames(page, sent: list[int]) -> int:
+    """The ``comm_frames`` count once every frame the page has sent so far is counted: a kernel request
+    sent now travels the same websocket after them, and Playwright reports frames in order, so when its
+    reply is back the earlier frames are in the count (a condition, where a sleep only hoped)."""
+    run_in_kernel(page, "pass")
+    return sent[0]
+
+
 def assert_no_widget_errors(page) -> None:
     text = page.evaluate("() => (window.jupyterapp ? window.jupyterapp.shell.currentWidget.node"
                          " : document.body).innerText")
     for bad in ("Error displaying widget", "Click to show javascript error", "Failed to load model class", "Loading widget...",
                 "Traceback (most recent call last)"):
         assert bad not in text, f"{bad!r} shown in the notebook"
+
+
+def write_fake_microphone(path: Path, sentence: str, *, rate: int = 16000) -> float:
+    """espeak-ng saying ``sentence`` as 16-bit mono PCM at ``rate`` (Chromium's fake capture reads WAV),
+    with 0.5 s of silence before and 1 s after, so a recording that starts anywhere in the loop and lasts
+    one loop holds the whole sentence once. Returns the clip's length in seconds."""
+    import wave
+
+    import numpy as np
+    from scipy.signal import resample_poly
+
+    raw = Path(path).with_suffix(".espeak.wav")
+    subprocess.run(["espeak-ng", "-w", str(raw), sentence], check=True, capture_output=True)
+    with wave.open(str(raw), "rb") as w:
+        src_rate, width = w.getframerate(), w.getsampwidth()
+        assert w.getnchannels() == 1 and width == 2, "espeak-ng writes 16-bit mono"
+        x = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
+    g = np.gcd(rate, src_rate)
+    x = resample_poly(x, rate // g, src_rate // g)
+    x = np.concatenate([np.zeros(rate // 2), x, np.zeros(rate)])
+    pcm = (np.clip(x, -1, 1) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return len(pcm) / rate
 
 
 # ----------------------------------------------------------------------------- server plumbing
@@ -486,8 +560,22 @@ def playwright():
 
 
 @pytest.fixture(scope="session")
-def chromium(playwright):
-    browser = launch_chromium(playwright)
+def fake_microphone(tmp_path_factory) -> FakeMicrophone:
+    path = tmp_path_factory.mktemp("microphone") / "fake-microphone.wav"
+    try:
+        seconds = write_fake_microphone(path, FAKE_MIC_SENTENCE)
+    except (OSError, subprocess.CalledProcessError) as e:  # no espeak-ng: only the recording tests fail
+        return FakeMicrophone(FAKE_MIC_SENTENCE, None, problem=f"espeak-ng failed ({e}); .ci/run installs it")
+    return FakeMicrophone(FAKE_MIC_SENTENCE, path, seconds)
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright, fake_microphone):
+    # One browser for the session: the fake microphone is harmless to pages that never ask for it.
+    fake = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+    if fake_microphone.wav is not None:
+        fake.append(f"--use-file-for-fake-audio-capture={fake_microphone.wav}")
+    browser = launch_chromium(playwright, fake)
     try:
         yield browser
     finally:

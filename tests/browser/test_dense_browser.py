@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import os
 import re
-import time
 
-from tests.browser.harness import assert_no_widget_errors, canvas_pixels, open_notebook, run_in_kernel
-from tests.browser.test_vision_browser import _comm_frames
+from tests.browser.harness import (assert_no_widget_errors, canvas_pixels, comm_frames, open_notebook, run_in_kernel,
+                                  settled_comm_frames)
 
 SEGMENT = '''\
 from workbench import pipeline
@@ -37,7 +36,7 @@ def test_segment_and_depth_work_in_the_browser_without_kernel_round_trips(lab, l
     page = lab_page
     if os.environ.get("WB_DEBUG"):
         page.on("pageerror", lambda exc: print("PAGEERROR", exc.stack))
-    sent = _comm_frames(page)
+    sent = comm_frames(page)
     nb = lab_notebook([SEGMENT, DEPTH, DONE])
     open_notebook(page, lab, nb, "DENSE-READY", timeout=150)
     root = page.locator(".wb-segment")
@@ -47,8 +46,7 @@ def test_segment_and_depth_work_in_the_browser_without_kernel_round_trips(lab, l
     expect(root).to_have_attribute("data-visible", str(n))
     canvas = page.locator("canvas.wb-segment-canvas")
     full = canvas_pixels(canvas)
-    time.sleep(0.5)
-    before = sent[0]
+    before = settled_comm_frames(page, sent)
 
     # the legend: hide the largest class, then show it again
     first = page.locator(".wb-segment-class").first
@@ -88,8 +86,7 @@ print(xs[k], ys[k], m.shape[1], s.segments_info[i]["label"])''').split()
     expect(root).to_have_attribute("data-visible", "1")
     page.locator(".wb-segment-all").click()
     expect(root).to_have_attribute("data-visible", str(n))
-    time.sleep(0.5)
-    assert sent[0] == before, f"{sent[0] - before} comm messages went to the kernel"
+    assert settled_comm_frames(page, sent) == before, f"{sent[0] - before} comm messages went to the kernel"
 
     # values set from code move the browser and the saved picture; a bad one shows in the panel
     old = run_in_kernel(page, "print(len(s.static_html))").strip()
@@ -119,8 +116,7 @@ def check_depth(page, sent) -> None:
     root.scroll_into_view_if_needed()
     expect(root).to_have_attribute("data-ready", "1", timeout=20_000)
     expect(page.locator(".wb-depth .wb-vis-info")).to_contain_text("rank correlation")
-    time.sleep(0.3)
-    before = sent[0]
+    before = settled_comm_frames(page, sent)
     canvas = page.locator("canvas.wb-depth-depth")
     bb = canvas.bounding_box()
     page.mouse.move(bb["x"] + bb["width"] * 0.3, bb["y"] + bb["height"] * 0.6)
@@ -153,8 +149,7 @@ def check_depth(page, sent) -> None:
     page.locator(".wb-depth-view").click()
     page.locator(".wb-depth-layout").click()
     expect(root).to_have_attribute("data-arrangement", "side")
-    time.sleep(0.5)
-    assert sent[0] == before, f"{sent[0] - before} comm messages went to the kernel"
+    assert settled_comm_frames(page, sent) == before, f"{sent[0] - before} comm messages went to the kernel"
     assert run_in_kernel(page, "print(d.view.view, d.view.blend)").strip() == "2d 0.6"  # the kernel never heard of it
     if SHOTS:
         root.scroll_into_view_if_needed()

@@ -5,11 +5,12 @@ browser alone."""
 from __future__ import annotations
 
 import os
-import time
+import re
 
 import pytest
 
-from tests.browser.harness import assert_no_widget_errors, canvas_pixels, open_notebook, run_in_kernel
+from tests.browser.harness import (assert_no_widget_errors, canvas_pixels, comm_frames, open_notebook, run_in_kernel,
+                                  settled_comm_frames)
 
 SETUP = '''\
 from workbench import pipeline
@@ -28,22 +29,6 @@ DONE = 'print("VISION-READY", d.error or "", c.error or "")'
 SHOTS = os.environ.get("WB_SHOTS")  # a folder: the test also saves screenshots there (not in CI)
 
 
-def _comm_frames(page) -> list[int]:
-    """A counter of websocket frames the page sends that carry a comm message (widget state to the kernel)."""
-    sent = [0]
-
-    def on_ws(ws):
-        def frame(payload):
-            data = payload if isinstance(payload, (bytes, bytearray)) else str(payload).encode()
-            if b"comm_msg" in data:
-                sent[0] += 1
-
-        ws.on("framesent", frame)
-
-    page.on("websocket", on_ws)
-    return sent
-
-
 @pytest.mark.browser
 def test_detect_and_classifier_work_in_the_browser_without_kernel_round_trips(lab, lab_page, lab_notebook, net):
     from playwright.sync_api import expect
@@ -51,7 +36,7 @@ def test_detect_and_classifier_work_in_the_browser_without_kernel_round_trips(la
     page = lab_page
     if os.environ.get("WB_DEBUG"):
         page.on("pageerror", lambda exc: print("PAGEERROR", exc.stack))
-    sent = _comm_frames(page)
+    sent = comm_frames(page)
     nb = lab_notebook([SETUP, CLASSIFY, DONE])
     open_notebook(page, lab, nb, "VISION-READY", timeout=150)
     root = page.locator(".wb-detect")
@@ -59,10 +44,11 @@ def test_detect_and_classifier_work_in_the_browser_without_kernel_round_trips(la
     expect(root).to_have_attribute("data-drawn", "30")  # threshold 0: every query's box
     canvas = page.locator("canvas.wb-detect-canvas")
     with_boxes = canvas_pixels(canvas)
+    overlay = page.locator(".wb-imgattn")
+    expect(overlay).to_have_attribute("data-ready", "1", timeout=20_000)  # both panels drawn: no more render traffic
 
     # the threshold slider: fewer boxes drawn, and not one message to the kernel
-    time.sleep(0.5)
-    before = sent[0]
+    before = settled_comm_frames(page, sent)
     cut = run_in_kernel(page, """\
 import numpy as np
 s = d.view.scores
@@ -80,8 +66,7 @@ print(next(f"{t:.3f}" for t in np.round(np.sort(s)[::-1], 3) if 0 < (s >= t).sum
     expect(root).not_to_have_attribute("data-drawn", "30")
     chip.click()
     expect(root).to_have_attribute("data-drawn", "30")
-    time.sleep(0.5)
-    assert sent[0] == before, f"{sent[0] - before} comm messages went to the kernel"
+    assert settled_comm_frames(page, sent) == before, f"{sent[0] - before} comm messages went to the kernel"
     assert run_in_kernel(page, "print(d.view.threshold)").strip() == "0.0"  # the kernel never heard of it
 
     # hover the smallest box: tooltip with label and score, and its query's heat map over the photo
@@ -102,24 +87,26 @@ i = int(np.argmin(np.where(a > 0, a, np.inf))); print(*b[i], d.view.meta["width"
         page.screenshot(path=os.path.join(SHOTS, "detect-hover-light.png"), full_page=True)
     page.mouse.move(bb["x"] - 50, bb["y"] - 50)
     expect(root).to_have_attribute("data-heat", "0")
-    assert sent[0] == before
+    assert settled_comm_frames(page, sent) == before
 
     # ImageClassifier: bars, the overlay painted, layers switched in the browser alone
     expect(page.locator(".wb-cls-bars")).to_be_visible()
-    overlay = page.locator(".wb-imgattn")
-    expect(overlay).to_have_attribute("data-ready", "1", timeout=20_000)
     ocanvas = page.locator("canvas.wb-imgattn-canvas")
     first = canvas_pixels(ocanvas)
     page.locator("select.wb-imgattn-layer").select_option("0")
     page.locator("select.wb-imgattn-view").select_option("head 2")
     expect(overlay).to_have_attribute("data-shown", "head 2 \u00b7 layer 0")
     assert canvas_pixels(ocanvas) != first
-    time.sleep(0.3)
-    assert sent[0] == before
+    assert settled_comm_frames(page, sent) == before
 
     # a bad value set from code shows inside the panel
     run_in_kernel(page, "d.threshold = 7")
     expect(page.locator(".wb-detect-panel")).to_contain_text("the score threshold must be from 0 to 1")
+    # the frame counter is not blind: a click on a kernel-side button is one comm message, counted once settled
+    before = settled_comm_frames(page, sent)
+    page.locator(".wb-image-classifier-panel button", has_text=re.compile(r"^\s*Load\s*$")).click()
+    assert settled_comm_frames(page, sent) == before + 1
+    expect(page.locator(".wb-image-classifier-panel")).to_contain_text("type a file path")  # the kernel heard it
     assert_no_widget_errors(page)
     assert net.page_errors == [] and net.offsite == []
     if SHOTS:  # the same panels in the dark theme (for people, not asserted)

@@ -5,12 +5,11 @@ picking another candidate mask happens in the browser alone."""
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 
-from tests.browser.harness import assert_no_widget_errors, canvas_pixels, open_notebook, run_in_kernel
-from tests.browser.test_vision_browser import _comm_frames
+from tests.browser.harness import (assert_no_widget_errors, canvas_pixels, comm_frames, open_notebook, run_in_kernel,
+                                  settled_comm_frames, wait_until)
 
 SETUP = '''\
 from workbench import pipeline
@@ -34,7 +33,7 @@ def test_typed_labels_and_a_click_to_segment(lab, lab_page, lab_notebook, net):
     from playwright.sync_api import expect
 
     page = lab_page
-    sent = _comm_frames(page)
+    sent = comm_frames(page)
     nb = lab_notebook([SETUP, SAM, DONE])
     open_notebook(page, lab, nb, "VL-READY", timeout=150)
 
@@ -71,25 +70,18 @@ def test_typed_labels_and_a_click_to_segment(lab, lab_page, lab_notebook, net):
     page.mouse.move(bb["x"] + bb["width"] * 0.5, bb["y"] + bb["height"] * 0.5, steps=5)
     page.mouse.move(bb["x"] + bb["width"] * 0.8, bb["y"] + bb["height"] * 0.9, steps=5)
     page.mouse.up()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        state = run_in_kernel(page, "print([p[2] for p in s.canvas.points], len(s.canvas.box), s.result is not None)")
-        if state.strip() == "[1, 0] 4 True":
-            break
-        time.sleep(0.3)
-    assert state.strip() == "[1, 0] 4 True", state
+    wait_until(lambda: run_in_kernel(page, "print([p[2] for p in s.canvas.points], len(s.canvas.box), s.result is not None)"
+                                     ).strip() == "[1, 0] 4 True", interval=0.3, what="the kernel's points, box and mask")
     if SHOTS:
         page.screenshot(path=os.path.join(SHOTS, "sam-light.png"), full_page=True)
 
     # another candidate: drawn in the browser alone
-    time.sleep(0.5)
-    before, drawn = sent[0], canvas_pixels(canvas)
+    before, drawn = settled_comm_frames(page, sent), canvas_pixels(canvas)
     selected = int(run_in_kernel(page, "print(s.canvas.selected)"))
     page.locator("button.wb-sam-cand").nth((selected + 1) % 3).click()
     expect(page.locator("button.wb-sam-cand").nth((selected + 1) % 3)).to_have_class("wb-sam-cand wb-active")
     assert canvas_pixels(canvas) != drawn
-    time.sleep(0.3)
-    assert sent[0] == before, f"{sent[0] - before} comm messages went to the kernel"
+    assert settled_comm_frames(page, sent) == before, f"{sent[0] - before} comm messages went to the kernel"
 
     # a bad prompt set from code shows inside the panel
     run_in_kernel(page, "s.canvas.points = [[9999, 1, 1]]")

@@ -1,5 +1,6 @@
-"""The Transcribe panel driven from Python (renderers, state, errors), plus one real-browser test:
-the transcript renders as clickable words, a click seeks the <audio> element and highlights the word."""
+"""The Transcribe panel driven from Python (renderers, state, errors), plus real-browser tests:
+the transcript renders as clickable words, a click seeks the <audio> element and highlights the word; ● Record in the page
+(Chromium's fake microphone) records webm/opus that the kernel decodes and transcribes."""
 
 from __future__ import annotations
 
@@ -139,3 +140,48 @@ def test_click_word_seeks_and_highlights(lab, lab_page, lab_notebook, net, clip)
     assert page.locator(".wb-transcribe-record").count() == 1
     assert_no_widget_errors(page)
     assert not net.offsite
+
+
+RECORD_CELL = """\
+import torch
+torch.set_num_threads(1)
+from widgets import Transcribe
+panel = Transcribe()
+received = []  # what the browser sent: (mime, first bytes), to prove the recording path was exercised
+panel.player.on_msg(lambda _w, content, buffers: received.append((content.get("mime"), bytes(buffers[0][:4]))))
+panel"""
+
+
+@pytest.mark.browser
+def test_record_in_the_page_and_transcribe(lab, lab_page, lab_notebook, net, fake_microphone):
+    """Press ● Record in the page: Chromium's fake microphone plays espeak-ng's sentence, MediaRecorder
+    records it as webm/opus, the bytes go to the kernel, which decodes and transcribes them with tiny.en."""
+    from playwright.sync_api import expect
+
+    from tests.browser.harness import assert_no_widget_errors, open_notebook, run_in_kernel
+
+    fake_microphone.require()
+    page = lab_page
+    nb = lab_notebook([RECORD_CELL, 'print("RECORDER-OK")'])
+    open_notebook(page, lab, nb, "RECORDER-OK", timeout=150)
+    record, note = page.locator(".wb-transcribe-record"), page.locator(".wb-transcribe-record-note")
+    expect(record).to_have_text("● Record", timeout=30_000)
+    expect(record).to_be_enabled()
+    record.click()
+    expect(record).to_have_text("■ Stop", timeout=10_000)
+    expect(note).to_contain_text("recording")
+    # the recording's own length (one loop of the clip), not a wait for asynchronous work
+    page.wait_for_timeout(fake_microphone.seconds * 1000)
+    record.click()
+    expect(note).to_contain_text("transcribing", timeout=10_000)
+    # the transcript, or the panel's error, whichever comes first
+    page.wait_for_function("""() => document.querySelector('.wb-transcribe-panel textarea').value.trim()
+                              || document.querySelector('.wb-transcribe-panel .workbench-error')""", timeout=120_000)
+    state = run_in_kernel(page, "print(repr(panel.error), panel.name, received)")
+    transcript = page.locator(".wb-transcribe-panel textarea").input_value().lower()
+    assert state.startswith("'' microphone [('audio/webm"), state
+    assert "\\x1aE\\xdf\\xa3" in state, state  # the EBML magic: webm bytes, not WAV
+    for word in ("please", "call", "bring", "things", "store"):  # opus makes "Stella" into "stettler"
+        assert word in transcript, transcript
+    assert_no_widget_errors(page)
+    assert net.page_errors == [] and net.offsite == []

@@ -39,7 +39,8 @@ export function attachRecorder(model, button, note, afterwards, unavailable) {
       recorder.onstop = async () => {
         stream.getTracks().forEach((tr) => tr.stop());
         const bytes = new Uint8Array(await new Blob(chunks, { type: recorder.mimeType }).arrayBuffer());
-        model.send({ kind: "recorded", mime: recorder.mimeType }, [bytes.buffer]);
+        // send(content, callbacks, buffers): buffers are the THIRD argument (as the second they were dropped)
+        model.send({ kind: "recorded", mime: recorder.mimeType }, undefined, [bytes.buffer]);
         button.textContent = "● Record";
         note.textContent = ` recorded; ${afterwards}`;
       };

@@ -89,6 +89,12 @@ print(json.dumps({"classify": [(d["label"], d["score"]) for d in classify.result
         assert got["sentences"][j] in row.split("→")[1] and f"({sims[j]:.3f})" in row, (i, row)
     heat = page.locator(".wb-similarity-panel img[alt='cosine similarity heatmap']")
     assert heat.evaluate("i => i.complete && i.naturalWidth > 100"), "the similarity heatmap is drawn"
+    # shown at its own CSS size or smaller, never stretched past it, aspect kept, sharp at the page's pixel ratio
+    img = heat.evaluate("""i => ({shown: i.getBoundingClientRect().width, tall: i.getBoundingClientRect().height,
+      css: +i.getAttribute('width'), w: i.naturalWidth, h: i.naturalHeight, dpr: window.devicePixelRatio, tip: i.title})""")
+    assert 0 < img["shown"] <= img["css"] + 0.5 and img["shown"] * img["dpr"] <= img["w"] + 1, img
+    assert img["tall"] / img["shown"] == pytest.approx(img["h"] / img["w"], rel=0.01), img
+    assert all(s in img["tip"] for s in got["sentences"]), img  # the full sentences, whatever the labels cut
 
 
 def _check_layout(page) -> None:

@@ -112,6 +112,33 @@ def _check_layout(page) -> None:
         .filter(l => l.offsetWidth > 0 && l.scrollWidth > l.clientWidth + 1).map(l => l.textContent)""",
                         list(P.PANELS.values()))
     assert cut == [], f"widget labels cut: {cut}"
+    cut = page.evaluate("""(sels) => sels.flatMap(s => [...document.querySelectorAll(s + ' button')])
+        .filter(b => b.offsetWidth > 0 && b.scrollWidth > b.clientWidth + 1).map(b => b.textContent.trim())""",
+                        list(P.PANELS.values()))
+    assert cut == [], f"button labels cut: {cut}"
+
+
+_CHARTS = """cs => cs.map(c => { const [l, t, w, h] = c.dataset.plot.split(',').map(Number);
+  const x = document.createElement('canvas').getContext('2d'); x.fillStyle = c.dataset.ink; x.fillRect(0, 0, 1, 1);
+  const ink = [...x.getImageData(0, 0, 1, 1).data.slice(0, 3)];  // any CSS colour -> [r, g, b]
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let inked = 0;
+  for (let i = 0; i < d.length; i += 4)
+    if (d[i + 3] > 200 && Math.abs(d[i] - ink[0]) < 40 && Math.abs(d[i + 1] - ink[1]) < 40 && Math.abs(d[i + 2] - ink[2]) < 40) inked++;
+  return {label: c.getAttribute('aria-label'), plotBottom: t + h, legendTop: +c.dataset.legendTop, ink, inked,
+          cssWidth: c.getBoundingClientRect().width, width: c.width, dpr: window.devicePixelRatio}; })"""
+
+
+def _check_charts(page, dark: bool) -> None:
+    """The cockpit's charts: one quantity each (loss, learning rate, eval loss, eval accuracy), the legend below
+    the plot, drawn at the device pixel ratio, text in the theme's colour (light on the dark theme)."""
+    charts = page.locator(".wb-finetune canvas.wb-finetune-chart").evaluate_all(_CHARTS)
+    titles = [c["label"].split(":")[0] for c in charts]
+    assert titles == ["loss", "learning rate", "eval loss", "eval accuracy"], charts
+    for c in charts:
+        assert c["legendTop"] >= c["plotBottom"], c  # the legend is outside the plot area
+        assert c["width"] == round(c["cssWidth"] * c["dpr"]), c
+        assert c["inked"] > 30, c  # the title, ticks and legend are drawn in the ink colour
+        assert (sum(c["ink"]) / 3 > 160) == dark, c  # light text on the dark theme, dark text on the light one
 
 
 def _shoot(page, prefix: str) -> None:
@@ -143,12 +170,14 @@ def test_panels_in_jupyterlab_and_saved_html(lab, lab_page, lab_notebook, net, c
     assert_no_widget_errors(page)
     _check_text_panels(page)
     _check_layout(page)
+    _check_charts(page, dark=False)
 
     # axe-core on every panel, in both themes: no critical violation
     light = _axe(page)
     _shoot(page, "lab-light")
     _set_theme(page, "JupyterLab Dark", light=False)
     _panels_shown(page)
+    _check_charts(page, dark=True)
     dark = _axe(page)
     _shoot(page, "lab-dark")
     _set_theme(page, "JupyterLab Light", light=True)

@@ -90,6 +90,29 @@ def test_training_tables_and_curves():
     assert RT.format_eta(float("inf")) == "--:--" and RT.format_eta(59.6) == "01:00"
 
 
+def test_cockpit_charts_one_quantity_per_axes_legend_outside():
+    """Eval loss and accuracy never share an axis (live charts and the static picture); the static legend sits
+    outside every axes; a tiny learning rate gets scientific ticks."""
+    runs = [run("run 1", status="stopped"), run("run 2", steps=6)]
+    runs[1].lrs = [9.63e-5] * 6
+    loss, lr, eval_loss, accuracy = RT.chart_series(runs, runs[1])
+    assert [s["name"] for s in eval_loss] == [s["name"] for s in accuracy] == ["run 1", "run 2"]
+    assert [s["y"] for s in eval_loss] == [[0.5], [0.5]] and [s["y"] for s in accuracy] == [[0.75], [0.75]]
+    assert [s["dash"] for s in accuracy] == [True, False]  # the earlier run dashed, as on the loss chart
+    fig = RT.curves_figure(runs)
+    fig.canvas.draw()
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "learning rate", "eval accuracy"]
+    (legend,) = fig.legends
+    box = legend.get_window_extent()
+    assert [t.get_text() for t in legend.get_texts()] == ["run 1 train", "run 1 eval", "run 2 train", "run 2 eval"]
+    assert all(not box.overlaps(ax.get_window_extent()) for ax in fig.axes)
+    assert box.y0 >= 0 and box.x0 >= 0 and box.x1 <= fig.bbox.width
+    lr_ax = fig.axes[1]
+    fmt = lr_ax.yaxis.get_major_formatter()
+    assert fmt.format_ticks([2e-4, 1e-3]) == ["0.2", "1.0"] and "-3" in fmt.get_offset().replace("\u2212", "-")
+    assert len(RT.curves_figure([run("run 1")]).axes) == 3 and len(RT.chart_series([], None)) == 4
+
+
 def test_out_of_memory_message():
     msg = RT.out_of_memory_message(RuntimeError("CUDA out of memory. Tried 2 GiB\nmore"), 32)
     assert msg.startswith("Out of memory during training (batch size 32): CUDA out of memory. Tried 2 GiB\n")

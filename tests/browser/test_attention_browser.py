@@ -65,13 +65,6 @@ def test_attention_view_draws_hovers_switches_offline(lab, lab_page, lab_noteboo
     expect(root).to_have_attribute("data-view", "model")
     expect(root).to_have_attribute("data-ready", "1", timeout=20_000)
     assert canvas_pixels(canvas)["painted"] > 5000
-    if SHOTS:
-        root.screenshot(path=f"{SHOTS}/attention-model-view-light.png")
-        page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
-        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
-        root.screenshot(path=f"{SHOTS}/attention-model-view-dark.png")
-        page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
-        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'")
     # every column shows: the canvas fits its scroller, its right edge inside the visible part
     fit = page.locator(".wb-attn-scroll").evaluate("""s => { const c = s.querySelector('canvas').getBoundingClientRect(),
       r = s.getBoundingClientRect(), b = s.parentElement, d = b.parentElement.dataset;
@@ -85,7 +78,6 @@ def test_attention_view_draws_hovers_switches_offline(lab, lab_page, lab_noteboo
     expect(root).to_have_attribute("data-view", "head")
     expect(root).to_have_attribute("data-edge-layer", "1")
     assert run_in_kernel(page, "print(v.layer, v.heads)").strip() == "1 [7]"
-
     # matrix view: heatmap drawn; wheel zoom asks the kernel for a window
     page.locator("button.wb-attn-view-btn[data-view=matrix]").click()
     expect(root).to_have_attribute("data-view", "matrix")
@@ -98,6 +90,16 @@ def test_attention_view_draws_hovers_switches_offline(lab, lab_page, lab_noteboo
     full = f"[0, {n_tokens}, 0, {n_tokens}]"
     wait_until(lambda: run_in_kernel(page, "print(v.matrix_meta['window'])").strip() != full, timeout=10,
                what="the zoom to reach the kernel")
+
+    if SHOTS:  # the model view in both themes, for a person to look at
+        page.locator("button.wb-attn-view-btn[data-view=model]").click()
+        expect(root).to_have_attribute("data-ready", "1", timeout=20_000)
+        root.screenshot(path=f"{SHOTS}/attention-model-view-light.png")
+        page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false' && !document.querySelector('#jupyterlab-splash')")
+        root.screenshot(path=f"{SHOTS}/attention-model-view-dark.png")
+        page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
+        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'")
 
     # an error set in the kernel shows inside the panel, not only in a log
     run_in_kernel(page, "v.layer = 42")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -139,6 +140,17 @@ def _check_charts(page, dark: bool) -> None:
         assert c["width"] == round(c["cssWidth"] * c["dpr"]), c
         assert c["inked"] > 30, c  # the title, ticks and legend are drawn in the ink colour
         assert (sum(c["ink"]) / 3 > 160) == dark, c  # light text on the dark theme, dark text on the light one
+    if not dark:  # hover the loss plot: the legend reads the run's loss at the nearest step out
+        loss = page.locator(".wb-finetune canvas.wb-finetune-chart").first
+        loss.scroll_into_view_if_needed()
+        box, plot = loss.bounding_box(), [float(v) for v in loss.get_attribute("data-plot").split(",")]
+        page.mouse.move(box["x"] + plot[0] + plot[2] - 2, box["y"] + plot[1] + plot[3] / 2)
+        steps = json.loads(run_in_kernel(page, "import json; print(json.dumps(finetune.current_run.steps))"))
+        from playwright.sync_api import expect
+
+        expect(loss).to_have_attribute("data-readout", re.compile(rf"^run 1 .* @ step {steps[-1]}$"))
+        page.mouse.move(box["x"] - 50, box["y"] - 50)
+        expect(loss).to_have_attribute("data-readout", "")
 
 
 def _shoot(page, prefix: str) -> None:

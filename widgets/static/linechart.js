@@ -116,6 +116,7 @@ function render({ model, el }) {
     ctx.restore();
     // the legend: a swatch of each line and its name (with its value at the hovered step)
     ctx.textAlign = "left"; ctx.textBaseline = "middle"; ctx.lineWidth = 2;
+    const readout = [];
     series.forEach((s, k) => {
       const y = L.legendTop + k * LEGEND_ROW + 7;
       ctx.strokeStyle = s.color; ctx.setLineDash(s.dash ? [4, 3] : []);
@@ -125,10 +126,13 @@ function render({ model, el }) {
       if (j >= 0) {
         const x = xy[2 * (s.offset + j)], v = xy[2 * (s.offset + j) + 1];
         text += `  ${tick(v, b.y1 - b.y0)} @ step ${Math.round(x)}`;
+        readout.push(text);
       }
       ctx.fillStyle = t.ink; ctx.fillText(text, L.left + 24, y, WIDTH - L.left - 28);
     });
     ctx.setLineDash([]);
+    c.dataset.readout = readout.join("; "); // the hover read-out, for tests and c.title
+    c.title = c.dataset.readout;
     c.dataset.version = String((+c.dataset.version || 0) + 1);
   };
   const move = (e) => {

@@ -199,13 +199,15 @@ class FineTune(Panel):
         self.b_eval = W.Button(description="Evaluate now", icon="check", disabled=True)
         self.b_try = W.Button(description="Try it", icon="hand-pointer-o", disabled=True)
         self.b_compare = W.Button(description="Compare before/after", icon="columns", disabled=True,
-                                  layout=W.Layout(width="auto"),
+                                  layout=W.Layout(width="auto", flex="0 0 auto"),  # as wide as its label
                                   tooltip="the model before and after training, side by side, on the probe set and on your text")
         self.b_share = W.Button(description="Share", icon="upload", disabled=True,
                                 tooltip="push the trained model, its tokenizer and a model card to the hub")
         self.w_repo = W.Text(value="", placeholder="repo id (default: the run folder's name)", layout=W.Layout(width="260px"))
         self.w_private = W.Checkbox(value=True, description="private", indent=False, layout=W.Layout(width="80px"))
         self.share_html = W.HTML("")
+        for b in (self.b_start, self.b_stop, self.b_resume, self.b_eval, self.b_try):
+            b.layout = W.Layout(width="auto", flex="0 0 auto")  # each as wide as its label: one row, none cut
         for b, name in ((self.b_start, "start"), (self.b_stop, "stop"), (self.b_resume, "resume"),
                         (self.b_eval, "evaluate"), (self.b_try, "try"), (self.b_compare, "compare"),
                         (self.b_share, "share")):
@@ -222,7 +224,8 @@ class FineTune(Panel):
         self.progress_text.add_class("wb-finetune-progress")
         self.loss_chart = LineChart(title="loss")
         self.lr_chart = LineChart(title="learning rate")
-        self.metric_chart = LineChart(title="eval metrics")
+        self.eval_chart = LineChart(title="eval loss")
+        self.accuracy_chart = LineChart(title="eval accuracy")
         self.metrics_html = W.HTML("<i>no evaluation yet</i>")
         self.probe_html = W.HTML("")
         self.history_html = W.HTML("")
@@ -230,9 +233,11 @@ class FineTune(Panel):
         self.form = W.HBox([])
         super().__init__(children=[
             self.form,
-            W.HBox([self.b_start, self.b_stop, self.b_resume, self.b_eval, self.b_try, self.b_compare]),
+            W.HBox([self.b_start, self.b_stop, self.b_resume, self.b_eval, self.b_try, self.b_compare],
+                   layout=W.Layout(flex_flow="row wrap")),  # narrow outputs wrap the row, never cut a label
             W.HBox([self.progress, self.progress_text]),
-            W.HBox([self.loss_chart, self.lr_chart, self.metric_chart], layout=W.Layout(flex_flow="row wrap")),
+            W.HBox([self.loss_chart, self.lr_chart, self.eval_chart, self.accuracy_chart],
+                   layout=W.Layout(flex_flow="row wrap")),
             W.HBox([W.VBox([W.HTML("<b>evaluation</b>"), self.metrics_html]),
                     W.VBox([W.HTML("<b>probe set</b>"), self.probe_html])]),
             W.VBox([W.HTML("<b>runs</b>"), self.history_html]),
@@ -498,10 +503,9 @@ class FineTune(Panel):
         self.progress.value = state.global_step
         status = "running" if self.running else (self.current_run.status if self.current_run else "")
         self.progress_text.value = progress_html(state, last_loss, speed, eta if self.running else None, status)
-        series_loss, series_lr, series_metric = chart_series(self.runs, self.current_run)
-        self.loss_chart.set_series(series_loss)
-        self.lr_chart.set_series(series_lr)
-        self.metric_chart.set_series(series_metric)
+        for chart, series in zip((self.loss_chart, self.lr_chart, self.eval_chart, self.accuracy_chart),
+                                 chart_series(self.runs, self.current_run)):
+            chart.set_series(series)
         if self.current_run is not None:
             self.metrics_html.value = metrics_table_html(self.current_run.evals)
         finished = not self.running and self.current_run is not None and self.current_run.status in ("finished", "stopped")

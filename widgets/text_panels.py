@@ -267,6 +267,6 @@ class Similarity(LivePanel):
     def set_result(self, result: Any) -> None:
         self.result = [] if result is None else result
         self.png = self._png if result is not None else b""
-        self._image.value = R.png_html(self.png, "cosine similarity heatmap") if self.png else ""
+        self._image.value = R.heatmap_html(self.png, self.sentences, alt="cosine similarity heatmap") if self.png else ""
         if result is not None:
-            self.static_html = R.png_html(self.png, "similarity heatmap") + self.html
+            self.static_html = R.heatmap_html(self.png, self.sentences, alt="similarity heatmap") + self.html

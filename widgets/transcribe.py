@@ -62,7 +62,7 @@ class Transcribe(Panel):
                                 layout=W.Layout(width="150px"), style={"description_width": "initial"})
         self.timestamps = W.ToggleButtons(options=[("segments", True), ("words", "word")], value="word",
                                           description="timestamps",
-                                          style={"description_width": "initial", "button_width": "80px"})
+                                          style={"description_width": "initial", "button_width": "auto"})  # as wide as its label
         self.run_button = W.Button(description="Transcribe", button_style="primary", disabled=True)
         self.attention_button = W.Button(description="Cross-attention", disabled=True,
                                          tooltip="open the decoder's attention over the audio frames")

@@ -2,6 +2,7 @@
 still responsive at 512 tokens x 6 layers x 12 heads (all-MiniLM-L6-v2, the embedded copy)."""
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -15,6 +16,7 @@ from widgets import AttentionView
 v = AttentionView(model="sentence-transformers/all-MiniLM-L6-v2", text={text!r})
 v'''
 DONE = 'print("ATTN-READY", v.error or "")'
+SHOTS = os.environ.get("WB_SHOTS", "")  # a folder: keep screenshots of the model view (light and dark)
 
 
 def _signature(canvas) -> tuple:
@@ -63,13 +65,19 @@ def test_attention_view_draws_hovers_switches_offline(lab, lab_page, lab_noteboo
     expect(root).to_have_attribute("data-view", "model")
     expect(root).to_have_attribute("data-ready", "1", timeout=20_000)
     assert canvas_pixels(canvas)["painted"] > 5000
+    # every column shows: the canvas fits its scroller, its right edge inside the visible part
+    fit = page.locator(".wb-attn-scroll").evaluate("""s => { const c = s.querySelector('canvas').getBoundingClientRect(),
+      r = s.getBoundingClientRect(), b = s.parentElement, d = b.parentElement.dataset;
+      return {scroll: s.scrollWidth, client: s.clientWidth, right: c.right, edge: r.right, cell: d.modelCell,
+              body: b.clientWidth, side: b.lastElementChild.offsetWidth}; }""")
+    assert fit["scroll"] <= fit["client"] and fit["right"] <= fit["edge"], str(fit)
     box = canvas.bounding_box()
-    cell = max(28, min(64, 700 // 12))
-    page.mouse.click(box["x"] + 36 + 7.5 * cell, box["y"] + 30 + 1.5 * cell)
+    cell = int(root.get_attribute("data-model-cell"))  # the cell size drawn for this output's width
+    scale = box["width"] / int(canvas.get_attribute("width"))  # shown scaled down where the output is narrow
+    page.mouse.click(box["x"] + (36 + 7.5 * cell) * scale, box["y"] + (30 + 1.5 * cell) * scale)
     expect(root).to_have_attribute("data-view", "head")
     expect(root).to_have_attribute("data-edge-layer", "1")
     assert run_in_kernel(page, "print(v.layer, v.heads)").strip() == "1 [7]"
-
     # matrix view: heatmap drawn; wheel zoom asks the kernel for a window
     page.locator("button.wb-attn-view-btn[data-view=matrix]").click()
     expect(root).to_have_attribute("data-view", "matrix")
@@ -82,6 +90,16 @@ def test_attention_view_draws_hovers_switches_offline(lab, lab_page, lab_noteboo
     full = f"[0, {n_tokens}, 0, {n_tokens}]"
     wait_until(lambda: run_in_kernel(page, "print(v.matrix_meta['window'])").strip() != full, timeout=10,
                what="the zoom to reach the kernel")
+
+    if SHOTS:  # the model view in both themes, for a person to look at
+        page.locator("button.wb-attn-view-btn[data-view=model]").click()
+        expect(root).to_have_attribute("data-ready", "1", timeout=20_000)
+        root.screenshot(path=f"{SHOTS}/attention-model-view-light.png")
+        page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false' && !document.querySelector('#jupyterlab-splash')")
+        root.screenshot(path=f"{SHOTS}/attention-model-view-dark.png")
+        page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
+        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'")
 
     # an error set in the kernel shows inside the panel, not only in a log
     run_in_kernel(page, "v.layer = 42")

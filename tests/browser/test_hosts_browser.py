@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,6 +90,12 @@ print(json.dumps({"classify": [(d["label"], d["score"]) for d in classify.result
         assert got["sentences"][j] in row.split("→")[1] and f"({sims[j]:.3f})" in row, (i, row)
     heat = page.locator(".wb-similarity-panel img[alt='cosine similarity heatmap']")
     assert heat.evaluate("i => i.complete && i.naturalWidth > 100"), "the similarity heatmap is drawn"
+    # shown at its own CSS size or smaller, never stretched past it, aspect kept, sharp at the page's pixel ratio
+    img = heat.evaluate("""i => ({shown: i.getBoundingClientRect().width, tall: i.getBoundingClientRect().height,
+      css: +i.getAttribute('width'), w: i.naturalWidth, h: i.naturalHeight, dpr: window.devicePixelRatio, tip: i.title})""")
+    assert 0 < img["shown"] <= img["css"] + 0.5 and img["shown"] * img["dpr"] <= img["w"] + 1, img
+    assert img["tall"] / img["shown"] == pytest.approx(img["h"] / img["w"], rel=0.01), img
+    assert all(s in img["tip"] for s in got["sentences"]), img  # the full sentences, whatever the labels cut
 
 
 def _check_layout(page) -> None:
@@ -106,6 +113,44 @@ def _check_layout(page) -> None:
         .filter(l => l.offsetWidth > 0 && l.scrollWidth > l.clientWidth + 1).map(l => l.textContent)""",
                         list(P.PANELS.values()))
     assert cut == [], f"widget labels cut: {cut}"
+    cut = page.evaluate("""(sels) => sels.flatMap(s => [...document.querySelectorAll(s + ' button')])
+        .filter(b => b.offsetWidth > 0 && b.scrollWidth > b.clientWidth + 1).map(b => b.textContent.trim())""",
+                        list(P.PANELS.values()))
+    assert cut == [], f"button labels cut: {cut}"
+
+
+_CHARTS = """cs => cs.map(c => { const [l, t, w, h] = c.dataset.plot.split(',').map(Number);
+  const x = document.createElement('canvas').getContext('2d'); x.fillStyle = c.dataset.ink; x.fillRect(0, 0, 1, 1);
+  const ink = [...x.getImageData(0, 0, 1, 1).data.slice(0, 3)];  // any CSS colour -> [r, g, b]
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let inked = 0;
+  for (let i = 0; i < d.length; i += 4)
+    if (d[i + 3] > 200 && Math.abs(d[i] - ink[0]) < 40 && Math.abs(d[i + 1] - ink[1]) < 40 && Math.abs(d[i + 2] - ink[2]) < 40) inked++;
+  return {label: c.getAttribute('aria-label'), plotBottom: t + h, legendTop: +c.dataset.legendTop, ink, inked,
+          cssWidth: c.getBoundingClientRect().width, width: c.width, dpr: window.devicePixelRatio}; })"""
+
+
+def _check_charts(page, dark: bool) -> None:
+    """The cockpit's charts: one quantity each (loss, learning rate, eval loss, eval accuracy), the legend below
+    the plot, drawn at the device pixel ratio, text in the theme's colour (light on the dark theme)."""
+    charts = page.locator(".wb-finetune canvas.wb-finetune-chart").evaluate_all(_CHARTS)
+    titles = [c["label"].split(":")[0] for c in charts]
+    assert titles == ["loss", "learning rate", "eval loss", "eval accuracy"], charts
+    for c in charts:
+        assert c["legendTop"] >= c["plotBottom"], c  # the legend is outside the plot area
+        assert c["width"] == round(c["cssWidth"] * c["dpr"]), c
+        assert c["inked"] > 30, c  # the title, ticks and legend are drawn in the ink colour
+        assert (sum(c["ink"]) / 3 > 160) == dark, c  # light text on the dark theme, dark text on the light one
+    if not dark:  # hover the loss plot: the legend reads the run's loss at the nearest step out
+        loss = page.locator(".wb-finetune canvas.wb-finetune-chart").first
+        loss.scroll_into_view_if_needed()
+        box, plot = loss.bounding_box(), [float(v) for v in loss.get_attribute("data-plot").split(",")]
+        page.mouse.move(box["x"] + plot[0] + plot[2] - 2, box["y"] + plot[1] + plot[3] / 2)
+        steps = json.loads(run_in_kernel(page, "import json; print(json.dumps(finetune.current_run.steps))"))
+        from playwright.sync_api import expect
+
+        expect(loss).to_have_attribute("data-readout", re.compile(rf"^run 1 .* @ step {steps[-1]}$"))
+        page.mouse.move(box["x"] - 50, box["y"] - 50)
+        expect(loss).to_have_attribute("data-readout", "")
 
 
 def _shoot(page, prefix: str) -> None:
@@ -137,12 +182,14 @@ def test_panels_in_jupyterlab_and_saved_html(lab, lab_page, lab_notebook, net, c
     assert_no_widget_errors(page)
     _check_text_panels(page)
     _check_layout(page)
+    _check_charts(page, dark=False)
 
     # axe-core on every panel, in both themes: no critical violation
     light = _axe(page)
     _shoot(page, "lab-light")
     _set_theme(page, "JupyterLab Dark", light=False)
     _panels_shown(page)
+    _check_charts(page, dark=True)
     dark = _axe(page)
     _shoot(page, "lab-dark")
     _set_theme(page, "JupyterLab Light", light=True)

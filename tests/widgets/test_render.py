@@ -90,8 +90,81 @@ def test_training_tables_and_curves():
     assert RT.format_eta(float("inf")) == "--:--" and RT.format_eta(59.6) == "01:00"
 
 
+def test_cockpit_charts_one_quantity_per_axes_legend_outside():
+    """Eval loss and accuracy never share an axis (live charts and the static picture); the static legend sits
+    outside every axes; a tiny learning rate gets scientific ticks."""
+    runs = [run("run 1", status="stopped"), run("run 2", steps=6)]
+    runs[1].lrs = [9.63e-5] * 6
+    loss, lr, eval_loss, accuracy = RT.chart_series(runs, runs[1])
+    assert [s["name"] for s in eval_loss] == [s["name"] for s in accuracy] == ["run 1", "run 2"]
+    assert [s["y"] for s in eval_loss] == [[0.5], [0.5]] and [s["y"] for s in accuracy] == [[0.75], [0.75]]
+    assert [s["dash"] for s in accuracy] == [True, False]  # the earlier run dashed, as on the loss chart
+    fig = RT.curves_figure(runs)
+    fig.canvas.draw()
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "learning rate", "eval accuracy"]
+    (legend,) = fig.legends
+    box = legend.get_window_extent()
+    assert [t.get_text() for t in legend.get_texts()] == ["run 1 train", "run 1 eval", "run 2 train", "run 2 eval"]
+    assert all(not box.overlaps(ax.get_window_extent()) for ax in fig.axes)
+    assert box.y0 >= 0 and box.x0 >= 0 and box.x1 <= fig.bbox.width
+    lr_ax = fig.axes[1]
+    fmt = lr_ax.yaxis.get_major_formatter()
+    assert fmt.format_ticks([2e-4, 1e-3]) == ["0.2", "1.0"] and "-3" in fmt.get_offset().replace("\u2212", "-")
+    assert len(RT.curves_figure([run("run 1")]).axes) == 3 and len(RT.chart_series([], None)) == 4
+
+
 def test_out_of_memory_message():
     msg = RT.out_of_memory_message(RuntimeError("CUDA out of memory. Tried 2 GiB\nmore"), 32)
     assert msg.startswith("Out of memory during training (batch size 32): CUDA out of memory. Tried 2 GiB\n")
     assert "more" not in msg and "gradient accumulation" in msg
     assert RT.out_of_memory_message(ValueError("shapes"), 32) is None
+
+
+def _text_boxes(fig) -> list[tuple[str, object]]:
+    """Every visible, non-empty text of a drawn figure with its extent in pixels."""
+    renderer = fig.canvas.get_renderer()
+    texts = [t for t in fig.findobj(lambda a: hasattr(a, "get_text") and hasattr(a, "get_window_extent"))
+             if t.get_visible() and t.get_text()]
+    return [(t.get_text(), t.get_window_extent(renderer)) for t in texts]
+
+
+def test_similarity_heatmap_never_cuts_its_labels():
+    """Labels' room is measured from their drawn extents: short, long (wrapped, then ellipsised) and many
+    sentences all fit inside the picture, row labels never overlap each other, nor the cells; the PNG is
+    drawn for its CSS width times the pixel ratio and shown at that CSS width with the full sentences as tooltip."""
+    from widgets._render import text as RX
+
+    cases = [["a", "b"],
+             ["A man is eating food.", "A man is riding a white horse on an enclosed ground, far away from the crowd. " * 3,
+              "The girl is carrying a baby."],
+             [f"sentence number {i} is a rather long one with many words" for i in range(14)]]
+    for sentences in cases:
+        n = len(sentences)
+        matrix = np.random.default_rng(n).random((n, n)).tolist()
+        for width in (420, 640):
+            fig = RX.similarity_figure(sentences, matrix, width=width, pixel_ratio=2)
+            fig.canvas.draw()
+            W, H = fig.bbox.width, fig.bbox.height
+            assert W == width * 2
+            boxes = _text_boxes(fig)
+            values = [t for t, _ in boxes if t[:2] in ("0.", "1.") and len(t) == 4]
+            assert len(values) in (0, n * n)  # every cell's value, or none where the cells are too small to read
+            for text, b in boxes:
+                if text in values:
+                    cell_w = fig.axes[0].bbox.width / n
+                    assert b.width <= cell_w, (text, b.width, cell_w)  # a value fits its cell
+                assert b.x0 >= 0 and b.y0 >= 0 and b.x1 <= W and b.y1 <= H, (width, text, b, (W, H))
+            heat = fig.axes[0]
+            rows = [t.get_window_extent() for t in heat.get_yticklabels()]
+            assert len(rows) == n
+            assert all(r.x1 <= heat.bbox.x0 for r in rows)  # left of the cells
+            ordered = sorted(rows, key=lambda r: r.y0)
+            assert all(a.y1 <= b.y0 + 0.5 for a, b in zip(ordered, ordered[1:])), "row labels overlap"
+            assert all(len(line) <= 30 for t in heat.get_yticklabels() for line in t.get_text().split("\n"))
+    many = [f"sentence {i} " * 6 for i in range(20)]
+    big = RX.similarity_png(many, np.random.default_rng(0).random((20, 20)).tolist())
+    assert len(RX.heatmap_html(big, many, alt="heat")) <= 200_000  # the issue's limit for a saved output
+    png = RX.similarity_png(["a", "b"], [[1.0, 0.5], [0.5, 1.0]], width=500, pixel_ratio=2)
+    page = RX.heatmap_html(png, ["a <b>", "b"], alt="heat", pixel_ratio=2)
+    assert Image.open(io.BytesIO(png)).size[0] == 1000 and 'width="500"' in page and "max-width:100%;height:auto" in page
+    assert 'title="0: a &lt;b&gt;\n1: b"' in page

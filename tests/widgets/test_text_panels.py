@@ -236,7 +236,8 @@ def test_similarity_panel_with_minilm(minilm):
     torch.testing.assert_close(m, m.T)
     torch.testing.assert_close(m.diag(), torch.ones(3), atol=1e-5, rtol=0)
     assert m[0, 1] > m[0, 2]  # real embeddings: the two eating sentences are nearest
-    assert panel.png.startswith(b"\x89PNG") and panel._image.value == R.png_html(panel.png, "cosine similarity heatmap")
+    assert panel.png.startswith(b"\x89PNG")
+    assert panel._image.value == R.heatmap_html(panel.png, sentences, alt="cosine similarity heatmap")
     # the untrained-weights badge first, the text box once, the heatmap under it
     assert panel.children[:3] == (panel._badge, panel._text, panel._image) and panel.children.count(panel._text) == 1
     assert "data:image/png;base64," in panel.static_html

@@ -114,25 +114,85 @@ def qa_html(context: str, answers: Sequence[dict[str, Any]]) -> str:
             f'<div class="wb-qa-context" style="margin:6px 0;line-height:1.6">{shown}</div>{alternatives}</div>')
 
 
-def similarity_png(sentences: Sequence[str], matrix: Sequence[Sequence[float]], *, dpi: int = 80) -> bytes:
-    """A cosine-similarity heatmap (matplotlib, Agg) as PNG bytes."""
+CSS_DPI = 96  # CSS pixels per inch: a figure of W/96 inches is W CSS pixels wide
+
+
+def heatmap_label(sentence: str, index: int, width: int = 28, lines: int = 2) -> str:
+    """A row label: "i: sentence" wrapped to `lines` lines of `width` characters, ellipsised past that."""
+    import textwrap
+
+    wrapped = textwrap.wrap(f"{index}: {sentence}", width=width, max_lines=lines, placeholder=" …")
+    return "\n".join(wrapped) or f"{index}:"
+
+
+def similarity_figure(sentences: Sequence[str], matrix: Sequence[Sequence[float]], *, width: int = 640,
+                      pixel_ratio: float = 2.0) -> Any:
+    """A cosine-similarity heatmap laid out for `width` CSS pixels: the row labels' space is measured from
+    their drawn extents (never cut), the square cells take what is left, the height follows from them."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     n = len(sentences)
-    labels = [s if len(s) <= 32 else s[:31] + "…" for s in sentences]
-    size = 2.5 + 0.45 * n
-    fig = Figure(figsize=(size + 2, size), dpi=dpi)
-    ax = fig.add_subplot()
-    im = ax.imshow(matrix, vmin=-1 if min(min(r) for r in matrix) < 0 else 0, vmax=1, cmap="viridis")
-    ax.set_xticks(range(n), [str(i) for i in range(n)])
-    ax.set_yticks(range(n), [f"{i}: {t}" for i, t in enumerate(labels)], fontsize=8)
-    for i in range(n):
-        for j in range(n):
-            ax.text(j, i, f"{matrix[i][j]:.2f}", ha="center", va="center", fontsize=7,
-                    color="white" if matrix[i][j] < 0.6 else "black")
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    return figure_png(fig)
+    w_in = width / CSS_DPI
+    fig = Figure(figsize=(w_in, w_in), dpi=CSS_DPI * pixel_ratio)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    pad, colorbar, bottom, top = 0.12, 0.75, 0.35, 0.12  # inches: gaps, the colour bar with its ticks, x ticks
+    for chars in (28, 22, 16, 12, 8):  # narrower wrapping until the labels leave the cells at least 40%
+        labels = [heatmap_label(s, i, chars) for i, s in enumerate(sentences)]
+        probes = [fig.text(0, 0, label, fontsize=9) for label in labels]
+        label_w = max(t.get_window_extent(renderer).width for t in probes) / fig.dpi
+        label_h = max(t.get_window_extent(renderer).height for t in probes) / fig.dpi
+        for t in probes:
+            t.remove()
+        if label_w + 2 * pad + colorbar <= 0.6 * w_in:
+            break
+    cell_w = min(0.75, (w_in - label_w - 2 * pad - colorbar) / n)
+    cell_h = max(cell_w, label_h * 1.05)  # a row is at least as tall as its (two-line) label
+    side_w, side_h = cell_w * n, cell_h * n
+    h_in = top + side_h + bottom
+    fig.set_size_inches(w_in, h_in)
+    left = pad + label_w + pad
+    ax = fig.add_axes((left / w_in, bottom / h_in, side_w / w_in, side_h / h_in))
+    lo = -1 if min(min(r) for r in matrix) < 0 else 0
+    im = ax.imshow(matrix, vmin=lo, vmax=1, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(n), [str(i) for i in range(n)], fontsize=9 if cell_w * 72 >= 14 else 6)
+    ax.set_yticks(range(n), labels, fontsize=9)
+    size = min(9.0, cell_w * 72 * 0.3, cell_h * 72 * 0.5)  # "0.00" fits its cell
+    if size >= 5:  # smaller is unreadable: the colours and the panel's neighbours table still tell
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, f"{matrix[i][j]:.2f}", ha="center", va="center", fontsize=size,
+                        color="white" if matrix[i][j] < 0.6 else "black")
+    cax = fig.add_axes(((left + side_w + pad) / w_in, bottom / h_in, 0.12 / w_in, side_h / h_in))
+    fig.colorbar(im, cax=cax)
+    cax.tick_params(labelsize=8)
+    return fig
+
+
+def similarity_png(sentences: Sequence[str], matrix: Sequence[Sequence[float]], *, width: int = 640,
+                   pixel_ratio: float = 2.0) -> bytes:
+    """The heatmap as PNG bytes, `width * pixel_ratio` pixels wide: shown `width` CSS pixels wide it is sharp
+    on screens up to that device pixel ratio (see `heatmap_html`). 256 colours: a saved output stays small."""
+    import io
+
+    from PIL import Image
+
+    png = figure_png(similarity_figure(sentences, matrix, width=width, pixel_ratio=pixel_ratio))
+    out = io.BytesIO()
+    Image.open(io.BytesIO(png)).convert("RGB").quantize(256).save(out, format="png", optimize=True)
+    return out.getvalue()
+
+
+def heatmap_html(png: bytes, sentences: Sequence[str], *, alt: str, pixel_ratio: float = 2.0) -> str:
+    """The heatmap at its own CSS size (never stretched: at most the output's width, aspect kept), with every
+    sentence in full as its tooltip (the PNG's labels may be ellipsised)."""
+    import struct
+
+    w, h = struct.unpack(">II", png[16:24])  # the PNG's IHDR: pixel width and height
+    tip = "\n".join(f"{i}: {s}" for i, s in enumerate(sentences))
+    return (f'<img class="wb-heatmap" alt="{html.escape(alt)}" title="{html.escape(tip)}" '
+            f'width="{round(w / pixel_ratio)}" height="{round(h / pixel_ratio)}" '
+            f'style="max-width:100%;height:auto" src="data:image/png;base64,{base64.b64encode(png).decode()}"/>')
 
 
 def nearest_neighbours(matrix: Sequence[Sequence[float]], k: int = 1) -> list[list[tuple[int, float]]]:

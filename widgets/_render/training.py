@@ -37,20 +37,21 @@ def progress_html(state: Any, loss: float, speed: float, eta: float | None, stat
 
 
 def chart_series(runs: Sequence[Any], current: Any) -> tuple[list[dict[str, Any]], ...]:
-    """The live charts' series (loss, learning rate, eval metrics): one colour per run, earlier runs dashed."""
-    loss, lr, metric = [], [], []
+    """The live charts' series, one chart per quantity (loss, learning rate, eval loss, eval accuracy): one
+    colour per run, earlier runs dashed. Loss and accuracy never share an axis (different units and ranges)."""
+    loss, lr, eval_loss, accuracy = [], [], [], []
     for i, run in enumerate(runs):
         color, dash = run_color(i), run is not current
         loss.append({"name": run.name, "x": run.steps, "y": run.losses, "color": color, "dash": dash})
         lr.append({"name": run.name, "x": run.steps, "y": run.lrs, "color": color, "dash": dash})
         if run.evals:
             steps = [e["step"] for e in run.evals]
-            metric.append({"name": f"{run.name} eval loss", "x": steps, "y": [e["eval_loss"] for e in run.evals],
-                           "color": color, "dash": True})
+            eval_loss.append({"name": run.name, "x": steps, "y": [e["eval_loss"] for e in run.evals],
+                              "color": color, "dash": dash})
             if "eval_accuracy" in run.evals[0]:
-                metric.append({"name": f"{run.name} accuracy", "x": steps, "y": [e["eval_accuracy"] for e in run.evals],
-                               "color": color})
-    return loss, lr, metric
+                accuracy.append({"name": run.name, "x": steps, "y": [e["eval_accuracy"] for e in run.evals],
+                                 "color": color, "dash": dash})
+    return loss, lr, eval_loss, accuracy
 
 
 def metrics_table_html(evals: Sequence[dict[str, float]]) -> str:
@@ -98,28 +99,39 @@ def history_html(runs: Sequence[Any]) -> str:
             f"<th>loss</th><th>accuracy</th><th>settings</th></tr>{''.join(rows)}</table>")
 
 
-def curves_png(runs: Sequence[Any]) -> bytes:
-    """Loss and learning-rate curves of the runs as one PNG (matplotlib, no pyplot: thread-safe)."""
+def curves_figure(runs: Sequence[Any]) -> Any:
+    """Loss, learning-rate and (when evaluated) accuracy curves of the runs: one quantity per axes, scientific
+    ticks where values are tiny, one legend under the axes (matplotlib, no pyplot: thread-safe)."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(8, 3), dpi=90)
-    ax_loss, ax_lr = fig.subplots(1, 2)
+    has_acc = any(run.evals and "eval_accuracy" in run.evals[0] for run in runs)
+    fig = Figure(figsize=(9 if has_acc else 7, 3.2), dpi=90, layout="constrained")
+    axes = fig.subplots(1, 3 if has_acc else 2)
+    ax_loss, ax_lr = axes[0], axes[1]
     for i, run in enumerate(runs):
         color = run_color(i)
         if run.steps:
             ax_loss.plot(run.steps, run.losses, color=color, label=f"{run.name} train")
-            ax_lr.plot(run.steps, run.lrs, color=color, label=run.name)
+            ax_lr.plot(run.steps, run.lrs, color=color)
         if run.evals:
-            ax_loss.plot([e["step"] for e in run.evals], [e["eval_loss"] for e in run.evals], "o--", color=color,
-                         label=f"{run.name} eval")
-    ax_loss.set_title("loss")
-    ax_loss.set_xlabel("step")
-    ax_lr.set_title("learning rate")
-    ax_lr.set_xlabel("step")
+            steps = [e["step"] for e in run.evals]
+            ax_loss.plot(steps, [e["eval_loss"] for e in run.evals], "o--", color=color, label=f"{run.name} eval")
+            if has_acc and "eval_accuracy" in run.evals[0]:
+                axes[2].plot(steps, [e["eval_accuracy"] for e in run.evals], "o-", color=color)
+    for ax, title in zip(axes, ("loss", "learning rate", "eval accuracy")):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("step")
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 4))  # 9.6e-5, not 0.0000963
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
     if runs:
-        ax_loss.legend(fontsize=7)
-    fig.tight_layout()
-    return figure_png(fig)
+        fig.legend(*ax_loss.get_legend_handles_labels(), loc="outside lower center", ncol=4, fontsize=8, frameon=False)
+    return fig
+
+
+def curves_png(runs: Sequence[Any]) -> bytes:
+    """`curves_figure` as PNG bytes: the static view of the cockpit's charts."""
+    return figure_png(curves_figure(runs))
 
 
 def summary_html(runs: Sequence[Any], current: Any, probe_texts: Sequence[str],

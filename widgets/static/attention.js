@@ -128,7 +128,7 @@ function buildDom(el, model) {
   el_("div", "wb-attn-cap", side, "entropy per head (nats; dark = focused) — click to open");
   const entCanvas = el_("canvas", "wb-attn-entropy", side);
   const info = el_("div", "wb-attn-info", root);
-  return { root, viewBtns, layerSel, headBox, errBox, badge, canvas, ctx: canvas.getContext("2d"), sumCaps, sumCanvases,
+  return { root, viewBtns, layerSel, headBox, errBox, badge, body, side, canvas, ctx: canvas.getContext("2d"), sumCaps, sumCanvases,
     entCanvas, info };
 }
 
@@ -358,18 +358,26 @@ function zoomedWindow({ model, ui, state }, ev) {
 
 // ---------------------------------------------------------------- model view
 
-// One thumbnail cell per (layer, head)
-function modelGeometry(model) {
+// One thumbnail cell per (layer, head), sized so every column fits the room the panel has beside its
+// summaries (the last column was cut when the output was narrower than 12 heads x 64 px); 16 px at least,
+// below that the view scrolls.
+function modelGeometry(model, ui) {
   const mt = meta(model);
-  const L = (mt.layers || []).length, H = mt.num_heads || 0;
-  const cell = Math.max(28, Math.min(64, Math.floor(700 / Math.max(H, 1))));
-  return { L, H, cell, ox: 36, oy: 30 };
+  const L = (mt.layers || []).length, H = mt.num_heads || 0, ox = 36, oy = 30;
+  const room = ui ? ui.body.clientWidth - ui.side.offsetWidth - 12 - 2 : 0; // the flex gap, the scroller's border
+  const width = room > 100 ? room : 740;
+  const cell = Math.max(16, Math.min(64, Math.floor((width - ox - 4) / Math.max(H, 1))));
+  return { L, H, cell, ox, oy };
 }
 
 // Model view: a thumbnail of every head of every layer; the open head framed in red
 function drawModelView({ model, ui, get }) {
   const { canvas, ctx } = ui;
-  const g = modelGeometry(model);
+  const g = modelGeometry(model, ui);
+  ui.modelGeometry = g; // clicks map through the geometry drawn
+  ui.root.dataset.modelCell = String(g.cell);
+  canvas.style.maxWidth = "100%"; // and never wider than its box: where the output is not laid out yet (no width
+  canvas.style.height = "auto";   // to measure), the canvas scales down instead of hiding its last column
   canvas.width = g.ox + g.H * g.cell + 4; canvas.height = g.oy + g.L * g.cell + 4;
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   const t = get("thumbs");
@@ -398,7 +406,7 @@ function drawModelView({ model, ui, get }) {
 
 // The (layer, head) of the thumbnail under the pointer, or null
 function modelCellAt({ model, ui }, ev) {
-  const g = modelGeometry(model);
+  const g = ui.modelGeometry || modelGeometry(model, ui);
   const p = canvasPoint(ui.canvas, ev);
   const h = Math.floor((p.x - g.ox) / g.cell), l = Math.floor((p.y - g.oy) / g.cell);
   if (h < 0 || h >= g.H || l < 0 || l >= g.L) return null;
@@ -483,6 +491,7 @@ function render({ model, el }) {
     canvas.onwheel = v === "matrix" ? onMatrixWheel : null;
     canvas.ondblclick = v === "matrix" ? onMatrixReset : null;
     canvas.onclick = v === "model" ? onModelClick : null;
+    if (v !== "model") { canvas.style.maxWidth = ""; canvas.style.height = ""; } // head and matrix views scroll
     if (!meta(model).layers) { canvas.width = 10; canvas.height = 10; return; }
     const ready = v === "head" ? drawHeadView(view) : v === "matrix" ? drawMatrixView(view) : drawModelView(view);
     root.dataset.ready = ready ? "1" : "0";
@@ -540,8 +549,16 @@ function render({ model, el }) {
   model.on("change:matrix", onMatrix);
   model.on("change:matrix_meta", onMatrix);
   model.on("change:view", onView);
+  // the model view sizes its cells to the output's width: redraw it when that changes
+  let lastWidth = 0;
+  const resized = new ResizeObserver(() => {
+    const w = ui.body.clientWidth;
+    if (w !== lastWidth) { lastWidth = w; if (model.get("view") === "model") schedule(); }
+  });
+  resized.observe(ui.body);
   draw();
   return () => {
+    resized.disconnect();
     for (const n of names) model.off(`change:${n}`, schedule);
     model.off("change:matrix", onMatrix);
     model.off("change:matrix_meta", onMatrix);

@@ -1,8 +1,11 @@
 // The FineTune cockpit's line chart: series drawn on a canvas from one float32 (N, 2) array of
 // (x, y) points; `meta` lists each series' name, colour, dash, and its rows (offset, length).
+// One quantity per chart (small multiples: the cockpit shows eval loss and accuracy apart), the legend
+// under the plot (never over the lines), drawn at the device pixel ratio in the theme's colours;
+// hovering the plot reads each series' value at the nearest step out in the legend.
 import { arrayReader } from "./_arrays.js";
 
-const PAD = { left: 48, right: 8, top: 18, bottom: 22 };
+const WIDTH = 205 /* four in a row in a JupyterLab output */, TITLE_H = 18, PLOT_H = 130, XAXIS_H = 18, LEGEND_ROW = 14, FONT = "11px sans-serif";
 
 // Data bounds over every finite point: {x0, x1, y0, y1, n}
 function bounds(xy) {
@@ -13,66 +16,146 @@ function bounds(xy) {
     x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); n++;
   }
   if (x1 === x0) x1 = x0 + 1;
-  if (y1 === y0) y1 = y0 + Math.abs(y0) * 0.1 + 1e-12;
+  if (y1 === y0) { const d = Math.abs(y0) * 0.05 + 1e-12; y0 -= d; y1 += d; } // a flat line, centred
   return { x0, x1, y0, y1, n };
 }
 
-// A y tick that fits the 48 px margin: scientific for tiny or huge values ("1.0e-3", not "0.00100")
-export function tick(v) {
-  const a = Math.abs(v);
-  return a !== 0 && (a < 1e-2 || a >= 1e4) ? v.toExponential(1) : v.toPrecision(3);
+// A y tick with as many digits as the axis' span needs, scientific for tiny or huge values
+// ("9.63e-5", never "0.0000963"): neighbouring ticks differ, and the label stays short.
+export function tick(v, span = Math.abs(v) || 1) {
+  const a = Math.abs(v), mag = Math.floor(Math.log10(span));
+  if (a !== 0 && (a < 1e-2 || a >= 1e4)) {
+    return v.toExponential(Math.min(4, Math.max(1, Math.floor(Math.log10(a)) - mag + 1)));
+  }
+  return v.toFixed(Math.min(6, Math.max(0, 1 - mag)));
 }
 
-// Frame, title and the axis extremes (text in the page's colour: readable in the dark theme too)
-function drawFrame(ctx, c, title, b) {
-  const W = c.width - PAD.left - PAD.right, H = c.height - PAD.top - PAD.bottom;
-  ctx.fillStyle = getComputedStyle(c).color || "#333"; ctx.font = "11px sans-serif";
-  ctx.fillText(title, PAD.left, 12);
-  ctx.strokeStyle = "#999"; ctx.strokeRect(PAD.left, PAD.top, W, H);
-  if (!b.n) return;
-  ctx.fillText(tick(b.y1), 2, PAD.top + 8); ctx.fillText(tick(b.y0), 2, PAD.top + H);
-  ctx.fillText(String(Math.round(b.x0)), PAD.left, c.height - 6);
-  ctx.fillText(String(Math.round(b.x1)), PAD.left + W - 24, c.height - 6);
+// Text and frame colours from JupyterLab's theme variables (readable in the dark theme), else the page's
+function theme(el) {
+  const css = getComputedStyle(el);
+  const v = (name, fallback) => css.getPropertyValue(name).trim() || fallback;
+  return { ink: v("--jp-ui-font-color1", css.color || "#222"), muted: v("--jp-ui-font-color2", "#666"),
+           frame: v("--jp-border-color1", "#999") };
 }
 
-// One polyline per series, with its name as a legend line
-function drawSeries(ctx, c, xy, series, b) {
-  const W = c.width - PAD.left - PAD.right, H = c.height - PAD.top - PAD.bottom;
-  series.forEach((s, k) => {
-    ctx.strokeStyle = s.color; ctx.setLineDash(s.dash ? [4, 3] : []); ctx.lineWidth = 1.5;
-    ctx.beginPath();
-    for (let j = 0; j < s.length; j++) {
-      const x = xy[2 * (s.offset + j)], y = xy[2 * (s.offset + j) + 1];
-      const px = PAD.left + (x - b.x0) / (b.x1 - b.x0) * W, py = PAD.top + H - (y - b.y0) / (b.y1 - b.y0) * H;
-      if (j === 0) ctx.moveTo(px, py); else ctx.lineTo(px, py);
-    }
-    ctx.stroke();
-    ctx.setLineDash([]); ctx.fillStyle = s.color; ctx.fillText(s.name, PAD.left + 6, PAD.top + 12 + 12 * k);
-  });
+// The plot's rectangle (CSS pixels): a left margin as wide as the widest y tick, the legend below the x axis
+function layout(ctx, b, rows) {
+  const ticks = b.n ? [b.y0, (b.y0 + b.y1) / 2, b.y1] : [];
+  const labels = ticks.map(v => tick(v, b.y1 - b.y0));
+  ctx.font = FONT;
+  const left = Math.ceil(Math.max(20, ...labels.map(t => ctx.measureText(t).width))) + 8;
+  const top = TITLE_H, legendTop = top + PLOT_H + XAXIS_H;
+  return { left, top, width: WIDTH - left - 8, height: PLOT_H, ticks, labels, legendTop,
+           total: legendTop + rows * LEGEND_ROW + (rows ? 4 : 0) };
+}
+
+// The point of a series nearest to data x (its index), or -1
+function nearest(xy, s, x) {
+  let best = -1, gap = Infinity;
+  for (let j = 0; j < s.length; j++) {
+    const px = xy[2 * (s.offset + j)], py = xy[2 * (s.offset + j) + 1];
+    if (!isFinite(px) || !isFinite(py)) continue;
+    const d = Math.abs(px - x);
+    if (d < gap) { gap = d; best = j; }
+  }
+  return best;
 }
 
 function render({ model, el }) {
   const c = document.createElement("canvas");
   c.className = "wb-finetune-chart";
-  c.width = 280; c.height = 190;
+  c.setAttribute("role", "img");
   el.appendChild(c);
   const get = arrayReader(model);
+  let hover = null, last = null; // the data x under the pointer; the last layout drawn
   const draw = () => {
-    const ctx = c.getContext("2d");
-    ctx.clearRect(0, 0, c.width, c.height);
     const points = get("data");
     const xy = points ? points.data : new Float32Array(0);
-    const b = bounds(xy);
-    drawFrame(ctx, c, model.get("title"), b);
+    const series = model.get("meta") || [];
+    const b = bounds(xy), ctx = c.getContext("2d"), L = layout(ctx, b, series.length);
+    const dpr = window.devicePixelRatio || 1;
+    c.width = Math.round(WIDTH * dpr); c.height = Math.round(L.total * dpr); // also clears the canvas
+    c.style.width = WIDTH + "px"; c.style.height = L.total + "px";
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const t = theme(el), title = model.get("title");
+    ctx.font = FONT; ctx.textBaseline = "alphabetic"; ctx.textAlign = "left";
+    ctx.fillStyle = t.ink; ctx.fillText(title, L.left, 12);
+    ctx.strokeStyle = t.frame; ctx.lineWidth = 1; ctx.setLineDash([]);
+    ctx.strokeRect(L.left + 0.5, L.top + 0.5, L.width, L.height);
     c.dataset.points = String(b.n);
+    c.dataset.ink = t.ink; // what tests read: the text colour, the plot box and where the legend starts
+    c.dataset.plot = [L.left, L.top, L.width, L.height].join(",");
+    c.dataset.legendTop = String(L.legendTop);
+    c.setAttribute("aria-label", `${title}: ${series.map(s => s.name).join(", ") || "no data yet"}`);
+    last = { L, b };
     if (!b.n) return;
-    drawSeries(ctx, c, xy, model.get("meta") || [], b);
+    const X = x => L.left + (x - b.x0) / (b.x1 - b.x0) * L.width;
+    const Y = y => L.top + L.height - (y - b.y0) / (b.y1 - b.y0) * L.height;
+    ctx.textAlign = "right"; ctx.textBaseline = "middle";
+    L.ticks.forEach((v, i) => ctx.fillText(L.labels[i], L.left - 4, Math.min(Math.max(Y(v), L.top + 5), L.top + L.height - 5)));
+    ctx.textBaseline = "top";
+    ctx.textAlign = "left"; ctx.fillText(String(Math.round(b.x0)), L.left, L.top + L.height + 3);
+    ctx.textAlign = "right"; ctx.fillText(String(Math.round(b.x1)), L.left + L.width, L.top + L.height + 3);
+    ctx.textAlign = "center"; ctx.fillStyle = t.muted; ctx.fillText("step", L.left + L.width / 2, L.top + L.height + 3);
+    ctx.save();
+    ctx.beginPath(); ctx.rect(L.left, L.top, L.width + 1, L.height + 1); ctx.clip();
+    series.forEach(s => {
+      ctx.strokeStyle = ctx.fillStyle = s.color; ctx.setLineDash(s.dash ? [4, 3] : []); ctx.lineWidth = 1.5;
+      ctx.beginPath();
+      for (let j = 0; j < s.length; j++) {
+        const px = X(xy[2 * (s.offset + j)]), py = Y(xy[2 * (s.offset + j) + 1]);
+        if (j === 0) ctx.moveTo(px, py); else ctx.lineTo(px, py);
+        if (s.length < 30) ctx.fillRect(px - 1.5, py - 1.5, 3, 3); // few points (evaluations): mark each
+      }
+      ctx.stroke();
+    });
+    if (hover !== null) {
+      ctx.setLineDash([2, 2]); ctx.strokeStyle = t.muted; ctx.lineWidth = 1;
+      ctx.beginPath(); ctx.moveTo(X(hover), L.top); ctx.lineTo(X(hover), L.top + L.height); ctx.stroke();
+    }
+    ctx.restore();
+    // the legend: a swatch of each line and its name (with its value at the hovered step)
+    ctx.textAlign = "left"; ctx.textBaseline = "middle"; ctx.lineWidth = 2;
+    const readout = [];
+    series.forEach((s, k) => {
+      const y = L.legendTop + k * LEGEND_ROW + 7;
+      ctx.strokeStyle = s.color; ctx.setLineDash(s.dash ? [4, 3] : []);
+      ctx.beginPath(); ctx.moveTo(L.left, y); ctx.lineTo(L.left + 18, y); ctx.stroke();
+      let text = s.name;
+      const j = hover === null ? -1 : nearest(xy, s, hover);
+      if (j >= 0) {
+        const x = xy[2 * (s.offset + j)], v = xy[2 * (s.offset + j) + 1];
+        text += `  ${tick(v, b.y1 - b.y0)} @ step ${Math.round(x)}`;
+        readout.push(text);
+      }
+      ctx.fillStyle = t.ink; ctx.fillText(text, L.left + 24, y, WIDTH - L.left - 28);
+    });
+    ctx.setLineDash([]);
+    c.dataset.readout = readout.join("; "); // the hover read-out, for tests and c.title
+    c.title = c.dataset.readout;
     c.dataset.version = String((+c.dataset.version || 0) + 1);
   };
+  const move = (e) => {
+    if (!last || !last.b.n) return;
+    const { L, b } = last, r = c.getBoundingClientRect(), px = e.clientX - r.left;
+    const inside = px >= L.left && px <= L.left + L.width;
+    const x = inside ? b.x0 + (px - L.left) / L.width * (b.x1 - b.x0) : null;
+    if (x !== hover) { hover = x; draw(); }
+  };
+  const leave = () => { if (hover !== null) { hover = null; draw(); } };
+  c.addEventListener("mousemove", move);
+  c.addEventListener("mouseleave", leave);
+  // the theme's colours change with the theme: redraw then
+  const themed = new MutationObserver(draw);
+  themed.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-name", "data-jp-theme-light"] });
   model.on("change:data", draw);
   model.on("change:meta", draw);
+  model.on("change:title", draw);
   draw();
-  return () => { model.off("change:data", draw); model.off("change:meta", draw); };
+  return () => {
+    themed.disconnect();
+    model.off("change:data", draw); model.off("change:meta", draw); model.off("change:title", draw);
+  };
 }
 
 export default { render };

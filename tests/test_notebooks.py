@@ -46,10 +46,39 @@ def test_notebook_runs(path: Path | None, kernel_env):
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(PANEL_CHECK))  # panels catch their errors: the run must not hide them
     _client(nb).execute()  # raises CellExecutionError (with the traceback) when a cell fails
 
     ran = [c for c in nb.cells if c.cell_type == "code" and c.get("execution_count")]
     assert ran, f"{path.name}: no code cell was executed"
+    report = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.get("name") == "stdout")
+    assert "live panels:" in report, report
+    shown = [line for line in report.splitlines() if line.startswith("panel error:")]
+    expected = EXPECTED_PANEL_ERRORS.get(path.stem, ())
+    assert [e for e in shown if not any(x in e for x in expected)] == [], shown
+
+
+# A panel that shows an error on purpose in a notebook (the notebook demonstrates the refusal).
+EXPECTED_PANEL_ERRORS: dict[str, tuple[str, ...]] = {
+    "13_compare_and_share": ("offline",),
+}
+# Run after the notebook's own cells: every live panel (ErrorReporting) and the error it shows, if any.
+PANEL_CHECK = """\
+import gc as _gc, sys as _sys
+_panels = []
+if "widgets._base" in _sys.modules:
+    _ER = _sys.modules["widgets._base"].ErrorReporting
+    def _is_panel(o):
+        try:
+            return isinstance(o, _ER)
+        except ReferenceError:  # a dead weak proxy
+            return False
+    _panels = [o for o in _gc.get_objects() if _is_panel(o)]
+print(f"live panels: {len(_panels)}")
+for _p in _panels:
+    if _p.error:
+        print(f"panel error: {type(_p).__name__}: {_p.error}")
+"""
 
 
 def _images(nb) -> list[int]:

@@ -204,12 +204,13 @@ def test_evaluate_and_predict(tokenizer, splits, tmp_path):
 
 def test_schedules_and_decay_groups_match_reference(tokenizer):
     from torch import nn
-    from transformers import get_cosine_schedule_with_warmup, get_linear_schedule_with_warmup
+    from transformers import get_scheduler
     from transformers.trainer_pt_utils import get_parameter_names
 
-    for kind, ref_fn in (("linear", get_linear_schedule_with_warmup), ("cosine", get_cosine_schedule_with_warmup)):
+    # get_scheduler as the reference Trainer calls it: "constant" ignores the warmup steps, the others do not
+    for kind in ("linear", "cosine", "constant", "constant_with_warmup"):
         opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
-        ref = ref_fn(opt, 3, 20)
+        ref = get_scheduler(kind, opt, num_warmup_steps=3, num_training_steps=20)
         expected = []
         for _ in range(21):
             expected.append(ref.get_last_lr()[0])

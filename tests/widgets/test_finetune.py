@@ -275,3 +275,23 @@ def test_compare_before_after_and_share(tokenizer, dataset, tmp_path, fake_hub, 
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
     panel.share("another")
     assert "No hub token" in panel.error and panel.share_html.value == ""  # refused, said in the panel
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine", "constant"])
+def test_every_form_control_reaches_the_run(tokenizer, dataset, tmp_path, schedule):
+    """Epochs (max steps -1), gradient accumulation, warm-up, weight decay and the schedule, set in the form,
+    decide the run: 64 rows / batch 8 / accumulation 2 = 4 optimizer steps per epoch, 1.5 epochs -> 6 steps."""
+    panel = make(tokenizer, dataset, tmp_path, eval_steps=100, runner="thread")
+    panel.w_max_steps.value, panel.w_epochs.value, panel.w_accum.value = -1, 1.5, 2
+    panel.w_warmup.value, panel.w_decay.value, panel.w_sched.value = 0.5, 0.1, schedule
+    args = panel._arguments()
+    assert (args.max_steps, args.num_train_epochs, args.gradient_accumulation_steps) == (-1, 1.5, 2)
+    assert (args.warmup_ratio, args.weight_decay, args.lr_scheduler_type) == (0.5, 0.1, schedule)
+    panel.start(wait=True)
+    assert panel.error == "" and panel.trainer.state.global_step == 6
+    lrs = panel.current_run.lrs  # logged at every step (logging_steps=1)
+    assert len(lrs) == 6 and max(lrs) == pytest.approx(1e-3)
+    if schedule == "constant":  # no warm-up in the reference's "constant" schedule
+        assert all(lr == pytest.approx(1e-3) for lr in lrs)
+    else:  # warm-up to the peak, then down
+        assert lrs[0] < max(lrs) and lrs[-1] < 0.5 * max(lrs)

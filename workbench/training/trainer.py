@@ -68,12 +68,15 @@ def set_seed(seed: int) -> None:
 
 
 def lr_lambda(kind: str, warmup: int, total: int) -> Callable[[int], float]:
-    """The reference's schedules: linear or cosine decay to 0, or constant, after a linear warmup."""
+    """The reference's schedules: linear or cosine decay to 0, or constant, after a linear warmup ("constant"
+    itself has no warmup in the reference: its scheduler ignores the warmup steps; "constant_with_warmup" has)."""
 
     def schedule(step: int) -> float:
+        if kind == "constant":
+            return 1.0
         if step < warmup:
             return step / max(1, warmup)
-        if kind in ("constant", "constant_with_warmup"):
+        if kind == "constant_with_warmup":
             return 1.0
         progress = (step - warmup) / max(1, total - warmup)
         if kind == "linear":

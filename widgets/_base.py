@@ -90,6 +90,13 @@ STALE_CSS = ("<style>.workbench-panel.wb-stale .wb-result{opacity:.35;filter:gra
              "transition:opacity .2s}</style>")
 
 
+def view_trait(name: str, doc: str = "") -> property:
+    """A panel property that reads and sets trait `name` of the panel's browser view (`self.view`): code sets
+    the same control the user moves, and the view's validation refuses bad values."""
+    return property(lambda self: getattr(self.view, name), lambda self, value: setattr(self.view, name, value),
+                    doc=doc or f"The browser view's `{name}` (read and set).")
+
+
 def error_html(message: str) -> str:
     return (STALE_CSS + '<div class="workbench-error" style="color:#b00020;white-space:pre-wrap;font-family:monospace">'
             f"{html.escape(message)}</div>") if message else ""

@@ -23,7 +23,7 @@ import traitlets as T
 from workbench.errors import InputError
 from workbench.training.metrics import rank_correlation
 
-from ._base import STATIC, ErrorReporting, Panel, es_module, guarded
+from ._base import STATIC, ErrorReporting, Panel, es_module, guarded, view_trait
 from ._image_input import ImageSource
 from ._live import resolve_pipeline
 from ._render.depth import colormap_table, depth_png, normalized, shrink
@@ -93,30 +93,9 @@ class Depth(Panel):
             self.guard(self.estimate, image)
 
     # -- properties that set the browser's controls ---------------------------------------------------
-    @property
-    def blend(self) -> float:
-        return self.view.blend
-
-    @blend.setter
-    def blend(self, value: float) -> None:
-        self.view.blend = value
-
-    @property
-    def arrangement(self) -> str:
-        return self.view.arrangement
-
-    @arrangement.setter
-    def arrangement(self, value: str) -> None:
-        self.view.arrangement = value
-
-    @property
-    def mode(self) -> str:
-        """"2d" (maps) or "3d" (the point cloud)."""
-        return self.view.view
-
-    @mode.setter
-    def mode(self, value: str) -> None:
-        self.view.view = value
+    blend = view_trait("blend")
+    arrangement = view_trait("arrangement")
+    mode = view_trait("view", '"2d" (maps) or "3d" (the point cloud).')
 
     # -- running ----------------------------------------------------------------------------------------
     @guarded

@@ -24,7 +24,7 @@ import traitlets as T
 
 from workbench.errors import InputError
 
-from ._base import STATIC, ErrorReporting, Panel, es_module, guarded
+from ._base import STATIC, ErrorReporting, Panel, es_module, guarded, view_trait
 from ._image_input import ImageSource
 from ._live import resolve_pipeline
 from ._render.vision import detections_png, jpeg_bytes, photo_img_html, resample_maps
@@ -107,30 +107,9 @@ class Detect(Panel):
             self.guard(self.detect, image)
 
     # -- properties that set the browser's controls ---------------------------------------------------
-    @property
-    def threshold(self) -> float:
-        return self.view.threshold
-
-    @threshold.setter
-    def threshold(self, value: float) -> None:
-        self.view.threshold = value
-
-    @property
-    def arrangement(self) -> str:
-        """"overlay" (every model on one picture) or "side" (one picture per model)."""
-        return self.view.arrangement
-
-    @arrangement.setter
-    def arrangement(self, value: str) -> None:
-        self.view.arrangement = value
-
-    @property
-    def opacity(self) -> float:
-        return self.view.opacity
-
-    @opacity.setter
-    def opacity(self, value: float) -> None:
-        self.view.opacity = value
+    threshold = view_trait("threshold")
+    arrangement = view_trait("arrangement", '"overlay" (every model on one picture) or "side" (one picture per model).')
+    opacity = view_trait("opacity")
 
     @property
     def classes(self) -> list[str]:

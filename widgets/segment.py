@@ -26,7 +26,7 @@ import traitlets as T
 
 from workbench.errors import InputError
 
-from ._base import STATIC, ErrorReporting, Panel, es_module, guarded
+from ._base import STATIC, ErrorReporting, Panel, es_module, guarded, view_trait
 from ._image_input import ImageSource
 from ._live import resolve_pipeline
 from ._render.segmentation import legend, segment_colors, segments_png, shrink_nearest, shrink_soft, visible_segments
@@ -102,21 +102,8 @@ class Segment(Panel):
             self.guard(self.segment, image)
 
     # -- properties that set the browser's controls ---------------------------------------------------
-    @property
-    def opacity(self) -> float:
-        return self.view.opacity
-
-    @opacity.setter
-    def opacity(self, value: float) -> None:
-        self.view.opacity = value
-
-    @property
-    def isolated(self) -> int:
-        return self.view.isolated
-
-    @isolated.setter
-    def isolated(self, value: int) -> None:
-        self.view.isolated = value
+    opacity = view_trait("opacity")
+    isolated = view_trait("isolated")
 
     @property
     def hidden(self) -> list[str]:
@@ -138,13 +125,7 @@ class Segment(Panel):
                 ids.append(int(c))
         self.view.hidden = ids
 
-    @property
-    def subtask(self) -> str:
-        return self.view.subtask
-
-    @subtask.setter
-    def subtask(self, value: str) -> None:
-        self.view.subtask = value
+    subtask = view_trait("subtask")
 
     # -- running ----------------------------------------------------------------------------------------
     @guarded

@@ -175,6 +175,8 @@ def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tup
     tokenizer) or "mask-generation" (a 2-layer SAM on 128-pixel inputs): notebooks run their panels on it
     offline, and the model reports every weight as untrained, so the panels' badge says so. With `folder`,
     both are saved there."""
+    import torch
+
     from .auto import (AutoConfig, AutoModelForDepthEstimation, AutoModelForImageClassification,
                        AutoModelForObjectDetection, AutoModelForSemanticSegmentation)
     from .processors.image import ImageProcessor
@@ -187,7 +189,9 @@ def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tup
     elif task == "image-classification":
         config = AutoConfig.for_model("vit", hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                                       intermediate_size=128, image_size=224, patch_size=16, id2label=labels)
-        model = AutoModelForImageClassification.from_config(config)
+        with torch.random.fork_rng(devices=[]):  # the same random model every time, whatever ran before
+            torch.manual_seed(0)
+            model = AutoModelForImageClassification.from_config(config)
         processor = ImageProcessor.from_dict({"image_processor_type": "ViTImageProcessor"})
     elif task == "object-detection":
         backbone = {"model_type": "resnet", "embedding_size": 16, "hidden_sizes": [16, 32, 64, 64], "depths": [1, 1, 1, 1],
@@ -196,9 +200,9 @@ def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tup
                                       encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
                                       decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128,
                                       num_queries=30, id2label=labels)
-        model = AutoModelForObjectDetection.from_config(config)
-        import torch
-
+        with torch.random.fork_rng(devices=[]):  # the same random model every time, whatever ran before
+            torch.manual_seed(0)
+            model = AutoModelForObjectDetection.from_config(config)
         with torch.no_grad():  # random boxes spread over the photo, with scores that differ (else the panel is dull)
             g = torch.Generator().manual_seed(0)
             for layer in (model.class_labels_classifier, model.bbox_predictor.layers[-1]):
@@ -215,8 +219,6 @@ def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tup
         config = AutoConfig.for_model("segformer", hidden_sizes=[16, 32, 48, 64], num_attention_heads=[1, 2, 2, 4],
                                       depths=[1, 1, 1, 1], decoder_hidden_size=32,
                                       id2label=dict(enumerate(TINY_SCENE_LABELS)))
-        import torch
-
         with torch.random.fork_rng(devices=[]):  # the same random model every time (notebook outputs stay put)
             torch.manual_seed(0)
             model = AutoModelForSemanticSegmentation.from_config(config)
@@ -231,8 +233,6 @@ def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tup
                         mlp_ratio=2, patch_size=14, out_indices=[1, 2, 3, 4], reshape_hidden_states=False)
         config = AutoConfig.for_model("depth_anything", backbone_config=backbone, reassemble_hidden_size=48,
                                       neck_hidden_sizes=[12, 24, 48, 48], fusion_hidden_size=16, head_hidden_size=8)
-        import torch
-
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             model = AutoModelForDepthEstimation.from_config(config)

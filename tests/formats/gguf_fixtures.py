@@ -104,10 +104,10 @@ def write_llama_gguf(path: Path, ref, qtype: str, tokenizer: tuple[list[str], li
     return path
 
 
-def tiny_reference_llama(tie: bool = False):
+def tiny_reference_llama(tie: bool = False, vocab_size: int = 300):
     import transformers
 
-    config = transformers.LlamaConfig(vocab_size=300, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+    config = transformers.LlamaConfig(vocab_size=vocab_size, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                                       num_key_value_heads=2, intermediate_size=96, max_position_embeddings=128,
                                       tie_word_embeddings=tie, attn_implementation="eager")
     torch.manual_seed(0)

@@ -9,6 +9,7 @@ import torch
 from workbench import AutoModelForCausalLM, AutoTokenizer
 from workbench.embedded import embedded_folder
 from workbench.generation import generate
+from workbench.nn.quantized import QuantizedLinear
 
 NAME = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
@@ -28,6 +29,8 @@ def test_loads_every_weight_with_the_hub_config(smollm2):
         (576, 30, 9, 3, 1536)
     assert c.tie_word_embeddings and c.rope_theta == 100000.0 and c.vocab_size == len(tokenizer) == 49152
     assert tokenizer.eos_token == "<|im_end|>" and "<|im_start|>" in tokenizer.chat_template
+    # the default on the CPU: the Q4_1 linear layers and the tied head (Q8_0 embedding blocks) stay 4-bit
+    assert len(model.quantized_modules) == 30 * 7 + 1 and isinstance(model.lm_head, QuantizedLinear)
 
 
 def test_tokenizer_round_trips_text(smollm2):

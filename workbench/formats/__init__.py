@@ -31,7 +31,9 @@ class Checkpoint:
     model_type: str | None
     config: dict[str, Any]  # hub: config.json; ctranslate2: CTranslate2's own config.json
     allow_pickle: bool = False
-    metadata: dict[str, Any] = field(default_factory=dict)  # format facts (ctranslate2: the spec name; gguf: the file)
+    # format facts (ctranslate2: the spec name; gguf: the file, and "quantized": hub weight key -> (block type,
+    # raw blocks) of the 4-bit-capable linear weights, set by the family's converter)
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     def load(self) -> Any:
         """The stored tensors: a state dict (hub; gguf: in GGUF names) or the format's own container

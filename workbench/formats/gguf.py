@@ -68,6 +68,17 @@ class GGUFFile:
                 for name, info in self.tensor_info.items()}
 
 
+    def blocks(self, name: str) -> torch.Tensor:
+        """A tensor's stored bytes, one row of blocks per output row: (rows, bytes per row) uint8 (a copy)."""
+        import numpy as np
+        import torch
+
+        info = self.tensor_info[name]
+        data = np.memmap(self.path, dtype=np.uint8, mode="r")[info.offset : info.offset + info.nbytes]
+        rows = int(np.prod(info.shape[:-1]))
+        return torch.from_numpy(np.array(data).reshape(rows, -1))
+
+
 def gguf_files(folder: Path) -> list[str]:
     """The `.gguf` file names directly inside `folder`, sorted."""
     return sorted(p.name for p in folder.iterdir() if p.is_file() and p.name.endswith(SUFFIX))

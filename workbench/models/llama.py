@@ -24,6 +24,7 @@ from ..nn.activations import get_activation
 from ..nn.attention import attend, causal_mask
 from ..nn.cache import KVCache
 from ..nn.hooks import HookPoint
+from ..nn.quantized import KINDS as QUANTIZED_KINDS
 from ..nn.losses import causal_lm_loss
 from ..outputs import BaseModelOutputWithPast, CausalLMOutput
 from .modeling import PreTrainedModel, as_tuple, collect_internals, decoder_positions
@@ -424,18 +425,27 @@ def from_gguf(checkpoint: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor]]
     file = checkpoint.metadata["gguf"]
     config = gguf_config(file)
     heads, kv_heads = config["num_attention_heads"], config.get("num_key_value_heads", config["num_attention_heads"])
-    state = {}
+    state, blocks = {}, {}
     for name, tensor in checkpoint.load().items():
         parts = name.split(".")
         layer = parts[1] if parts[0] == "blk" else None
         pattern = name if layer is None else ".".join([parts[0], "{}", *parts[2:]])
         if pattern not in GGUF_NAMES:
             continue  # e.g. rope_freqs.weight: the frequencies come from the config here
-        if pattern == "blk.{}.attn_q.weight":
-            tensor = unpermute_rows(tensor, heads)
-        elif pattern == "blk.{}.attn_k.weight":
-            tensor = unpermute_rows(tensor, kv_heads)
-        state[GGUF_NAMES[pattern].format(layer)] = tensor
+        key = GGUF_NAMES[pattern].format(layer)
+        kind = file.tensor_types[name]
+        raw = file.blocks(name) if kind in QUANTIZED_KINDS and tensor.dim() == 2 else None
+        if pattern in ("blk.{}.attn_q.weight", "blk.{}.attn_k.weight"):
+            n = heads if pattern == "blk.{}.attn_q.weight" else kv_heads
+            tensor = unpermute_rows(tensor, n)
+            raw = None if raw is None else unpermute_rows(raw, n)  # whole rows of blocks move together
+        state[key] = tensor
+        if raw is not None:
+            blocks[key] = (kind, raw)
+    if config["tie_word_embeddings"] and "model.embed_tokens.weight" in blocks:
+        blocks["lm_head.weight"] = blocks["model.embed_tokens.weight"]  # the tied head reads the embedding's blocks
+    # the 4-bit linear layers from_checkpoint builds unless dequantize=True (embeddings stay float: a lookup reads one row)
+    checkpoint.metadata["quantized"] = {k: v for k, v in blocks.items() if k != "model.embed_tokens.weight"}
     return config, state
 
 

@@ -25,6 +25,7 @@ from ..formats import Checkpoint, open_checkpoint
 from ..formats.safetensors import save_state_dict
 from ..hub import allow_patterns_for, resolve_model_folder
 from ..nn.attention import Packing
+from ..nn import quantized
 from ..nn.hooks import capture, hook_points
 from ..placement import resolve_device, resolve_dtype
 from ..weights import LoadReport, load_into_model
@@ -147,25 +148,33 @@ class PreTrainedModel(nn.Module):
         token: str | bool | None = None,
         output_loading_info: bool = False,
         gguf_file: str | None = None,
+        dequantize: bool = False,
         **config_overrides: Any,
     ) -> "PreTrainedModel":
         """Load a checkpoint folder or hub id (`gguf_file`: a `.gguf` file in it). Extra keywords override
-        config fields (`num_labels=3`)."""
+        config fields (`num_labels=3`).
+
+        GGUF files: on the CPU in float32, linear weights stored as Q4_0, Q4_1 or Q8_0 stay 4-bit
+        (`workbench.nn.quantized.QuantizedLinear`: ~3x fewer bytes per token, bfloat16 arithmetic inside those
+        layers); `dequantize=True` gives plain float32 `nn.Linear` layers instead (exactly llama.cpp's
+        dequantised values). Other block types (Q4_K, Q5_K, Q6_K) are always dequantised."""
         folder = resolve_model_folder(
             name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token,
             allow_patterns=allow_patterns_for(gguf_file),
         )
         model, report = cls.from_checkpoint(
             open_checkpoint(folder, allow_pickle=allow_pickle, gguf_file=gguf_file), dtype=dtype, device=device, strict=strict,
-            ignore_mismatched_sizes=ignore_mismatched_sizes, **config_overrides,
+            ignore_mismatched_sizes=ignore_mismatched_sizes, dequantize=dequantize, **config_overrides,
         )
         model.config.name_or_path = str(name_or_path)
         return (model, report) if output_loading_info else model
 
     @classmethod
     def from_checkpoint(cls, checkpoint: Checkpoint, *, dtype: Any = None, device: Any = None, strict: bool = False,
-                        ignore_mismatched_sizes: bool = False, **config_overrides: Any) -> tuple["PreTrainedModel", LoadReport]:
-        """Build this class from an opened checkpoint (any format its family can convert)."""
+                        ignore_mismatched_sizes: bool = False, dequantize: bool = False,
+                        **config_overrides: Any) -> tuple["PreTrainedModel", LoadReport]:
+        """Build this class from an opened checkpoint (any format its family can convert); block-quantised
+        linear weights stay 4-bit on the CPU in float32 unless `dequantize` (see `from_pretrained`)."""
         wanted = cls.config_class.model_type
         if wanted and checkpoint.model_type != wanted:
             raise UnsupportedModelError(
@@ -187,6 +196,9 @@ class PreTrainedModel(nn.Module):
             state = checkpoint.load()
         model = cls._build_empty(config, resolve_dtype(dtype, config), resolve_device(device))
         report = load_into_model(model, state, strict=strict, ignore_mismatched_sizes=ignore_mismatched_sizes)
+        blocks = checkpoint.metadata.get("quantized")
+        if blocks and not dequantize and model.dtype == torch.float32 and quantized.supported(model.device):
+            model.quantized_modules = quantized.quantize_linears(model, blocks)
         model.loading_report = report
         model.generation_defaults = read_generation_defaults(checkpoint.folder)
         model.source_format = checkpoint.format

@@ -1,0 +1,147 @@
+"""A linear layer whose weight stays 4-bit: llama.cpp's Q4_0 / Q4_1 / Q8_0 blocks run on PyTorch's int4 CPU kernel.
+
+Why: batch-1 decoding is a chain of matrix-vector products, bound by the bytes each token reads. A float32
+weight costs 4 bytes per number; these blocks cost about 0.6 (Q4_*) or 1.1 (Q8_0), and PyTorch's
+`_weight_int4pack_mm_for_cpu` (4-bit codes, a scale and a zero per group of 32 inputs) reads them directly.
+
+The blocks fit that kernel's form w = scale * (code - 8) + zero, per group of 32 inputs:
+  Q4_0  w = d * (q - 8)            scale d, zero 0
+  Q4_1  w = d * q + m              scale d, zero m + 8d
+  Q8_0  w = d * q, q in -128..127  two 4-bit halves of u = q + 128 = 16 hi + lo:
+                                   w = 16d (hi - 8) + [d (lo - 8) + 8d]  -> two row blocks, summed
+The kernel is fast only with bfloat16 activations, scales and zeros (its float32 path is a slow fallback,
+~10x slower than a float32 matmul here): so the scales and zeros are rounded to bfloat16 and each layer's
+input and output pass through bfloat16. The codes are exact; the rounding costs about 1e-2 in the logits
+of SmolLM2-135M (tests/nn/test_quantized.py measures it; greedy ids agree). `dequantize()` and the state
+dict give the exact float32 weight llama.cpp's dequantiser gives, so `save_pretrained` writes the float
+hub layout.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+GROUP = 32  # inputs per block: llama.cpp's Q4_0 / Q4_1 / Q8_0 block size
+BLOCK_BYTES = {"Q4_0": 18, "Q4_1": 20, "Q8_0": 34}  # per block of 32 weights: fp16 d [, fp16 m], codes
+KINDS = tuple(BLOCK_BYTES)
+
+
+def supported(device: torch.device | str | None = None) -> bool:
+    """Whether this PyTorch has the int4 CPU kernel and the layer would run on the CPU."""
+    cpu = device is None or torch.device(device).type == "cpu"
+    return cpu and hasattr(torch.ops.aten, "_weight_int4pack_mm_for_cpu")
+
+
+def fits(in_features: int, out_features: int) -> bool:
+    """Whether the int4 kernel takes this shape (whole blocks along the input, output rows in sixteens)."""
+    return in_features % GROUP == 0 and out_features % 16 == 0
+
+
+def _fp16(raw: torch.Tensor) -> torch.Tensor:
+    """(..., 2) little-endian bytes -> (...) float32."""
+    return raw.contiguous().view(torch.float16)[..., 0].float()
+
+
+def _nibbles(raw: torch.Tensor) -> torch.Tensor:
+    """(..., 16) bytes -> (..., 32) codes 0..15: the low nibbles are weights 0..15 of the block, the high ones 16..31."""
+    return torch.cat([raw & 15, raw >> 4], dim=-1)
+
+
+def decode_blocks(kind: str, blocks: torch.Tensor, in_features: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rows of blocks (N, K/32 * bytes) uint8 -> codes (R, K) int32 in 0..15, scales and zeros (R, K/32) float32
+    with w = scale * (code - 8) + zero; R = N, or 2N for Q8_0 (its high halves, then its low halves)."""
+    if kind not in BLOCK_BYTES:
+        raise ValueError(f"{kind} blocks are not 4-bit linear weights; known: {', '.join(KINDS)}")
+    n = blocks.shape[0]
+    b = blocks.reshape(n, in_features // GROUP, BLOCK_BYTES[kind])
+    d = _fp16(b[..., 0:2])
+    if kind == "Q4_0":
+        return _nibbles(b[..., 2:]).reshape(n, in_features).int(), d, torch.zeros_like(d)
+    if kind == "Q4_1":
+        m = _fp16(b[..., 2:4])
+        return _nibbles(b[..., 4:]).reshape(n, in_features).int(), d, m + 8 * d
+    u = b[..., 2:].contiguous().view(torch.int8).int() + 128  # Q8_0: 0..255
+    codes = torch.cat([u >> 4, u & 15]).reshape(2 * n, in_features)
+    return codes, torch.cat([16 * d, d]), torch.cat([torch.zeros_like(d), 8 * d])
+
+
+def dequantize_blocks(kind: str, blocks: torch.Tensor, in_features: int) -> torch.Tensor:
+    """The float32 weight (N, K), computed as llama.cpp's dequantisers do (d * q [+ m])."""
+    n = blocks.shape[0]
+    b = blocks.reshape(n, in_features // GROUP, BLOCK_BYTES[kind])
+    d = _fp16(b[..., 0:2])[..., None]
+    if kind == "Q8_0":
+        return (d * b[..., 2:].contiguous().view(torch.int8).float()).reshape(n, in_features)
+    if kind == "Q4_0":
+        return (d * (_nibbles(b[..., 2:]).float() - 8)).reshape(n, in_features)
+    m = _fp16(b[..., 2:4])[..., None]
+    return (d * _nibbles(b[..., 4:]).float() + m).reshape(n, in_features)
+
+
+class QuantizedLinear(nn.Module):
+    """`nn.Linear` with its weight kept as llama.cpp blocks (Q4_0, Q4_1 or Q8_0), computed with the int4 CPU kernel.
+
+    The state dict holds the float32 `weight` (dequantised exactly) and `bias`, as `nn.Linear`'s: saving
+    writes the float hub layout. Loading a state dict into it is refused (load the float model instead)."""
+
+    def __init__(self, kind: str, blocks: torch.Tensor, in_features: int, bias: torch.Tensor | None = None) -> None:
+        super().__init__()
+        if not fits(in_features, blocks.shape[0]):
+            raise ValueError(f"the int4 kernel needs in_features ({in_features}) a multiple of {GROUP} and out_features "
+                             f"({blocks.shape[0]}) a multiple of 16")
+        self.kind, self.in_features, self.out_features = kind, in_features, blocks.shape[0]
+        codes, scales, zeros = decode_blocks(kind, blocks, in_features)
+        self.register_buffer("blocks", blocks.contiguous(), persistent=False)  # the file's bytes: exact dequantisation
+        self.register_buffer("packed", torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes, 1), persistent=False)
+        # (K/32, R, 2): the kernel's [scale, zero] per group and output row
+        self.register_buffer("scales_zeros", torch.stack([scales.t(), zeros.t()], dim=-1).to(torch.bfloat16).contiguous(),
+                             persistent=False)
+        self.bias = None if bias is None else nn.Parameter(bias.detach().float().clone(), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, self.in_features).to(torch.bfloat16)
+        y = torch.ops.aten._weight_int4pack_mm_for_cpu(flat, self.packed, GROUP, self.scales_zeros).to(x.dtype)
+        if self.kind == "Q8_0":  # the high and the low 4-bit halves of each row
+            y = y[:, : self.out_features] + y[:, self.out_features :]
+        if self.bias is not None:
+            y = y + self.bias
+        return y.reshape(*x.shape[:-1], self.out_features)
+
+    def dequantize(self) -> torch.Tensor:
+        """The float32 weight (out_features, in_features), equal to llama.cpp's dequantisation of the blocks."""
+        return dequantize_blocks(self.kind, self.blocks, self.in_features)
+
+    def _save_to_state_dict(self, destination: dict[str, Any], prefix: str, keep_vars: bool) -> None:
+        destination[prefix + "weight"] = self.dequantize()
+        if self.bias is not None:
+            destination[prefix + "bias"] = self.bias if keep_vars else self.bias.detach()
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError(f"{prefix or 'this'} QuantizedLinear holds fixed {self.kind} blocks; load float weights into "
+                           "the float model (from_pretrained(..., dequantize=True)) instead.")
+
+    def extra_repr(self) -> str:
+        return f"{self.kind}, in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+def quantize_linears(model: nn.Module, blocks: dict[str, tuple[str, torch.Tensor]]) -> list[str]:
+    """Replace each `nn.Linear` whose weight key (`model.layers.0.mlp.up_proj.weight`) has (kind, blocks) in
+    `blocks` by a QuantizedLinear with its bias (shapes the kernel cannot take stay float); returns the replaced
+    modules' names."""
+    replaced = []
+    for key, (kind, raw) in blocks.items():
+        name = key.removesuffix(".weight")
+        owner, _, attr = name.rpartition(".")
+        parent = model.get_submodule(owner) if owner else model
+        linear = getattr(parent, attr, None)
+        if kind not in KINDS or not isinstance(linear, nn.Linear) or not fits(linear.in_features, linear.out_features):
+            continue
+        setattr(parent, attr, QuantizedLinear(kind, raw, linear.in_features, linear.bias))
+        replaced.append(name)
+    return replaced
+
+
+__all__ = ["KINDS", "QuantizedLinear", "decode_blocks", "dequantize_blocks", "quantize_linears", "supported"]

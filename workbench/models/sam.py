@@ -30,6 +30,7 @@ from ..errors import ConfigError, InputError
 from ..nn.activations import get_activation
 from ..nn.attention import attend
 from ..nn.hooks import HookPoint
+from ..nn.onednn import Linear, linear_act
 from ..outputs import ModelOutput, Tensors
 from .clip import sub_config
 from .modeling import PreTrainedModel, as_tuple, collect_internals
@@ -151,12 +152,12 @@ def channels_first_norm(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
 class SamMLPBlock(nn.Module):
     def __init__(self, hidden_size: int, mlp_dim: int, act: str) -> None:
         super().__init__()
-        self.lin1 = nn.Linear(hidden_size, mlp_dim)
-        self.lin2 = nn.Linear(mlp_dim, hidden_size)
+        self.lin1 = Linear(hidden_size, mlp_dim)
+        self.lin2 = Linear(mlp_dim, hidden_size)
         self.act = get_activation(act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.lin2(self.act(self.lin1(x)))
+        return self.lin2(linear_act(x, self.lin1, self.act))
 
 
 class SamPositionalEmbedding(nn.Module):
@@ -209,8 +210,8 @@ class SamVisionAttention(nn.Module):
         head_dim = config.hidden_size // config.num_attention_heads
         self.scale = head_dim ** -0.5
         self.dropout_p = config.attention_dropout
-        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=config.qkv_bias)
-        self.proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.qkv = Linear(config.hidden_size, 3 * config.hidden_size, bias=config.qkv_bias)
+        self.proj = Linear(config.hidden_size, config.hidden_size)
         self.use_rel_pos = config.use_rel_pos
         if self.use_rel_pos:
             self.rel_pos_h = nn.Parameter(torch.zeros(2 * side - 1, head_dim))
@@ -399,10 +400,10 @@ class SamAttention(nn.Module):
             raise ConfigError(f"mask_decoder_config: {inner} (hidden_size / downsample rate) is not divisible by "
                               f"num_attention_heads = {config.num_attention_heads}.")
         self.num_heads = config.num_attention_heads
-        self.q_proj = nn.Linear(config.hidden_size, inner)
-        self.k_proj = nn.Linear(config.hidden_size, inner)
-        self.v_proj = nn.Linear(config.hidden_size, inner)
-        self.out_proj = nn.Linear(inner, config.hidden_size)
+        self.q_proj = Linear(config.hidden_size, inner)
+        self.k_proj = Linear(config.hidden_size, inner)
+        self.v_proj = Linear(config.hidden_size, inner)
+        self.out_proj = Linear(inner, config.hidden_size)
         self.attn_probs = HookPoint()
 
     def heads(self, x: torch.Tensor) -> torch.Tensor:
@@ -468,9 +469,9 @@ class SamTwoWayTransformer(nn.Module):
 class SamFeedForward(nn.Module):
     def __init__(self, input_dim: int, hidden_dim: int, output_dim: int, num_layers: int) -> None:
         super().__init__()
-        self.proj_in = nn.Linear(input_dim, hidden_dim)
-        self.layers = nn.ModuleList(nn.Linear(hidden_dim, hidden_dim) for _ in range(num_layers - 2))
-        self.proj_out = nn.Linear(hidden_dim, output_dim)
+        self.proj_in = Linear(input_dim, hidden_dim)
+        self.layers = nn.ModuleList(Linear(hidden_dim, hidden_dim) for _ in range(num_layers - 2))
+        self.proj_out = Linear(hidden_dim, output_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.proj_in(x))

@@ -200,6 +200,9 @@ def relative_table(size: int, table: torch.Tensor) -> torch.Tensor:
     return table[offsets]
 
 
+QUERY_CHUNK = 256  # queries per attention call in the global layers (see SamVisionAttention.forward)
+
+
 class SamVisionAttention(nn.Module):
     """Attention over one grid (a window or the whole image) with a decomposed relative-position bias."""
 
@@ -222,21 +225,26 @@ class SamVisionAttention(nn.Module):
         B, h, w, C = x.shape
         # (B, h, w, 3C) -> 3 x (B, H, h*w, D)
         q, k, v = self.qkv(x).reshape(B, h * w, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
-        if self.use_rel_pos:
-            # Fold the bias into q.k: q' = [scale q, q.Rh(row, kr), q.Rw(col, kc)], k' = [k, onehot(kr), onehot(kc)].
-            grid = q.reshape(B, self.num_heads, h, w, -1)
-            rel_h = torch.einsum("bnhwc,hkc->bnhwk", grid, relative_table(h, self.rel_pos_h))  # (B, H, h, w, h)
-            rel_w = torch.einsum("bnhwc,wkc->bnhwk", grid, relative_table(w, self.rel_pos_w))  # (B, H, h, w, w)
-            q = torch.cat([q * self.scale, rel_h.reshape(B, self.num_heads, h * w, h),
-                           rel_w.reshape(B, self.num_heads, h * w, w)], dim=-1)
-            rows = F.one_hot(torch.arange(h, device=x.device).repeat_interleave(w), h).to(k.dtype)  # (h*w, h)
-            cols = F.one_hot(torch.arange(w, device=x.device).repeat(h), w).to(k.dtype)  # (h*w, w)
-            k = torch.cat([k, rows.expand(B, self.num_heads, -1, -1), cols.expand(B, self.num_heads, -1, -1)], dim=-1)
-            scale = 1.0
+        dropout_p = self.dropout_p if self.training else 0.0
+        if not self.use_rel_pos:
+            y = attend(q, k, v, None, scale=self.scale, dropout_p=dropout_p, probs_hook=self.attn_probs)
+            return self.proj(y.transpose(1, 2).reshape(B, h, w, C))
+        grid = q.reshape(B, self.num_heads, h, w, -1)
+        rel_h = torch.einsum("bnhwc,hkc->bnhwk", grid, relative_table(h, self.rel_pos_h)).reshape(B, self.num_heads, h * w, h)
+        rel_w = torch.einsum("bnhwc,wkc->bnhwk", grid, relative_table(w, self.rel_pos_w)).reshape(B, self.num_heads, h * w, w)
+
+        def bias(rows: slice) -> torch.Tensor:  # (B, H, rows, h*w): query's row offset to the key's row + column offset
+            return (rel_h[:, :, rows, :, None] + rel_w[:, :, rows, None, :]).flatten(-2)
+
+        if self.attn_probs.active or self.training or h * w <= QUERY_CHUNK:
+            y = attend(q, k, v, bias(slice(None)), scale=self.scale, dropout_p=dropout_p, probs_hook=self.attn_probs)
         else:
-            scale = self.scale
-        y = attend(q, k, v, None, scale=scale, dropout_p=self.dropout_p if self.training else 0.0,
-                   probs_hook=self.attn_probs)
+            # The global layers' bias is (H, 4096, 4096) floats (800 MB at 1024 x 1024): built a slice of queries at
+            # a time it stays in cache, and each slice still takes sdpa's fused path (twice as fast as one big mask).
+            y = torch.empty_like(q)
+            for start in range(0, h * w, QUERY_CHUNK):
+                rows = slice(start, start + QUERY_CHUNK)
+                y[:, :, rows] = attend(q[:, :, rows], k, v, bias(rows), scale=self.scale)
         return self.proj(y.transpose(1, 2).reshape(B, h, w, C))
 
 

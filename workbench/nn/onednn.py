@@ -35,7 +35,13 @@ def _onednn_available() -> bool:
     return _ONEDNN
 
 
-def _fast_path(x: torch.Tensor, weight: torch.Tensor) -> bool:
+MIN_ROWS = 32  # below this (a decoder's step, a few prompt tokens) MKL's matmul is as fast and, single-threaded
+# for the smallest shapes, does not wait for a second core on a busy machine
+
+
+def _fast_path(x: torch.Tensor, weight: torch.Tensor, *, matmul: bool = True) -> bool:
+    if matmul and x.numel() < MIN_ROWS * x.shape[-1]:
+        return False
     return (x.device.type == "cpu" and x.dtype == torch.float32 and weight.dtype == torch.float32
             and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)) and _onednn_available())
 
@@ -68,7 +74,7 @@ def linear_act(x: torch.Tensor, layer: nn.Linear, act: Callable[[torch.Tensor], 
 def conv1d(x: torch.Tensor, conv: nn.Conv1d, *, weight: torch.Tensor | None = None, gelu: bool = False) -> torch.Tensor:
     """`conv(x)` (B, C, T), optionally followed by exact GELU; `weight` replaces the module's (weight norm)."""
     weight = conv.weight if weight is None else weight
-    if _fast_path(x, weight) and isinstance(conv.padding, tuple):
+    if _fast_path(x, weight, matmul=False) and isinstance(conv.padding, tuple):
         # oneDNN convolves images: a 1-D signal is an image one pixel high
         y = torch.ops.mkldnn._convolution_pointwise(
             x.unsqueeze(2), weight.unsqueeze(2), conv.bias, [0, conv.padding[0]], [1, conv.stride[0]],

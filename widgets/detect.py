@@ -122,7 +122,7 @@ class Detect(Panel):
         self.info = W.HTML("<i>Pick a sample photo, upload one, or type a path or URL.</i>")
         self.queries_box = W.Text(value=queries, description="find", continuous_update=False,
                                   placeholder="what to find, comma separated: a cat, a remote control (Enter)",
-                                  layout=W.Layout(width="100%"))
+                                  layout=W.Layout(width="760px", max_width="100%"))
         self.queries_box.add_class("wb-detect-queries")
         super().__init__([self.source, self.queries_box, self.info, self.view])
         self.add_class("wb-detect-panel")
@@ -278,6 +278,8 @@ class Detect(Panel):
         hint = "hover a box to see where its query looked; click to cycle overlaps"
         if self.zero_shot:
             hint = ("type what to find above" if not labels else
+                    "boxes like the dashed example; edit the queries to search by text again"
+                    if example is not None else
                     "hover a box for its query's score map; <b>find similar</b>: drag a box around an example")
         self.info.value = (f"<b>{name}</b> ({w}x{h}): " + ", ".join(f"{n}: {k} boxes over {self.view.threshold:.2f}"
                                                                     for n, k in zip(names, kept))

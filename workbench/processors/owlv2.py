@@ -33,39 +33,48 @@ def _mirror(index: Any, size: int) -> Any:
     return index.where(index < size, period - index)
 
 
-def _blur_axis(x: Any, sigma: float, axis: int) -> Any:
-    """A Gaussian along `axis` of a (H, W, C) float tensor, as scipy's gaussian_filter1d (truncate 4, mirror)."""
+def _along_rows(fn: Any, x: Any, axis: int, *args: Any) -> Any:
+    """Apply `fn` (which works along dim 1 of a (C, L, M) tensor, where rows are contiguous) along `axis` (1 or 2)."""
+    if axis == 1:
+        return fn(x, *args)
+    return fn(x.transpose(1, 2).contiguous(), *args).transpose(1, 2).contiguous()
+
+
+def _blur_rows(x: Any, sigma: float) -> Any:
+    """A Gaussian along dim 1, as scipy's gaussian_filter1d (truncate 4, mirror edges): a sum of shifted rows."""
     import torch
-    import torch.nn.functional as F
 
     radius = int(4.0 * sigma + 0.5)
     offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
     kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
-    kernel = (kernel / kernel.sum()).to(x.dtype)
-    size = x.shape[axis]
-    rows = x.movedim(axis, -1)  # (..., size)
-    shape = rows.shape
-    padded = rows.reshape(-1, 1, size)[..., _mirror(torch.arange(-radius, size + radius), size)]  # mirrored edges
-    out = F.conv1d(padded, kernel.view(1, 1, -1))  # symmetric kernel: correlation = convolution
-    return out.reshape(shape).movedim(-1, axis)
+    kernel = (kernel / kernel.sum()).to(x.dtype).tolist()
+    size = x.shape[1]
+    padded = x.index_select(1, _mirror(torch.arange(-radius, size + radius), size))  # mirrored edges
+    out = padded[:, :size] * kernel[0]
+    for tap in range(1, 2 * radius + 1):
+        out.add_(padded[:, tap : tap + size], alpha=kernel[tap])
+    return out
 
 
-def _zoom_axis(x: Any, out_size: int, axis: int) -> Any:
-    """Linear resampling along `axis` with pixel centres aligned (scipy zoom, order 1, grid_mode, mirror)."""
+def _positions(size: int, out_size: int) -> Any:
+    """Where each output pixel's centre falls in the input (pixel centres aligned: scipy's grid_mode)."""
     import torch
 
-    size = x.shape[axis]
+    return (torch.arange(out_size, dtype=torch.float64) + 0.5) * (size / out_size) - 0.5
+
+
+def _zoom_rows(x: Any, out_size: int) -> Any:
+    """Linear resampling along dim 1 (scipy zoom, order 1, grid_mode, mirror edges): two row gathers and a lerp."""
+    import torch
+
+    size = x.shape[1]
     if size == out_size:
         return x
-    pos = (torch.arange(out_size, dtype=torch.float64) + 0.5) * (size / out_size) - 0.5
-    left = torch.floor(pos)
-    weight = (pos - left).to(x.dtype)
-    left = left.long()
-    lo, hi = _mirror(left, size), _mirror(left + 1, size)
-    moved = x.movedim(axis, 0)
-    shape = (-1,) + (1,) * (moved.dim() - 1)
-    out = moved[lo] * (1 - weight).view(shape) + moved[hi] * weight.view(shape)
-    return out.movedim(0, axis)
+    pos = _positions(size, out_size)
+    left = pos.floor()
+    weight = (pos - left).to(x.dtype)[None, :, None]
+    lo, hi = _mirror(left.long(), size), _mirror(left.long() + 1, size)
+    return torch.lerp(x.index_select(1, lo), x.index_select(1, hi), weight)
 
 
 class Owlv2ImageProcessor(ImageProcessor):
@@ -85,36 +94,36 @@ class Owlv2ImageProcessor(ImageProcessor):
 
         rgb = image if _is_rgb_u8(image) else to_rgb(image)
         h, w = rgb.shape[:2]
-        x = torch.from_numpy(rgb if rgb.flags.writeable and rgb.flags.c_contiguous else np.array(rgb))
-        if self.do_rescale:  # float64 product cast to float32, as the reference
-            x = (x.to(torch.float64) * self.rescale_factor).to(torch.float32)
+        u8 = torch.from_numpy(rgb if rgb.flags.writeable else np.array(rgb)).permute(2, 0, 1)  # (3, H, W)
+        if self.do_rescale:  # each uint8 value's float64 product cast to float32, as the reference: one table
+            table = (torch.arange(256, dtype=torch.float64) * self.rescale_factor).to(torch.float32)
+            values = table[u8.long()]
         else:
-            x = x.to(torch.float32)
+            values = u8.to(torch.float32)
+        x = values
         if self.do_pad and h != w:
             side = max(h, w)
-            square = torch.full((side, side, 3), PAD_VALUE, dtype=x.dtype)
-            square[:h, :w] = x
-            x = square
+            x = torch.full((3, side, side), PAD_VALUE, dtype=torch.float32)
+            x[:, :h, :w] = values
         if self.do_resize:
             x = self.resize_float(x)
         if self.do_normalize:
-            mean = torch.tensor(self.image_mean, dtype=torch.float32)
-            std = torch.tensor(self.image_std, dtype=torch.float32)
-            x = (x - mean) / std
-        return x.permute(2, 0, 1).contiguous().numpy(), (int(h), int(w))
+            mean = torch.tensor(self.image_mean, dtype=torch.float32)[:, None, None]
+            std = torch.tensor(self.image_std, dtype=torch.float32)[:, None, None]
+            x = x.sub_(mean).div_(std) if x is not values else (x - mean) / std
+        return x.contiguous().numpy(), (int(h), int(w))
 
     def resize_float(self, x: Any) -> Any:
-        """(H, W, C) float -> (size, C): anti-aliasing blur when shrinking, then linear zoom, clipped to the input's
-        range (as the reference's skimage-style resize)."""
+        """(C, H, W) float -> (C, size): anti-aliasing blur when shrinking, then linear zoom (as the reference's
+        skimage-style resize)."""
         out_h, out_w = self.size["height"], self.size["width"]
-        lo, hi = x.min(), x.max()
-        for axis, out in ((0, out_h), (1, out_w)):
+        for axis, out in ((1, out_h), (2, out_w)):
             sigma = max(0.0, (x.shape[axis] / out - 1) / 2)
             if sigma > 0:
-                x = _blur_axis(x, sigma, axis)
-        for axis, out in ((0, out_h), (1, out_w)):
-            x = _zoom_axis(x, out, axis)
-        return x.clamp(lo, hi)
+                x = _along_rows(_blur_rows, x, axis, sigma)
+        # width first: the transposes then move the smaller tensors. Both steps mix neighbours with weights that
+        # add up to 1, so the result stays in the input's range (the reference's clip changes nothing).
+        return _zoom_rows(_along_rows(_zoom_rows, x, 2, out_w), out_h)
 
     def __call__(self, images: ImageInput | Sequence[ImageInput], *, return_tensors: str | None = "pt",
                  device: Any = None) -> dict[str, Any]:

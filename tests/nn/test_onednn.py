@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workbench.nn.onednn import _onednn_available, conv1d, dense
+from workbench.nn.activations import get_activation
+from workbench.nn.onednn import Linear, _onednn_available, conv1d, dense, linear_act
 
 
 def test_dense_and_conv_equal_torch_and_keep_gradients():
@@ -25,3 +26,17 @@ def test_dense_and_conv_equal_torch_and_keep_gradients():
     y.backward()
     assert q.weight.grad is not None and conv.weight.grad is not None
     assert isinstance(_onednn_available(), bool)
+
+
+def test_linear_and_fused_activations_equal_torch():
+    torch.manual_seed(0)
+    layer, plain = Linear(32, 40), nn.Linear(32, 40)
+    plain.load_state_dict(layer.state_dict())  # the same keys: checkpoints load into either
+    x = torch.randn(3, 7, 32)
+    with torch.inference_mode():
+        torch.testing.assert_close(layer(x), plain(x), atol=1e-5, rtol=0)
+        for name in ("gelu", "gelu_new", "relu", "quick_gelu", "silu"):  # oneDNN knows the first three
+            act = get_activation(name)
+            torch.testing.assert_close(linear_act(x, layer, act), act(plain(x)), atol=1e-5, rtol=0)
+    linear_act(x, layer, F.gelu).sum().backward()  # training: F.linear, with gradients
+    assert layer.weight.grad is not None

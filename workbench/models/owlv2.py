@@ -28,6 +28,7 @@ from torch import nn
 
 from ..config import config_dataclass
 from ..errors import InputError
+from ..nn.onednn import Linear, linear_act
 from ..outputs import BaseModelOutput, ModelOutput
 from .clip import (CLIPConfig, CLIPModel, CLIPPreTrainedModel, CLIPTextConfig, CLIPVisionConfig, ImageTextOutput,
                    contrastive_loss, normalized)
@@ -92,12 +93,12 @@ class Owlv2BoxPredictionHead(nn.Module):
 
     def __init__(self, width: int, out_dim: int = 4) -> None:
         super().__init__()
-        self.dense0 = nn.Linear(width, width)
-        self.dense1 = nn.Linear(width, width)
-        self.dense2 = nn.Linear(width, out_dim)
+        self.dense0 = Linear(width, width)
+        self.dense1 = Linear(width, width)
+        self.dense2 = Linear(width, out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dense2(F.gelu(self.dense1(F.gelu(self.dense0(x)))))
+        return self.dense2(linear_act(linear_act(x, self.dense0, F.gelu), self.dense1, F.gelu))
 
 
 class Owlv2ClassPredictionHead(nn.Module):
@@ -107,9 +108,9 @@ class Owlv2ClassPredictionHead(nn.Module):
     def __init__(self, config: Owlv2Config) -> None:
         super().__init__()
         width = config.vision.hidden_size
-        self.dense0 = nn.Linear(width, config.text.hidden_size)
-        self.logit_shift = nn.Linear(width, 1)
-        self.logit_scale = nn.Linear(width, 1)
+        self.dense0 = Linear(width, config.text.hidden_size)
+        self.logit_shift = Linear(width, 1)
+        self.logit_scale = Linear(width, 1)
 
     def embed(self, image_feats: torch.Tensor) -> torch.Tensor:
         """(B, P, C) patch features -> (B, P, D) class embeddings (not normalised): what image queries are made of."""

@@ -1,6 +1,6 @@
 """Vision-language speed on CPU: ours vs the reference on the real shapes of openai/clip-vit-base-patch32,
-google/siglip-base-patch16-224 and facebook/sam-vit-base (random weights, built and saved by the reference, the same
-on both sides), and SAM's click-to-mask latency.
+google/siglip-base-patch16-224, google/owlv2-base-patch16-ensemble and facebook/sam-vit-base (random weights, built
+and saved by the reference, the same on both sides), and SAM's click-to-mask latency.
 
     python benchmarks/bench_vision_language.py [--quick] [--threads N]
 
@@ -9,6 +9,8 @@ encoder on one 1024 x 1024 input), of the text tower (8 labels) and their ratio 
 faster); and SAM's click to mask: one point prompt on a cached embedding through the prompt encoder, the mask decoder
 and the masks' resizing to the photo (ours: `pipe.segment`; the reference: `SamModel(image_embeddings=...)` +
 `SamProcessor.post_process_masks`), the kernel side of a click in the SegmentAnything panel.
+OWLv2 (960 x 960, 3600 patches): the preprocessing of one photo, the detector's forward (one image, 3 queries) and
+the zero-shot-object-detection pipeline end to end (one photo, 3 queries; the reference runs its model per query).
 """
 
 from __future__ import annotations
@@ -90,20 +92,56 @@ def sam(tmp: Path, repeats: int) -> None:
         print(f"sam: the panel's click (masks at display size): {panel_s * 1000:.1f} ms (goal: <= 150 ms)")
 
 
+def owlv2(tmp: Path, repeats: int) -> None:
+    import json
+
+    import numpy as np
+    import transformers
+    from PIL import Image
+
+    from tests.test_tokenizer_vision_text import clip_vocab  # a small BPE vocabulary: the tokenizer is not timed
+    from widgets._gallery import sample_path
+    from workbench import pipeline
+
+    torch.manual_seed(0)
+    config = transformers.Owlv2Config(vision_config={"image_size": 960}, attn_implementation="sdpa")  # the ensemble's
+    transformers.Owlv2ForObjectDetection(config).eval().save_pretrained(tmp / "owlv2")
+    vocab, merges = clip_vocab()
+    transformers.CLIPTokenizer(vocab=vocab, merges=merges, pad_token="!").save_pretrained(tmp / "owlv2")
+    (tmp / "owlv2" / "preprocessor_config.json").write_text(json.dumps({"image_processor_type": "Owlv2ImageProcessor"}))
+    ref_pipe = transformers.pipeline("zero-shot-object-detection", model=str(tmp / "owlv2"))
+    pipe = pipeline("zero-shot-object-detection", model=tmp / "owlv2")
+    photo = Image.open(sample_path("chelsea")).convert("RGB")
+    labels = ["a cat", "a remote control", "a sofa"]
+    report("owlv2: preprocess one photo", best_of(lambda: ref_pipe.image_processor(photo, return_tensors="pt"), repeats),
+           best_of(lambda: pipe.image_processor(np.asarray(photo)), repeats))
+    pixels = pipe.image_processor(np.asarray(photo))["pixel_values"]
+    ids = pipe.tokenizer(labels, return_tensors="pt", padding=True)
+    inputs = dict(input_ids=ids["input_ids"], attention_mask=ids["attention_mask"], pixel_values=pixels)
+    few = max(2, repeats // 3)
+    with torch.inference_mode():
+        report("owlv2: detector forward (3 queries)", best_of(lambda: ref_pipe.model(**inputs), few, 1),
+               best_of(lambda: pipe.model(**inputs), few, 1))
+    report("owlv2: pipeline, one photo, 3 queries", best_of(lambda: ref_pipe(photo, candidate_labels=labels), few, 1),
+           best_of(lambda: pipe(photo, candidate_labels=labels), few, 1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    parser.add_argument("--only", choices=["clip", "siglip", "sam"], action="append")
+    parser.add_argument("--only", choices=["clip", "siglip", "owlv2", "sam"], action="append")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     repeats = 3 if args.quick else 9
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     with tempfile.TemporaryDirectory() as tmp:
-        for kind in args.only or ["clip", "siglip", "sam"]:
+        for kind in args.only or ["clip", "siglip", "owlv2", "sam"]:
             if kind == "sam":
                 sam(Path(tmp), repeats)
+            elif kind == "owlv2":
+                owlv2(Path(tmp), repeats)
             else:
                 dual_encoder(kind, Path(tmp), repeats)
 

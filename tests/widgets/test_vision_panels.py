@@ -79,3 +79,28 @@ def test_image_classifier_maps_and_views(classifier):
     assert "use 'rollout'" in c.error and c.overlay.view == "mean"
     c.classify("/no/such/photo.png")
     assert "does not exist" in c.error
+
+
+def test_detect_takes_typed_queries_and_an_example_with_owlv2():
+    model, processor = tiny_vision_model("zero-shot-object-detection")
+    owl = pipeline("zero-shot-object-detection", model=model, processor=processor)
+    d = Detect(model=owl, queries="a cat, a remote control")
+    assert d.zero_shot and d.threshold == 0.1 and d.view.guided and d.untrained
+    d.detect(str(sample_path("chelsea")), name="chelsea")
+    v = d.view
+    assert v.meta["labels"] == ["a cat", "a remote control"] and 0 < len(v.scores) <= 300
+    found = d.detections()
+    assert found and {x["label"] for x in found} <= {"a cat", "a remote control"}
+    # the panel's boxes are the pipeline's: each kept patch's best query, same score and box
+    ref = {(x["label"], tuple(x["box"].values())): x["score"] for x in owl(str(sample_path("chelsea")),
+                                                                            candidate_labels=["a cat", "a remote control"])}
+    for x in found:
+        assert abs(ref[(x["label"], tuple(x["box"].values()))] - x["score"]) < 1e-5
+    assert v.heat.shape[0] == len(v.scores)  # each box carries its query's score map
+    d.queries = "a sofa"
+    assert d.view.meta["labels"] == ["a sofa"] and d.static_html.startswith("<img")
+    similar = d.find_similar((90, 30, 250, 190))
+    assert d.view.meta["labels"] == ["example"] and d.view.meta["example"] == [90.0, 30.0, 250.0, 190.0]
+    assert all(x["label"] == "example" for x in similar)
+    d.find_similar((5, 5, 6, 6))
+    assert "smaller than 4 pixels" in d.error

@@ -8,6 +8,8 @@
 // Layout of this file: constants; the view state and its filters (visibleRows, hits); buildDom;
 // drawing (drawPanel, drawBoxes, draw); pointer handling; render(), which wires trait changes to one
 // coalesced redraw (requestAnimationFrame) and returns the cleanup function.
+// Open-vocabulary models (meta has guided): "find similar" turns the next drag on the photo into an example box,
+// sent to the kernel (example_box) which runs image-guided detection; the example stays drawn dashed.
 import { arrayReader } from "./_arrays.js";
 import { el_, bitmapOf, heatCanvas, canvasPoint, drawStatus } from "./_imagecanvas.js";
 
@@ -84,11 +86,13 @@ function buildDom(el, model) {
   const op = slider(bar, "wb-detect-opacity", "opacity ", model.get("opacity"));
   const layoutBtn = el_("button", "wb-detect-layout", bar, "side by side");
   const clearBtn = el_("button", "wb-detect-all", bar, "all classes");
+  const similarBtn = el_("button", "wb-detect-similar", bar, "find similar");
+  similarBtn.title = "drag a box around an example on the photo: the model finds objects like it";
   const chips = el_("div", "wb-vis-classes", root);
   const canvases = el_("div", "wb-vis-canvases", root);
   const tip = el_("div", "wb-vis-tip", root);
   const info = el_("div", "wb-vis-info", root);
-  return { root, errBox, badge, thr, op, layoutBtn, clearBtn, chips, canvases, tip, info, panels: [] };
+  return { root, errBox, badge, thr, op, layoutBtn, clearBtn, similarBtn, chips, canvases, tip, info, panels: [] };
 }
 
 // One canvas per group of models: all together (overlay) or one each (side by side)
@@ -196,7 +200,21 @@ function drawPanel(s, model, get, p) {
     ctx.lineWidth = 3; ctx.strokeStyle = rowColor(model, get, focus); ctx.strokeRect(x0, y0, w, h);
     ctx.restore();
   }
+  drawExample(s, model, p);
   return { drawn: rows.length, heatShown };
+}
+
+// The example box: being dragged (s.drag) or the one the current boxes were found from (meta.example), dashed
+function drawExample(s, model, p) {
+  const box = s.drag ? [s.drag.x0, s.drag.y0, s.drag.x1, s.drag.y1] : meta(model).example;
+  if (!box || box.length !== 4) return;
+  const { ctx, scale } = p;
+  const x0 = Math.min(box[0], box[2]) * scale, y0 = Math.min(box[1], box[3]) * scale;
+  const w = Math.abs(box[2] - box[0]) * scale, h = Math.abs(box[3] - box[1]) * scale;
+  ctx.save();
+  ctx.lineWidth = 4; ctx.strokeStyle = "#000"; ctx.setLineDash([]); ctx.strokeRect(x0, y0, w, h);
+  ctx.lineWidth = 2; ctx.strokeStyle = "#fff"; ctx.setLineDash([6, 4]); ctx.strokeRect(x0, y0, w, h);
+  ctx.restore();
 }
 
 // Redraw every canvas now; returns the milliseconds it took (also kept in data-draw-ms)
@@ -209,6 +227,9 @@ function draw(s, ui, model, get) {
   ui.layoutBtn.style.display = nModels > 1 ? "" : "none";
   ui.layoutBtn.classList.toggle("wb-active", s.layout === "side");
   ui.clearBtn.style.display = s.hidden.size ? "" : "none";
+  ui.similarBtn.style.display = model.get("guided") ? "" : "none";
+  ui.similarBtn.classList.toggle("wb-active", s.drawMode);
+  ui.root.classList.toggle("wb-detect-drawing", s.drawMode);
   ui.thr.out.textContent = s.threshold.toFixed(3);
   ui.op.out.textContent = s.opacity.toFixed(2);
   drawChips(s, ui, model, get);
@@ -226,6 +247,7 @@ function draw(s, ui, model, get) {
   d.layout = s.layout;
   d.drawMs = ms.toFixed(3);
   d.ready = s.bitmap ? "1" : "0";
+  d.drawMode = s.drawMode ? "1" : "0";
   const mt = meta(model);
   ui.info.textContent = mt.name ? `${drawn} box${drawn === 1 ? "" : "es"} shown \u00b7 ${mt.name}` : "";
   return ms;
@@ -271,6 +293,7 @@ function render({ model, el }) {
   const s = {
     threshold: model.get("threshold"), opacity: model.get("opacity"), layout: model.get("arrangement"),
     hidden: new Set(), hover: -1, pinned: -1, stack: [], stackIndex: 0, bitmap: null, version: 0, frame: 0,
+    drawMode: false, drag: null,
   };
   const classesFromKernel = () => {
     const shown = model.get("classes") || [];
@@ -289,11 +312,37 @@ function render({ model, el }) {
   ui.op.input.oninput = () => { s.opacity = parseFloat(ui.op.input.value); s.schedule(); };
   ui.layoutBtn.onclick = () => { s.layout = s.layout === "side" ? "overlay" : "side"; s.schedule(); };
   ui.clearBtn.onclick = () => { s.hidden.clear(); s.schedule(); };
+  ui.similarBtn.onclick = () => { s.drawMode = !s.drawMode; s.drag = null; s.schedule(); };
+  const imagePoint = (p, ev) => { const pt = canvasPoint(p.canvas, ev); return { x: pt.x / p.scale, y: pt.y / p.scale }; };
+  ui.canvases.addEventListener("mousedown", (ev) => {
+    const p = ui.panels.find((q) => q.canvas === ev.target);
+    if (!p || !s.drawMode) return;
+    const pt = imagePoint(p, ev);
+    s.drag = { p, x0: pt.x, y0: pt.y, x1: pt.x, y1: pt.y };
+    ev.preventDefault();
+  });
   ui.canvases.addEventListener("mousemove", (ev) => {
     const p = ui.panels.find((q) => q.canvas === ev.target);
+    if (s.drag) {
+      const pt = imagePoint(s.drag.p, ev);
+      s.drag.x1 = pt.x; s.drag.y1 = pt.y; s.schedule();
+      return;
+    }
     if (p) onMove(s, ui, model, get, p, ev);
   });
+  ui.canvases.addEventListener("mouseup", () => {
+    if (!s.drag) return;
+    const { x0, y0, x1, y1 } = s.drag;
+    s.drag = null; s.drawMode = false;
+    if (Math.abs(x1 - x0) >= 4 && Math.abs(y1 - y0) >= 4) { // an example: the kernel finds objects like it
+      model.set("example_box", [Math.min(x0, x1), Math.min(y0, y1), Math.max(x0, x1), Math.max(y0, y1)]);
+      model.save_changes();
+    }
+    s.justDragged = true;
+    s.schedule();
+  });
   ui.canvases.addEventListener("click", (ev) => {
+    if (s.justDragged) { s.justDragged = false; return; } // the click that ends a drag pins nothing
     const p = ui.panels.find((q) => q.canvas === ev.target);
     if (p) onClick(s, ui, model, get, p, ev);
   });
@@ -310,7 +359,7 @@ function render({ model, el }) {
     "change:boxes change:scores change:label_ids change:source change:heat change:meta": () => {
       s.version++; s.hover = -1; s.pinned = -1; s.stack = []; classesFromKernel(); s.schedule();
     },
-    "change:error change:untrained change:busy": () => s.schedule(),
+    "change:error change:untrained change:busy change:guided": () => s.schedule(),
   };
   const each = (f) => { for (const [evs, fn] of Object.entries(handlers)) for (const ev of evs.split(" ")) f(ev, fn); };
   each((ev, fn) => model.on(ev, fn));

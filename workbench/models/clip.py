@@ -369,10 +369,13 @@ class CLIPPreTrainedModel(PreTrainedModel):
 class CLIPModel(CLIPPreTrainedModel):
     """`logits_per_image[i, j]` = exp(logit_scale) * cos(image i, text j); also the zero-shot image classifier."""
 
+    text_pooling = "eos"  # OWLv2's model (a subclass): "argmax"
+    vision_pre_norm = "pre_layrnorm"  # the checkpoints' spelling; OWLv2's: "pre_layernorm"
+
     def __init__(self, config: CLIPConfig) -> None:
         super().__init__(config)
-        self.text_model = CLIPTextTransformer(config.text)
-        self.vision_model = CLIPVisionTransformer(config.vision)
+        self.text_model = CLIPTextTransformer(config.text, pooling=self.text_pooling)
+        self.vision_model = CLIPVisionTransformer(config.vision, pre_norm=self.vision_pre_norm)
         self.visual_projection = Linear(config.vision.hidden_size, config.projection_dim, bias=False)
         self.text_projection = Linear(config.text.hidden_size, config.projection_dim, bias=False)
         self.logit_scale = nn.Parameter(torch.tensor(config.logit_scale_init_value))

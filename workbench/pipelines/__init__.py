@@ -34,6 +34,8 @@ TASKS: dict[str, tuple[str, str]] = {
     "mask-generation": ("workbench.pipelines.mask_generation", "MaskGenerationPipeline"),
     "zero-shot-image-classification": ("workbench.pipelines.zero_shot_image_classification",
                                        "ZeroShotImageClassificationPipeline"),
+    "zero-shot-object-detection": ("workbench.pipelines.zero_shot_object_detection",
+                                   "ZeroShotObjectDetectionPipeline"),
 }
 # Tasks named with parameters: "translation_en_to_de" is the translation task for that language pair.
 PARAMETRIZED = {"translation": re.compile(r"translation_[A-Za-z-]+_to_[A-Za-z-]+")}

@@ -61,6 +61,19 @@ def _sam(folder: Path, config: dict[str, Any]) -> Any:
     return SamProcessor.from_dict(config)
 
 
+def _owlv2_image(folder: Path, config: dict[str, Any]) -> Any:
+    from .owlv2 import Owlv2ImageProcessor
+
+    return Owlv2ImageProcessor.from_dict({"image_processor_type": "Owlv2ImageProcessor", **config})
+
+
+def _owlv2(folder: Path, config: dict[str, Any]) -> Any:
+    from ..tokenizer import Tokenizer
+    from .image_text import ImageTextProcessor
+
+    return ImageTextProcessor(_owlv2_image(folder, config), Tokenizer.from_pretrained(folder))
+
+
 def _image_text(folder: Path, config: dict[str, Any]) -> Any:
     from ..tokenizer import Tokenizer
     from .image_text import ImageTextProcessor
@@ -87,11 +100,14 @@ BUILDERS: dict[str, Callable[[Path, dict[str, Any]], Any]] = {
     "DPTFeatureExtractor": _image,
     "Mask2FormerImageProcessor": _image,
     "SiglipImageProcessor": _image,
+    "Owlv2ImageProcessor": _owlv2_image,
+    "Owlv2Processor": _owlv2,
     "SamImageProcessor": _sam,
     "SamProcessor": _sam,
     # model types (config.json), looked up first: dual encoders get the image processor and the tokenizer together
     "clip": _image_text,
     "siglip": _image_text,
+    "owlv2": _owlv2,
     "sam": _sam,
     "Wav2Vec2Processor": _wav2vec2,
     "Wav2Vec2FeatureExtractor": _wav2vec2,

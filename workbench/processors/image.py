@@ -264,6 +264,9 @@ PROCESSOR_TYPES: dict[str, dict[str, Any]] = {
                                image_std=OPENAI_CLIP_STD),
     "SiglipImageProcessor": dict(size={"height": 224, "width": 224}, default_to_square=False, resample=3,
                                  image_mean=IMAGENET_STANDARD_MEAN, image_std=IMAGENET_STANDARD_STD),
+    # OWLv2: pads to a square and resizes with its own blur + zoom (`processors.owlv2.Owlv2ImageProcessor`)
+    "Owlv2ImageProcessor": dict(size={"height": 960, "width": 960}, resample=2, image_mean=OPENAI_CLIP_MEAN,
+                                image_std=OPENAI_CLIP_STD, do_pad=True),
     "SamImageProcessor": dict(size={"longest_edge": 1024}, resample=2, image_mean=IMAGENET_DEFAULT_MEAN,
                               image_std=IMAGENET_DEFAULT_STD, do_pad=True, pad_size={"height": 1024, "width": 1024}),
     "DetrImageProcessor": dict(size={"shortest_edge": 800, "longest_edge": 1333}, default_to_square=False,

@@ -34,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     "AutoModelForDepthEstimation": "workbench.auto",
     "AutoModelForZeroShotImageClassification": "workbench.auto",
     "AutoModelForMaskGeneration": "workbench.auto",
+    "AutoModelForImageSegmentation": "workbench.pipelines.image_segmentation",
     "AutoProcessor": "workbench.auto",
     "WhisperForConditionalGeneration": "workbench.models.whisper",
     "Tokenizer": "workbench.tokenizer",

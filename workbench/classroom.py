@@ -165,10 +165,13 @@ def _tiny_clipseg() -> tuple[Any, Any]:
     with torch.random.fork_rng(devices=[]):  # the same random model every time (notebook outputs stay put)
         torch.manual_seed(0)
         model = CLIPSegForImageSegmentation.from_config(config)
-    with torch.no_grad():  # heat maps with some structure that differ between prompts (random ones are flat)
+    with torch.no_grad():  # heat maps that spread over 0..1 and differ between prompts (random ones are a flat 0.5)
         for name, p in model.decoder.named_parameters():
             if name.startswith(("film_", "reduces")):
                 p.mul_(6)
+        g = torch.Generator().manual_seed(0)
+        for up in model.decoder.transposed_convolution[2::2]:  # each patch spread evenly over its pixels
+            up.weight.copy_(torch.randn(up.weight.shape[:2], generator=g)[:, :, None, None].expand_as(up.weight) * 0.54)
     processor = ImageTextProcessor(ImageProcessor.from_dict({
         "image_processor_type": "ViTImageProcessor", "size": {"height": 352, "width": 352},
         "image_mean": list(IMAGENET_DEFAULT_MEAN), "image_std": list(IMAGENET_DEFAULT_STD)}), tokenizer)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -32,10 +31,9 @@ from torch import nn
 
 from ..config import config_dataclass
 from ..errors import ConfigError, InputError
-from ..nn.hooks import HookPoint
 from ..outputs import BaseModelOutput, ModelOutput
-from .clip import (CLIPMLP, CLIPAttention, CLIPConfig, CLIPModel, CLIPPreTrainedModel, CLIPTextConfig,
-                   CLIPVisionConfig, ImageTextOutput)
+from .clip import (CLIPConfig, CLIPEncoderLayer, CLIPModel, CLIPPreTrainedModel, CLIPTextConfig, CLIPVisionConfig,
+                   ImageTextOutput)
 from .modeling import as_tuple, collect_internals
 
 
@@ -101,19 +99,11 @@ class CLIPSegModel(CLIPSegPreTrainedModel, CLIPModel):
 
 
 # -- the decoder ----------------------------------------------------------------------------------------------
-class CLIPSegDecoderLayer(nn.Module):
-    """CLIP's block with the LayerNorms after: norm(x + attention(x)), then norm(. + MLP(.))."""
+class CLIPSegDecoderLayer(CLIPEncoderLayer):
+    """CLIP's block (its modules and keys) with the LayerNorms after: norm(x + attention(x)), then norm(. + MLP(.))."""
 
-    def __init__(self, config: Any) -> None:
-        super().__init__()
-        self.self_attn = CLIPAttention(config)
-        self.layer_norm1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.mlp = CLIPMLP(config)
-        self.layer_norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.hidden_state = HookPoint()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.layer_norm1(x + self.self_attn(x))
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, is_causal: bool = False) -> torch.Tensor:
+        x = self.layer_norm1(x + self.self_attn(x, mask, is_causal))
         return self.hidden_state(self.layer_norm2(x + self.mlp(x)))
 
 

@@ -7,16 +7,19 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 cells = [
     new_markdown_cell("""# Vision meets language
 
-Models that read a photo **and** text: zero-shot image classification with CLIP (`openai/clip-vit-base-patch32`) and SigLIP (`google/siglip-base-patch16-224`): labels you type, no training. Open-vocabulary detection with OWLv2 (`google/owlv2-base-patch16-ensemble`): boxes for whatever you name, or for things like an example you point at. And a model prompted by clicks instead of words: SAM segments whatever you point at.
+Models that read a photo **and** text: zero-shot image classification with CLIP (`openai/clip-vit-base-patch32`) and SigLIP (`google/siglip-base-patch16-224`): labels you type, no training. Open-vocabulary detection with OWLv2 (`google/owlv2-base-patch16-ensemble`): boxes for whatever you name, or for things like an example you point at. CLIPSeg (`CIDAS/clipseg-rd64-refined`) goes further: a heat map of *where* each typed phrase is in the photo. And a model prompted by clicks instead of words: SAM segments whatever you point at.
 
 When the real checkpoints are cached (the classroom pack prefetches them: `python -m workbench.prefetch`), they are used; offline without them, the panels run on tiny models with **random weights** and say so with their badge (their scores mean nothing). The photos ship offline with scikit-image and matplotlib."""),
     new_code_cell("""from workbench import pipeline
 from workbench.classroom import real_or_tiny, tiny_vision_model
+import numpy as np
+from PIL import Image
 from widgets._gallery import sample_path
 
-def vl_pipeline(task, hub_id):
-    \"\"\"The task's pipeline on the real checkpoint when it is here, else on a tiny random model (said in the output).\"\"\"
-    source, real = real_or_tiny(hub_id, lambda: tiny_vision_model(task))
+def vl_pipeline(task, hub_id, tiny=None):
+    \"\"\"The task's pipeline on the real checkpoint when it is here, else on a tiny random model (said in the output;
+    `tiny`: which tiny model, when the task alone does not say).\"\"\"
+    source, real = real_or_tiny(hub_id, lambda: tiny_vision_model(tiny or task))
     if real:
         return pipeline(task, model=source), True
     model, processor = source
@@ -59,13 +62,30 @@ owl_panel"""),
     new_markdown_cell("""The same from code: `find_similar(box)` takes the example's box in the photo's pixels (here the cat's head) and returns the panel's detections at its threshold."""),
     new_code_cell("""similar = owl_panel.find_similar((90, 30, 250, 190))
 print(len(similar), "boxes like the example; the best:", similar[:2])"""),
+    new_markdown_cell("""## Text-prompted segmentation: CLIPSeg (`CIDAS/clipseg-rd64-refined`)
+
+CLIPSeg keeps CLIP's two towers frozen and adds a light decoder: the photo's states from three layers of the vision tower, scaled and shifted by a prompt's embedding (FiLM), become a heat map of *where* that prompt is. The image runs through the vision tower once for all prompts. The reference library has no pipeline for it; here `image-segmentation` takes `prompts=` and returns, per prompt, the highest probability (`score`) and a mask where the probability is at least `threshold` (0.5); `.explain()` adds the heat maps at the photo's size."""),
+    new_code_cell('''clipseg, real_clipseg = vl_pipeline("image-segmentation", "CIDAS/clipseg-rd64-refined",
+                                     tiny="zero-shot-image-segmentation")
+coffee = Image.open(sample_path("coffee")).convert("RGB")
+prompts = ["a cup", "a spoon", "a saucer"]
+for found in clipseg(coffee, prompts=prompts):
+    print(f"{found['label']:<10} highest probability {found['score']:.3f}; the mask covers "
+          f"{np.asarray(found['mask']).astype(bool).mean():.1%} of the photo")
+heat = clipseg.explain(coffee, prompts=prompts)["heatmaps"]  # (prompts, H, W) probabilities
+print("heat maps:", heat.shape, heat.dtype)'''),
+    new_markdown_cell("""### The panel
+
+`Segment` takes CLIPSeg: type prompts, comma separated, then Enter. One heat map per prompt over the photo; click a prompt in the legend to hide it, move the **threshold** slider to keep only what is at least that likely (each prompt's share of the photo above it follows), hover to read every prompt's probability under the pointer. All of that happens in the browser: only new prompts or another photo go back to the model."""),
+    new_code_cell('''from widgets import Segment
+
+seg = Segment(model=clipseg, prompts="a cup, a spoon, a saucer", threshold=0.3)
+seg.source.load_sample("coffee")
+seg'''),
     new_markdown_cell("""## Click to segment: SAM (`facebook/sam-vit-base`)
 
 SAM splits the work: the **image encoder** (a ViT, the slow part) runs once per photo; each prompt (a click inside the object, a click outside it, a box) then runs only the small **prompt encoder** and **mask decoder** on that cached embedding. `embed()` is the first step, `segment()` the second. Points are (x, y) in the photo's pixels, with label 1 (this is the object) or 0 (this is not). SAM answers with three candidate masks (a part, the object, a larger whole) and the IoU it predicts for each."""),
-    new_code_cell('''import numpy as np
-from PIL import Image
-
-sam, real_sam = vl_pipeline("mask-generation", "facebook/sam-vit-base")
+    new_code_cell('''sam, real_sam = vl_pipeline("mask-generation", "facebook/sam-vit-base")
 cat = Image.open(sample_path("chelsea")).convert("RGB")
 embedded = sam.embed(cat)  # the image encoder, once for every prompt below
 click = sam.segment(embedded, points=[(190, 140)], labels=[1])  # one click on the cat: three candidates

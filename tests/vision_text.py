@@ -73,3 +73,27 @@ def owlv2_folder(folder: Path, image_size: int = 32, patch_size: int = 8) -> Pat
     (folder / "preprocessor_config.json").write_text(json.dumps({
         "image_processor_type": "Owlv2ImageProcessor", "size": {"height": image_size, "width": image_size}}))
     return folder
+
+
+def clipseg_folder(folder: Path, image_size: int = 32, patch_size: int = 8, processed: int = 48) -> Path:
+    """A tiny CLIPSeg saved by the reference with its processor (CLIP tokenizer, ViT image processor resizing to
+    `processed` pixels: a larger grid than the position table's, as the real checkpoint's 352 over 224)."""
+    vocab, merges = clip_vocab()
+    config = transformers.CLIPSegConfig(
+        text_config=dict(TOWER, vocab_size=len(vocab), max_position_embeddings=32, eos_token_id=vocab["<|endoftext|>"],
+                         bos_token_id=vocab["<|startoftext|>"], pad_token_id=vocab["<|endoftext|>"]),
+        vision_config=dict(TOWER, image_size=image_size, patch_size=patch_size), projection_dim=16,
+        extract_layers=[0, 1], reduce_dim=16, decoder_num_attention_heads=2, decoder_intermediate_size=24,
+        use_complex_transposed_convolution=True, attn_implementation="eager")
+    torch.manual_seed(0)
+    model = transformers.CLIPSegForImageSegmentation(config).eval()
+    with torch.no_grad():  # biases that make the random heat maps differ across the image and between prompts
+        for name, p in model.named_parameters():
+            if name.startswith("decoder") and name.endswith("bias"):
+                p.add_(torch.randn_like(p) * 0.3)
+    model.save_pretrained(folder)
+    image_processor = transformers.ViTImageProcessor(size={"height": processed, "width": processed},
+                                                     image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225])
+    tokenizer = transformers.CLIPTokenizer(vocab=vocab, merges=merges)
+    transformers.CLIPSegProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)
+    return folder

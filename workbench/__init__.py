@@ -35,6 +35,7 @@ _EXPORTS: dict[str, str] = {
     "AutoModelForZeroShotImageClassification": "workbench.auto",
     "AutoModelForZeroShotObjectDetection": "workbench.auto",
     "AutoModelForMaskGeneration": "workbench.auto",
+    "AutoModelForImageSegmentation": "workbench.pipelines.image_segmentation",
     "AutoProcessor": "workbench.auto",
     "WhisperForConditionalGeneration": "workbench.models.whisper",
     "Tokenizer": "workbench.tokenizer",

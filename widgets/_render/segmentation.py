@@ -129,5 +129,51 @@ def segments_png(rgb: np.ndarray, index_map: np.ndarray, segments: Sequence[dict
     return figure_png(fig)
 
 
+def soft_overlay_rgba(soft: np.ndarray, colors: Sequence[str], visible: np.ndarray, opacity: float,
+                      threshold: float = 0.0) -> np.ndarray:
+    """(N, h, w) heat maps in 0..1 -> (h, w, 4) float RGBA, as the browser draws them: at each pixel the strongest
+    visible map in its colour, as opaque as its value (times `opacity`); values below `threshold` not drawn."""
+    n, h, w = soft.shape
+    maps = np.where(visible[:, None, None], np.asarray(soft, dtype=np.float32), -1.0)
+    best = maps.argmax(0) if n else np.zeros((h, w), dtype=np.int64)
+    value = np.take_along_axis(maps, best[None], 0)[0] if n else np.full((h, w), -1.0, dtype=np.float32)
+    rgb = np.array([[int(c[1:3], 16), int(c[3:5], 16), int(c[5:7], 16)] for c in colors] or [[0, 0, 0]],
+                   dtype=np.float32) / 255
+    out = np.zeros((h, w, 4), dtype=np.float32)
+    out[..., :3] = rgb[np.minimum(best, len(rgb) - 1)]
+    out[..., 3] = np.where((value >= threshold) & (value > 0), np.clip(value, 0, 1) * opacity, 0.0)
+    return out
+
+
+def soft_png(rgb: np.ndarray, soft: np.ndarray, labels: Sequence[str], colors: Sequence[str], *,
+             hidden: Sequence[int] = (), isolated: int = -1, opacity: float = 0.6, threshold: float = 0.0,
+             title: str = "", dpi: int = 80) -> bytes:
+    """The photo with heat maps over it (one per prompt, the strongest visible one at each pixel) and a legend of
+    the prompts: each one's highest value and the share of the photo at or above `threshold`."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    h, w = rgb.shape[:2]
+    scale = min(1.0, 640 / max(h, w))
+    visible = np.array([k not in set(hidden) and isolated in (-1, k) for k in range(len(labels))], dtype=bool)
+    small = shrink_soft(np.asarray(soft, dtype=np.float32), max_side=640).astype(np.float32) / 255
+    legend_w = 2.6 if len(labels) else 0.0
+    fig = Figure(figsize=(w * scale / dpi + legend_w, h * scale / dpi + (0.3 if title else 0)), dpi=dpi)
+    ax = fig.add_axes((0, 0, (w * scale / dpi) / (w * scale / dpi + legend_w), 1 if not title else 0.94))
+    ax.imshow(rgb)
+    ax.imshow(soft_overlay_rgba(small, colors, visible, opacity, threshold), extent=(0, w, h, 0),
+              interpolation="bilinear")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(f"{title} · threshold {threshold:.2f}" if threshold else title, fontsize=9)
+    handles = [Patch(facecolor=c, edgecolor="none", alpha=1.0 if shown else 0.25,
+                     label=f"{label}  max {float(m.max()):.2f} · {100 * float((m >= threshold).mean()):.1f}%")
+               for label, c, m, shown in zip(labels, colors, soft, visible)]
+    if handles:
+        fig.legend(handles=handles[:24], loc="center left",
+                   bbox_to_anchor=(1 - legend_w / (w * scale / dpi + legend_w), 0.5), fontsize=8, frameon=False)
+    return figure_png(fig)
+
+
 __all__ = ["class_color", "display_size", "legend", "overlay_rgba", "segment_colors", "segments_png", "shrink_nearest",
-           "shrink_soft", "visible_segments"]
+           "shrink_soft", "soft_overlay_rgba", "soft_png", "visible_segments"]

@@ -2,8 +2,10 @@
 // no network. The kernel sends one label map per image (segmentation: uint16 (h, w), 0 = none, i + 1 = segment i)
 // and/or soft masks (soft: uint8 (N, h, w), one heat map per prompt), with the segments' labels, scores, areas and
 // colours in `meta`. Everything after that happens here with no message to the kernel: the legend (click a class
-// to hide or show it), the opacity slider, hover (label, score, area %), a click that isolates a segment. Only the
-// subtask menu (semantic / instance / panoptic) goes back to the kernel: it needs the model.
+// or a prompt to hide or show it), the opacity slider, the heat maps' threshold slider (values below it are not
+// drawn; each prompt's share of the photo at or above it is counted here), hover (label, score, area %; for heat
+// maps every prompt's probability), a click that isolates a segment. Only the subtask menu (semantic / instance /
+// panoptic) goes back to the kernel: it needs the model.
 //
 // Drawing: the overlay is built once per change of what is visible (a lookup table per segment, one pass over the
 // label map into an ImageData at the map's size) and stretched over the photo with the opacity as globalAlpha, so
@@ -44,6 +46,10 @@ function buildDom(el) {
   const op = el_("input", "wb-segment-opacity", opLabel);
   op.type = "range"; op.min = "0"; op.max = "1"; op.step = "0.01";
   const opOut = el_("span", "wb-segment-opacity-value", opLabel, "");
+  const thrLabel = el_("label", "wb-segment-threshold-label", bar, "threshold ");
+  const thr = el_("input", "wb-segment-threshold", thrLabel);
+  thr.type = "range"; thr.min = "0"; thr.max = "1"; thr.step = "0.01";
+  const thrOut = el_("span", "wb-segment-opacity-value", thrLabel, "");
   const subLabel = el_("label", "wb-segment-subtask-label", bar, "segments ");
   const subtask = el_("select", "wb-segment-subtask", subLabel);
   const allBtn = el_("button", "wb-segment-all", bar, "show all");
@@ -53,7 +59,7 @@ function buildDom(el) {
   const legendBox = el_("div", "wb-segment-legend", body);
   const tip = el_("div", "wb-vis-tip", root);
   const info = el_("div", "wb-vis-info", root);
-  return { root, errBox, badge, op, opOut, subLabel, subtask, allBtn, canvas, ctx: canvas.getContext("2d"),
+  return { root, errBox, badge, op, opOut, thrLabel, thr, thrOut, subLabel, subtask, allBtn, canvas, ctx: canvas.getContext("2d"),
     legendBox, tip, info };
 }
 
@@ -123,10 +129,20 @@ function softOverlay(s, model, get) {
   const shown = [];
   for (let k = 0; k < n; k++) if (!s.hidden.has(k) && (s.isolated < 0 || s.isolated === k)) shown.push(k);
   const plane = h * w;
+  const cut = s.threshold * 255; // a value v (0..255) is drawn when v / 255 >= threshold
+  if (s.areasOf !== soft || s.areasCut !== cut) { // each prompt's share at or above the threshold
+    s.areas = [];
+    for (let k = 0; k < n; k++) {
+      let c = 0;
+      for (let p = k * plane, end = p + plane; p < end; p++) if (d[p] >= cut) c++;
+      s.areas.push(c / plane);
+    }
+    s.areasOf = soft; s.areasCut = cut;
+  }
   for (let p = 0; p < plane; p++) {
     let best = -1, val = 0;
     for (const k of shown) { const v = d[k * plane + p]; if (v > val) { val = v; best = k; } }
-    if (best < 0) { out[p] = 0; continue; }
+    if (best < 0 || val < cut) { out[p] = 0; continue; }
     const [r, g, b] = colors[best] || [255, 128, 0];
     out[p] = packed(r, g, b, best === s.hover ? Math.min(255, val + 40) : val);
   }
@@ -137,10 +153,13 @@ function softOverlay(s, model, get) {
 // ---------------------------------------------------------------- legend
 
 // Rows: one per class present (label maps) or one per prompt (soft masks)
-function legendRows(model, get) {
+function legendRows(s, model, get) {
   const mt = meta(model);
   if (get("soft")) {
-    return (mt.soft_labels || []).map((label, k) => ({ key: k, label, color: (mt.soft_colors || [])[k], note: "" }));
+    const scores = mt.soft_scores || [], areas = s.areas || [];
+    return (mt.soft_labels || []).map((label, k) => ({
+      key: k, label, color: (mt.soft_colors || [])[k],
+      note: `max ${(scores[k] || 0).toFixed(2)} \u00b7 ${pct(areas[k] || 0)}` }));
   }
   const rows = new Map();
   for (const sg of mt.segments || []) {
@@ -153,7 +172,7 @@ function legendRows(model, get) {
 }
 
 function drawLegend(s, ui, model, get) {
-  const rows = legendRows(model, get);
+  const rows = legendRows(s, model, get);
   const key = JSON.stringify(rows.map((r) => [r.key, r.label, r.note]));
   if (ui.legendKey !== key) { // new segments: rebuild the rows; a toggle only restyles them (below)
     ui.legendKey = key;
@@ -224,6 +243,9 @@ function draw(s, ui, model, get) {
   drawLegend(s, ui, model, get);
   ui.op.value = String(s.opacity);
   ui.opOut.textContent = s.opacity.toFixed(2);
+  ui.thrLabel.style.display = hasSoft ? "" : "none";
+  ui.thr.value = String(s.threshold);
+  ui.thrOut.textContent = s.threshold.toFixed(2);
   ui.allBtn.style.display = s.hidden.size || s.isolated >= 0 ? "" : "none";
   const ms = performance.now() - t0;
   const d = ui.root.dataset;
@@ -232,6 +254,8 @@ function draw(s, ui, model, get) {
   d.isolated = String(s.isolated);
   d.hidden = [...s.hidden].sort((a, b) => a - b).join(",");
   d.opacity = s.opacity.toFixed(2);
+  d.threshold = s.threshold.toFixed(2);
+  d.areas = hasSoft ? (s.areas || []).map((a) => a.toFixed(4)).join(",") : "";
   d.drawMs = ms.toFixed(3);
   d.ready = s.bitmap && (hasSoft || hasSeg) ? "1" : "0";
   const n = (mt.segments || []).length;
@@ -299,7 +323,7 @@ function render({ model, el }) {
   const get = arrayReader(model);
   const ui = buildDom(el);
   const s = {
-    opacity: model.get("opacity"), hidden: new Set(model.get("hidden") || []), isolated: model.get("isolated"),
+    opacity: model.get("opacity"), threshold: model.get("threshold") || 0, areas: [], hidden: new Set(model.get("hidden") || []), isolated: model.get("isolated"),
     hover: -1, bitmap: null, dirty: true, frame: 0, visible: 0,
   };
   s.schedule = () => {
@@ -308,6 +332,7 @@ function render({ model, el }) {
   const loadImage = async () => { s.bitmap = await bitmapOf(model.get("image")); s.schedule(); };
   // browser-only controls: no save_changes, so nothing goes to the kernel
   ui.op.oninput = () => { s.opacity = parseFloat(ui.op.value); s.schedule(); };
+  ui.thr.oninput = () => { s.threshold = parseFloat(ui.thr.value); s.dirty = true; s.schedule(); };
   ui.allBtn.onclick = () => { s.hidden.clear(); s.isolated = -1; s.dirty = true; s.schedule(); };
   // the subtask needs the model: this one goes to the kernel
   ui.subtask.onchange = () => { model.set("subtask", ui.subtask.value); model.save_changes(); };
@@ -320,6 +345,7 @@ function render({ model, el }) {
   // values set from the kernel move the browser's controls
   const handlers = {
     "change:opacity": () => { s.opacity = model.get("opacity"); s.schedule(); },
+    "change:threshold": () => { s.threshold = model.get("threshold") || 0; s.dirty = true; s.schedule(); },
     "change:hidden": () => { s.hidden = new Set(model.get("hidden") || []); s.dirty = true; s.schedule(); },
     "change:isolated": () => { s.isolated = model.get("isolated"); s.dirty = true; s.schedule(); },
     "change:image": loadImage,

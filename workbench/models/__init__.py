@@ -30,6 +30,7 @@ FAMILIES: dict[str, str] = {
     "llama": "workbench.models.llama",
     "clip": "workbench.models.clip",
     "siglip": "workbench.models.siglip",
+    "clipseg": "workbench.models.clipseg",
     "owlv2": "workbench.models.owlv2",
     "sam": "workbench.models.sam",
 }

@@ -15,11 +15,20 @@ nothing else here changes.
 `.explain(image, subtask=...)` returns the label map and the segments as arrays (what the Segment panel draws):
 {"size", "subtask", "subtasks", "labels", "segmentation" (H, W) int32 index into "segments" (-1: none),
 "segments": [{"id", "label_id", "label", "score", "area"}]}.
+
+Text-prompted segmenters (CLIPSeg) segment what they are told: `pipe(image, prompts=["a cat", "a remote"])` (a list,
+or one comma-separated string). The reference has no pipeline for them; its documented way is its processor and
+model, and a sigmoid of the logits, which is what this does, the logits resized (bilinear) to the image's size first.
+Per prompt, in the prompts' order: `{"score": the highest probability, "label": the prompt, "mask": PIL "L" image,
+255 where the probability is at least `threshold` (0.5 unless given)}`. The image runs through the vision tower
+once for all its prompts. `.explain(image, prompts=...)` adds the heat maps: {"size", "subtask": "prompted",
+"subtasks", "labels" (the prompts), "threshold", "heatmaps" (N, H, W) float32 probabilities at the image's size,
+"segments": [{"label", "score", "area" (fraction of the image at or above the threshold)}]}.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,8 +46,11 @@ from ..processors.segmentation import (
     universal_semantic,
 )
 from .image_common import ImagePipeline
+from .zero_shot import parse_labels
 
 SUBTASKS = ("panoptic", "instance", "semantic")  # the reference's default order
+PROMPTED = "prompted"  # the one subtask of text-prompted segmenters (CLIPSeg): a heat map per prompt
+PROMPT_THRESHOLD = 0.5  # their default `threshold`: a pixel belongs to a prompt's mask at this probability
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,7 @@ class Options:
     mask_threshold: float = 0.5
     overlap_mask_area_threshold: float = 0.5
     label_ids_to_fuse: Collection[int] = field(default_factory=frozenset)
+    prompts: tuple[str, ...] = ()  # text-prompted segmenters only
 
 
 # A family's runner: (pipeline, pixels (B, 3, H, W) of one size, each image's original size, options) -> Segments each.
@@ -60,7 +73,7 @@ Runner = Callable[["ImageSegmentationPipeline", Any, list[tuple[int, int]], Opti
 class Segmenter:
     head: str  # the key of the family's HEADS that loads the model (an Auto task name)
     subtasks: tuple[str, ...]  # what it can do, in the default order
-    run: Runner
+    run: Runner | None  # None: a text-prompted segmenter (heat maps per prompt: `ImageSegmentationPipeline.heatmaps`)
 
 
 def per_pixel_classifier(pipe: "ImageSegmentationPipeline", pixels: Any, sizes: list[tuple[int, int]],
@@ -94,6 +107,7 @@ def mask_classifier(mask_size: tuple[int, int] | None) -> Runner:
 SEGMENTERS: dict[str, Segmenter] = {
     "segformer": Segmenter("semantic-segmentation", ("semantic",), per_pixel_classifier),
     "mask2former": Segmenter("universal-segmentation", SUBTASKS, mask_classifier(MASK2FORMER_MASK_SIZE)),
+    "clipseg": Segmenter("image-segmentation", (PROMPTED,), None),
 }
 
 
@@ -120,34 +134,59 @@ class ImageSegmentationPipeline(ImagePipeline):
     def __init__(self, model: Any, processor: Any = None, *, device: Any = None, batch_size: int = 8) -> None:
         super().__init__(model, processor, device=device, batch_size=batch_size)
         self.segmenter = segmenter_for(getattr(self.model.config, "model_type", None))
+        if self.prompted and self.tokenizer is self.processor:
+            raise InputError(f"the {self.task!r} pipeline needs a text-prompted segmenter's tokenizer as well as its "
+                             "image processor; pass a folder that has both (tokenizer.json or vocab.json + merges.txt, "
+                             "preprocessor_config.json).")
 
     @property
     def subtasks(self) -> tuple[str, ...]:
         """The subtasks this model can do, the default first."""
         return self.segmenter.subtasks
 
-    def options(self, subtask: str | None, threshold: float, mask_threshold: float, overlap_mask_area_threshold: float,
-                label_ids_to_fuse: Collection[int] | None) -> Options:
+    @property
+    def prompted(self) -> bool:
+        """Whether this model segments what prompts name (CLIPSeg) rather than classes of its own."""
+        return self.segmenter.run is None
+
+    def options(self, subtask: str | None, threshold: float | None, mask_threshold: float,
+                overlap_mask_area_threshold: float, label_ids_to_fuse: Collection[int] | None,
+                prompts: Any = None) -> Options:
         if subtask is None:
             subtask = self.subtasks[0]
         if subtask not in self.subtasks:
             raise InputError(f"subtask={subtask!r}: this {self.model.config.model_type} model does "
                              f"{', '.join(self.subtasks)}; pass one of those (or nothing for {self.subtasks[0]}).")
+        if threshold is None:
+            threshold = PROMPT_THRESHOLD if self.prompted else 0.9
         for name, value in (("threshold", threshold), ("mask_threshold", mask_threshold),
                             ("overlap_mask_area_threshold", overlap_mask_area_threshold)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
                 raise InputError(f"{name} must be a number from 0 to 1, got {value!r}.")
+        if self.prompted:
+            if prompts is None:
+                raise InputError(f"this {self.model.config.model_type} model segments what you name: pass "
+                                 "prompts=[...] (texts, or one comma-separated string), e.g. "
+                                 'pipe(image, prompts=["a cat", "a remote control"]).')
+            found = tuple(parse_labels(prompts, self.task, "prompts"))
+            return Options(subtask, float(threshold), float(mask_threshold), prompts=found)
+        if prompts is not None:
+            raise InputError(f"prompts= is for text-prompted segmenters (CLIPSeg); this {self.model.config.model_type} "
+                             "model finds the classes it was trained on: call it without prompts.")
         fuse = set(label_ids_to_fuse or ())
         bad = sorted(i for i in fuse if i not in self.model.config.id2label)
         if bad:
             raise InputError(f"label_ids_to_fuse {bad} are not label ids of this model (0..{self.model.config.num_labels - 1}).")
         return Options(subtask, float(threshold), float(mask_threshold), float(overlap_mask_area_threshold), frozenset(fuse))
 
-    def __call__(self, inputs: Any = None, *, images: Any = None, subtask: str | None = None, threshold: float = 0.9,
-                 mask_threshold: float = 0.5, overlap_mask_area_threshold: float = 0.5,
+    def __call__(self, inputs: Any = None, *, images: Any = None, prompts: Any = None, subtask: str | None = None,
+                 threshold: float | None = None, mask_threshold: float = 0.5, overlap_mask_area_threshold: float = 0.5,
                  label_ids_to_fuse: Collection[int] | None = None, timeout: float | None = None,
                  batch_size: int | None = None) -> Any:
-        options = self.options(subtask, threshold, mask_threshold, overlap_mask_area_threshold, label_ids_to_fuse)
+        """`threshold`: mask classifiers' segment score threshold (0.9); text-prompted segmenters' probability at
+        which a pixel is in a prompt's mask (0.5). `prompts`: what a text-prompted segmenter looks for."""
+        options = self.options(subtask, threshold, mask_threshold, overlap_mask_area_threshold, label_ids_to_fuse,
+                               prompts)
         return super().__call__(self.inputs_from(inputs, images), batch_size=batch_size, options=options,
                                 timeout=timeout)
 
@@ -163,7 +202,35 @@ class ImageSegmentationPipeline(ImagePipeline):
         return found
 
     def _run_batch(self, items: list[Any], *, options: Options, timeout: float | None) -> list[Any]:
+        if self.prompted:
+            return [self.prompted_postprocess(maps, options) for maps in self.heatmaps(items, options.prompts, timeout)]
         return [self.postprocess(seg) for seg in self.segments(items, options, timeout)]
+
+    def heatmaps(self, items: list[Any], prompts: Sequence[str], timeout: float | None) -> list[np.ndarray]:
+        """Each image's (prompts, H, W) float32 probabilities at its own size: the model's logits resized
+        (bilinear) and read through a sigmoid. The prompts are encoded once; each image runs the vision tower once."""
+        import torch
+        import torch.nn.functional as F
+
+        text = self.tokenizer(list(prompts), padding=True, return_tensors="pt")
+        text = {k: text[k].to(self.device) for k in ("input_ids", "attention_mask") if k in text}
+        found = []
+        with torch.inference_mode():
+            condition = self.model.get_conditional_embeddings(input_ids=text["input_ids"],
+                                                              attention_mask=text.get("attention_mask"))
+            for rgb in self.read(items, timeout):
+                logits = self.model(**self.pixels([rgb]), conditional_embeddings=condition).logits  # (N, h, w)
+                size = rgb.shape[:2]
+                logits = F.interpolate(logits[:, None].float(), size=size, mode="bilinear", align_corners=False)[:, 0]
+                found.append(logits.sigmoid().cpu().numpy())
+        return found
+
+    def prompted_postprocess(self, maps: np.ndarray, options: Options) -> list[dict[str, Any]]:
+        from PIL import Image
+
+        return [{"score": float(m.max()), "label": prompt,
+                 "mask": Image.fromarray(np.where(m >= options.threshold, 255, 0).astype(np.uint8))}  # mode "L"
+                for prompt, m in zip(options.prompts, maps)]
 
     def postprocess(self, seg: Segments) -> list[dict[str, Any]]:
         from PIL import Image
@@ -177,15 +244,24 @@ class ImageSegmentationPipeline(ImagePipeline):
         return out
 
     # -- inspection --------------------------------------------------------------------------------
-    def explain(self, image: Any, *, subtask: str | None = None, threshold: float = 0.9, mask_threshold: float = 0.5,
-                overlap_mask_area_threshold: float = 0.5, label_ids_to_fuse: Collection[int] | None = None,
-                timeout: float | None = None) -> dict[str, Any]:
+    def explain(self, image: Any, *, prompts: Any = None, subtask: str | None = None, threshold: float | None = None,
+                mask_threshold: float = 0.5, overlap_mask_area_threshold: float = 0.5,
+                label_ids_to_fuse: Collection[int] | None = None, timeout: float | None = None) -> dict[str, Any]:
         """One image's segments as arrays: a label map of indexes into `segments` (-1 where no segment), each
-        segment's label, score and area (fraction of the image), and every label name of the model."""
+        segment's label, score and area (fraction of the image), and every label name of the model. Text-prompted
+        segmenters: the heat maps of the prompts instead of a label map (see the module's doc)."""
         import torch
 
         self._check_type(image, 0)
-        options = self.options(subtask, threshold, mask_threshold, overlap_mask_area_threshold, label_ids_to_fuse)
+        options = self.options(subtask, threshold, mask_threshold, overlap_mask_area_threshold, label_ids_to_fuse,
+                               prompts)
+        if self.prompted:
+            maps = self.heatmaps([image], options.prompts, timeout)[0]
+            segments = [{"label": p, "score": float(m.max()), "area": float((m >= options.threshold).mean())}
+                        for p, m in zip(options.prompts, maps)]
+            return {"size": tuple(int(v) for v in maps.shape[1:]), "subtask": PROMPTED, "subtasks": [PROMPTED],
+                    "labels": list(options.prompts), "threshold": options.threshold, "heatmaps": maps,
+                    "segments": segments}
         with torch.inference_mode():
             seg = self.segments([image], options, timeout)[0]
         ids = seg.segmentation.cpu().numpy()

@@ -17,14 +17,15 @@ from ..errors import InputError
 from .text_common import TextPipeline, with_attentions
 
 
-def parse_labels(labels: Any, task: str = "zero-shot-classification") -> list[str]:
-    """`candidate_labels` as a list: a list of strings, or one comma-separated string ("sports, politics")."""
+def parse_labels(labels: Any, task: str = "zero-shot-classification", name: str = "candidate_labels") -> list[str]:
+    """`candidate_labels` (or another option `name`) as a list: a list of strings, or one comma-separated string
+    ("sports, politics")."""
     if isinstance(labels, str):
         labels = [label.strip() for label in labels.split(",") if label.strip()]
     ok = isinstance(labels, (list, tuple)) and len(labels) > 0 and all(isinstance(x, str) and x.strip() for x in labels)
     if not ok:
         raise InputError(
-            f"{task} needs candidate_labels=[...] with at least one non-empty label "
+            f"{task} needs {name}=[...] with at least one non-empty label "
             f'(a list of strings, or one comma-separated string such as "sports, politics"); got {labels!r:.80}.'
         )
     return list(labels)

@@ -107,6 +107,8 @@ BUILDERS: dict[str, Callable[[Path, dict[str, Any]], Any]] = {
     # model types (config.json), looked up first: dual encoders get the image processor and the tokenizer together
     "clip": _image_text,
     "siglip": _image_text,
+    "clipseg": _image_text,
+    "CLIPSegProcessor": _image_text,
     "owlv2": _owlv2,
     "sam": _sam,
     "Wav2Vec2Processor": _wav2vec2,
@@ -121,12 +123,13 @@ def read_preprocessor_config(folder: Path) -> dict[str, Any]:
     path = checkpoint_file(folder, PREPROCESSOR_CONFIG)
     if path:
         return read_json_object(path)
-    # The reference 5.x saves a processor as one processor_config.json with the feature extractor nested inside.
+    # The reference 5.x saves a processor as one processor_config.json with the feature extractor (or the image
+    # processor) nested inside.
     nested = checkpoint_file(folder, PROCESSOR_CONFIG)
     if nested is None:
         return {}
     data = read_json_object(nested)
-    features = data.get("feature_extractor")
+    features = data.get("feature_extractor") or data.get("image_processor")
     return {**(features if isinstance(features, dict) else {}), "processor_class": data.get("processor_class")}
 
 

@@ -8,7 +8,8 @@
    throttled to 4/s, eval + probe updates) vs the same run without it, on a tiny model where
    steps are fastest (the worst case) and on MiniLM. Goal: <= 5%.
 3. Cockpit speed: examples/s of a FineTune cockpit run (default runner: on CPU a worker process) vs the
-   headless Trainer in this process's main thread, same arguments and data, after the main thread has used
+   headless Trainer in this process's main thread, same arguments, data, held-out split and metrics (the
+   cockpit evaluates and saves at the epoch's end: so does the headless run), after the main thread has used
    torch's thread pool (as a notebook kernel has); the thread runner is measured too (what the cockpit did
    before). Goal: cockpit >= 0.95x headless. `--cockpit-only` runs just this.
 
@@ -219,7 +220,7 @@ def cockpit_speed(steps: int, batch: int, repeats: int) -> None:
     """Median examples/s: the cockpit with its default runner, with the thread runner, and headless."""
     import workbench as wb
     from widgets.finetune import FineTune
-    from workbench.training import Trainer, classification_metrics, tokenize_dataset
+    from workbench.training import Trainer, classification_metrics
 
     torch.ones(256, 256) @ torch.ones(256, 256)  # the kernel's main thread has used torch's OpenMP pool
     tok = wb.AutoTokenizer.from_pretrained(minilm_folder())
@@ -242,12 +243,14 @@ def cockpit_speed(steps: int, batch: int, repeats: int) -> None:
         return state.examples_seen / state.train_runtime, state.examples_seen / wall
 
     def headless() -> float:
-        m = model()
-        args = FineTune(model=m, tokenizer=tok, dataset=data["train"], max_steps=steps, eval_steps=0, logging_steps=1,
-                        batch_size=batch, max_length=64, learning_rate=1e-4)._arguments()
-        args.output_dir = tempfile.mkdtemp()
-        trainer = Trainer(m, args, tokenize_dataset(data["train"], tok, config=m.config, max_length=64),
-                          processing_class=tok, compute_metrics=classification_metrics)
+        """The same run without the cockpit: the data, held-out split, arguments and metrics the cockpit prepares
+        (so it evaluates and saves a checkpoint at the epoch's end as the cockpit's run does), no callbacks."""
+        panel = FineTune(model=model(), tokenizer=tok, dataset=data["train"], max_steps=steps, eval_steps=0,
+                         logging_steps=1, batch_size=batch, max_length=64, learning_rate=1e-4,
+                         output_dir=tempfile.mkdtemp())
+        run = panel._prepare()
+        trainer = Trainer(run.model, run.args, run.train_dataset, run.eval_dataset, processing_class=tok,
+                          compute_metrics=classification_metrics)
         trainer.train()
         return trainer.state.examples_seen / trainer.state.train_runtime
 

@@ -2,13 +2,14 @@
 
 A task adds itself to Compare with one entry here: how a pipeline answers one input (`call`), the kind of
 its answer (a ranking, labels, entity spans, words, boxes: which decides the diff and the drawing), and,
-for kinds that need it, how to read the answer out of the result. For example a summarisation task:
+for kinds that need it, how to read the answer out of the result. For example a question-answering task:
 
-    "summarization": words(lambda pipe, text, o: pipe(text), text_of=lambda r: r[0]["summary_text"]),
+    "question-answering": words(lambda pipe, qa, o: pipe(**qa), text_of=lambda r: r["answer"], input="qa"),
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -69,11 +70,23 @@ def spans(call: Callable[..., Any]) -> CompareRule:
 
 
 def words(call: Callable[..., Any], text_of: Callable[[Any], str], input: str = "text",
-          metric: str | None = "WER") -> CompareRule:
+          metric: str | None = "WER", score_of: Callable[[Any], float | None] | None = None) -> CompareRule:
     """A text answer (transcripts, generated text, answers): a word-level diff; the batch metric is the word
-    error rate against the label text (lower is better)."""
-    return CompareRule(input, call, lambda res: text_of(res), lambda ref, res: D.word_diff(text_of(ref), text_of(res)),
-                       lambda value, res, marks, ref: R.words_html(text_of(res), marks),
+    error rate against the label text (lower is better). `score_of(result)`: the model's own score of its
+    answer where it has one (seq2seq: the best beam's log-probability per token), shown under the text and,
+    against the reference, as a difference in the note."""
+    def diff(ref: Any, res: Any) -> dict[str, Any]:
+        marks = D.word_diff(text_of(ref), text_of(res))
+        mine, theirs = (score_of(res), score_of(ref)) if score_of else (None, None)
+        if mine is not None and theirs is not None:
+            marks["score_delta"] = mine - theirs
+            marks["note"] += f"; score {mine - theirs:+.3f} vs reference"
+        return marks
+
+    def render(value: Any, res: Any, marks: dict[str, Any] | None, ref: Any) -> str:
+        return R.words_html(text_of(res), marks, score_of(res) if score_of else None)
+
+    return CompareRule(input, call, lambda res: text_of(res), diff, render,
                        score=(lambda res, label: D.wer(str(label), text_of(res))) if metric else None, metric=metric)
 
 
@@ -94,6 +107,25 @@ def _generated(res: Any) -> str:
     return res[0]["generated_text"] if isinstance(res, list) else res["generated_text"]
 
 
+SEQ2SEQ_OPTIONS = ("max_length", "max_new_tokens", "min_length", "num_beams", "length_penalty", "no_repeat_ngram_size")
+
+
+def _seq2seq(pipe: Any, text: str, options: dict[str, Any]) -> list[dict[str, Any]]:
+    """A summarisation / translation / text2text answer in the pipeline's format, with the best output's score
+    (beam search's log-probability per token) from `explain` (one extra forward pass recording one layer),
+    or the plain call for a pipeline that cannot explain itself."""
+    kw = {k: v for k, v in options.items() if k in SEQ2SEQ_OPTIONS}
+    if not hasattr(pipe, "explain"):
+        return pipe(text, **kw)
+    found = pipe.explain(text, layers=[0], **kw)
+    return [{f"{pipe.return_name}_text": found.output_text, "score": found.alternatives[0]["score"]}]
+
+
+def seq2seq(key: str) -> CompareRule:
+    """Text to text (summaries, translations): a word-level diff of the outputs and each model's own score."""
+    return words(_seq2seq, text_of=lambda res: res[0][key], score_of=lambda res: res[0].get("score"))
+
+
 # -- the table: task -> rule ------------------------------------------------------------------------
 RULES: dict[str, CompareRule] = {
     "fill-mask": ranking(lambda pipe, text, o: pipe(text, top_k=o.get("top_k", 5)),
@@ -110,6 +142,9 @@ RULES: dict[str, CompareRule] = {
                              text_of=_generated, metric=None),
     "audio-classification": labels(lambda pipe, audio, o: pipe(audio, top_k=o.get("top_k", 5)), input="audio"),
     "image-classification": labels(lambda pipe, image, o: pipe(image, top_k=o.get("top_k", 5)), input="image"),
+    "summarization": seq2seq("summary_text"),
+    "translation": seq2seq("translation_text"),
+    "text2text-generation": seq2seq("generated_text"),
     "object-detection": boxes(lambda pipe, image, o: pipe(image, threshold=o.get("threshold", 0.5))),
 }
 ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification",
@@ -118,6 +153,8 @@ ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classifica
 
 def rule_for(task: str) -> CompareRule:
     task = ALIASES.get(task, task)
+    if re.fullmatch(r"translation_[A-Za-z-]+_to_[A-Za-z-]+", task):  # a language pair: the translation rule
+        task = "translation"
     if task not in RULES:
         raise ValueError(f"Compare has no rule for task {task!r}; it compares: {', '.join(sorted(RULES))} "
                          "(a task adds itself with one entry in widgets/_compare_rules.py RULES).")

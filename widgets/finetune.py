@@ -197,19 +197,19 @@ class FineTune(Panel):
         self.b_stop = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
         self.b_resume = W.Button(description="Resume", icon="forward", disabled=True)
         self.b_eval = W.Button(description="Evaluate now", icon="check", disabled=True)
-        self.b_try = W.Button(description="Try it", icon="hand-pointer-o", disabled=True)
-        self.b_compare = W.Button(description="Compare before/after", icon="columns", disabled=True,
-                                  layout=W.Layout(width="auto", flex="0 0 auto"),  # as wide as its label
-                                  tooltip="the model before and after training, side by side, on the probe set and on your text")
+        self.b_try = W.Button(description="Try it", icon="columns", disabled=True,
+                              tooltip="the model before and after training side by side (Compare): your text and the probe set")
+        self.b_alone = W.Button(description="Trained model alone", icon="hand-pointer-o", disabled=True,
+                                tooltip="the trained model in the text-classification panel")
         self.b_share = W.Button(description="Share", icon="upload", disabled=True,
                                 tooltip="push the trained model, its tokenizer and a model card to the hub")
         self.w_repo = W.Text(value="", placeholder="repo id (default: the run folder's name)", layout=W.Layout(width="260px"))
         self.w_private = W.Checkbox(value=True, description="private", indent=False, layout=W.Layout(width="80px"))
         self.share_html = W.HTML("")
-        for b in (self.b_start, self.b_stop, self.b_resume, self.b_eval, self.b_try):
+        for b in (self.b_start, self.b_stop, self.b_resume, self.b_eval, self.b_try, self.b_alone):
             b.layout = W.Layout(width="auto", flex="0 0 auto")  # each as wide as its label: one row, none cut
         for b, name in ((self.b_start, "start"), (self.b_stop, "stop"), (self.b_resume, "resume"),
-                        (self.b_eval, "evaluate"), (self.b_try, "try"), (self.b_compare, "compare"),
+                        (self.b_eval, "evaluate"), (self.b_try, "try"), (self.b_alone, "alone"),
                         (self.b_share, "share")):
             b.add_class(f"wb-finetune-{name}")
         self.b_start.on_click(lambda _: self.start())
@@ -217,7 +217,7 @@ class FineTune(Panel):
         self.b_resume.on_click(lambda _: self.resume())
         self.b_eval.on_click(lambda _: self.evaluate_now())
         self.b_try.on_click(lambda _: self.try_it())
-        self.b_compare.on_click(lambda _: self.compare_before_after())
+        self.b_alone.on_click(lambda _: self.try_alone())
         self.b_share.on_click(lambda _: self.share())
         self.progress = W.IntProgress(value=0, min=0, max=1, description="", layout=W.Layout(width="60%"))
         self.progress_text = W.HTML("")
@@ -233,7 +233,7 @@ class FineTune(Panel):
         self.form = W.HBox([])
         super().__init__(children=[
             self.form,
-            W.HBox([self.b_start, self.b_stop, self.b_resume, self.b_eval, self.b_try, self.b_compare],
+            W.HBox([self.b_start, self.b_stop, self.b_resume, self.b_eval, self.b_try, self.b_alone],
                    layout=W.Layout(flex_flow="row wrap")),  # narrow outputs wrap the row, never cut a label
             W.HBox([self.progress, self.progress_text]),
             W.HBox([self.loss_chart, self.lr_chart, self.eval_chart, self.accuracy_chart],
@@ -382,8 +382,29 @@ class FineTune(Panel):
         return True
 
     @guarded
-    def try_it(self) -> Any:
-        """Hand the fine-tuned model to the matching task panel (TextClassifier)."""
+    def try_it(self, text: str | None = None) -> Any:
+        """Try the trained model against itself before training: `Compare` with the model before training (the
+        reference) and after it, your `text` (default: the first probe text; type others in its box) in columns
+        and the probe set's answers where the two disagree. `try_alone()`: the trained model by itself."""
+        from workbench.pipelines import pipeline
+
+        from .compare import Compare
+
+        if self.model is None or self._model_before is None or self.running:
+            raise RuntimeError("no finished run yet; train first (Compare needs the model before and after).")
+        self.model.eval()
+        pipes = [pipeline("text-classification", model=m, tokenizer=self.tokenizer)
+                 for m in (self._model_before, self.model)]
+        panel = Compare("text-classification", pipes, names=["before training", "after training"],
+                        text=text if text is not None else (self._probe_texts[0] if self._probe_texts else ""))
+        if self._probe_texts:
+            panel.batch(list(self._probe_texts))
+        self.try_box.children = [panel]
+        return panel
+
+    @guarded
+    def try_alone(self) -> Any:
+        """Hand the fine-tuned model alone to the matching task panel (TextClassifier)."""
         import importlib
 
         if self.model is None:
@@ -399,26 +420,6 @@ class FineTune(Panel):
             return None
         self.model.eval()
         panel = panel_cls(model=self.model, tokenizer=self.tokenizer)
-        self.try_box.children = [panel]
-        return panel
-
-    @guarded
-    def compare_before_after(self, text: str | None = None) -> Any:
-        """Open `Compare` with the model before training (the reference) and after it: your `text` (default: the
-        first probe text) in columns, and the probe set's answers where the two disagree."""
-        from workbench.pipelines import pipeline
-
-        from .compare import Compare
-
-        if self.model is None or self._model_before is None or self.running:
-            raise RuntimeError("no finished run yet; train first (Compare needs the model before and after).")
-        self.model.eval()
-        pipes = [pipeline("text-classification", model=m, tokenizer=self.tokenizer)
-                 for m in (self._model_before, self.model)]
-        panel = Compare("text-classification", pipes, names=["before training", "after training"],
-                        text=text if text is not None else (self._probe_texts[0] if self._probe_texts else ""))
-        if self._probe_texts:
-            panel.batch(list(self._probe_texts))
         self.try_box.children = [panel]
         return panel
 
@@ -481,8 +482,8 @@ class FineTune(Panel):
         done = has_run and not self.running
         self.b_resume.disabled = not (done and self.current_run is not None and self.current_run.status != "finished"
                                       and self._last_checkpoint is not None)
-        self.b_try.disabled = not done
-        self.b_compare.disabled = not done or self._model_before is None
+        self.b_try.disabled = not done or self._model_before is None
+        self.b_alone.disabled = not done
         self.b_share.disabled = not done
 
     # -- rendering -----------------------------------------------------------------------------

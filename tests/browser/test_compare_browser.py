@@ -1,6 +1,7 @@
 """Compare and Share in real JupyterLab: two tiny classifiers that disagree by construction show their columns
 with the flip marked, a new text typed in the browser re-runs both; the cockpit's Share button, clicked in the
-browser, uploads to a fake hub started in the kernel and the panel shows the success link."""
+browser, uploads to a fake hub started in the kernel and the panel shows the success link; its "Try it" button
+opens Compare with the model before and after training."""
 from __future__ import annotations
 
 import os
@@ -93,12 +94,25 @@ def test_compare_columns_and_share_message(lab, lab_page, lab_notebook, net):
     expect(shared).to_contain_text("fake-user/cockpit-share")
     files = run_in_kernel(page, "print(sorted(hub.repos['fake-user/cockpit-share'].files()))")
     assert "model.safetensors" in files and "README.md" in files
-    if SHOTS:
-        page.locator(".wb-finetune").screenshot(path=os.path.join(SHOTS, "share-light.png"))
+
+    # "Try it", clicked in the browser: Compare in the cockpit, before training (reference) next to after training
+    page.locator(".wb-finetune-try").click()
+    inside = page.locator(".wb-finetune .wb-compare-panel")
+    expect(inside.locator('.wb-cmp-col[data-model="before training"]')).to_contain_text("reference", timeout=60_000)
+    expect(inside.locator('.wb-cmp-col[data-model="after training"]')).to_be_visible()
+    expect(inside.locator(".wb-cmp-summary-row")).to_have_count(2)  # the probe set through both
+    names = run_in_kernel(page, "print([c['name'] for c in panel.try_box.children[0].columns])")
+    assert names.strip() == "['before training', 'after training']"
+    if SHOTS:  # a tall viewport: the whole cockpit, Compare inside it included, in one picture per theme
+        size = page.viewport_size
+        page.set_viewport_size({"width": size["width"], "height": 2400})
+        page.locator(".wb-finetune").screenshot(path=os.path.join(SHOTS, "share-try-light.png"))
         page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
         page.wait_for_timeout(1500)
-        page.locator(".wb-compare-panel").screenshot(path=os.path.join(SHOTS, "compare-dark.png"))
-        page.locator(".wb-finetune").screenshot(path=os.path.join(SHOTS, "share-dark.png"))
+        page.locator(".wb-compare-panel").first.screenshot(path=os.path.join(SHOTS, "compare-dark.png"))
+        page.locator(".wb-finetune").screenshot(path=os.path.join(SHOTS, "share-try-dark.png"))
+        page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
+        page.set_viewport_size(size)
     run_in_kernel(page, "hub.stop()")
     assert_no_widget_errors(page)
     assert net.page_errors == [] and net.offsite == []

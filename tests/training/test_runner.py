@@ -63,6 +63,21 @@ def test_stopped_and_resumed_in_a_worker_equals_one_run(tmp_path):
         assert torch.equal(ours, theirs), name  # the trained weights came back into this process's model
 
 
+def test_weights_come_back_without_a_checkpoint_too(tmp_path):
+    """A run that saves no checkpoint hands its weights back through a folder of its own (a run that saves one
+    at its last step hands back that checkpoint's weights: the test above)."""
+    trainer = make_trainer(str(tmp_path / "worker"))
+    trainer.args.save_strategy = "no"
+    runner = make_runner(trainer, "process")
+    runner.run()
+    runner.close()
+    assert checkpoints_in(trainer.args.output_dir) == [] and trainer.state.stop_reason == "finished"
+    full = make_trainer(str(tmp_path / "full"))
+    full.train()
+    for (name, ours), theirs in zip(trainer.model.state_dict().items(), full.model.state_dict().values()):
+        assert torch.equal(ours, theirs), name
+
+
 def test_what_cannot_travel_is_said(tmp_path):
     trainer = make_trainer(str(tmp_path / "out"))
     assert process_problem(trainer) is None

@@ -134,8 +134,8 @@ def test_entities_extra_and_missing(tok):
 
 
 def test_refusals(tok):
-    with pytest.raises(ValueError, match="Compare has no rule for task 'translation'"):
-        Compare("translation", ["a", "b"])
+    with pytest.raises(ValueError, match="Compare has no rule for task 'feature-extraction'"):
+        Compare("feature-extraction", ["a", "b"])
     model = tiny(AutoModelForSequenceClassification, tok)
     pipe = pipeline("text-classification", model=model, tokenizer=tok)
     with pytest.raises(ValueError, match="at least two models"):
@@ -143,7 +143,8 @@ def test_refusals(tok):
     panel = Compare("text-classification", [pipe, pipe])
     assert panel.run() is None and "type an input first" in panel.error
     assert set(RULES) >= {"fill-mask", "text-classification", "token-classification", "question-answering",
-                          "automatic-speech-recognition", "text-generation", "image-classification", "object-detection"}
+                          "automatic-speech-recognition", "text-generation", "image-classification", "object-detection",
+                          "summarization", "translation", "text2text-generation"}
 
 
 def test_attention_side_by_side_is_linked(tok):
@@ -212,3 +213,33 @@ def test_audio_classification_from_a_folder(tmp_path):
     ref, same = panel.run(clip)
     assert panel.error == "" and len(ref["result"]) == 3 and same["agrees"] and not same["marks"]["flip"]
     assert ref["answer"] in audio_models.KEYWORDS
+
+
+def test_summaries_and_translations_side_by_side_with_a_word_diff_and_scores():
+    from pathlib import Path
+
+    fixtures = Path(__file__).parents[1] / "fixtures" / "reference_pipelines"
+    text = "The town council voted on Tuesday to reopen the old stone bridge over the river."
+    opts = {"max_new_tokens": 6, "num_beams": 2}  # short outputs, few beams: a fast test
+    bart, t5 = (pipeline("summarization", model=fixtures / name) for name in ("tiny_bart_cnn", "tiny_t5"))
+    panel = Compare("summarization", [bart, t5], names=["bart", "t5"], text=text, options=opts)
+    ref, other = panel.columns
+    expected = [p(text, **opts)[0]["summary_text"] for p in (bart, t5)]  # the pipelines' own answers, called directly
+    assert panel.error == "" and [ref["answer"], other["answer"]] == expected and expected[0] != expected[1]
+    marks = D.word_diff(*expected)
+    assert other["marks"]["ops"] == marks["ops"] and not other["agrees"]
+    scores = [c["result"][0]["score"] for c in (ref, other)]
+    assert scores == [p.explain(text, **opts).alternatives[0]["score"] for p in (bart, t5)] and all(s < 0 for s in scores)
+    assert other["marks"]["score_delta"] == pytest.approx(scores[1] - scores[0])
+    assert f"score {scores[1] - scores[0]:+.3f} vs reference" in other["note"]
+    assert f"score {scores[0]:.3f}" in ref["html"] and ('class="wb-cmp-ins"' in other["html"]
+                                                        or 'class="wb-cmp-del"' in other["html"])
+    # a language pair picks the translation rule; the same model twice agrees word for word; a batch with
+    # reference translations scores each model's word error rate
+    de = pipeline("translation_en_to_de", model=fixtures / "tiny_t5")
+    same = Compare("translation_en_to_de", [de, de], names=["a", "b"], text="the old bridge", options=opts)
+    assert same.error == "" and same.columns[1]["agrees"] and same.columns[1]["note"].startswith("same words; score +0.000")
+    answer = de("the old bridge", **opts)[0]["translation_text"]
+    same.batch([{"text": "the old bridge", "label": answer}, {"text": "a river", "label": "ein Fluss"}])
+    wer = D.wer("ein Fluss", de("a river", **opts)[0]["translation_text"])
+    assert [s["metric"] for s in same.summary] == [pytest.approx((0 + wer) / 2)] * 2 and same.disagreements == []

@@ -218,10 +218,12 @@ def test_out_of_memory_is_shown_in_panel(tokenizer, dataset, tmp_path, error):
     assert panel.error == "" and panel.trainer.state.global_step == 20
 
 
-def test_try_it_hands_the_model_to_the_text_classifier(tokenizer, dataset, tmp_path):
+def test_trained_model_alone_in_the_text_classifier(tokenizer, dataset, tmp_path):
     panel = make(tokenizer, dataset, tmp_path, max_steps=2)
+    assert panel.b_alone.disabled
     panel.start(wait=True)
-    result = panel.try_it()
+    panel.b_alone.click()
+    result = panel.try_box.children[0]
     assert panel.error == "" and panel.try_box.children == (result,)
     assert type(result).__name__ == "TextClassifier"
     runs = result.runs
@@ -242,19 +244,29 @@ def test_pure_helpers():
 
 
 @pytest.mark.filterwarnings("ignore:Use .content=:DeprecationWarning")  # huggingface_hub's LFS upload, not ours
-def test_compare_before_after_and_share(tokenizer, dataset, tmp_path, fake_hub, monkeypatch):
+def test_try_it_compares_before_and_after_then_share(tokenizer, dataset, tmp_path, fake_hub, monkeypatch):
     import yaml
     from huggingface_hub import constants
 
     panel = make(tokenizer, dataset, tmp_path, max_steps=6, eval_steps=3, learning_rate=5e-3)
-    assert panel.b_compare.disabled and panel.b_share.disabled
+    assert panel.b_try.disabled and panel.b_share.disabled
     panel.start(wait=True)
-    assert panel.error == "" and not panel.b_compare.disabled and not panel.b_share.disabled
+    assert panel.error == "" and not panel.b_try.disabled and not panel.b_share.disabled
 
-    compare = panel.compare_before_after("What a wonderful evening.")
+    panel.b_try.click()  # "Try it": Compare, the model before training next to the trained one, on the probe set
+    (clicked,) = panel.try_box.children
+    assert panel.error == "" and type(clicked).__name__ == "Compare" and clicked.text == "I loved it, it was great."
+    assert [c["name"] for c in clicked.columns] == ["before training", "after training"]
+    assert [s["name"] for s in clicked.summary] == ["before training", "after training"]
+    clicked.text = "It was fine."  # free input: typed in its box, run through both
+    clicked.run()
+    assert clicked.error == "" and clicked.runs == 2
+    compare = panel.try_it("What a wonderful evening.")
     assert panel.error == "" and panel.try_box.children == (compare,)
     before, after = compare.columns
     assert (before["name"], after["name"]) == ("before training", "after training")
+    pipes = compare.pipes  # the two columns' models: the kept copy, and the panel's trained model itself
+    assert pipes[0].model is panel._model_before and pipes[1].model is panel.model
     assert after["note"] == after["marks"]["note"]  # marked against the model before training
     changed = {k: (panel._model_before.state_dict()[k] != v).any().item() for k, v in panel.model.state_dict().items()}
     assert any(changed.values()) and compare.summary[0]["n"] == 2  # trained weights vs a kept copy; the probe set

@@ -85,10 +85,13 @@ def spans_html(text: str, result: Sequence[dict[str, Any]], marks: dict[str, Any
     return body + listing
 
 
-def words_html(text: str, marks: dict[str, Any] | None) -> str:
-    """A text; against the reference: inserted/replacing words marked, the reference's removed words struck."""
+def words_html(text: str, marks: dict[str, Any] | None, score: float | None = None) -> str:
+    """A text; against the reference: inserted/replacing words marked, the reference's removed words struck.
+    `score`: the model's own score of its text (seq2seq: log-probability per token), under it."""
+    below = "" if score is None else (f'<div class="wb-cmp-score" title="the best beam\'s log-probability per token '
+                                      f'(higher: the model is surer of its output)">score {score:.3f}</div>')
     if not marks:
-        return f'<div class="wb-cmp-text">{_e(text)}</div>'
+        return f'<div class="wb-cmp-text">{_e(text)}</div>{below}'
     out = []
     for tag, ref_words, words in marks["ops"]:
         if tag == "equal":
@@ -99,7 +102,7 @@ def words_html(text: str, marks: dict[str, Any] | None) -> str:
         if words:
             out.append(f'<ins class="wb-cmp-ins" title="{"replaces" if ref_words else "not in"} the reference">'
                        f'{_e(" ".join(words))}</ins>')
-    return f'<div class="wb-cmp-text">{" ".join(out)}</div>'
+    return f'<div class="wb-cmp-text">{" ".join(out)}</div>{below}'
 
 
 BOX_COLORS = {"match": "#2ca02c", "relabel": "#9467bd", "extra": "#ff7f0e", "missing": "#d62728", "ref": "#1f77b4"}

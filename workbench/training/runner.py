@@ -114,9 +114,11 @@ class ThreadRunner:
         pass
 
 
-def _context() -> Any:
+def _context(modules: Sequence[str] = ()) -> Any:
+    """The forkserver context. Its server (started by the first run) imports torch and workbench once, with the
+    modules of the first run's model and tokenizer (`modules`), so that every worker starts with them loaded."""
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["workbench.training.worker"])  # torch + workbench, imported once in the server
+    ctx.set_forkserver_preload(["workbench.training.worker", *modules])  # no effect once the server runs
     return ctx
 
 
@@ -130,7 +132,8 @@ class ProcessRunner:
         self.probe_texts, self.max_length = list(probe_texts), max_length
         self.latest_probe: list[tuple[str, float]] | None = None
         self.pid: int | None = None
-        self._ctx = _context()
+        self._ctx = _context([path.partition(":")[0] for path in (_path_of(type(trainer.model)),
+                                                                  _path_of(type(trainer.processing_class))) if path])
         self._stop = self._ctx.Event()
         self._evaluate = self._ctx.Event()
         self._process: Any = None

@@ -22,9 +22,12 @@ from typing import Any
 # Imported here, at module level, so the forkserver that preloads this module holds them, ready to fork:
 # a worker starts in a fraction of a second instead of importing torch, datasets and the families again.
 import datasets  # noqa: F401  (load_from_disk)
+import multiprocessing.synchronize  # noqa: F401  (the Stop / Evaluate events)
+import safetensors.torch  # noqa: F401  (weights in and out)
 import torch
 
 from .. import auto  # noqa: F401  (the model families' registry)
+from .. import tokenizer  # noqa: F401  (the fast tokenizer every text run loads)
 from .arguments import TrainingArguments
 from .callbacks import TrainerCallback
 from .state import TrainerState
@@ -33,7 +36,9 @@ from .trainer import Trainer
 with torch.device("meta"):  # models are built on the meta device, whose first use imports torch's compiler
     torch.nn.Embedding(2, 2)  # machinery (seconds): once here, in the forkserver, not in every worker
 
-STEP_EVENT_INTERVAL = 0.05  # seconds between "step" events (log, eval and save events are never held back)
+# Seconds between "step" events (log, eval and save events are never held back): the cockpit redraws 4 times a
+# second, so more would only wake the notebook's process for nothing while the worker trains.
+STEP_EVENT_INTERVAL = 0.25
 
 
 def resolve(path: str) -> Any:
@@ -48,10 +53,9 @@ def resolve(path: str) -> Any:
 
 
 def compact(state: TrainerState) -> dict[str, Any]:
-    """The state without its log history (the history travels entry by entry)."""
-    data = dataclasses.asdict(state)
-    data.pop("log_history")
-    return data
+    """The state without its log history (the history travels entry by entry; copying it into every event would
+    make each one cost more as a long run goes on)."""
+    return {f.name: getattr(state, f.name) for f in dataclasses.fields(state) if f.name != "log_history"}
 
 
 class _Relay(TrainerCallback):
@@ -63,6 +67,7 @@ class _Relay(TrainerCallback):
         self.probe, self.tokenizer = probe, tokenizer
         self.last_step_event = 0.0
         self.last_parent_check = time.monotonic()
+        self.saved: tuple[int, str] | None = None  # (step, folder) of the last checkpoint written
 
     def _parent_gone(self) -> bool:
         now = time.monotonic()
@@ -103,6 +108,7 @@ class _Relay(TrainerCallback):
         self.events.put(("eval", compact(state), dict(metrics), probe))
 
     def on_save(self, state, trainer, checkpoint) -> None:
+        self.saved = (state.global_step, str(checkpoint))
         self.events.put(("save", compact(state), str(checkpoint)))
 
     def on_fit_end(self, state, trainer) -> None:
@@ -121,7 +127,7 @@ def main(spec: dict[str, Any], events: Any, stop: Any, evaluate: Any) -> None:
     """Train the run `spec` describes (see `ProcessRunner._spec`), sending events; weights back as safetensors."""
     torch.set_num_threads(spec["threads"])
     weights = None
-    trainer = None
+    trainer = relay = None
     try:
         folder = spec["folder"]
         model = resolve(spec["model_class"]).from_pretrained(folder)
@@ -137,11 +143,19 @@ def main(spec: dict[str, Any], events: Any, stop: Any, evaluate: Any) -> None:
     finally:
         if trainer is not None:
             try:
-                out = Path(spec["weights_out"])
-                trainer.model.save_pretrained(out)
-                weights = str(out)
+                weights = _weights_folder(trainer, relay, Path(spec["weights_out"]))
             except Exception as err:  # the run's own outcome was already sent; say the weights did not come back
                 events.put(("error", type(err).__name__, f"the trained weights could not be written: {err}", ""))
         events.put(("done", weights))
         events.close()
         events.join_thread()
+
+
+def _weights_folder(trainer: Trainer, relay: _Relay | None, out: Path) -> str:
+    """Where the parent reads the trained weights: the checkpoint just written at this very step when there is
+    one (a run that finishes or stops saves one: no second copy of the weights to write), else `out`."""
+    if relay is not None and relay.saved is not None and relay.saved[0] == trainer.state.global_step \
+            and Path(relay.saved[1]).is_dir():
+        return relay.saved[1]
+    trainer.model.save_pretrained(out)
+    return str(out)

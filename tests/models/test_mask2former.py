@@ -48,7 +48,7 @@ FAMILY = harness.Family(
 test_reference_checkpoint, _, test_fused_path = harness.standard_tests(FAMILY)
 
 
-@pytest.mark.parametrize("head", list(FAMILY.heads))
+@pytest.mark.parametrize("head", ["universal-segmentation"])  # the head holds the base model: one round trip
 def test_round_trip(tmp_path, head):
     """Our save loads in the reference with the same outputs. The reference 5.x reports one thing missing: the final
     norm of the whole SwinModel it wraps its backbone around, which the backbone never uses and hub checkpoints

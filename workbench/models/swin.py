@@ -263,7 +263,8 @@ class SwinLayer(nn.Module):
         B, _, C = x.shape
         ws, shift = self.layout(h, w, always_partition)
         y = self.layernorm_before(x).view(B, h, w, C)
-        y = F.pad(y, (0, 0, 0, (-w) % ws, 0, (-h) % ws))  # whole windows: zeros at the right and bottom
+        if h % ws or w % ws:
+            y = F.pad(y, (0, 0, 0, (-w) % ws, 0, (-h) % ws))  # whole windows: zeros at the right and bottom
         hp, wp = y.shape[1:3]
         mask = None
         if shift > 0:

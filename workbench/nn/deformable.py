@@ -31,7 +31,7 @@ def multi_scale_deformable_attention(value: torch.Tensor, shapes: list[tuple[int
         start += h * w_
         sampled = F.grid_sample(v, grids[:, :, level], mode="bilinear", padding_mode="zeros",
                                 align_corners=False)  # (B*H, D, Q, P)
-        part = torch.einsum("bdqp,bqp->bdq", sampled, w[:, :, level])  # the level's points, weighted and summed
+        part = (sampled * w[:, None, :, level]).sum(-1)  # the level's points weighted and summed: (B*H, D, Q)
         out = part if out is None else out + part
     return out.reshape(B, H * D, Q).transpose(1, 2)  # (B, Q, H*D)
 

@@ -75,6 +75,18 @@ def test_reference_checkpoint_matches(pair):
             assert_close(ours(image_embeddings=embeddings, **p), ref(image_embeddings=embeddings, **p))
 
 
+def test_global_attention_in_query_slices_equals_the_reference(pair, monkeypatch):
+    """Real images' global layers attend in slices of queries (their 64 x 64 grid); a slice of 24 of the tiny
+    model's 64 queries exercises that path, the last slice short."""
+    import workbench.models.sam as sam
+
+    monkeypatch.setattr(sam, "QUERY_CHUNK", 24)
+    ref, ours, _ = pair
+    pixels = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        torch.testing.assert_close(ours.get_image_embeddings(pixels), ref.get_image_embeddings(pixels), atol=1e-4, rtol=0)
+
+
 def test_round_trip_loads_in_the_reference(pair, tmp_path):
     ref, ours, _ = pair
     ours.save_pretrained(tmp_path)

@@ -144,3 +144,23 @@ def test_bad_prompts_and_options_name_the_problem(folder):
         ours(photo("rocket"), points_per_batch=0)
     with pytest.raises(InputError, match="pred_iou_thresh"):
         ours(photo("rocket"), pred_iou_thresh=2)
+
+
+def test_mask_resizing_equals_the_reference_chain_of_interpolations():
+    """Post-processing as two matmuls gives the logits of the reference's bilinear chain (1024 square, crop,
+    original size) and of one more bilinear resize to a display size: to float32 rounding of the exact chain (run
+    in float64 here; the reference's float32 chain rounds at each step, ~1e-4 on logits of this size)."""
+    import torch.nn.functional as F
+
+    from workbench.processors.sam import SamProcessor
+
+    processor = SamProcessor.from_dict({})  # sam-vit-base's defaults: longest edge 1024, padded to 1024 x 1024
+    logits = torch.randn(3, 256, 256, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 4
+    for original, reshaped, display in [((300, 451), (681, 1024), None), ((107, 160), (684, 1024), (50, 75)),
+                                        ((1024, 1024), (1024, 1024), (333, 333))]:
+        x = F.interpolate(logits[:, None], (1024, 1024), mode="bilinear", align_corners=False)
+        x = F.interpolate(x[..., : reshaped[0], : reshaped[1]], original, mode="bilinear", align_corners=False)
+        if display is not None:
+            x = F.interpolate(x, display, mode="bilinear", align_corners=False)
+        got = processor.post_process_masks(logits.float(), original, reshaped, binarize=False, output_size=display)
+        torch.testing.assert_close(got.double(), x[:, 0], atol=1e-5, rtol=0)

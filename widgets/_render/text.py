@@ -15,11 +15,12 @@ from . import figure_png
 
 # One colour per entity type (cycled); light enough that the text stays readable.
 PALETTE = ("#ffd166", "#8ecae6", "#b5e48c", "#f4a3c0", "#cdb4db", "#ffb570", "#a0e7e5", "#e9c46a")
+# the bar's track is translucent grey: it reads on light and dark themes (and in saved HTML without the theme's CSS)
 _BAR = ('<div class="wb-bar-row" style="display:flex;align-items:center;gap:6px;margin:2px 0" '
         'data-label="{label}" data-score="{score:.6f}">'
         '<span class="wb-bar-label" title="{label}" style="width:{lw}em;flex:none;text-align:right;font-family:monospace;'
         'overflow:hidden;text-overflow:ellipsis;white-space:nowrap">{label}</span>'
-        '<span style="flex:0 0 240px;background:#eee;height:14px;position:relative">'
+        '<span style="flex:0 0 240px;background:rgba(127,127,127,.2);height:14px;position:relative">'
         '<span class="wb-bar" style="position:absolute;left:0;top:0;bottom:0;width:{pct:.1f}%;background:{color}">'
         "</span></span>"
         '<span class="wb-bar-score" style="font-family:monospace">{score:.4f}</span></div>')

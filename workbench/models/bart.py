@@ -30,6 +30,7 @@ from ..nn.activations import get_activation
 from ..nn.attention import ProjectedAttention, additive_mask
 from ..nn.cache import KVCache
 from ..nn.hooks import HookPoint
+from ..nn.onednn import Linear, linear_act
 from ..outputs import Seq2SeqOutput
 from .encoder_decoder import (EncoderStates, causal_mask, encode_source, encoder_states, run_seq2seq, shift_right,
                               with_lm_loss)
@@ -91,14 +92,14 @@ class BartFeedForward(nn.Module):
     def __init__(self, config: BartConfig, ffn_dim: int) -> None:
         super().__init__()
         d = config.d_model
-        self.fc1 = nn.Linear(d, ffn_dim)
-        self.fc2 = nn.Linear(ffn_dim, d)
+        self.fc1 = Linear(d, ffn_dim)
+        self.fc2 = Linear(ffn_dim, d)
         self.final_layer_norm = nn.LayerNorm(d)
         self.act = get_activation(config.activation_function)
         self.dropout, self.activation_dropout = config.dropout, config.activation_dropout
 
     def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.dropout(self.act(self.fc1(x)), self.activation_dropout, self.training)
+        h = F.dropout(linear_act(x, self.fc1, self.act), self.activation_dropout, self.training)
         return self.final_layer_norm(x + F.dropout(self.fc2(h), self.dropout, self.training))
 
 
@@ -265,7 +266,7 @@ class BartForConditionalGeneration(BartPreTrainedModel):
     def __init__(self, config: BartConfig) -> None:
         super().__init__(config)
         self.model = BartModel(config)
-        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.lm_head = Linear(config.d_model, config.vocab_size, bias=False)
         # A fixed bias on the logits (zeros in the released checkpoints); a buffer, saved with the weights.
         self.register_buffer("final_logits_bias", torch.zeros(1, config.vocab_size))
 

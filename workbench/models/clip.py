@@ -26,6 +26,7 @@ from ..errors import InputError
 from ..nn.activations import get_activation
 from ..nn.attention import additive_mask, attend, causal_mask, fused_qkv
 from ..nn.hooks import HookPoint
+from ..nn.onednn import Linear, linear_act
 from ..outputs import BaseModelOutput, ModelOutput
 from .modeling import PreTrainedModel, as_tuple, collect_internals
 
@@ -185,10 +186,10 @@ class CLIPAttention(nn.Module):
         super().__init__()
         self.num_heads = config.num_attention_heads
         self.head_dim = config.hidden_size // config.num_attention_heads
-        self.q_proj = nn.Linear(config.hidden_size, config.hidden_size)
-        self.k_proj = nn.Linear(config.hidden_size, config.hidden_size)
-        self.v_proj = nn.Linear(config.hidden_size, config.hidden_size)
-        self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.q_proj = Linear(config.hidden_size, config.hidden_size)
+        self.k_proj = Linear(config.hidden_size, config.hidden_size)
+        self.v_proj = Linear(config.hidden_size, config.hidden_size)
+        self.out_proj = Linear(config.hidden_size, config.hidden_size)
         self.dropout_p = config.attention_dropout
         self.attn_probs = HookPoint()
 
@@ -205,12 +206,12 @@ class CLIPAttention(nn.Module):
 class CLIPMLP(nn.Module):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()
-        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
-        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.fc1 = Linear(config.hidden_size, config.intermediate_size)
+        self.fc2 = Linear(config.intermediate_size, config.hidden_size)
         self.act = get_activation(config.hidden_act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
+        return self.fc2(linear_act(x, self.fc1, self.act))
 
 
 class CLIPEncoderLayer(nn.Module):
@@ -372,8 +373,8 @@ class CLIPModel(CLIPPreTrainedModel):
         super().__init__(config)
         self.text_model = CLIPTextTransformer(config.text)
         self.vision_model = CLIPVisionTransformer(config.vision)
-        self.visual_projection = nn.Linear(config.vision.hidden_size, config.projection_dim, bias=False)
-        self.text_projection = nn.Linear(config.text.hidden_size, config.projection_dim, bias=False)
+        self.visual_projection = Linear(config.vision.hidden_size, config.projection_dim, bias=False)
+        self.text_projection = Linear(config.text.hidden_size, config.projection_dim, bias=False)
         self.logit_scale = nn.Parameter(torch.tensor(config.logit_scale_init_value))
 
     def get_text_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,

@@ -30,6 +30,7 @@ from ..errors import ConfigError, InputError, UnsupportedModelError
 from ..nn.activations import get_activation
 from ..nn.attention import additive_mask, attend
 from ..nn.hooks import HookPoint
+from ..nn.onednn import Linear, linear_act
 from ..nn.positions import sine_positions
 from ..outputs import ModelOutput, Tensors
 from .modeling import PreTrainedModel, as_tuple, collect_internals
@@ -302,6 +303,9 @@ class DetrConvEncoder(nn.Module):
         return self.spec.hidden_sizes[-1]
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        if pixel_values.device.type == "cpu":
+            # oneDNN's convolutions run ~1.4x faster on channels-last images (one reorder here, none per layer)
+            pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
         return self.model(pixel_values)
 
 
@@ -323,10 +327,10 @@ class DetrAttention(nn.Module):
     def __init__(self, dim: int, heads: int, dropout: float, hook_name: str = "attn_probs") -> None:
         super().__init__()
         self.heads, self.head_dim, self.dropout = heads, dim // heads, dropout
-        self.k_proj = nn.Linear(dim, dim)
-        self.v_proj = nn.Linear(dim, dim)
-        self.q_proj = nn.Linear(dim, dim)
-        self.out_proj = nn.Linear(dim, dim)
+        self.k_proj = Linear(dim, dim)
+        self.v_proj = Linear(dim, dim)
+        self.q_proj = Linear(dim, dim)
+        self.out_proj = Linear(dim, dim)
         self.hook_name = hook_name
         setattr(self, hook_name, HookPoint())
 
@@ -354,15 +358,15 @@ class DetrEncoderLayer(nn.Module):
         d, heads, ffn_dim = config.d_model, heads or config.encoder_attention_heads, ffn_dim or config.encoder_ffn_dim
         self.self_attn = DetrAttention(d, heads, config.attention_dropout)
         self.self_attn_layer_norm = nn.LayerNorm(d)
-        self.fc1 = nn.Linear(d, ffn_dim)
-        self.fc2 = nn.Linear(ffn_dim, d)
+        self.fc1 = Linear(d, ffn_dim)
+        self.fc2 = Linear(ffn_dim, d)
         self.final_layer_norm = nn.LayerNorm(d)
         self.act = get_activation(config.activation_function)
         self.dropout, self.activation_dropout = config.dropout, config.activation_dropout
         self.hidden_state = HookPoint()
 
     def ffn(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.dropout(self.act(self.fc1(x)), self.activation_dropout, self.training)
+        h = F.dropout(linear_act(x, self.fc1, self.act), self.activation_dropout, self.training)
         return F.dropout(self.fc2(h), self.dropout, self.training)
 
     def forward(self, x: torch.Tensor, pos: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -518,7 +522,7 @@ class DetrMLPPredictionHead(nn.Module):
     def __init__(self, dim: int, hidden: int, out: int, num_layers: int) -> None:
         super().__init__()
         sizes = [hidden] * (num_layers - 1)
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip([dim] + sizes, sizes + [out]))
+        self.layers = nn.ModuleList(Linear(a, b) for a, b in zip([dim] + sizes, sizes + [out]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for i, layer in enumerate(self.layers):
@@ -530,7 +534,7 @@ class DetrForObjectDetection(DetrPreTrainedModel):
     def __init__(self, config: DetrConfig) -> None:
         super().__init__(config)
         self.model = DetrModel(config)
-        self.class_labels_classifier = nn.Linear(config.d_model, config.num_labels + 1)  # + "no object"
+        self.class_labels_classifier = Linear(config.d_model, config.num_labels + 1)  # + "no object"
         self.bbox_predictor = DetrMLPPredictionHead(config.d_model, config.d_model, 4, num_layers=3)
 
     def forward(self, pixel_values: torch.Tensor, pixel_mask: torch.Tensor | None = None, labels: Any = None,

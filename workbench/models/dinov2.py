@@ -25,6 +25,7 @@ from ..nn.attention import attend, fused_qkv
 from ..nn.hooks import HookPoint
 from ..nn.layers import drop_path
 from ..nn.losses import sequence_classification_loss
+from ..nn.onednn import Linear, linear_act
 from ..outputs import BaseModelOutput, ImageClassifierOutput
 from .modeling import PreTrainedModel, as_tuple, collect_internals
 
@@ -125,9 +126,9 @@ class Dinov2SelfAttention(nn.Module):
         super().__init__()
         self.num_heads = config.num_attention_heads
         self.head_dim = config.hidden_size // config.num_attention_heads
-        self.query = nn.Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
-        self.key = nn.Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
-        self.value = nn.Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
+        self.query = Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
+        self.key = Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
+        self.value = Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
         self.dropout_p = config.attention_probs_dropout_prob
         self.attn_probs = HookPoint()
 
@@ -142,7 +143,7 @@ class Dinov2SelfAttention(nn.Module):
 class Dinov2SelfOutput(nn.Module):
     def __init__(self, config: Dinov2Config) -> None:
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dense = Linear(config.hidden_size, config.hidden_size)
 
 
 class Dinov2Attention(nn.Module):
@@ -162,12 +163,12 @@ class Dinov2MLP(nn.Module):
     def __init__(self, config: Dinov2Config) -> None:
         super().__init__()
         hidden = int(config.hidden_size * config.mlp_ratio)
-        self.fc1 = nn.Linear(config.hidden_size, hidden)
+        self.fc1 = Linear(config.hidden_size, hidden)
         self.act = get_activation(config.hidden_act)
-        self.fc2 = nn.Linear(hidden, config.hidden_size)
+        self.fc2 = Linear(hidden, config.hidden_size)
 
     def hidden(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.fc1(x))
+        return linear_act(x, self.fc1, self.act)
 
     @property
     def out(self) -> nn.Linear:
@@ -181,8 +182,8 @@ class Dinov2SwiGLUFFN(nn.Module):
         super().__init__()
         hidden = int(config.hidden_size * config.mlp_ratio)
         hidden = (int(hidden * 2 / 3) + 7) // 8 * 8
-        self.weights_in = nn.Linear(config.hidden_size, 2 * hidden)
-        self.weights_out = nn.Linear(hidden, config.hidden_size)
+        self.weights_in = Linear(config.hidden_size, 2 * hidden)
+        self.weights_out = Linear(hidden, config.hidden_size)
 
     def hidden(self, x: torch.Tensor) -> torch.Tensor:
         a, b = self.weights_in(x).chunk(2, dim=-1)
@@ -312,7 +313,7 @@ class Dinov2ForImageClassification(Dinov2PreTrainedModel):
     def __init__(self, config: Dinov2Config) -> None:
         super().__init__(config)
         self.dinov2 = Dinov2Model(config)
-        self.classifier = nn.Linear(config.hidden_size * 2, config.num_labels)  # [CLS] and the mean of the patches
+        self.classifier = Linear(config.hidden_size * 2, config.num_labels)  # [CLS] and the mean of the patches
 
     def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None, output_attentions: bool = False,
                 output_hidden_states: bool = False) -> ImageClassifierOutput:

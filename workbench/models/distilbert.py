@@ -10,6 +10,7 @@ from ..nn.activations import get_activation
 from ..nn.attention import Packing, attend, fused_qkv
 from ..nn.hooks import HookPoint
 from ..nn.losses import sequence_classification_loss, span_loss, token_loss
+from ..nn.onednn import Linear, linear_act
 from ..outputs import (
     BaseModelOutput,
     MaskedLMOutput,
@@ -80,10 +81,10 @@ class MultiHeadSelfAttention(nn.Module):
         super().__init__()
         self.n_heads = config.n_heads
         self.head_dim = config.dim // config.n_heads
-        self.q_lin = nn.Linear(config.dim, config.dim)
-        self.k_lin = nn.Linear(config.dim, config.dim)
-        self.v_lin = nn.Linear(config.dim, config.dim)
-        self.out_lin = nn.Linear(config.dim, config.dim)
+        self.q_lin = Linear(config.dim, config.dim)
+        self.k_lin = Linear(config.dim, config.dim)
+        self.v_lin = Linear(config.dim, config.dim)
+        self.out_lin = Linear(config.dim, config.dim)
         self.dropout_p = config.attention_dropout
         self.attn_probs = HookPoint()
 
@@ -101,13 +102,13 @@ class MultiHeadSelfAttention(nn.Module):
 class FFN(nn.Module):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()
-        self.lin1 = nn.Linear(config.dim, config.hidden_dim)
-        self.lin2 = nn.Linear(config.hidden_dim, config.dim)
+        self.lin1 = Linear(config.dim, config.hidden_dim)
+        self.lin2 = Linear(config.hidden_dim, config.dim)
         self.act = get_activation(config.activation)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.lin2(self.act(self.lin1(x))))
+        return self.dropout(self.lin2(linear_act(x, self.lin1, self.act)))
 
 
 class TransformerBlock(nn.Module):
@@ -179,9 +180,9 @@ class DistilBertForMaskedLM(DistilBertPreTrainedModel):
         super().__init__(config)
         self.act = get_activation(config.activation)
         self.distilbert = DistilBertModel(config)
-        self.vocab_transform = nn.Linear(config.dim, config.dim)
+        self.vocab_transform = Linear(config.dim, config.dim)
         self.vocab_layer_norm = nn.LayerNorm(config.dim, eps=LN_EPS)
-        self.vocab_projector = nn.Linear(config.dim, config.vocab_size)
+        self.vocab_projector = Linear(config.dim, config.vocab_size)
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None,
                 labels: torch.Tensor | None = None, output_attentions: bool = False, output_hidden_states: bool = False,
@@ -199,8 +200,8 @@ class DistilBertForSequenceClassification(DistilBertPreTrainedModel):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.distilbert = DistilBertModel(config)
-        self.pre_classifier = nn.Linear(config.dim, config.dim)
-        self.classifier = nn.Linear(config.dim, config.num_labels)
+        self.pre_classifier = Linear(config.dim, config.dim)
+        self.classifier = Linear(config.dim, config.num_labels)
         self.dropout = nn.Dropout(config.seq_classif_dropout)
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None,
@@ -219,7 +220,7 @@ class DistilBertForTokenClassification(DistilBertPreTrainedModel):
         super().__init__(config)
         self.distilbert = DistilBertModel(config)
         self.dropout = nn.Dropout(config.dropout)
-        self.classifier = nn.Linear(config.dim, config.num_labels)
+        self.classifier = Linear(config.dim, config.num_labels)
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None,
                 labels: torch.Tensor | None = None, output_attentions: bool = False,
@@ -235,7 +236,7 @@ class DistilBertForQuestionAnswering(DistilBertPreTrainedModel):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.distilbert = DistilBertModel(config)
-        self.qa_outputs = nn.Linear(config.dim, config.num_labels)
+        self.qa_outputs = Linear(config.dim, config.num_labels)
         self.dropout = nn.Dropout(config.qa_dropout)
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None,

@@ -9,6 +9,7 @@ from torch.nn import functional as F
 from ..config import PretrainedConfig, config_dataclass
 from ..nn.activations import get_activation
 from ..nn.losses import sequence_classification_loss, span_loss, token_loss
+from ..nn.onednn import Linear
 from ..outputs import (
     MaskedLMOutput,
     PreTrainingOutput,
@@ -52,7 +53,7 @@ class ElectraModel(ElectraPreTrainedModel, BertModel):
     def __init__(self, config: PretrainedConfig, add_pooling_layer: bool = False) -> None:
         super().__init__(config, add_pooling_layer=False)  # ELECTRA checkpoints have no pooler
         if config.embedding_size != config.hidden_size:
-            self.embeddings_project = nn.Linear(config.embedding_size, config.hidden_size)
+            self.embeddings_project = Linear(config.embedding_size, config.hidden_size)
 
     def embed(self, input_ids, token_type_ids, position_ids, inputs_embeds) -> torch.Tensor:
         x = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
@@ -62,9 +63,9 @@ class ElectraModel(ElectraPreTrainedModel, BertModel):
 class ElectraDiscriminatorPredictions(nn.Module):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dense = Linear(config.hidden_size, config.hidden_size)
         self.act = get_activation(config.hidden_act)
-        self.dense_prediction = nn.Linear(config.hidden_size, 1)
+        self.dense_prediction = Linear(config.hidden_size, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dense_prediction(self.act(self.dense(x))).squeeze(-1)  # (B, T)
@@ -95,7 +96,7 @@ class ElectraGeneratorPredictions(nn.Module):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()
         self.LayerNorm = nn.LayerNorm(config.embedding_size, eps=config.layer_norm_eps)
-        self.dense = nn.Linear(config.hidden_size, config.embedding_size)
+        self.dense = Linear(config.hidden_size, config.embedding_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.LayerNorm(F.gelu(self.dense(x)))
@@ -110,7 +111,7 @@ class ElectraForMaskedLM(ElectraPreTrainedModel):
         super().__init__(config)
         self.electra = ElectraModel(config)
         self.generator_predictions = ElectraGeneratorPredictions(config)
-        self.generator_lm_head = nn.Linear(config.embedding_size, config.vocab_size)
+        self.generator_lm_head = Linear(config.embedding_size, config.vocab_size)
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
                 labels: torch.Tensor | None = None, output_attentions: bool = False, output_hidden_states: bool = False,
@@ -145,7 +146,7 @@ class ElectraForTokenClassification(ElectraPreTrainedModel):
         super().__init__(config)
         self.electra = ElectraModel(config)
         self.dropout = nn.Dropout(classifier_dropout(config))
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.classifier = Linear(config.hidden_size, config.num_labels)
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
                 labels: torch.Tensor | None = None, output_attentions: bool = False,
@@ -161,7 +162,7 @@ class ElectraForQuestionAnswering(ElectraPreTrainedModel):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.electra = ElectraModel(config)
-        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
+        self.qa_outputs = Linear(config.hidden_size, config.num_labels)
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
                 start_positions: torch.Tensor | None = None, end_positions: torch.Tensor | None = None,

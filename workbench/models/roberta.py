@@ -8,6 +8,7 @@ from torch.nn import functional as F
 
 from ..config import PretrainedConfig, config_dataclass
 from ..nn.losses import sequence_classification_loss, span_loss, token_loss
+from ..nn.onednn import Linear
 from ..outputs import MaskedLMOutput, QuestionAnsweringModelOutput, SequenceClassifierOutput, TokenClassifierOutput
 from .bert import BertConfig, BertEmbeddings, BertModel, classifier_dropout, select_positions
 from .modeling import PreTrainedModel
@@ -55,9 +56,9 @@ class RobertaModel(RobertaPreTrainedModel, BertModel):
 class RobertaLMHead(nn.Module):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dense = Linear(config.hidden_size, config.hidden_size)
         self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=False)  # tied to word embeddings
+        self.decoder = Linear(config.hidden_size, config.vocab_size, bias=False)  # tied to word embeddings
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -72,9 +73,9 @@ class RobertaClassificationHead(nn.Module):
 
     def __init__(self, config: PretrainedConfig, activation=torch.tanh) -> None:
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dense = Linear(config.hidden_size, config.hidden_size)
         self.dropout = nn.Dropout(classifier_dropout(config))
-        self.out_proj = nn.Linear(config.hidden_size, config.num_labels)
+        self.out_proj = Linear(config.hidden_size, config.num_labels)
         self.activation = activation
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -129,7 +130,7 @@ class RobertaForTokenClassification(RobertaPreTrainedModel):
         super().__init__(config)
         self.roberta = RobertaModel(config, add_pooling_layer=False)
         self.dropout = nn.Dropout(classifier_dropout(config))
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.classifier = Linear(config.hidden_size, config.num_labels)
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
                 labels: torch.Tensor | None = None, output_attentions: bool = False,
@@ -147,7 +148,7 @@ class RobertaForQuestionAnswering(RobertaPreTrainedModel):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.roberta = RobertaModel(config, add_pooling_layer=False)
-        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
+        self.qa_outputs = Linear(config.hidden_size, config.num_labels)
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
                 start_positions: torch.Tensor | None = None, end_positions: torch.Tensor | None = None,

@@ -30,6 +30,7 @@ from ..errors import ConfigError, InputError
 from ..nn.activations import get_activation
 from ..nn.attention import attend
 from ..nn.hooks import HookPoint
+from ..nn.onednn import Linear, linear_act
 from ..outputs import ModelOutput, Tensors
 from .clip import sub_config
 from .modeling import PreTrainedModel, as_tuple, collect_internals
@@ -151,12 +152,12 @@ def channels_first_norm(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
 class SamMLPBlock(nn.Module):
     def __init__(self, hidden_size: int, mlp_dim: int, act: str) -> None:
         super().__init__()
-        self.lin1 = nn.Linear(hidden_size, mlp_dim)
-        self.lin2 = nn.Linear(mlp_dim, hidden_size)
+        self.lin1 = Linear(hidden_size, mlp_dim)
+        self.lin2 = Linear(mlp_dim, hidden_size)
         self.act = get_activation(act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.lin2(self.act(self.lin1(x)))
+        return self.lin2(linear_act(x, self.lin1, self.act))
 
 
 class SamPositionalEmbedding(nn.Module):
@@ -199,6 +200,9 @@ def relative_table(size: int, table: torch.Tensor) -> torch.Tensor:
     return table[offsets]
 
 
+QUERY_CHUNK = 256  # queries per attention call in the global layers (see SamVisionAttention.forward)
+
+
 class SamVisionAttention(nn.Module):
     """Attention over one grid (a window or the whole image) with a decomposed relative-position bias."""
 
@@ -209,8 +213,8 @@ class SamVisionAttention(nn.Module):
         head_dim = config.hidden_size // config.num_attention_heads
         self.scale = head_dim ** -0.5
         self.dropout_p = config.attention_dropout
-        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=config.qkv_bias)
-        self.proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.qkv = Linear(config.hidden_size, 3 * config.hidden_size, bias=config.qkv_bias)
+        self.proj = Linear(config.hidden_size, config.hidden_size)
         self.use_rel_pos = config.use_rel_pos
         if self.use_rel_pos:
             self.rel_pos_h = nn.Parameter(torch.zeros(2 * side - 1, head_dim))
@@ -221,21 +225,26 @@ class SamVisionAttention(nn.Module):
         B, h, w, C = x.shape
         # (B, h, w, 3C) -> 3 x (B, H, h*w, D)
         q, k, v = self.qkv(x).reshape(B, h * w, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
-        if self.use_rel_pos:
-            # Fold the bias into q.k: q' = [scale q, q.Rh(row, kr), q.Rw(col, kc)], k' = [k, onehot(kr), onehot(kc)].
-            grid = q.reshape(B, self.num_heads, h, w, -1)
-            rel_h = torch.einsum("bnhwc,hkc->bnhwk", grid, relative_table(h, self.rel_pos_h))  # (B, H, h, w, h)
-            rel_w = torch.einsum("bnhwc,wkc->bnhwk", grid, relative_table(w, self.rel_pos_w))  # (B, H, h, w, w)
-            q = torch.cat([q * self.scale, rel_h.reshape(B, self.num_heads, h * w, h),
-                           rel_w.reshape(B, self.num_heads, h * w, w)], dim=-1)
-            rows = F.one_hot(torch.arange(h, device=x.device).repeat_interleave(w), h).to(k.dtype)  # (h*w, h)
-            cols = F.one_hot(torch.arange(w, device=x.device).repeat(h), w).to(k.dtype)  # (h*w, w)
-            k = torch.cat([k, rows.expand(B, self.num_heads, -1, -1), cols.expand(B, self.num_heads, -1, -1)], dim=-1)
-            scale = 1.0
+        dropout_p = self.dropout_p if self.training else 0.0
+        if not self.use_rel_pos:
+            y = attend(q, k, v, None, scale=self.scale, dropout_p=dropout_p, probs_hook=self.attn_probs)
+            return self.proj(y.transpose(1, 2).reshape(B, h, w, C))
+        grid = q.reshape(B, self.num_heads, h, w, -1)
+        rel_h = torch.einsum("bnhwc,hkc->bnhwk", grid, relative_table(h, self.rel_pos_h)).reshape(B, self.num_heads, h * w, h)
+        rel_w = torch.einsum("bnhwc,wkc->bnhwk", grid, relative_table(w, self.rel_pos_w)).reshape(B, self.num_heads, h * w, w)
+
+        def bias(rows: slice) -> torch.Tensor:  # (B, H, rows, h*w): query's row offset to the key's row + column offset
+            return (rel_h[:, :, rows, :, None] + rel_w[:, :, rows, None, :]).flatten(-2)
+
+        if self.attn_probs.active or self.training or h * w <= QUERY_CHUNK:
+            y = attend(q, k, v, bias(slice(None)), scale=self.scale, dropout_p=dropout_p, probs_hook=self.attn_probs)
         else:
-            scale = self.scale
-        y = attend(q, k, v, None, scale=scale, dropout_p=self.dropout_p if self.training else 0.0,
-                   probs_hook=self.attn_probs)
+            # The global layers' bias is (H, 4096, 4096) floats (800 MB at 1024 x 1024): built a slice of queries at
+            # a time it stays in cache, and each slice still takes sdpa's fused path (twice as fast as one big mask).
+            y = torch.empty_like(q)
+            for start in range(0, h * w, QUERY_CHUNK):
+                rows = slice(start, start + QUERY_CHUNK)
+                y[:, :, rows] = attend(q[:, :, rows], k, v, bias(rows), scale=self.scale)
         return self.proj(y.transpose(1, 2).reshape(B, h, w, C))
 
 
@@ -399,10 +408,10 @@ class SamAttention(nn.Module):
             raise ConfigError(f"mask_decoder_config: {inner} (hidden_size / downsample rate) is not divisible by "
                               f"num_attention_heads = {config.num_attention_heads}.")
         self.num_heads = config.num_attention_heads
-        self.q_proj = nn.Linear(config.hidden_size, inner)
-        self.k_proj = nn.Linear(config.hidden_size, inner)
-        self.v_proj = nn.Linear(config.hidden_size, inner)
-        self.out_proj = nn.Linear(inner, config.hidden_size)
+        self.q_proj = Linear(config.hidden_size, inner)
+        self.k_proj = Linear(config.hidden_size, inner)
+        self.v_proj = Linear(config.hidden_size, inner)
+        self.out_proj = Linear(inner, config.hidden_size)
         self.attn_probs = HookPoint()
 
     def heads(self, x: torch.Tensor) -> torch.Tensor:
@@ -468,9 +477,9 @@ class SamTwoWayTransformer(nn.Module):
 class SamFeedForward(nn.Module):
     def __init__(self, input_dim: int, hidden_dim: int, output_dim: int, num_layers: int) -> None:
         super().__init__()
-        self.proj_in = nn.Linear(input_dim, hidden_dim)
-        self.layers = nn.ModuleList(nn.Linear(hidden_dim, hidden_dim) for _ in range(num_layers - 2))
-        self.proj_out = nn.Linear(hidden_dim, output_dim)
+        self.proj_in = Linear(input_dim, hidden_dim)
+        self.layers = nn.ModuleList(Linear(hidden_dim, hidden_dim) for _ in range(num_layers - 2))
+        self.proj_out = Linear(hidden_dim, output_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.proj_in(x))

@@ -25,6 +25,7 @@ from ..nn.attention import attend, fused_qkv
 from ..nn.hooks import HookPoint
 from ..nn.layers import drop_path
 from ..nn.losses import sequence_classification_loss
+from ..nn.onednn import Linear
 from ..outputs import BaseModelOutput, ImageClassifierOutput, SemanticSegmenterOutput
 from .modeling import PreTrainedModel, as_tuple, collect_internals
 
@@ -93,9 +94,9 @@ class SegformerEfficientSelfAttention(nn.Module):
     def __init__(self, config: SegformerConfig, hidden_size: int, num_heads: int, sr_ratio: int) -> None:
         super().__init__()
         self.num_heads, self.head_dim = num_heads, hidden_size // num_heads
-        self.query = nn.Linear(hidden_size, hidden_size)
-        self.key = nn.Linear(hidden_size, hidden_size)
-        self.value = nn.Linear(hidden_size, hidden_size)
+        self.query = Linear(hidden_size, hidden_size)
+        self.key = Linear(hidden_size, hidden_size)
+        self.value = Linear(hidden_size, hidden_size)
         self.sr_ratio = sr_ratio
         if sr_ratio > 1:
             self.sr = nn.Conv2d(hidden_size, hidden_size, kernel_size=sr_ratio, stride=sr_ratio)
@@ -122,7 +123,7 @@ class SegformerEfficientSelfAttention(nn.Module):
 class SegformerSelfOutput(nn.Module):
     def __init__(self, config: SegformerConfig, hidden_size: int) -> None:
         super().__init__()
-        self.dense = nn.Linear(hidden_size, hidden_size)
+        self.dense = Linear(hidden_size, hidden_size)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -154,10 +155,10 @@ class SegformerDWConv(nn.Module):
 class SegformerMixFFN(nn.Module):
     def __init__(self, config: SegformerConfig, dim: int, hidden: int) -> None:
         super().__init__()
-        self.dense1 = nn.Linear(dim, hidden)
+        self.dense1 = Linear(dim, hidden)
         self.dwconv = SegformerDWConv(hidden)
         self.act = get_activation(config.hidden_act)
-        self.dense2 = nn.Linear(hidden, dim)
+        self.dense2 = Linear(hidden, dim)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -255,7 +256,7 @@ class SegformerForImageClassification(SegformerPreTrainedModel):
     def __init__(self, config: SegformerConfig) -> None:
         super().__init__(config)
         self.segformer = SegformerModel(config)
-        self.classifier = nn.Linear(config.hidden_sizes[-1], config.num_labels)
+        self.classifier = Linear(config.hidden_sizes[-1], config.num_labels)
 
     def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None, output_attentions: bool = False,
                 output_hidden_states: bool = False) -> ImageClassifierOutput:
@@ -272,7 +273,7 @@ class SegformerMLP(nn.Module):
 
     def __init__(self, input_dim: int, dim: int) -> None:
         super().__init__()
-        self.proj = nn.Linear(input_dim, dim)
+        self.proj = Linear(input_dim, dim)
 
 
 class SegformerDecodeHead(nn.Module):

@@ -22,6 +22,7 @@ from torch import nn
 from ..config import PretrainedConfig, config_dataclass
 from ..nn.attention import attend
 from ..nn.hooks import HookPoint
+from ..nn.onednn import Linear
 from ..outputs import BaseModelOutput
 from .clip import (CLIPEncoder, CLIPMLP, CLIPTextConfig, CLIPTextTransformer, CLIPVisionConfig, ImageTextOutput,
                    check_pixels, interpolate_positions, normalized, sub_config)
@@ -112,7 +113,7 @@ class SiglipProbeAttention(nn.Module):
         self.num_heads = config.num_attention_heads
         self.in_proj_weight = nn.Parameter(torch.empty(3 * c, c))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * c))
-        self.out_proj = nn.Linear(c, c)
+        self.out_proj = Linear(c, c)
         self.probe_probs = HookPoint()
 
     def forward(self, query: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -165,7 +166,7 @@ class SiglipTextTransformer(CLIPTextTransformer):
 
     def __init__(self, config: SiglipTextConfig) -> None:
         super().__init__(config, causal=False, pooling="last")
-        self.head = nn.Linear(config.hidden_size, config.projection_size)
+        self.head = Linear(config.hidden_size, config.projection_size)
 
     def forward(self, *args: Any, **kwargs: Any) -> BaseModelOutput:
         out = super().forward(*args, **kwargs)

@@ -34,6 +34,7 @@ from ..nn.activations import get_activation
 from ..nn.attention import additive_mask, attend
 from ..nn.cache import KVCache
 from ..nn.hooks import HookPoint
+from ..nn.onednn import Linear, linear_act
 from ..outputs import Seq2SeqOutput
 from .encoder_decoder import (EncoderStates, causal_mask, encode_source, encoder_states, run_seq2seq, shift_right,
                               with_lm_loss)
@@ -145,10 +146,10 @@ class T5Attention(nn.Module):
         super().__init__()
         self.heads, self.head_dim = config.num_heads, config.d_kv
         inner = self.heads * self.head_dim
-        self.q = nn.Linear(config.d_model, inner, bias=False)
-        self.k = nn.Linear(config.d_model, inner, bias=False)
-        self.v = nn.Linear(config.d_model, inner, bias=False)
-        self.o = nn.Linear(inner, config.d_model, bias=False)
+        self.q = Linear(config.d_model, inner, bias=False)
+        self.k = Linear(config.d_model, inner, bias=False)
+        self.v = Linear(config.d_model, inner, bias=False)
+        self.o = Linear(inner, config.d_model, bias=False)
         self.dropout = config.dropout_rate
         if relative_bias:
             self.relative_attention_bias = nn.Embedding(config.relative_attention_num_buckets, self.heads)
@@ -188,21 +189,21 @@ class T5LayerCrossAttention(nn.Module):
 class T5DenseActDense(nn.Module):
     def __init__(self, config: T5Config) -> None:
         super().__init__()
-        self.wi = nn.Linear(config.d_model, config.d_ff, bias=False)
-        self.wo = nn.Linear(config.d_ff, config.d_model, bias=False)
+        self.wi = Linear(config.d_model, config.d_ff, bias=False)
+        self.wo = Linear(config.d_ff, config.d_model, bias=False)
         self.act = get_activation(config.dense_act_fn)
         self.dropout = config.dropout_rate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.wo(F.dropout(self.act(self.wi(x)), self.dropout, self.training))
+        return self.wo(F.dropout(linear_act(x, self.wi, self.act), self.dropout, self.training))
 
 
 class T5DenseGatedActDense(nn.Module):
     def __init__(self, config: T5Config) -> None:
         super().__init__()
-        self.wi_0 = nn.Linear(config.d_model, config.d_ff, bias=False)
-        self.wi_1 = nn.Linear(config.d_model, config.d_ff, bias=False)
-        self.wo = nn.Linear(config.d_ff, config.d_model, bias=False)
+        self.wi_0 = Linear(config.d_model, config.d_ff, bias=False)
+        self.wi_1 = Linear(config.d_model, config.d_ff, bias=False)
+        self.wo = Linear(config.d_ff, config.d_model, bias=False)
         self.act = get_activation(config.dense_act_fn)
         self.dropout = config.dropout_rate
 
@@ -390,7 +391,7 @@ class T5ForConditionalGeneration(T5PreTrainedModel):
     def __init__(self, config: T5Config) -> None:
         super().__init__(config)
         self._build_stacks(config)
-        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.lm_head = Linear(config.d_model, config.vocab_size, bias=False)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         if self.config.rescale_output:  # the tied head reads the embedding matrix: T5 scales its input down first

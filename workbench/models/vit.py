@@ -21,6 +21,7 @@ from ..nn.activations import get_activation
 from ..nn.attention import attend, fused_qkv
 from ..nn.hooks import HookPoint
 from ..nn.losses import sequence_classification_loss
+from ..nn.onednn import Linear, linear_act
 from ..outputs import BaseModelOutput, ImageClassifierOutput
 from .modeling import PreTrainedModel, as_tuple, collect_internals, hooks_active
 
@@ -105,9 +106,9 @@ class ViTSelfAttention(nn.Module):
         super().__init__()
         self.num_heads = config.num_attention_heads
         self.head_dim = config.hidden_size // config.num_attention_heads
-        self.query = nn.Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
-        self.key = nn.Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
-        self.value = nn.Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
+        self.query = Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
+        self.key = Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
+        self.value = Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
         self.dropout_p = config.attention_probs_dropout_prob
         self.attn_probs = HookPoint()
 
@@ -130,7 +131,7 @@ class ViTSelfAttention(nn.Module):
 class ViTSelfOutput(nn.Module):
     def __init__(self, config: ViTConfig) -> None:
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dense = Linear(config.hidden_size, config.hidden_size)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -150,17 +151,17 @@ class ViTAttention(nn.Module):
 class ViTIntermediate(nn.Module):
     def __init__(self, config: ViTConfig) -> None:
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.dense = Linear(config.hidden_size, config.intermediate_size)
         self.act = get_activation(config.hidden_act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.dense(x))
+        return linear_act(x, self.dense, self.act)
 
 
 class ViTOutput(nn.Module):
     def __init__(self, config: ViTConfig) -> None:
         super().__init__()
-        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.dense = Linear(config.intermediate_size, config.hidden_size)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, h: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
@@ -202,7 +203,7 @@ class ViTEncoder(nn.Module):
 class ViTPooler(nn.Module):
     def __init__(self, config: ViTConfig) -> None:
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.pooler_output_size or config.hidden_size)
+        self.dense = Linear(config.hidden_size, config.pooler_output_size or config.hidden_size)
         self.act = get_activation(config.pooler_act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -258,7 +259,7 @@ class ViTForImageClassification(ViTPreTrainedModel):
     def __init__(self, config: ViTConfig) -> None:
         super().__init__(config)
         self.vit = ViTModel(config, add_pooling_layer=False)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.classifier = Linear(config.hidden_size, config.num_labels)
 
     def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None,
                 interpolate_pos_encoding: bool = False, output_attentions: bool = False,

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from .hooks import HookPoint
+from .onednn import dense
 
 
 def attend(
@@ -110,9 +111,7 @@ class Packing:
 
 def fused_qkv(x: torch.Tensor, q: torch.nn.Linear, k: torch.nn.Linear, v: torch.nn.Linear) -> torch.Tensor:
     """One matmul for three projections (the checkpoint keeps them separate; we only fuse at run time)."""
-    weight = torch.cat([q.weight, k.weight, v.weight])
-    bias = torch.cat([q.bias, k.bias, v.bias]) if q.bias is not None else None
-    return F.linear(x, weight, bias)
+    return dense(x, q, k, v)
 
 
 def causal_mask(attention_mask: torch.Tensor | None, past: int, t: int, dtype: torch.dtype,

@@ -13,9 +13,13 @@ stay `nn.Linear` / `nn.Conv1d`, the path is chosen per call.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .activations import gelu_tanh
 
 _ONEDNN: bool | None = None  # probed on first use
 
@@ -31,7 +35,13 @@ def _onednn_available() -> bool:
     return _ONEDNN
 
 
-def _fast_path(x: torch.Tensor, weight: torch.Tensor) -> bool:
+MIN_ROWS = 32  # below this (a decoder's step, a few prompt tokens) MKL's matmul is as fast and, single-threaded
+# for the smallest shapes, does not wait for a second core on a busy machine
+
+
+def _fast_path(x: torch.Tensor, weight: torch.Tensor, *, matmul: bool = True) -> bool:
+    if matmul and x.numel() < MIN_ROWS * x.shape[-1]:
+        return False
     return (x.device.type == "cpu" and x.dtype == torch.float32 and weight.dtype == torch.float32
             and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)) and _onednn_available())
 
@@ -49,10 +59,22 @@ def dense(x: torch.Tensor, *layers: nn.Linear, gelu: bool = False) -> torch.Tens
     return F.gelu(y) if gelu else y
 
 
+_POST_OPS = {F.gelu: ("gelu", "none"), gelu_tanh: ("gelu", "tanh"), F.relu: ("relu", "")}  # oneDNN's names
+
+
+def linear_act(x: torch.Tensor, layer: nn.Linear, act: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """`act(layer(x))`, the activation applied inside oneDNN's matmul when it is one oneDNN knows (GELU, its tanh
+    form, ReLU): one pass over the activations instead of two."""
+    post = _POST_OPS.get(act)
+    if post is not None and _fast_path(x, layer.weight):
+        return torch.ops.mkldnn._linear_pointwise(x, layer.weight, layer.bias, post[0], [], post[1])
+    return act(layer(x))
+
+
 def conv1d(x: torch.Tensor, conv: nn.Conv1d, *, weight: torch.Tensor | None = None, gelu: bool = False) -> torch.Tensor:
     """`conv(x)` (B, C, T), optionally followed by exact GELU; `weight` replaces the module's (weight norm)."""
     weight = conv.weight if weight is None else weight
-    if _fast_path(x, weight) and isinstance(conv.padding, tuple):
+    if _fast_path(x, weight, matmul=False) and isinstance(conv.padding, tuple):
         # oneDNN convolves images: a 1-D signal is an image one pixel high
         y = torch.ops.mkldnn._convolution_pointwise(
             x.unsqueeze(2), weight.unsqueeze(2), conv.bias, [0, conv.padding[0]], [1, conv.stride[0]],
@@ -60,3 +82,15 @@ def conv1d(x: torch.Tensor, conv: nn.Conv1d, *, weight: torch.Tensor | None = No
         return y.squeeze(2)
     y = F.conv1d(x, weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
     return F.gelu(y) if gelu else y
+
+
+class Linear(nn.Linear):
+    """`nn.Linear` (same parameters, same checkpoint keys) whose float32 CPU inference goes through oneDNN.
+
+    On this project's 2-core AMD Zen 4 CI machine oneDNN's matmul runs the shapes of vision and text encoders
+    (hundreds of rows and up, 384-3072 wide) 1.4-1.7x faster than MKL's sgemm behind `F.linear`, and these layers
+    are ~90% of an encoder's time. Training, other dtypes and other devices take `F.linear` as before.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return dense(x, self)

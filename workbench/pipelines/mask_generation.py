@@ -103,10 +103,8 @@ class MaskGenerationPipeline(ImagePipeline):
         with torch.inference_mode():
             out = self.model(image_embeddings=embedded.embeddings, multimask_output=multimask_output, **inputs)
             low = out.pred_masks[0, 0]  # (M, 256, 256)
-            full = self.processor.post_process_masks(low[None], embedded.size, embedded.reshaped, binarize=False)[0]
-            if output_size is not None and tuple(output_size) != tuple(embedded.size):
-                full = torch.nn.functional.interpolate(full[None], tuple(output_size), mode="bilinear",
-                                                       align_corners=False)[0]
+            full = self.processor.post_process_masks(low, embedded.size, embedded.reshaped, binarize=False,
+                                                     output_size=output_size)
         return {"masks": (full > mask_threshold).cpu().numpy(), "scores": out.iou_scores[0, 0].float().cpu().tolist(),
                 "low_res": low.float().cpu().numpy()}
 

@@ -9,6 +9,8 @@ resized image (`scale_coordinates`). Boxes are (x0, y0, x1, y1).
 
 from __future__ import annotations
 
+import functools
+
 import itertools
 import math
 from collections.abc import Sequence
@@ -84,18 +86,41 @@ class SamProcessor:
 
     # -- masks -------------------------------------------------------------------------------------------
     def post_process_masks(self, masks: Any, original: tuple[int, int], reshaped: tuple[int, int], *,
-                           mask_threshold: float = 0.0, binarize: bool = True) -> Any:
+                           mask_threshold: float = 0.0, binarize: bool = True,
+                           output_size: tuple[int, int] | None = None) -> Any:
         """(..., 256, 256) mask logits of one image -> (..., height, width) in its original pixels: up to the padded
-        square, cropped to the resized image, resized to the original (bilinear both times), then `> threshold`."""
-        import torch.nn.functional as F
+        square, cropped to the resized image, resized to the original (bilinear both times), then `> threshold`.
+        `output_size` resizes once more (bilinear), to a display size.
 
+        Bilinear resizing is linear and separable, so the whole chain is one (height x 256) matrix down the rows and
+        one (width x 256) across the columns: two small matmuls per mask instead of resizing 1024 x 1024 maps (the
+        same values to float rounding; a click in the SegmentAnything panel spent most of its time here)."""
         lead = masks.shape[:-2]
-        x = masks.reshape(-1, 1, *masks.shape[-2:]) if masks.dim() != 4 else masks
-        x = F.interpolate(x, self.pad_size, mode="bilinear", align_corners=False)
-        x = x[..., : reshaped[0], : reshaped[1]]
-        x = F.interpolate(x, tuple(int(v) for v in original), mode="bilinear", align_corners=False)
-        x = x.reshape(*lead, *x.shape[-2:]) if masks.dim() != 4 else x
+        rows = _resize_chain(masks.shape[-2], self.pad_size[0], int(reshaped[0]), int(original[0]),
+                             None if output_size is None else int(output_size[0]))
+        cols = _resize_chain(masks.shape[-1], self.pad_size[1], int(reshaped[1]), int(original[1]),
+                             None if output_size is None else int(output_size[1]))
+        x = masks.reshape(-1, *masks.shape[-2:])
+        x = rows.to(x) @ x @ cols.to(x).T  # (N, height, width)
+        x = x.reshape(*lead, *x.shape[-2:])
         return x > mask_threshold if binarize else x
+
+
+@functools.lru_cache(maxsize=64)
+def _resize_chain(size: int, padded: int, cropped: int, original: int, display: int | None) -> Any:
+    """The (out, size) matrix of one axis: bilinear to `padded`, keep the first `cropped`, bilinear to `original`
+    (and to `display`), each as torch's F.interpolate(mode="bilinear", align_corners=False) along that axis."""
+    m = _linear_resize(size, padded)[:cropped] if cropped < padded else _linear_resize(size, padded)
+    m = _linear_resize(cropped, original) @ m
+    return _linear_resize(original, display) @ m if display is not None and display != original else m
+
+
+def _linear_resize(n: int, m: int) -> Any:
+    """(m, n): 1-D linear resizing of n samples to m, as torch's interpolate (half-pixel centres, edges clamped)."""
+    import torch
+    import torch.nn.functional as F
+
+    return F.interpolate(torch.eye(n, dtype=torch.float64)[:, None], size=m, mode="linear", align_corners=False)[:, 0].T
 
 
 # -- the automatic mask generator's pieces ---------------------------------------------------------------

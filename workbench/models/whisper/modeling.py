@@ -25,6 +25,7 @@ from ...nn.attention import ProjectedAttention
 from ...nn.cache import KVCache
 from ...nn.hooks import HookPoint
 from ...nn.losses import token_loss
+from ...nn.onednn import Linear, linear_act
 from ...outputs import Seq2SeqOutput
 from ..modeling import PreTrainedModel, as_tuple, collect_internals
 from . import decoding as rules
@@ -99,14 +100,14 @@ class WhisperFeedForward(nn.Module):
     def __init__(self, config: WhisperConfig, ffn_dim: int) -> None:
         super().__init__()
         d = config.d_model
-        self.fc1 = nn.Linear(d, ffn_dim)
-        self.fc2 = nn.Linear(ffn_dim, d)
+        self.fc1 = Linear(d, ffn_dim)
+        self.fc2 = Linear(ffn_dim, d)
         self.final_layer_norm = nn.LayerNorm(d)
         self.act = get_activation(config.activation_function)
         self.dropout = config.dropout
 
     def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.fc2(self.act(self.fc1(self.final_layer_norm(x))))
+        h = self.fc2(linear_act(self.final_layer_norm(x), self.fc1, self.act))
         return x + F.dropout(h, self.dropout, self.training)
 
 
@@ -287,7 +288,7 @@ class WhisperForConditionalGeneration(WhisperPreTrainedModel):
     def __init__(self, config: WhisperConfig) -> None:
         super().__init__(config)
         self.model = WhisperModel(config)
-        self.proj_out = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.proj_out = Linear(config.d_model, config.vocab_size, bias=False)
 
     def _stacks(self) -> tuple[WhisperEncoder, WhisperDecoder]:
         return self.model.encoder, self.model.decoder

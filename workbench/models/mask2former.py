@@ -32,6 +32,7 @@ from ..nn.activations import get_activation
 from ..nn.attention import attend
 from ..nn.deformable import multi_scale_deformable_attention, reference_points
 from ..nn.hooks import HookPoint
+from ..nn.onednn import Linear, dense, linear_act
 from ..nn.positions import sine_positions
 from ..outputs import UniversalSegmentationModelOutput, UniversalSegmentationOutput
 from .modeling import PreTrainedModel, as_tuple, collect_internals
@@ -111,10 +112,10 @@ class Mask2FormerPixelDecoderEncoderMultiscaleDeformableAttention(nn.Module):
     def __init__(self, dim: int, heads: int, levels: int = LEVELS, points: int = POINTS) -> None:
         super().__init__()
         self.n_heads, self.n_levels, self.n_points = heads, levels, points
-        self.sampling_offsets = nn.Linear(dim, heads * levels * points * 2)
-        self.attention_weights = nn.Linear(dim, heads * levels * points)
-        self.value_proj = nn.Linear(dim, dim)
-        self.output_proj = nn.Linear(dim, dim)
+        self.sampling_offsets = Linear(dim, heads * levels * points * 2)
+        self.attention_weights = Linear(dim, heads * levels * points)
+        self.value_proj = Linear(dim, dim)
+        self.output_proj = Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, pos: torch.Tensor, points: torch.Tensor, shapes: list[tuple[int, int]],
                 normalizer: torch.Tensor) -> torch.Tensor:
@@ -137,8 +138,8 @@ class Mask2FormerPixelDecoderEncoderLayer(nn.Module):
         d = config.feature_size
         self.self_attn = Mask2FormerPixelDecoderEncoderMultiscaleDeformableAttention(d, config.num_attention_heads)
         self.self_attn_layer_norm = nn.LayerNorm(d)
-        self.fc1 = nn.Linear(d, config.encoder_feedforward_dim)
-        self.fc2 = nn.Linear(config.encoder_feedforward_dim, d)
+        self.fc1 = Linear(d, config.encoder_feedforward_dim)
+        self.fc2 = Linear(config.encoder_feedforward_dim, d)
         self.final_layer_norm = nn.LayerNorm(d)
         self.dropout = config.dropout
 
@@ -146,7 +147,7 @@ class Mask2FormerPixelDecoderEncoderLayer(nn.Module):
                 normalizer: torch.Tensor) -> torch.Tensor:
         y = F.dropout(self.self_attn(x, pos, points, shapes, normalizer), self.dropout, self.training)
         x = self.self_attn_layer_norm(x + y)
-        y = F.dropout(F.relu(self.fc1(x)), self.dropout, self.training)
+        y = F.dropout(linear_act(x, self.fc1, F.relu), self.dropout, self.training)
         y = F.dropout(self.fc2(y), self.dropout, self.training)
         return self.final_layer_norm(x + y)
 
@@ -224,17 +225,16 @@ class Mask2FormerAttention(nn.Module):
     def __init__(self, dim: int, heads: int, dropout: float) -> None:
         super().__init__()
         self.heads, self.head_dim, self.dropout = heads, dim // heads, dropout
-        self.k_proj = nn.Linear(dim, dim)
-        self.v_proj = nn.Linear(dim, dim)
-        self.q_proj = nn.Linear(dim, dim)
-        self.out_proj = nn.Linear(dim, dim)
+        self.k_proj = Linear(dim, dim)
+        self.v_proj = Linear(dim, dim)
+        self.q_proj = Linear(dim, dim)
+        self.out_proj = Linear(dim, dim)
         self.attn_probs = HookPoint()
 
     def forward(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
         qk = x + pos
-        q, k = F.linear(qk, torch.cat([self.q_proj.weight, self.k_proj.weight]),
-                        torch.cat([self.q_proj.bias, self.k_proj.bias])).view(B, T, 2, self.heads, self.head_dim) \
+        q, k = dense(qk, self.q_proj, self.k_proj).view(B, T, 2, self.heads, self.head_dim) \
             .permute(2, 0, 3, 1, 4)  # 2 x (B, H, T, D)
         v = self.v_proj(x).view(B, T, self.heads, self.head_dim).transpose(1, 2)
         y = attend(q, k, v, None, dropout_p=self.dropout if self.training else 0.0, probs_hook=self.attn_probs)
@@ -250,7 +250,7 @@ class Mask2FormerMaskedAttention(nn.Module):
         self.heads, self.head_dim, self.dropout = heads, dim // heads, dropout
         self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
-        self.out_proj = nn.Linear(dim, dim)
+        self.out_proj = Linear(dim, dim)
         self.cross_attn_probs = HookPoint()
 
     def forward(self, q_in: torch.Tensor, k_in: torch.Tensor, v_in: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -276,9 +276,9 @@ class Mask2FormerMaskedAttentionDecoderLayer(nn.Module):
         self.self_attn_layer_norm = nn.LayerNorm(d)
         self.cross_attn = Mask2FormerMaskedAttention(d, heads, config.dropout)
         self.cross_attn_layer_norm = nn.LayerNorm(d)
-        self.fc1 = nn.Linear(d, config.dim_feedforward)
+        self.fc1 = Linear(d, config.dim_feedforward)
         self.act = get_activation(config.activation_function)
-        self.fc2 = nn.Linear(config.dim_feedforward, d)
+        self.fc2 = Linear(config.dim_feedforward, d)
         self.final_layer_norm = nn.LayerNorm(d)
         self.dropout = config.dropout
         self.hidden_state = HookPoint()
@@ -287,7 +287,7 @@ class Mask2FormerMaskedAttentionDecoderLayer(nn.Module):
                 mask: torch.Tensor) -> torch.Tensor:
         drop = lambda t: F.dropout(t, self.dropout, self.training)  # noqa: E731
         cross = lambda t: self.cross_attn(t + query_pos, memory + memory_pos, memory, mask)  # noqa: E731
-        mlp = lambda t: self.fc2(drop(self.act(self.fc1(t))))  # noqa: E731
+        mlp = lambda t: self.fc2(drop(linear_act(t, self.fc1, self.act)))  # noqa: E731
         if self.pre_norm:
             x = x + drop(cross(self.cross_attn_layer_norm(x)))
             x = x + drop(self.self_attn(self.self_attn_layer_norm(x), query_pos))
@@ -304,7 +304,7 @@ class Mask2FormerPredictionBlock(nn.Module):
 
     def __init__(self, cin: int, cout: int, activation: nn.Module) -> None:
         super().__init__()
-        self.add_module("0", nn.Linear(cin, cout))
+        self.add_module("0", Linear(cin, cout))
         self.add_module("1", activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -498,7 +498,7 @@ class Mask2FormerForUniversalSegmentation(Mask2FormerPreTrainedModel):
     def __init__(self, config: Mask2FormerConfig) -> None:
         super().__init__(config)
         self.model = Mask2FormerModel(config)
-        self.class_predictor = nn.Linear(config.hidden_dim, config.num_labels + 1)
+        self.class_predictor = Linear(config.hidden_dim, config.num_labels + 1)
         self.criterion = Mask2FormerLoss(config)
 
     def forward(self, pixel_values: torch.Tensor, mask_labels: Any = None, class_labels: Any = None,

@@ -27,6 +27,7 @@ from ..errors import ConfigError, InputError, UnsupportedModelError
 from ..nn.activations import get_activation
 from ..nn.attention import attend, fused_qkv
 from ..nn.hooks import HookPoint
+from ..nn.onednn import Linear, linear_act
 from ..nn.layers import drop_path
 from ..nn.losses import sequence_classification_loss
 from ..outputs import BaseModelOutput, ImageClassifierOutput
@@ -173,9 +174,9 @@ class SwinSelfAttention(nn.Module):
         ws = config.window_size
         self.window_size = ws
         self.num_heads, self.head_dim = heads, dim // heads
-        self.query = nn.Linear(dim, dim, bias=config.qkv_bias)
-        self.key = nn.Linear(dim, dim, bias=config.qkv_bias)
-        self.value = nn.Linear(dim, dim, bias=config.qkv_bias)
+        self.query = Linear(dim, dim, bias=config.qkv_bias)
+        self.key = Linear(dim, dim, bias=config.qkv_bias)
+        self.value = Linear(dim, dim, bias=config.qkv_bias)
         self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * ws - 1) ** 2, heads))
         self.dropout_p = config.attention_probs_dropout_prob
         self.attn_probs = HookPoint()
@@ -203,7 +204,7 @@ class SwinSelfAttention(nn.Module):
 class SwinSelfOutput(nn.Module):
     def __init__(self, config: SwinConfig, dim: int) -> None:
         super().__init__()
-        self.dense = nn.Linear(dim, dim)
+        self.dense = Linear(dim, dim)
         self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
 
 
@@ -220,17 +221,17 @@ class SwinAttention(nn.Module):
 class SwinIntermediate(nn.Module):
     def __init__(self, config: SwinConfig, dim: int) -> None:
         super().__init__()
-        self.dense = nn.Linear(dim, int(config.mlp_ratio * dim))
+        self.dense = Linear(dim, int(config.mlp_ratio * dim))
         self.act = get_activation(config.hidden_act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.dense(x))
+        return linear_act(x, self.dense, self.act)
 
 
 class SwinOutput(nn.Module):
     def __init__(self, config: SwinConfig, dim: int) -> None:
         super().__init__()
-        self.dense = nn.Linear(int(config.mlp_ratio * dim), dim)
+        self.dense = Linear(int(config.mlp_ratio * dim), dim)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -287,7 +288,7 @@ class SwinPatchMerging(nn.Module):
 
     def __init__(self, dim: int) -> None:
         super().__init__()
-        self.reduction = nn.Linear(4 * dim, 2 * dim, bias=False)
+        self.reduction = Linear(4 * dim, 2 * dim, bias=False)
         self.norm = nn.LayerNorm(4 * dim)
 
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -445,7 +446,7 @@ class SwinForImageClassification(SwinPreTrainedModel):
     def __init__(self, config: SwinConfig) -> None:
         super().__init__(config)
         self.swin = SwinModel(config)
-        self.classifier = nn.Linear(config.final_channels(), config.num_labels)
+        self.classifier = Linear(config.final_channels(), config.num_labels)
 
     def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None, output_attentions: bool = False,
                 output_hidden_states: bool = False) -> ImageClassifierOutput:

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import PretrainedConfig, config_dataclass
-from ..errors import ConfigError, InputError, UnsupportedModelError
+from ..errors import ConfigError, InputError
 from ..nn.activations import get_activation
 from ..nn.attention import attend, fused_qkv
 from ..nn.hooks import HookPoint
@@ -31,7 +31,7 @@ from ..nn.onednn import Linear, linear_act
 from ..nn.layers import drop_path
 from ..nn.losses import sequence_classification_loss
 from ..outputs import BaseModelOutput, ImageClassifierOutput
-from .modeling import PreTrainedModel, as_tuple, collect_internals
+from .modeling import PreTrainedModel, as_tuple, collect_internals, sub_config
 
 
 @config_dataclass
@@ -458,11 +458,7 @@ class SwinForImageClassification(SwinPreTrainedModel):
 
 def backbone_config(data: dict[str, Any] | None, **defaults: Any) -> SwinConfig:
     """A Swin backbone config from the dict a dense model's config.json holds (`backbone_config`)."""
-    data = dict(data or {})
-    if data.get("model_type", "swin") != "swin":
-        raise UnsupportedModelError(f"backbone model_type {data.get('model_type')!r} is not supported here; only "
-                                    "'swin' is.")
-    return SwinConfig.from_dict({**defaults, **data})
+    return sub_config(SwinConfig, data, **defaults)
 
 
 CONFIG = SwinConfig

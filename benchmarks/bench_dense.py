@@ -1,8 +1,9 @@
 """Segmentation and depth speed: pipelines vs the reference on the real shapes of
-nvidia/segformer-b0-finetuned-ade-512-512 and depth-anything/Depth-Anything-V2-Small-hf (random weights, the
-same on both sides), and the Segment panel's browser redraw.
+nvidia/segformer-b0-finetuned-ade-512-512, facebook/mask2former-swin-tiny-coco-panoptic (panoptic, on a 400x600
+photo resized to 384x576) and depth-anything/Depth-Anything-V2-Small-hf (random weights, the same on both sides),
+and the Segment panel's browser redraw.
 
-    python benchmarks/bench_dense.py [--quick] [--skip-models]
+    python benchmarks/bench_dense.py [--quick] [--skip-models] [--only mask2former]
 
 Prints per-image latency (one photo per call, median) for both libraries and their ratio, then the Segment
 panel's redraw in headless Chromium (segment.js alone with a stand-in widget model) on a 1024x768 label map of
@@ -32,11 +33,26 @@ SEGFORMER_PROCESSOR = {"image_processor_type": "SegformerImageProcessor", "do_no
 DEPTH_PROCESSOR = {"image_processor_type": "DPTImageProcessor", "do_normalize": True, "do_resize": True,
                    "do_rescale": True, "do_pad": False, "ensure_multiple_of": 14, "keep_aspect_ratio": True,
                    "resample": 3, "size": {"height": 518, "width": 518}, **IMAGENET}
+MASK2FORMER_PROCESSOR = {"image_processor_type": "Mask2FormerImageProcessor", "size": {"shortest_edge": 384, "longest_edge": 1333},
+                         "size_divisor": 32, "resample": 2, **IMAGENET}
+# facebook/mask2former-swin-tiny-coco-panoptic's config: Swin-T, the default pixel decoder and decoder, 133 classes
+SWIN_TINY = dict(model_type="swin", embed_dim=96, depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 24], window_size=7,
+                 drop_path_rate=0.3, out_features=["stage1", "stage2", "stage3", "stage4"])
 
 
-def checkpoints(tmp: Path) -> dict[str, Path]:
-    """Random-weight checkpoints with the real shapes, saved by the reference (its own layout and configs)."""
+def checkpoints(tmp: Path, only: str | None = None) -> dict[str, tuple[str, Path, str]]:
+    """Random-weight checkpoints with the real shapes, saved by the reference (its own layout and configs):
+    name -> (task, folder, photo)."""
     import transformers
+
+    torch.manual_seed(0)
+    m2f = transformers.Mask2FormerForUniversalSegmentation(transformers.Mask2FormerConfig(
+        backbone_config=SWIN_TINY, num_labels=133)).eval()
+    m2f.save_pretrained(tmp / "mask2former")
+    (tmp / "mask2former" / "preprocessor_config.json").write_text(json.dumps(MASK2FORMER_PROCESSOR))
+    found = {"mask2former": ("image-segmentation", tmp / "mask2former", "coffee")}
+    if only == "mask2former":
+        return found
 
     torch.manual_seed(0)
     seg = transformers.SegformerForSemanticSegmentation(transformers.SegformerConfig(
@@ -50,25 +66,26 @@ def checkpoints(tmp: Path) -> dict[str, Path]:
         fusion_hidden_size=64, head_hidden_size=32)).eval()
     depth.save_pretrained(tmp / "depth")
     (tmp / "depth" / "preprocessor_config.json").write_text(json.dumps(DEPTH_PROCESSOR))
-    return {"image-segmentation": tmp / "segformer", "depth-estimation": tmp / "depth"}
+    return {"segformer": ("image-segmentation", tmp / "segformer", "astronaut"),
+            "depth_anything": ("depth-estimation", tmp / "depth", "astronaut"), **found}
 
 
-def bench_pipelines(folders: dict[str, Path], quick: bool) -> None:
+def bench_pipelines(folders: dict[str, tuple[str, Path, str]], quick: bool) -> None:
     import transformers
 
     from widgets._gallery import sample_path
     from workbench import pipeline
 
-    photo = str(sample_path("astronaut"))  # 512x512: SegFormer's and Depth Anything's own sizes
     repeats = 3 if quick else 9
-    print(f"{'task':22} {'':10} {'ours':>10} {'reference':>10} {'ratio':>7}")
-    for task, folder in folders.items():
+    print(f"{'model':16} {'task':20} {'ours':>10} {'reference':>10} {'ratio':>7}")
+    for name, (task, folder, sample) in folders.items():
+        photo = str(sample_path(sample))  # astronaut 512x512: SegFormer's and Depth Anything's own sizes
         ours = pipeline(task, model=folder)
         ref = transformers.pipeline(task, model=str(folder))
         with torch.inference_mode():
             o1 = best_of(lambda: ours(photo), repeats, warmup=1)
             r1 = best_of(lambda: ref(photo), repeats, warmup=1)
-        print(f"{task:22} {'latency':10} {o1 * 1000:8.0f}ms {r1 * 1000:8.0f}ms {r1 / o1:6.2f}x")
+        print(f"{name:16} {task:20} {o1 * 1000:8.0f}ms {r1 * 1000:8.0f}ms {r1 / o1:6.2f}x")
 
 
 REDRAW_SCRIPT = """const w = 1024, h = 768, classes = 150;
@@ -126,13 +143,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--skip-models", action="store_true", help="only the browser redraw")
+    parser.add_argument("--only", choices=["mask2former"], help="only this model (no browser redraw)")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    bench_redraw()
+    if not args.only:
+        bench_redraw()
     if args.skip_models:
         return
     with tempfile.TemporaryDirectory() as tmp:
-        bench_pipelines(checkpoints(Path(tmp)), args.quick)
+        bench_pipelines(checkpoints(Path(tmp), args.only), args.quick)
 
 
 if __name__ == "__main__":

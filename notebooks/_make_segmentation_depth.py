@@ -9,7 +9,8 @@ md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
 cells = [
     md(
         "# Pixels: segmentation and depth\n\n"
-        "Semantic segmentation with SegFormer (`nvidia/segformer-b0-finetuned-ade-512-512`, 150 ADE20K classes) and "
+        "Semantic segmentation with SegFormer (`nvidia/segformer-b0-finetuned-ade-512-512`, 150 ADE20K classes), "
+        "panoptic segmentation with Mask2Former (`facebook/mask2former-swin-tiny-coco-panoptic`) and "
         "relative depth with Depth Anything V2 Small (`depth-anything/Depth-Anything-V2-Small-hf`, a DINOv2 backbone "
         "and a DPT head). When the real checkpoints are cached (the classroom pack prefetches them: "
         "`python -m workbench.prefetch --only 10_segmentation_depth`), they are used; offline without them, the panels "
@@ -48,6 +49,28 @@ cells = [
         "    mask = s[\"mask\"]\n"
         "    share = sum(mask.histogram()[255:]) / (mask.width * mask.height)\n"
         "    print(f\"{s['label']:>12}  {share:6.1%} of the photo\")"
+    ),
+    md(
+        "## Panoptic segmentation with Mask2Former\n\n"
+        "Mask2Former (`facebook/mask2former-swin-tiny-coco-panoptic`, 133 COCO classes) classifies *masks*: 100 "
+        "learned queries each propose a mask and a class. One forward pass serves three subtasks: **panoptic** (each "
+        "pixel to one segment, things counted one by one, stuff merged), **instance** (the confident objects, which "
+        "may overlap) and **semantic** (a class per pixel). The panel's subtask switch re-runs the post-processing."
+    ),
+    code(
+        "source, real = real_or_tiny(\"facebook/mask2former-swin-tiny-coco-panoptic\",\n"
+        "                            lambda: tiny_vision_model(\"universal-segmentation\"))\n"
+        "panoptic = (pipeline(\"image-segmentation\", model=source) if real\n"
+        "            else pipeline(\"image-segmentation\", model=source[0], processor=source[1]))\n"
+        "print(\"subtasks:\", panoptic.subtasks)\n"
+        "universal = Segment(model=panoptic)\n"
+        "universal.source.load_sample(\"coffee\")\n"
+        "universal"
+    ),
+    md("Panoptic segments as plain data: each has its own id, so two cups are two segments with one label:"),
+    code(
+        "for s in panoptic(str(sample_path(\"coffee\")), subtask=\"panoptic\"):\n"
+        "    print(f\"{s['label']:>12}  score {s['score']:.3f}\")"
     ),
     md(
         "## Depth\n\n"

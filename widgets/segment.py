@@ -6,8 +6,8 @@ not one PNG per mask) and the segments' labels, scores, areas and colours. Every
 in the browser (`static/segment.js`) with no kernel round trip: per-class show/hide from the colour legend, the
 opacity slider, hover (the segment's label, score and area %) and a click that isolates a segment. Choosing
 semantic / instance / panoptic for a mask-classifier model reruns the post-processing in the kernel (the menu
-shows only the subtasks a model offers: SegFormer, the one family here so far, has "semantic" alone; Mask2Former
-and OneFormer are not implemented yet).
+shows only the subtasks a model offers: SegFormer has "semantic" alone, Mask2Former panoptic, instance and
+semantic).
 
 Text-prompted segmenters (CLIPSeg) get a prompts box: type what to look for, comma separated ("a cat, a remote
 control"; Enter runs it). The kernel sends one heat map per prompt (`soft`, uint8 probabilities at display size,

@@ -31,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     "AutoModelForObjectDetection": "workbench.auto",
     "AutoModelForSemanticSegmentation": "workbench.auto",
     "AutoModelForUniversalSegmentation": "workbench.auto",
+    "AutoBackbone": "workbench.auto",
     "AutoModelForDepthEstimation": "workbench.auto",
     "AutoModelForZeroShotImageClassification": "workbench.auto",
     "AutoModelForZeroShotObjectDetection": "workbench.auto",

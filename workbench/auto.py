@@ -123,10 +123,15 @@ class AutoModelForSemanticSegmentation(_AutoModel):
 
 
 class AutoModelForUniversalSegmentation(_AutoModel):
-    """Mask classification: semantic, instance and panoptic segments from one model. No family here registers
-    this head yet (Mask2Former and OneFormer are not implemented); the name keeps the reference's API."""
+    """Mask classification: semantic, instance and panoptic segments from one model (Mask2Former)."""
 
     task = "universal-segmentation"
+
+
+class AutoBackbone(_AutoModel):
+    """A vision body's feature maps at several strides (Swin, DINOv2): what dense heads read."""
+
+    task = "backbone"
 
 
 class AutoModelForDepthEstimation(_AutoModel):

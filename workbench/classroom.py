@@ -46,6 +46,7 @@ MANIFEST: list[ManifestEntry] = [
     ManifestEntry("facebook/detr-resnet-50", "1d5f47b", ("09_vision", "Detect"), 167),
     ManifestEntry("nvidia/segformer-b0-finetuned-ade-512-512", "main", ("10_segmentation_depth", "Segment"), 15),
     ManifestEntry("depth-anything/Depth-Anything-V2-Small-hf", "main", ("10_segmentation_depth", "Depth"), 99),
+    ManifestEntry("facebook/mask2former-swin-tiny-coco-panoptic", "main", ("10_segmentation_depth", "Segment"), 190),
     ManifestEntry("openai/clip-vit-base-patch32", "main", ("12_vision_language", "ZeroShotImageClassifier"), 605),
     ManifestEntry("google/siglip-base-patch16-224", "main", ("12_vision_language", "ZeroShotImageClassifier"), 813),
     ManifestEntry("google/owlv2-base-patch16-ensemble", "main", ("12_vision_language", "Detect"), 620),
@@ -236,7 +237,8 @@ def _tiny_sam() -> tuple[Any, Any]:
 
 def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tuple[Any, Any]:
     """(model, processor) of a tiny random model for "image-classification" (a 2-layer ViT), "object-detection"
-    (a 2-layer DETR on a mini ResNet), "image-segmentation" (a 4-stage SegFormer), "depth-estimation" (Depth
+    (a 2-layer DETR on a mini ResNet), "image-segmentation" (a 4-stage SegFormer), "universal-segmentation" (a Mask2Former on a 4-stage Swin,
+    for the image-segmentation pipeline's panoptic / instance / semantic subtasks), "depth-estimation" (Depth
     Anything on a 4-layer DINOv2), "zero-shot-image-classification" (a 2-layer CLIP with a small trained
     tokenizer), "zero-shot-object-detection" (a 2-layer OWLv2 on 256-pixel inputs, the same tokenizer),
     "zero-shot-image-segmentation" (a 2-layer CLIPSeg with that tokenizer, for the image-segmentation pipeline's
@@ -246,7 +248,8 @@ def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tup
     import torch
 
     from .auto import (AutoConfig, AutoModelForDepthEstimation, AutoModelForImageClassification,
-                       AutoModelForObjectDetection, AutoModelForSemanticSegmentation)
+                       AutoModelForObjectDetection, AutoModelForSemanticSegmentation,
+                       AutoModelForUniversalSegmentation)
     from .processors.image import ImageProcessor
 
     labels = dict(enumerate(TINY_LABELS))
@@ -300,6 +303,25 @@ def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tup
                 layer.weight.copy_(torch.randn(layer.weight.shape, generator=g) * 0.4)
         processor = ImageProcessor.from_dict({"image_processor_type": "SegformerImageProcessor",
                                               "size": {"height": 256, "width": 256}})
+    elif task == "universal-segmentation":
+        backbone = dict(model_type="swin", embed_dim=16, depths=[1, 1, 2, 1], num_heads=[1, 2, 2, 4], window_size=4,
+                        mlp_ratio=2.0, drop_path_rate=0.0, out_features=["stage1", "stage2", "stage3", "stage4"])
+        config = AutoConfig.for_model("mask2former", backbone_config=backbone, feature_size=32, mask_feature_size=32,
+                                      hidden_dim=32, encoder_feedforward_dim=64, dim_feedforward=64, encoder_layers=1,
+                                      decoder_layers=3, num_attention_heads=4, num_queries=20,
+                                      id2label=dict(enumerate(TINY_SCENE_LABELS)))
+        with torch.random.fork_rng(devices=[]):  # the same random model every time (notebook outputs stay put)
+            torch.manual_seed(0)
+            model = AutoModelForUniversalSegmentation.from_config(config)
+        with torch.no_grad():  # confident queries and masks with structure (else nothing passes the 0.9 threshold)
+            g = torch.Generator().manual_seed(0)
+            head = model.model.transformer_module.decoder.mask_predictor.mask_embedder
+            for layer in (model.class_predictor, model.model.pixel_level_module.decoder.mask_projection,
+                          *(getattr(getattr(head, str(i)), "0") for i in range(3))):
+                layer.weight.copy_(torch.randn(layer.weight.shape, generator=g) * 3.0 / layer.weight.shape[1] ** 0.5)
+            model.class_predictor.weight.mul_(8)
+        processor = ImageProcessor.from_dict({"image_processor_type": "Mask2FormerImageProcessor",
+                                              "size": {"shortest_edge": 256, "longest_edge": 384}})
     elif task == "depth-estimation":
         backbone = dict(model_type="dinov2", image_size=56, hidden_size=48, num_attention_heads=4, num_hidden_layers=4,
                         mlp_ratio=2, patch_size=14, out_indices=[1, 2, 3, 4], reshape_hidden_states=False)
@@ -319,8 +341,9 @@ def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tup
                                               "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225]})
     else:
         raise ValueError(f"no tiny checkpoint for task {task!r}; use 'image-classification', 'object-detection', "
-                         "'image-segmentation', 'depth-estimation', 'zero-shot-image-classification', "
-                         "'zero-shot-object-detection', 'zero-shot-image-segmentation' or 'mask-generation'.")
+                         "'image-segmentation', 'universal-segmentation', 'depth-estimation', "
+                         "'zero-shot-image-classification', 'zero-shot-object-detection', 'zero-shot-image-segmentation' "
+                         "or 'mask-generation'.")
     if folder is not None:
         model.save_pretrained(folder)
         processor.save_pretrained(folder)

@@ -151,3 +151,38 @@ class DepthEstimatorOutput(ModelOutput):
     predicted_depth: torch.Tensor | None = None
     hidden_states: Tensors | None = None
     attentions: Tensors | None = None
+
+
+@dataclass
+class UniversalSegmentationModelOutput(ModelOutput):
+    """A mask classifier's body (Mask2Former): the backbone's last map, the pixel decoder's mask features, the
+    transformer decoder's queries, and every decoder layer's mask logits (the last is the model's)."""
+
+    encoder_last_hidden_state: torch.Tensor | None = None
+    pixel_decoder_last_hidden_state: torch.Tensor | None = None
+    transformer_decoder_last_hidden_state: torch.Tensor | None = None
+    encoder_hidden_states: Tensors | None = None
+    pixel_decoder_hidden_states: Tensors | None = None
+    transformer_decoder_hidden_states: Tensors | None = None
+    transformer_decoder_intermediate_states: Tensors | None = None
+    masks_queries_logits: Tensors | None = None
+    attentions: Tensors | None = None
+
+
+@dataclass
+class UniversalSegmentationOutput(ModelOutput):
+    """Mask classification: per query a class distribution (B, Q, num_labels + 1; the last is "no object") and a mask
+    (B, Q, h, w) at a quarter of the input's resolution. Post-processing turns them into semantic, instance or
+    panoptic segments (`workbench.processors.segmentation`)."""
+
+    loss: torch.Tensor | None = None
+    class_queries_logits: torch.Tensor | None = None
+    masks_queries_logits: torch.Tensor | None = None
+    auxiliary_logits: list[dict[str, torch.Tensor]] | None = None
+    encoder_last_hidden_state: torch.Tensor | None = None
+    pixel_decoder_last_hidden_state: torch.Tensor | None = None
+    transformer_decoder_last_hidden_state: torch.Tensor | None = None
+    encoder_hidden_states: Tensors | None = None
+    pixel_decoder_hidden_states: Tensors | None = None
+    transformer_decoder_hidden_states: Tensors | None = None
+    attentions: Tensors | None = None

@@ -163,6 +163,11 @@ def assert_outputs_close(ours: Any, ref: Any, keep: torch.Tensor | None, fields:
         if r is None:
             continue
         o = getattr(ours, name)
+        if isinstance(r, (tuple, list)):  # one tensor per step (a mask classifier's masks after each decoder layer)
+            assert isinstance(o, (tuple, list)) and len(o) == len(r), name
+            for i, (a, b) in enumerate(zip(o, r)):
+                torch.testing.assert_close(a, b, atol=ATOL, rtol=0, msg=f"{name}[{i}]")
+            continue
         assert o.shape == r.shape, name
         torch.testing.assert_close(on_tokens(o, keep), on_tokens(r, keep), atol=ATOL, rtol=0, msg=name)
     for name in nested:

@@ -26,6 +26,8 @@ FAMILIES: dict[str, str] = {
     "segformer": "workbench.models.segformer",
     "dinov2": "workbench.models.dinov2",
     "depth_anything": "workbench.models.depth_anything",
+    "swin": "workbench.models.swin",
+    "mask2former": "workbench.models.mask2former",
     "gpt2": "workbench.models.gpt2",
     "llama": "workbench.models.llama",
     "clip": "workbench.models.clip",

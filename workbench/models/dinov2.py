@@ -27,7 +27,7 @@ from ..nn.layers import drop_path
 from ..nn.losses import sequence_classification_loss
 from ..nn.onednn import Linear, linear_act
 from ..outputs import BaseModelOutput, ImageClassifierOutput
-from .modeling import PreTrainedModel, as_tuple, collect_internals
+from .modeling import PreTrainedModel, as_tuple, collect_internals, sub_config
 
 
 @config_dataclass
@@ -326,13 +326,7 @@ class Dinov2ForImageClassification(Dinov2PreTrainedModel):
 
 def backbone_config(data: dict[str, Any] | None, **defaults: Any) -> Dinov2Config:
     """A DINOv2 backbone config from the dict a dense model's config.json holds (`backbone_config`)."""
-    data = dict(data or {})
-    if data.get("model_type", "dinov2") != "dinov2":
-        from ..errors import UnsupportedModelError
-
-        raise UnsupportedModelError(f"backbone model_type {data.get('model_type')!r} is not supported here; only "
-                                    "'dinov2' is.")
-    return Dinov2Config.from_dict({**defaults, **data})
+    return sub_config(Dinov2Config, data, **defaults)
 
 
 CONFIG = Dinov2Config

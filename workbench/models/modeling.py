@@ -319,6 +319,17 @@ def packing_for(model: nn.Module, attention_mask: torch.Tensor | None) -> Packin
     return Packing(attention_mask)
 
 
+def sub_config(config_class: type[PretrainedConfig], data: dict[str, Any] | None, **defaults: Any) -> PretrainedConfig:
+    """A backbone's config from the dict a dense model's config.json holds (`backbone_config`), the family's defaults
+    under it; a backbone of another family is refused by name."""
+    data = dict(data or {})
+    wanted = config_class.model_type
+    if data.get("model_type", wanted) != wanted:
+        raise UnsupportedModelError(f"backbone model_type {data.get('model_type')!r} is not supported here; only "
+                                    f"{wanted!r} is.")
+    return config_class.from_dict({**defaults, **data})
+
+
 def as_tuple(tensors: list[torch.Tensor], wanted: bool) -> tuple[torch.Tensor, ...] | None:
     return tuple(tensors) if wanted else None
 

@@ -7,10 +7,9 @@ reference's order). `threshold` (0.9), `mask_threshold` (0.5) and `overlap_mask_
 reference's options for mask classifiers; `label_ids_to_fuse` merges every segment of those classes into one.
 
 How each family segments is one entry of `SEGMENTERS` (model type -> the head it loads, the subtasks it offers,
-and the function from pixels to `Segments`): a per-pixel classifier (SegFormer) or a mask classifier
-(Mask2Former's line is ready, its post-processing tested against the reference's, but the mask2former family
-itself is not implemented yet, so loading one says its model type is unsupported). Another family adds its entry;
-nothing else here changes.
+and the function from pixels to `Segments`): a per-pixel classifier (SegFormer: semantic) or a mask classifier
+(Mask2Former: panoptic, instance and semantic from one forward pass; post-processing equal to the reference's).
+Another family adds its entry; nothing else here changes.
 
 `.explain(image, subtask=...)` returns the label map and the segments as arrays (what the Segment panel draws):
 {"size", "subtask", "subtasks", "labels", "segmentation" (H, W) int32 index into "segments" (-1: none),

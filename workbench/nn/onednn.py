@@ -35,15 +35,18 @@ def _onednn_available() -> bool:
     return _ONEDNN
 
 
-MIN_ROWS = 32  # below this (a decoder's step, a few prompt tokens) MKL's matmul is as fast and, single-threaded
-# for the smallest shapes, does not wait for a second core on a busy machine
+# Below this many rows (a decoder's step, a few prompt tokens) MKL's matmul is as fast, and for the smallest shapes
+# it stays single-threaded, so it does not wait for a second core on a busy machine.
+MIN_ROWS = 32
 
 
-def _fast_path(x: torch.Tensor, weight: torch.Tensor, *, matmul: bool = True) -> bool:
-    if matmul and x.numel() < MIN_ROWS * x.shape[-1]:
-        return False
+def _fast_path(x: torch.Tensor, weight: torch.Tensor) -> bool:
     return (x.device.type == "cpu" and x.dtype == torch.float32 and weight.dtype == torch.float32
             and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)) and _onednn_available())
+
+
+def _fast_matmul(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    return x.numel() >= MIN_ROWS * x.shape[-1] and _fast_path(x, weight)
 
 
 def dense(x: torch.Tensor, *layers: nn.Linear, gelu: bool = False) -> torch.Tensor:
@@ -52,7 +55,7 @@ def dense(x: torch.Tensor, *layers: nn.Linear, gelu: bool = False) -> torch.Tens
     weight = layers[0].weight if len(layers) == 1 else torch.cat([m.weight for m in layers])
     biases = [m.bias for m in layers]
     bias = None if biases[0] is None else biases[0] if len(layers) == 1 else torch.cat(biases)
-    if _fast_path(x, weight):
+    if _fast_matmul(x, weight):
         return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "gelu" if gelu else "none", [],
                                                   "none" if gelu else "")
     y = F.linear(x, weight, bias)
@@ -66,7 +69,7 @@ def linear_act(x: torch.Tensor, layer: nn.Linear, act: Callable[[torch.Tensor], 
     """`act(layer(x))`, the activation applied inside oneDNN's matmul when it is one oneDNN knows (GELU, its tanh
     form, ReLU): one pass over the activations instead of two."""
     post = _POST_OPS.get(act)
-    if post is not None and _fast_path(x, layer.weight):
+    if post is not None and _fast_matmul(x, layer.weight):
         return torch.ops.mkldnn._linear_pointwise(x, layer.weight, layer.bias, post[0], [], post[1])
     return act(layer(x))
 
@@ -74,7 +77,7 @@ def linear_act(x: torch.Tensor, layer: nn.Linear, act: Callable[[torch.Tensor], 
 def conv1d(x: torch.Tensor, conv: nn.Conv1d, *, weight: torch.Tensor | None = None, gelu: bool = False) -> torch.Tensor:
     """`conv(x)` (B, C, T), optionally followed by exact GELU; `weight` replaces the module's (weight norm)."""
     weight = conv.weight if weight is None else weight
-    if _fast_path(x, weight, matmul=False) and isinstance(conv.padding, tuple):
+    if _fast_path(x, weight) and isinstance(conv.padding, tuple):
         # oneDNN convolves images: a 1-D signal is an image one pixel high
         y = torch.ops.mkldnn._convolution_pointwise(
             x.unsqueeze(2), weight.unsqueeze(2), conv.bias, [0, conv.padding[0]], [1, conv.stride[0]],

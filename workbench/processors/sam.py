@@ -10,7 +10,6 @@ resized image (`scale_coordinates`). Boxes are (x0, y0, x1, y1).
 from __future__ import annotations
 
 import functools
-
 import itertools
 import math
 from collections.abc import Sequence
@@ -110,8 +109,7 @@ class SamProcessor:
 def _resize_chain(size: int, padded: int, cropped: int, original: int, display: int | None) -> Any:
     """The (out, size) matrix of one axis: bilinear to `padded`, keep the first `cropped`, bilinear to `original`
     (and to `display`), each as torch's F.interpolate(mode="bilinear", align_corners=False) along that axis."""
-    m = _linear_resize(size, padded)[:cropped] if cropped < padded else _linear_resize(size, padded)
-    m = _linear_resize(cropped, original) @ m
+    m = _linear_resize(cropped, original) @ _linear_resize(size, padded)[:cropped]
     return _linear_resize(original, display) @ m if display is not None and display != original else m
 
 

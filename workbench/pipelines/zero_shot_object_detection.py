@@ -26,7 +26,8 @@ import torch
 from ..auto import AutoModelForZeroShotObjectDetection
 from ..errors import InputError
 from ..processors.image import center_to_corners
-from ..processors.owlv2 import Owlv2ImageProcessor, box_iou, post_process_image_guided_detection, square_scale
+from ..processors.owlv2 import (Owlv2ImageProcessor, post_process_image_guided_detection, square_scale,
+                                suppress_overlaps)
 from .image_common import ImagePipeline
 from .zero_shot import parse_labels
 
@@ -182,12 +183,7 @@ class ZeroShotObjectDetectionPipeline(ImagePipeline):
             scores = out.logits.float().sigmoid()[0].cpu()  # (P, 1)
             rows, cols = out.image_embeds.shape[1:3]
             boxes = center_to_corners(out.target_pred_boxes[0].float()).cpu()
-            best = scores[:, 0].clone()
-            for i in torch.argsort(-best).tolist():  # non-maximum suppression, as the reference's
-                if best[i] > 0:
-                    iou = box_iou(boxes[i : i + 1], boxes)[0]
-                    iou[i] = -1.0
-                    best[iou > nms_threshold] = 0.0
+            best = suppress_overlaps(scores[:, 0].clone(), boxes, nms_threshold)  # as the reference's
             scores = best[:, None].numpy()
             boxes = boxes * square_scale([size])[0]
         else:

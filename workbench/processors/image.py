@@ -529,6 +529,19 @@ def center_to_corners(boxes: Any) -> Any:
     return torch.stack([cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h], dim=-1)
 
 
+def box_iou(a: Any, b: Any) -> Any:
+    """(N, 4) x (M, 4) corner boxes -> (N, M) intersection over union; torch tensors."""
+    import torch
+
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    top_left = torch.max(a[:, None, :2], b[:, :2])
+    bottom_right = torch.min(a[:, None, 2:], b[:, 2:])
+    wh = (bottom_right - top_left).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]
+    return inter / (area_a[:, None] + area_b - inter)
+
+
 def post_process_object_detection(logits: Any, pred_boxes: Any, *, threshold: float = 0.5,
                                   target_sizes: Sequence[tuple[int, int]] | None = None,
                                   top_k: int | None = None) -> list[dict[str, Any]]:
@@ -560,6 +573,6 @@ def post_process_object_detection(logits: Any, pred_boxes: Any, *, threshold: fl
 
 
 __all__ = [
-    "ALIASES", "PROCESSOR_TYPES", "ImageProcessor", "center_to_corners", "fetch_url", "is_image_input", "open_image",
+    "ALIASES", "PROCESSOR_TYPES", "ImageProcessor", "box_iou", "center_to_corners", "fetch_url", "is_image_input", "open_image",
     "output_size", "pad_batch", "post_process_object_detection", "size_dict", "to_rgb",
 ]

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from .image import ImageInput, ImageProcessor, _is_rgb_u8, center_to_corners, to_rgb
+from .image import ImageInput, ImageProcessor, _is_rgb_u8, box_iou, center_to_corners, to_rgb
 
 PAD_VALUE = 0.0  # what the reference 5.x pads with (after rescaling to 0..1)
 
@@ -132,6 +132,21 @@ class Owlv2ImageProcessor(ImageProcessor):
         return super().__call__(images, return_tensors=return_tensors, device=device)
 
 
+def suppress_overlaps(scores: Any, boxes: Any, nms_threshold: float) -> Any:
+    """The reference's suppression for image-guided detection, in place on one image's (P,) non-negative scores:
+    best first, every box overlapping a kept one by more than `nms_threshold` IoU gets score 0."""
+    import torch
+
+    if nms_threshold >= 1.0:
+        return scores
+    for i in torch.argsort(-scores).tolist():
+        if scores[i] > 0:
+            iou = box_iou(boxes[i : i + 1], boxes)[0]
+            iou[i] = -1.0
+            scores[iou > nms_threshold] = 0.0
+    return scores
+
+
 def square_scale(target_sizes: Sequence[tuple[int, int]]) -> Any:
     """(B, 1, 4) factors taking boxes relative to the padded square to pixels of the original image (its longer side)."""
     import torch
@@ -167,14 +182,8 @@ def post_process_image_guided_detection(logits: Any, target_pred_boxes: Any, *, 
 
     scores = torch.sigmoid(logits.max(dim=-1).values).clone()  # (B, P)
     boxes = center_to_corners(target_pred_boxes)
-    if nms_threshold < 1.0:
-        for b in range(len(boxes)):
-            for i in torch.argsort(-scores[b]).tolist():
-                if not scores[b, i]:
-                    continue
-                iou = box_iou(boxes[b, i : i + 1], boxes[b])[0]
-                iou[i] = -1.0
-                scores[b][iou > nms_threshold] = 0.0
+    for b in range(len(boxes)):
+        suppress_overlaps(scores[b], boxes[b], nms_threshold)
     if target_sizes is not None:
         boxes = boxes * square_scale(target_sizes).to(boxes)
     results = []
@@ -188,17 +197,5 @@ def post_process_image_guided_detection(logits: Any, target_pred_boxes: Any, *, 
     return results
 
 
-def box_iou(a: Any, b: Any) -> Any:
-    """(N, 4) x (M, 4) corner boxes -> (N, M) intersection over union."""
-    import torch
-
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    top_left = torch.max(a[:, None, :2], b[:, :2])
-    bottom_right = torch.min(a[:, None, 2:], b[:, 2:])
-    wh = (bottom_right - top_left).clamp(min=0)
-    inter = wh[..., 0] * wh[..., 1]
-    return inter / (area_a[:, None] + area_b - inter)
-
-
-__all__ = ["Owlv2ImageProcessor", "box_iou", "post_process_image_guided_detection", "post_process_object_detection"]
+__all__ = ["Owlv2ImageProcessor", "post_process_image_guided_detection", "post_process_object_detection",
+           "suppress_overlaps"]

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from .image import ImageProcessor, to_rgb
+from .image import ImageProcessor, box_iou, to_rgb
 
 
 def resized_shape(height: int, width: int, longest: int) -> tuple[int, int]:
@@ -234,11 +234,7 @@ def box_nms(boxes: Any, scores: Any, threshold: float) -> Any:
 
     order = torch.argsort(scores, descending=True, stable=True)
     boxes = boxes.float()[order]
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    lt = torch.max(boxes[:, None, :2], boxes[None, :, :2])
-    rb = torch.min(boxes[:, None, 2:], boxes[None, :, 2:])
-    inter = (rb - lt).clamp(min=0).prod(-1)
-    iou = inter / (area[:, None] + area[None, :] - inter)
+    iou = box_iou(boxes, boxes)
     keep = torch.ones(len(order), dtype=torch.bool)
     for i in range(len(order)):
         if keep[i]:

@@ -24,8 +24,8 @@ from ..files import checkpoint_file, read_json_object
 from ..formats import Checkpoint, open_checkpoint
 from ..formats.safetensors import save_state_dict
 from ..hub import allow_patterns_for, resolve_model_folder
-from ..nn.attention import Packing
 from ..nn import quantized
+from ..nn.attention import Packing
 from ..nn.hooks import capture, hook_points
 from ..placement import resolve_device, resolve_dtype
 from ..weights import LoadReport, load_into_model

@@ -14,7 +14,8 @@ its masked attention as "cross" (queries x one level's cells).
 
 Read top to bottom: config, the pixel decoder (deformable encoder layer, FPN), the masked-attention decoder
 (layer, mask predictor), the transformer module, the base model, the universal-segmentation head.
-The training loss (Hungarian matching of queries to targets) is not implemented here.
+The training loss (every decoder step's queries matched to the targets by the Hungarian algorithm, then class,
+mask and dice losses on sampled points) is `workbench.nn.set_matching`, shared with OneFormer.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from ..nn.deformable import multi_scale_deformable_attention, reference_points
 from ..nn.hooks import HookPoint
 from ..nn.onednn import Linear, dense, linear_act
 from ..nn.positions import sine_positions
+from ..nn.set_matching import mask_classification_losses
 from ..outputs import UniversalSegmentationModelOutput, UniversalSegmentationOutput
 from .modeling import PreTrainedModel, as_tuple, collect_internals
 from .swin import SwinBackbone, SwinConfig, SwinSelfAttention, backbone_config
@@ -407,14 +409,66 @@ class Mask2FormerTransformerModule(nn.Module):
 
 # -- the base model ---------------------------------------------------------------------------------
 class Mask2FormerLoss(nn.Module):
-    """Holds the class weights of the training loss (the "no object" class down-weighted), a buffer hub checkpoints
-    carry; the loss itself (Hungarian matching) is not implemented here."""
+    """The training loss: every decoder step's queries matched to the targets (`workbench.nn.set_matching`), then
+    class cross-entropy (the "no object" class down-weighted by `empty_weight`, a buffer hub checkpoints carry),
+    mask BCE and dice on sampled points, each weighted by the config's class / mask / dice weight and summed."""
 
     def __init__(self, config: Mask2FormerConfig) -> None:
         super().__init__()
+        self.config = config
         weight = torch.ones(config.num_labels + 1)
         weight[-1] = config.no_object_weight
         self.register_buffer("empty_weight", weight)
+
+    def forward(self, masks: list[torch.Tensor], classes: list[torch.Tensor], mask_labels: list[torch.Tensor],
+                class_labels: list[torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """masks / classes: every decoder step's logits, first to last -> (the total, the weighted terms by the
+        reference's names: `loss_mask` for the last step, `loss_mask_0` for the first, ...)."""
+        c = self.config
+        weights = {"loss_cross_entropy": c.class_weight, "loss_mask": c.mask_weight, "loss_dice": c.dice_weight}
+        terms: dict[str, torch.Tensor] = {}
+        # the last step first, then the auxiliary ones in order: the reference's order of random draws
+        steps = [(masks[-1], classes[-1], "")] + [(m, k, f"_{i}") for i, (m, k)
+                                                   in enumerate(zip(masks[:-1], classes[:-1]))]
+        for m, k, suffix in steps:
+            losses = mask_classification_losses(
+                m, k, mask_labels, class_labels, self.empty_weight, num_points=c.train_num_points,
+                oversample_ratio=c.oversample_ratio, importance_sample_ratio=c.importance_sample_ratio,
+                class_weight=c.class_weight, mask_weight=c.mask_weight, dice_weight=c.dice_weight)
+            terms.update({name + suffix: value * weights[name] for name, value in losses.items()})
+        return sum(terms.values()), terms
+
+
+def check_targets(mask_labels: Any, class_labels: Any, batch: int, num_labels: int) -> tuple[list, list]:
+    """The targets as per-image lists, or an InputError naming what does not fit and how to fix it."""
+    if mask_labels is None or class_labels is None:
+        missing = "mask_labels" if mask_labels is None else "class_labels"
+        raise InputError(f"{missing} is missing: the training loss needs both mask_labels (per image a (targets, "
+                         "height, width) tensor of 0/1 masks) and class_labels (per image a (targets,) tensor of class "
+                         "ids); pass both, or neither for inference.")
+    masks, labels = list(mask_labels), list(class_labels)
+    if len(masks) != batch or len(labels) != batch:
+        raise InputError(f"got {len(masks)} mask_labels and {len(labels)} class_labels for a batch of {batch} images: "
+                         "pass one entry per image in each (an image without targets gets a (0, height, width) "
+                         "tensor and an empty (0,) tensor).")
+    for i, (m, k) in enumerate(zip(masks, labels)):
+        if not torch.is_tensor(m) or m.dim() != 3:
+            raise InputError(f"mask_labels[{i}] must be a (targets, height, width) tensor of 0/1 masks; got "
+                             f"{tuple(m.shape) if torch.is_tensor(m) else type(m).__name__}. Stack the image's masks "
+                             "with torch.stack.")
+        if not torch.is_tensor(k) or k.dim() != 1 or k.is_floating_point():
+            raise InputError(f"class_labels[{i}] must be a 1-D tensor of integer class ids; got "
+                             f"{tuple(k.shape) if torch.is_tensor(k) else type(k).__name__}"
+                             f"{' floats' if torch.is_tensor(k) and k.is_floating_point() else ''}. Use "
+                             "torch.tensor(ids, dtype=torch.long).")
+        if len(k) != len(m):
+            raise InputError(f"image {i} has {len(m)} masks but {len(k)} class labels: give every mask in "
+                             f"mask_labels[{i}] its class id in class_labels[{i}], in the same order.")
+        if len(k) and (int(k.min()) < 0 or int(k.max()) >= num_labels):
+            raise InputError(f"class_labels[{i}] holds {sorted(set(k.tolist()) - set(range(num_labels)))[:10]}, "
+                             f"outside this head's class ids 0..{num_labels - 1}: map your labels to the model's "
+                             "config.id2label, or build the head with a larger num_labels.")
+    return masks, labels
 
 
 class Mask2FormerPreTrainedModel(PreTrainedModel):
@@ -505,16 +559,20 @@ class Mask2FormerForUniversalSegmentation(Mask2FormerPreTrainedModel):
                 pixel_mask: torch.Tensor | None = None, output_hidden_states: bool = False,
                 output_auxiliary_logits: bool | None = None, output_attentions: bool = False
                 ) -> UniversalSegmentationOutput:
-        if mask_labels is not None or class_labels is not None:
-            raise UnsupportedModelError("Mask2Former's training loss (Hungarian matching of queries to targets) is not "
-                                        "implemented here; call the model without mask_labels / class_labels.")
+        training = mask_labels is not None or class_labels is not None
+        if training:
+            mask_labels, class_labels = check_targets(mask_labels, class_labels, pixel_values.shape[0],
+                                                      self.config.num_labels)
         aux = self.config.output_auxiliary_logits if output_auxiliary_logits is None else output_auxiliary_logits
-        out = self.model(pixel_values, pixel_mask, output_hidden_states, output_attentions, keep_steps=bool(aux))
+        out = self.model(pixel_values, pixel_mask, output_hidden_states, output_attentions,
+                         keep_steps=bool(aux) or training)
         classes = [self.class_predictor(s.transpose(0, 1)) for s in out.transformer_decoder_intermediate_states]
         masks = out.masks_queries_logits
+        # the reference supervises every decoder step, whatever use_auxiliary_loss says
+        loss = self.criterion(masks, classes, mask_labels, class_labels)[0] if training else None
         auxiliary = [{"masks_queries_logits": m, "class_queries_logits": c} for m, c in zip(masks[:-1], classes[:-1])]
         return UniversalSegmentationOutput(
-            class_queries_logits=classes[-1], masks_queries_logits=masks[-1], auxiliary_logits=auxiliary if aux else None,
+            loss=loss, class_queries_logits=classes[-1], masks_queries_logits=masks[-1], auxiliary_logits=auxiliary if aux else None,
             encoder_last_hidden_state=out.encoder_last_hidden_state,
             pixel_decoder_last_hidden_state=out.pixel_decoder_last_hidden_state,
             transformer_decoder_last_hidden_state=out.transformer_decoder_last_hidden_state,

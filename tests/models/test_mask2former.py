@@ -102,7 +102,8 @@ def targets(sizes=((3, 70, 100), (0, 70, 100)), seed: int = 5, num_labels: int =
     """Per image a few random blob masks and their class ids (the second image has none: only "no object")."""
     g = torch.Generator().manual_seed(seed)
     blobs = lambda n, h, w: torch.nn.functional.interpolate(  # noqa: E731
-        torch.randn(1, n, h // 10, w // 10, generator=g), size=(h, w), mode="bilinear")[0] if n else torch.zeros(0, h, w)
+        torch.randn(1, n, h // 10, w // 10, generator=g), size=(h, w), mode="bilinear")[0] \
+        if n else torch.zeros(0, h, w)
     masks = [(blobs(n, h, w) > 0.3).float() for n, h, w in sizes]
     classes = [torch.randint(0, num_labels, (n,), generator=g) for n, _, _ in sizes]
     return masks, classes

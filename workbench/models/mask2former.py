@@ -572,7 +572,8 @@ class Mask2FormerForUniversalSegmentation(Mask2FormerPreTrainedModel):
         loss = self.criterion(masks, classes, mask_labels, class_labels)[0] if training else None
         auxiliary = [{"masks_queries_logits": m, "class_queries_logits": c} for m, c in zip(masks[:-1], classes[:-1])]
         return UniversalSegmentationOutput(
-            loss=loss, class_queries_logits=classes[-1], masks_queries_logits=masks[-1], auxiliary_logits=auxiliary if aux else None,
+            loss=loss, class_queries_logits=classes[-1], masks_queries_logits=masks[-1],
+            auxiliary_logits=auxiliary if aux else None,
             encoder_last_hidden_state=out.encoder_last_hidden_state,
             pixel_decoder_last_hidden_state=out.pixel_decoder_last_hidden_state,
             transformer_decoder_last_hidden_state=out.transformer_decoder_last_hidden_state,

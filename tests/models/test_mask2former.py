@@ -6,6 +6,8 @@ reference's pure-PyTorch function."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -162,6 +164,25 @@ def test_a_few_steps_fit_one_example(tmp_path):
         opt.step()
         seen.append(loss.item())
     assert seen[-1] < 0.8 * seen[0], seen
+
+
+def test_trainer_fine_tunes_with_per_image_masks(tmp_path):
+    """The Trainer takes image rows (pixel_values) and the mask collator keeps each image's targets as a list."""
+    from workbench.training import DataCollatorForMaskClassification, Trainer, TrainingArguments
+
+    ours, _ = loss_pair(tmp_path / "model", train_num_points=200)
+    pixels_ = FAMILY.inputs()["pixel_values"]
+    masks, classes = targets(((2, 70, 100), (1, 70, 100)))
+    rows = [{"pixel_values": p, "mask_labels": m, "class_labels": c} for p, m, c in zip(pixels_, masks, classes)]
+    args = TrainingArguments(output_dir=str(tmp_path / "run"), learning_rate=5e-3, per_device_train_batch_size=2,
+                             max_steps=6, logging_steps=1, save_strategy="no", disable_tqdm=True, seed=3,
+                             lr_scheduler_type="constant", use_cpu=True)
+    trainer = Trainer(ours, args, rows, data_collator=DataCollatorForMaskClassification())
+    trainer.train()
+    seen = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    assert len(seen) == 6 and all(map(math.isfinite, seen)) and seen[-1] < seen[0], seen
+    with pytest.raises(InputError, match=r"no \['mask_labels', 'class_labels'\]"):
+        DataCollatorForMaskClassification()([{"pixel_values": pixels_[0]}])
 
 
 def test_bad_targets_name_the_problem(tmp_path):

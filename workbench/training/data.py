@@ -263,3 +263,27 @@ def default_collate(features: Sequence[Mapping[str, Any]] | Mapping[str, Sequenc
         return {k: torch.as_tensor(v) for k, v in columns.items() if k in MODEL_INPUTS}
     except ValueError as err:
         raise InputError(f"rows have different lengths ({err}); pass processing_class=tokenizer so batches are padded.") from None
+
+
+class DataCollatorForMaskClassification:
+    """Image rows for mask-classification models (Mask2Former): `pixel_values` (C, H, W) stacked into a batch;
+    `mask_labels` (targets, H, W) and `class_labels` (targets,) kept as per-image lists, since every image has its
+    own number of targets."""
+
+    def __call__(self, features: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]) -> dict[str, Any]:
+        import torch
+
+        columns = dict(features) if isinstance(features, Mapping) else {k: [r[k] for r in features] for k in features[0]}
+        missing = [k for k in ("pixel_values", "mask_labels", "class_labels") if k not in columns]
+        if missing:
+            raise InputError(f"the rows have no {missing} (columns: {sorted(columns)}); each row needs pixel_values "
+                             "(channels, height, width), mask_labels (targets, height, width) of 0/1 and class_labels "
+                             "(targets,) of class ids.")
+        try:
+            pixels = torch.stack([torch.as_tensor(v, dtype=torch.float32) for v in columns["pixel_values"]])
+        except RuntimeError as err:
+            raise InputError(f"the images of a batch differ in size ({err}); resize them to one size with the "
+                             "image processor first.") from None
+        return {"pixel_values": pixels,
+                "mask_labels": [torch.as_tensor(m, dtype=torch.float32) for m in columns["mask_labels"]],
+                "class_labels": [torch.as_tensor(c, dtype=torch.long) for c in columns["class_labels"]]}

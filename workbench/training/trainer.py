@@ -177,10 +177,11 @@ class Trainer:
         if len(dataset) == 0:
             raise InputError(f"the {what} is empty; it needs at least one row.")
         columns = column_names(dataset)
-        if "input_ids" not in columns:
+        if "input_ids" not in columns and "pixel_values" not in columns:
             raise InputError(
                 f"the {what} has no 'input_ids' column (columns: {columns}); tokenize it first, e.g. "
-                "workbench.training.tokenize_dataset(dataset, tokenizer, text_column=..., label_column=...)."
+                "workbench.training.tokenize_dataset(dataset, tokenizer, text_column=..., label_column=...). "
+                "Image rows need 'pixel_values' from the checkpoint's image processor."
             )
         # the same label check as tokenize_dataset's, for rows that did not come through it
         check_labels(dataset, self.model, what, required=what == "train_dataset")
@@ -245,7 +246,7 @@ class Trainer:
         else:
             rows = [dataset[i] for i in indices]
         batch = self.data_collator(rows)
-        return {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+        return {k: _to_device(v, self.device) for k, v in batch.items()}
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.device.type == "cuda" and (self.args.fp16 or self.args.bf16):
@@ -632,3 +633,12 @@ class Trainer:
                            token=token if token is not None else self.args.hub_token,
                            private=private if private is not None else self.args.hub_private_repo,
                            revision=revision, card=card, replace_card=True)
+
+
+def _to_device(value: Any, device: torch.device) -> Any:
+    """A batch entry on `device`: tensors, and lists of tensors (per-image targets of different sizes)."""
+    if torch.is_tensor(value):
+        return value.to(device, non_blocking=True)
+    if isinstance(value, list) and value and all(torch.is_tensor(v) for v in value):
+        return [v.to(device, non_blocking=True) for v in value]
+    return value

@@ -81,6 +81,11 @@ def test_masked_attention_really_masks_and_auxiliary_logits_match(tmp_path):
     for a, b in zip(o.auxiliary_logits, r.auxiliary_logits):
         for key in ("class_queries_logits", "masks_queries_logits"):
             torch.testing.assert_close(a[key], b[key], atol=1e-4, rtol=0)
+    with torch.no_grad():  # without auxiliary logits the middle steps' masks are made at the attention sizes only
+        last = ours(**x, output_auxiliary_logits=False)
+    assert last.auxiliary_logits is None
+    for key in ("class_queries_logits", "masks_queries_logits"):
+        torch.testing.assert_close(last[key], r[key], atol=1e-4, rtol=0)
     on = (o.auxiliary_logits[0]["masks_queries_logits"] > 0).float().mean()
     assert 0.05 < on < 0.95  # the first masks are partly on: the next layer's attention is really masked
     assert o.masks_queries_logits.shape == (2, 7, 16, 16) and o.class_queries_logits.shape == (2, 7, 6)

@@ -20,6 +20,7 @@ mask and dice losses on sampled points) is `workbench.nn.set_matching`, shared w
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -208,9 +209,17 @@ class Mask2FormerPixelDecoder(nn.Module):
 
 
 def positions(x: torch.Tensor, num_features: int) -> torch.Tensor:
-    """(B, C, h, w) map -> (B, h*w, 2 * num_features): the normalised sine embedding of its cells (no padding)."""
-    ones = torch.ones(x.shape[0], x.shape[2], x.shape[3], dtype=torch.bool, device=x.device)
-    return sine_positions(ones, num_features, x.dtype)
+    """(B, C, h, w) map -> (B, h*w, 2 * num_features): the normalised sine embedding of its cells (no padding).
+    The same for every image of a size: made once per size (the pixel decoder and the transformer decoder read the
+    same levels) and broadcast over the batch."""
+    table = _positions(int(x.shape[2]), int(x.shape[3]), num_features, x.dtype, x.device)
+    return table.expand(x.shape[0], -1, -1)
+
+
+@functools.lru_cache(maxsize=16)
+def _positions(h: int, w: int, num_features: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    with torch.inference_mode(False), torch.no_grad():  # a plain constant, usable in training as well
+        return sine_positions(torch.ones(1, h, w, dtype=torch.bool, device=device), num_features, dtype)
 
 
 class Mask2FormerPixelLevelModule(nn.Module):
@@ -345,11 +354,22 @@ class Mask2FormerMaskPredictor(nn.Module):
         if size is None:
             return masks, None
         small = F.interpolate(masks, size=size, mode="bilinear", align_corners=False).flatten(2)
-        blocked = small.sigmoid() < 0.5  # (B, Q, h*w) where the query's mask is off
+        return masks, self.additive_mask(small)
+
+    def attention_mask(self, queries: torch.Tensor, small_pixels: torch.Tensor) -> torch.Tensor:
+        """The next layer's additive mask alone, from the mask features already resized to that level: resizing is
+        linear, so this equals resizing the masks (to float rounding) without making full-resolution masks that no
+        one reads (inference keeps only the last step's)."""
+        return self.additive_mask(torch.bmm(self.mask_embedder(queries), small_pixels.flatten(2)))
+
+    def additive_mask(self, small: torch.Tensor) -> torch.Tensor:
+        """(B, Q, h*w) mask logits at a level's size -> (B, heads, Q, h*w): -inf where the query's mask is off."""
+        B, Q, _ = small.shape
+        blocked = small.sigmoid() < 0.5  # where the query's mask is off (the reference's test, to the last bit)
         blocked &= ~blocked.all(-1, keepdim=True)  # a query whose mask is off everywhere attends everywhere
-        additive = torch.zeros(blocked.shape, dtype=queries.dtype, device=queries.device)
+        additive = torch.zeros(blocked.shape, dtype=small.dtype, device=small.device)
         additive = additive.masked_fill(blocked, float("-inf"))
-        return masks, additive[:, None].expand(B, self.num_heads, Q, additive.shape[-1])
+        return additive[:, None].expand(B, self.num_heads, Q, additive.shape[-1])
 
 
 class Mask2FormerMaskedAttentionDecoder(nn.Module):
@@ -391,19 +411,25 @@ class Mask2FormerTransformerModule(nn.Module):
         dec = self.decoder
         n = len(dec.layers)
         normed = dec.layernorm(x)
-        masks, attn = dec.mask_predictor(normed, mask_features, sizes[0])
-        steps, step_masks = [normed], [masks]
+        if keep_steps:
+            masks, attn = dec.mask_predictor(normed, mask_features, sizes[0])
+            steps, step_masks = [normed], [masks]
+        else:  # only the last step's masks are wanted: the others' at the attention levels' sizes only
+            small = [F.interpolate(mask_features, size=size, mode="bilinear", align_corners=False) for size in sizes]
+            attn = dec.mask_predictor.attention_mask(normed, small[0])
         for i, layer in enumerate(dec.layers):
             level = i % LEVELS
             x = layer(x, query_pos, memory[level], memory_pos[level], attn)
             normed = dec.layernorm(x)
-            last = i == n - 1
-            masks, attn = dec.mask_predictor(normed, mask_features, None if last and not keep_steps
-                                             else sizes[(i + 1) % LEVELS])
-            if not keep_steps:
-                steps, step_masks = [], []
-            steps.append(normed)
-            step_masks.append(masks)
+            if keep_steps:
+                masks, attn = dec.mask_predictor(normed, mask_features, sizes[(i + 1) % LEVELS])
+                steps.append(normed)
+                step_masks.append(masks)
+            elif i < n - 1:
+                attn = dec.mask_predictor.attention_mask(normed, small[(i + 1) % LEVELS])
+        if not keep_steps:
+            masks, _ = dec.mask_predictor(normed, mask_features, None)
+            steps, step_masks = [normed], [masks]
         return x, steps, step_masks
 
 

@@ -94,15 +94,16 @@ def universal_panoptic(class_logits: torch.Tensor, mask_logits: torch.Tensor, th
                        target_size: tuple[int, int] | None, mask_size: tuple[int, int] | None = None) -> Segments:
     """Panoptic segments: queries whose best class is an object scoring over `threshold` compete for every pixel."""
     fuse = set(label_ids_to_fuse or ())
-    masks = resize_bilinear(mask_logits.float(), mask_size).sigmoid()  # (Q, h, w)
     num_labels = class_logits.shape[-1] - 1
     scores, labels = class_logits.float().softmax(-1).max(-1)
     keep = labels.ne(num_labels) & (scores > threshold)
-    masks, scores, labels = masks[keep], scores[keep], labels[keep]
-    size = tuple(int(s) for s in target_size) if target_size is not None else tuple(masks.shape[-2:])
+    scores, labels = scores[keep], labels[keep]
+    size = tuple(int(s) for s in (target_size if target_size is not None else mask_size or mask_logits.shape[-2:]))
     segmentation = torch.zeros(size, dtype=torch.int32)
-    if masks.shape[0] == 0:
+    if labels.shape[0] == 0:
         return Segments(segmentation - 1, [])
+    # only the kept queries' masks are resized (each mask is resized on its own: the same numbers, less work)
+    masks = resize_bilinear(mask_logits[keep].float(), mask_size).sigmoid()  # (kept, h, w)
     masks = resize_bilinear(masks, target_size)
     masks = masks * scores[:, None, None]  # each mask weighed by its query's score
     owner = masks.argmax(0)  # (H, W): the query each pixel goes to

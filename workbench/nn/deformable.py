@@ -21,18 +21,20 @@ def multi_scale_deformable_attention(value: torch.Tensor, shapes: list[tuple[int
     `align_corners=False` puts them."""
     B, S, H, D = value.shape
     _, Q, _, L, P, _ = locations.shape
-    grids = (2 * locations - 1).transpose(1, 2).flatten(0, 1)  # (B*H, Q, L, P, 2) in grid_sample's [-1, 1]
-    w = weights.transpose(1, 2).flatten(0, 1)  # (B*H, Q, L, P)
+    # points before queries, so each point's samples are one contiguous (D, Q) plane: the weighted sum is then a
+    # few multiply-adds over whole planes, not a multiply and a sum over a trailing axis of size P
+    grids = (2 * locations - 1).permute(0, 2, 3, 4, 1, 5).flatten(0, 1)  # (B*H, L, P, Q, 2) in grid_sample's [-1, 1]
+    w = weights.permute(0, 2, 3, 4, 1).flatten(0, 1)  # (B*H, L, P, Q)
     values = value.permute(0, 2, 3, 1).flatten(0, 1)  # (B*H, D, S): every level's cells, channels first
-    out = None
+    out = value.new_zeros(B * H, D, Q)
     start = 0
     for level, (h, w_) in enumerate(shapes):
         v = values[:, :, start:start + h * w_].reshape(B * H, D, h, w_)
         start += h * w_
-        sampled = F.grid_sample(v, grids[:, :, level], mode="bilinear", padding_mode="zeros",
-                                align_corners=False)  # (B*H, D, Q, P)
-        part = (sampled * w[:, None, :, level]).sum(-1)  # the level's points weighted and summed: (B*H, D, Q)
-        out = part if out is None else out + part
+        sampled = F.grid_sample(v, grids[:, level], mode="bilinear", padding_mode="zeros",
+                                align_corners=False)  # (B*H, D, P, Q)
+        for point in range(P):
+            out.addcmul_(sampled[:, :, point], w[:, None, level, point])
     return out.reshape(B, H * D, Q).transpose(1, 2)  # (B, Q, H*D)
 
 

@@ -134,9 +134,11 @@ def test_the_subtask_is_the_models_task_input(oneformer_folder):
     path = str(photo_path("coffee"))
     maps = {t: seg.explain(path, subtask=t, threshold=0.3) for t in seg.subtasks}
     assert all(m["subtasks"] == ["panoptic", "instance", "semantic"] for m in maps.values())
-    pixels = seg.image_processor([path])["pixel_values"]
+    processor = AutoProcessor.from_pretrained(oneformer_folder)
     with torch.no_grad():
-        logits = [seg.model(pixel_values=pixels, task_inputs=ids).class_queries_logits for ids in (
-            AutoProcessor.from_pretrained(oneformer_folder)([path], task_inputs=t)["task_inputs"] for t in ("semantic", "panoptic"))]
-    assert (logits[0] - logits[1]).abs().max() > 1e-2
-    assert not np.array_equal(maps["semantic"]["segmentation"] >= 0, np.zeros_like(maps["semantic"]["segmentation"]))
+        outs = {t: seg.model(**processor([path], task_inputs=t)) for t in ("semantic", "panoptic")}
+    assert (outs["semantic"].class_queries_logits - outs["panoptic"].class_queries_logits).abs().max() > 1e-2
+    size = maps["semantic"]["size"]
+    semantic = processor.post_process_semantic_segmentation(outs["semantic"], target_sizes=[size])[0]
+    labels = [maps["semantic"]["segments"][i]["label_id"] for i in range(len(maps["semantic"]["segments"]))]
+    assert np.array_equal(np.asarray(labels)[maps["semantic"]["segmentation"]], semantic.numpy())  # the semantic token's

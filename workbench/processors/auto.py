@@ -79,8 +79,10 @@ def _oneformer(folder: Path, config: dict[str, Any]) -> Any:
     from .oneformer import TASK_SEQ_LENGTH, OneFormerProcessor
 
     image = _image(folder, {"image_processor_type": "OneFormerImageProcessor", **config})
-    model_config = checkpoint_file(folder, "config.json")  # the length the model's task MLP reads, when not saved here
-    length = config.get("task_seq_length") or (read_json_object(model_config).get("task_seq_len") if model_config else None)
+    length = config.get("task_seq_length")
+    if length is None:  # not saved with the processor: the length the model's task MLP reads
+        model_config = checkpoint_file(folder, "config.json")
+        length = read_json_object(model_config).get("task_seq_len") if model_config else None
     length = int(length or TASK_SEQ_LENGTH)
     return OneFormerProcessor(image, Tokenizer.from_pretrained(folder), length)
 

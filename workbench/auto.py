@@ -123,7 +123,8 @@ class AutoModelForSemanticSegmentation(_AutoModel):
 
 
 class AutoModelForUniversalSegmentation(_AutoModel):
-    """Mask classification: semantic, instance and panoptic segments from one model (Mask2Former)."""
+    """Mask classification: semantic, instance and panoptic segments from one model (Mask2Former; OneFormer, told
+    which by its task input)."""
 
     task = "universal-segmentation"
 

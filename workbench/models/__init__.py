@@ -28,6 +28,7 @@ FAMILIES: dict[str, str] = {
     "depth_anything": "workbench.models.depth_anything",
     "swin": "workbench.models.swin",
     "mask2former": "workbench.models.mask2former",
+    "oneformer": "workbench.models.oneformer",
     "gpt2": "workbench.models.gpt2",
     "llama": "workbench.models.llama",
     "clip": "workbench.models.clip",

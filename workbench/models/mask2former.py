@@ -351,25 +351,29 @@ class Mask2FormerMaskPredictor(nn.Module):
         None when `size` is None: the last layer's masks guide no one)."""
         B, Q, _ = queries.shape
         masks = torch.bmm(self.mask_embedder(queries), pixels.flatten(2)).view(B, Q, *pixels.shape[-2:])
-        if size is None:
-            return masks, None
-        small = F.interpolate(masks, size=size, mode="bilinear", align_corners=False).flatten(2)
-        return masks, self.additive_mask(small)
+        return masks, None if size is None else masked_attention(masks, size, self.num_heads)
 
     def attention_mask(self, queries: torch.Tensor, small_pixels: torch.Tensor) -> torch.Tensor:
         """The next layer's additive mask alone, from the mask features already resized to that level: resizing is
         linear, so this equals resizing the masks (to float rounding) without making full-resolution masks that no
         one reads (inference keeps only the last step's)."""
-        return self.additive_mask(torch.bmm(self.mask_embedder(queries), small_pixels.flatten(2)))
+        return additive_mask(torch.bmm(self.mask_embedder(queries), small_pixels.flatten(2)), self.num_heads)
 
-    def additive_mask(self, small: torch.Tensor) -> torch.Tensor:
-        """(B, Q, h*w) mask logits at a level's size -> (B, heads, Q, h*w): -inf where the query's mask is off."""
-        B, Q, _ = small.shape
-        blocked = small.sigmoid() < 0.5  # where the query's mask is off (the reference's test, to the last bit)
-        blocked &= ~blocked.all(-1, keepdim=True)  # a query whose mask is off everywhere attends everywhere
-        additive = torch.zeros(blocked.shape, dtype=small.dtype, device=small.device)
-        additive = additive.masked_fill(blocked, float("-inf"))
-        return additive[:, None].expand(B, self.num_heads, Q, additive.shape[-1])
+
+def masked_attention(masks: torch.Tensor, size: tuple[int, int], heads: int) -> torch.Tensor:
+    """Mask logits (B, Q, H, W) -> the additive mask (B, heads, Q, h*w) of the next masked attention: each query
+    sees the cells of a level of `size` where its mask (resized) is on (sigmoid >= 0.5). Shared with OneFormer."""
+    return additive_mask(F.interpolate(masks, size=size, mode="bilinear", align_corners=False).flatten(2), heads)
+
+
+def additive_mask(small: torch.Tensor, heads: int) -> torch.Tensor:
+    """(B, Q, h*w) mask logits at a level's size -> (B, heads, Q, h*w): -inf where the query's mask is off."""
+    B, Q, _ = small.shape
+    blocked = small.sigmoid() < 0.5  # where the query's mask is off (the reference's test, to the last bit)
+    blocked &= ~blocked.all(-1, keepdim=True)  # a query whose mask is off everywhere attends everywhere
+    additive = torch.zeros(blocked.shape, dtype=small.dtype, device=small.device)
+    additive = additive.masked_fill(blocked, float("-inf"))
+    return additive[:, None].expand(B, heads, Q, additive.shape[-1])
 
 
 class Mask2FormerMaskedAttentionDecoder(nn.Module):

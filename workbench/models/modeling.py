@@ -63,6 +63,8 @@ class PreTrainedModel(nn.Module):
     checkpoint_converters: ClassVar[dict[str, Converter]] = {}
     # hook-point name -> the attention kind it records ("self", "causal", "cross", "patches"), for inspection
     attention_kinds: ClassVar[dict[str, str]] = {"attn_probs": "self"}
+    # sibling linear layers that read the same input, computed in one call when they load 4-bit (nn.quantized)
+    fused_projections: ClassVar[tuple[tuple[str, ...], ...]] = ()
 
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()
@@ -199,6 +201,7 @@ class PreTrainedModel(nn.Module):
         blocks = checkpoint.metadata.get("quantized")
         if blocks and not dequantize and model.dtype == torch.float32 and quantized.supported(model.device):
             model.quantized_modules = quantized.quantize_linears(model, blocks)
+            quantized.fuse_siblings(model, cls.fused_projections)
         model.loading_report = report
         model.generation_defaults = read_generation_defaults(checkpoint.folder)
         model.source_format = checkpoint.format

@@ -20,6 +20,7 @@ hub layout.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import torch
@@ -102,9 +103,19 @@ class QuantizedLinear(nn.Module):
                              persistent=False)
         self.bias = None if bias is None else nn.Parameter(bias.detach().float().clone(), requires_grad=False)
 
+    @property
+    def rows(self) -> int:
+        """The kernel's output rows: out_features, or twice that for Q8_0 (its two 4-bit halves)."""
+        return 2 * self.out_features if self.kind == "Q8_0" else self.out_features
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, self.in_features).to(torch.bfloat16)
-        y = torch.ops.aten._weight_int4pack_mm_for_cpu(flat, self.packed, GROUP, self.scales_zeros).to(x.dtype)
+        y = torch.ops.aten._weight_int4pack_mm_for_cpu(flat, self.packed, GROUP, self.scales_zeros)
+        return self._finish(y, x)
+
+    def _finish(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The kernel's (rows, self.rows) bfloat16 output -> this layer's output, shaped and typed as `x`."""
+        y = y.to(x.dtype)
         if self.kind == "Q8_0":  # the high and the low 4-bit halves of each row
             y = y[:, : self.out_features] + y[:, self.out_features :]
         if self.bias is not None:
@@ -145,4 +156,42 @@ def quantize_linears(model: nn.Module, blocks: dict[str, tuple[str, torch.Tensor
     return replaced
 
 
-__all__ = ["KINDS", "QuantizedLinear", "decode_blocks", "dequantize_blocks", "quantize_linears", "supported"]
+def fuse_siblings(model: nn.Module, groups: tuple[tuple[str, ...], ...]) -> int:
+    """For each module whose children named in a group (e.g. ("q_proj", "k_proj", "v_proj")) are all
+    QuantizedLinear layers over the same input size, pack their weights side by side once, so that `project`
+    computes them with one kernel call. Batch-1 decoding makes hundreds of small matrix-vector products per token:
+    fewer, wider calls spend less on each call's set-up and split better over threads. The results are the same
+    bits (each output row is computed alone either way); the layers keep their own weights for direct calls.
+    Returns the number of groups fused."""
+    fused = 0
+    for module in model.modules():
+        for names in groups:
+            layers = [getattr(module, n, None) for n in names]
+            if not all(isinstance(m, QuantizedLinear) for m in layers) or len({m.in_features for m in layers}) != 1:
+                continue
+            first = layers[0]
+            # packed from the codes, not by joining the layers' packed buffers: the kernel packs rows in blocks of 64
+            codes = torch.cat([decode_blocks(m.kind, m.blocks, m.in_features)[0] for m in layers])
+            first.register_buffer("fused_packed", torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes, 1),
+                                  persistent=False)
+            first.register_buffer("fused_scales_zeros", torch.cat([m.scales_zeros for m in layers], dim=1).contiguous(),
+                                  persistent=False)
+            # which siblings, in which order, these buffers hold (weak: a replaced layer must not match its successor)
+            first.fused_with = tuple(weakref.ref(m) for m in layers)
+            fused += 1
+    return fused
+
+
+def project(x: torch.Tensor, *layers: nn.Module) -> list[torch.Tensor]:
+    """`[layer(x) for layer in layers]`, with one kernel call when `fuse_siblings` packed exactly these layers."""
+    first = layers[0]
+    fused_with = getattr(first, "fused_with", ())
+    if len(fused_with) != len(layers) or any(ref() is not m for ref, m in zip(fused_with, layers)):
+        return [layer(x) for layer in layers]
+    flat = x.reshape(-1, first.in_features).to(torch.bfloat16)
+    y = torch.ops.aten._weight_int4pack_mm_for_cpu(flat, first.fused_packed, GROUP, first.fused_scales_zeros)
+    return [m._finish(part, x) for m, part in zip(layers, y.split([m.rows for m in layers], dim=1))]
+
+
+__all__ = ["KINDS", "QuantizedLinear", "decode_blocks", "dequantize_blocks", "fuse_siblings", "project",
+           "quantize_linears", "supported"]

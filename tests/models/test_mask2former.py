@@ -154,6 +154,18 @@ def test_loss_and_gradients_equal_the_reference(tmp_path, sizes):
     assert (ours(**x, mask_labels=masks, class_labels=classes).loss - losses[0]).abs() > 1e-6
 
 
+def test_a_batch_without_targets_learns_no_object_as_the_reference(tmp_path):
+    ours, ref = loss_pair(tmp_path, train_num_points=50)
+    masks, classes = targets(((0, 70, 100), (0, 70, 100)))
+    losses = []
+    for model in (ours, ref):
+        torch.manual_seed(0)
+        with torch.no_grad():
+            losses.append(model(**FAMILY.inputs(), mask_labels=masks, class_labels=classes).loss)
+    assert losses[0] > 0
+    torch.testing.assert_close(losses[0], losses[1], atol=1e-4, rtol=0)
+
+
 def test_a_few_steps_fit_one_example(tmp_path):
     ours, _ = loss_pair(tmp_path, train_num_points=200)
     masks, classes = targets(((2, 70, 100),))

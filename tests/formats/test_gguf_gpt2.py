@@ -1,7 +1,8 @@
 """GPT-2 GGUF files: tiny ones written with the `gguf` package from a tiny random reference GPT-2, read back.
 
 Names mapped and the Conv1D weights transposed back (F32 exactly), each quantisation type within its error,
-and our model equals the reference's own GGUF loader on the same file; greedy ids equal the reference's;
+and our model equals the reference's own GGUF loader on the same file; Q4_0/Q4_1/Q8_0 Conv1D layers run 4-bit
+holding exactly the file's weights; greedy ids equal the reference's;
 the tokenizer in the metadata equals the reference's; architectures without a converter are refused by name.
 """
 
@@ -16,6 +17,7 @@ from workbench.errors import UnsupportedModelError
 from workbench.generation import generate
 from workbench.models import GGUF_ARCHITECTURES, family
 from workbench.models.gpt2 import Conv1D
+from workbench.nn.quantized import QuantizedLinear
 
 import transformers  # the test-only oracle: missing means a broken test install, which must fail
 
@@ -40,11 +42,11 @@ def ref():
 @pytest.mark.parametrize("qtype", list(BOUNDS))
 def test_round_trip_and_the_references_loader(tmp_path, ref, vocab, qtype):
     write_gpt2_gguf(tmp_path / "tiny.gguf", ref, qtype, vocab)
-    ours = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file="tiny.gguf")
+    # float32 layers (Q4_*/Q8_0 would otherwise run 4-bit, test_4bit_layers_hold_the_file_weights): parity at 1e-4
+    ours = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file="tiny.gguf", dequantize=True)
     assert ours.loading_report.ok, str(ours.loading_report)
     assert (ours.config.n_layer, ours.config.n_head, ours.config.n_embd, ours.config.n_positions) == (2, 4, 64, 1024)
     assert not ours.config.tie_word_embeddings  # llama.cpp writes the head again as output.weight
-    # GPT-2's layers stay Conv1D, dequantised (the 4-bit path replaces nn.Linear layers only)
     assert isinstance(ours.transformer.h[0].attn.c_attn, Conv1D) and not getattr(ours, "quantized_modules", None)
     mine = ours.state_dict()
     for key, original in ref.state_dict().items():
@@ -75,11 +77,42 @@ def test_greedy_ids_equal_the_references(tmp_path, ref, vocab):
     assert generate(ours, IDS, max_new_tokens=12, eos_token_id=None, pad_token_id=0).tolist() == theirs.tolist()
 
 
+@pytest.mark.parametrize("qtype", ["Q4_0", "Q4_1", "Q8_0"])
+def test_4bit_layers_hold_the_file_weights(tmp_path, vocab, qtype):
+    ref = tiny_reference_gpt2(vocab_size=304)  # the int4 kernel wants output rows in sixteens: the head fits too
+    write_gpt2_gguf(tmp_path / "tiny.gguf", ref, qtype, vocab)
+    quant = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file="tiny.gguf")
+    flat = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file="tiny.gguf", dequantize=True)
+    layers = {n for n, m in quant.named_modules() if isinstance(m, QuantizedLinear)}
+    assert len(layers) == 2 * 4 + 1 and "lm_head" in layers  # c_attn, attn.c_proj, c_fc, mlp.c_proj per block; head
+    assert quant.transformer.h[0].mlp.c_fc.transposed and not quant.lm_head.transposed
+    assert not any(isinstance(m, QuantizedLinear) for m in flat.modules())
+    mine, theirs = quant.state_dict(), flat.state_dict()
+    assert mine.keys() == theirs.keys()
+    for key in theirs:
+        assert torch.equal(mine[key], theirs[key]), key  # llama.cpp's dequantised values, Conv1D's [in, out] layout
+    with torch.no_grad():
+        got, want = quant(IDS).logits, flat(IDS).logits
+    # bfloat16 scales / activations inside the 4-bit layers: ~3 significant digits, not float32's 7
+    assert (got - want).abs().max() <= 0.02 * want.abs().max()
+    assert (got.argmax(-1) == want.argmax(-1)).float().mean() >= 0.9
+    assert generate(quant, IDS, max_new_tokens=4, eos_token_id=None, pad_token_id=0).shape == (2, 13)
+
+    quant.save_pretrained(tmp_path / "hub")  # the float hub layout: the reference loads it with no key missing
+    back, info = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "hub", output_loading_info=True,
+                                                                    attn_implementation="eager")
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    with torch.no_grad():
+        torch.testing.assert_close(back.eval()(IDS).logits, want, atol=1e-4, rtol=0)
+
+
 def test_a_file_without_output_weight_ties_the_head(tmp_path, ref, vocab):
     write_gpt2_gguf(tmp_path / "tied.gguf", ref, "F16", vocab, output=False)
     ours = AutoModelForCausalLM.from_pretrained(tmp_path)  # the folder's lone GGUF file
     assert ours.config.tie_word_embeddings and ours.lm_head.weight is ours.transformer.wte.weight
     assert ours.loading_report.ok, str(ours.loading_report)
+    with torch.no_grad():  # F16 weights: fp16 rounding of the original head
+        assert (ours(IDS).logits - ref(IDS).logits).abs().max() <= LOGIT_BOUNDS["F16"] * ref(IDS).logits.abs().max()
 
 
 def test_tokenizer_from_metadata_equals_the_reference(tmp_path, ref, vocab):

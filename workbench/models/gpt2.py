@@ -25,6 +25,7 @@ from ..nn.attention import attend, causal_mask
 from ..nn.cache import KVCache
 from ..nn.hooks import HookPoint
 from ..nn.losses import causal_lm_loss
+from ..nn.quantized import KINDS as QUANTIZED_KINDS
 from ..outputs import BaseModelOutputWithPast, CausalLMOutput
 from .modeling import PreTrainedModel, as_tuple, collect_internals, decoder_positions
 
@@ -60,6 +61,8 @@ class GPT2Config(PretrainedConfig):
 
 class Conv1D(nn.Module):
     """A linear layer with its weight stored `[in, out]`, as GPT-2's checkpoints keep it."""
+
+    weight_in_out = True  # nn.quantized may replace it by a 4-bit layer (GGUF files) that keeps this layout
 
     def __init__(self, nx: int, nf: int) -> None:
         super().__init__()
@@ -276,21 +279,29 @@ def gguf_config(file: Any) -> dict[str, Any]:
 def from_gguf(checkpoint: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """A gpt2-architecture GGUF checkpoint -> (config.json as a dict, state dict in hub keys).
 
-    Every type is dequantised to float32 (F16/BF16 keep their dtype until the model's dtype applies): the 4-bit
-    path (`nn.quantized`) replaces `nn.Linear` layers, and GPT-2's Conv1D layers keep their weights `[in, out]`,
-    so Q4_0/Q4_1/Q8_0 GPT-2 files run as float32 layers with llama.cpp's dequantised values."""
+    The state dict holds every weight dequantised (Conv1D weights `[in, out]` again); the Q4_0/Q4_1/Q8_0 blocks of
+    the Conv1D layers and of an untied head are also handed on (`metadata["quantized"]`, in the file's `(out, in)`
+    rows), so that from_checkpoint runs those layers 4-bit as Llama's unless `dequantize=True`."""
     file = checkpoint.metadata["gguf"]
     config = gguf_config(file)
-    state = {}
+    state, blocks = {}, {}
     for name, tensor in checkpoint.load().items():
         parts = name.split(".")
         layer = parts[1] if parts[0] == "blk" else None
         pattern = name if layer is None else ".".join([parts[0], "{}", *parts[2:]])
         if pattern not in GGUF_NAMES:
             continue  # nothing else in llama.cpp's GPT-2 files holds weights
+        key = GGUF_NAMES[pattern].format(layer)
         if name.endswith(GGUF_TRANSPOSED):
             tensor = tensor.t().contiguous()
-        state[GGUF_NAMES[pattern].format(layer)] = tensor
+        state[key] = tensor
+        kind = file.tensor_types[name]
+        if kind in QUANTIZED_KINDS and (name.endswith(GGUF_TRANSPOSED) or name in ("output.weight", "token_embd.weight")):
+            blocks[key] = (kind, file.blocks(name))
+    embedding = blocks.pop("transformer.wte.weight", None)  # a lookup reads one row: the embedding stays float
+    if config["tie_word_embeddings"] and embedding is not None:
+        blocks["lm_head.weight"] = embedding  # the tied head reads the embedding's blocks
+    checkpoint.metadata["quantized"] = blocks
     return config, state
 
 

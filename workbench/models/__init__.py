@@ -37,6 +37,9 @@ FAMILIES: dict[str, str] = {
     "owlv2": "workbench.models.owlv2",
     "sam": "workbench.models.sam",
 }
+# llama.cpp architectures (a GGUF file's `general.architecture`) whose family converts GGUF files
+# (its `checkpoint_converters["gguf"]`, with its tensor-name map in its own file)
+GGUF_ARCHITECTURES: tuple[str, ...] = ("gpt2", "llama")
 
 
 def family(model_type: str | None) -> ModuleType:

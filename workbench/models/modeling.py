@@ -158,8 +158,8 @@ class PreTrainedModel(nn.Module):
 
         GGUF files: on the CPU in float32, linear weights stored as Q4_0, Q4_1 or Q8_0 stay 4-bit
         (`workbench.nn.quantized.QuantizedLinear`: ~3x fewer bytes per token, bfloat16 arithmetic inside those
-        layers); `dequantize=True` gives plain float32 `nn.Linear` layers instead (exactly llama.cpp's
-        dequantised values). Other block types (Q4_K, Q5_K, Q6_K) are always dequantised."""
+        layers); `dequantize=True` gives plain float32 layers instead (`nn.Linear`, GPT-2's Conv1D: exactly
+        llama.cpp's dequantised values). Other block types (Q4_K, Q5_K, Q6_K) are always dequantised."""
         folder = resolve_model_folder(
             name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token,
             allow_patterns=allow_patterns_for(gguf_file),

@@ -87,10 +87,14 @@ class QuantizedLinear(nn.Module):
     """`nn.Linear` with its weight kept as llama.cpp blocks (Q4_0, Q4_1 or Q8_0), computed with the int4 CPU kernel.
 
     The state dict holds the float32 `weight` (dequantised exactly) and `bias`, as `nn.Linear`'s: saving
-    writes the float hub layout. Loading a state dict into it is refused (load the float model instead)."""
+    writes the float hub layout. Loading a state dict into it is refused (load the float model instead).
+    `transposed`: it replaces a layer that stores its weight `[in, out]` (GPT-2's Conv1D, same product), so the
+    state dict's `weight` is given in that layout."""
 
-    def __init__(self, kind: str, blocks: torch.Tensor, in_features: int, bias: torch.Tensor | None = None) -> None:
+    def __init__(self, kind: str, blocks: torch.Tensor, in_features: int, bias: torch.Tensor | None = None,
+                 transposed: bool = False) -> None:
         super().__init__()
+        self.transposed = transposed
         if not fits(in_features, blocks.shape[0]):
             raise ValueError(f"the int4 kernel needs in_features ({in_features}) a multiple of {GROUP} and out_features "
                              f"({blocks.shape[0]}) a multiple of 16")
@@ -127,7 +131,8 @@ class QuantizedLinear(nn.Module):
         return dequantize_blocks(self.kind, self.blocks, self.in_features)
 
     def _save_to_state_dict(self, destination: dict[str, Any], prefix: str, keep_vars: bool) -> None:
-        destination[prefix + "weight"] = self.dequantize()
+        weight = self.dequantize()
+        destination[prefix + "weight"] = weight.t().contiguous() if self.transposed else weight
         if self.bias is not None:
             destination[prefix + "bias"] = self.bias if keep_vars else self.bias.detach()
 
@@ -136,22 +141,32 @@ class QuantizedLinear(nn.Module):
                            "the float model (from_pretrained(..., dequantize=True)) instead.")
 
     def extra_repr(self) -> str:
-        return f"{self.kind}, in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        return (f"{self.kind}, in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}" + (", transposed=True" if self.transposed else ""))
 
 
 def quantize_linears(model: nn.Module, blocks: dict[str, tuple[str, torch.Tensor]]) -> list[str]:
-    """Replace each `nn.Linear` whose weight key (`model.layers.0.mlp.up_proj.weight`) has (kind, blocks) in
+    """Replace each linear layer whose weight key (`model.layers.0.mlp.up_proj.weight`) has (kind, blocks) in
     `blocks` by a QuantizedLinear with its bias (shapes the kernel cannot take stay float); returns the replaced
-    modules' names."""
+    modules' names. Linear layers: `nn.Linear`, and layers whose class sets `weight_in_out = True` (a `weight`
+    `[in, out]` and a `bias`, computing x @ weight + bias: GPT-2's Conv1D); the blocks are rows of the `(out, in)`
+    weight either way, as GGUF stores them."""
     replaced = []
     for key, (kind, raw) in blocks.items():
         name = key.removesuffix(".weight")
         owner, _, attr = name.rpartition(".")
         parent = model.get_submodule(owner) if owner else model
-        linear = getattr(parent, attr, None)
-        if kind not in KINDS or not isinstance(linear, nn.Linear) or not fits(linear.in_features, linear.out_features):
+        layer = getattr(parent, attr, None)
+        transposed = getattr(type(layer), "weight_in_out", False)
+        if isinstance(layer, nn.Linear):
+            in_features, out_features = layer.in_features, layer.out_features
+        elif transposed:
+            in_features, out_features = layer.weight.shape
+        else:
             continue
-        setattr(parent, attr, QuantizedLinear(kind, raw, linear.in_features, linear.bias))
+        if kind not in KINDS or not fits(in_features, out_features):
+            continue
+        setattr(parent, attr, QuantizedLinear(kind, raw, in_features, layer.bias, transposed=transposed))
         replaced.append(name)
     return replaced
 

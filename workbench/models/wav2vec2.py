@@ -31,7 +31,7 @@ from ..errors import ConfigError, InputError, UnsupportedModelError
 from ..nn.activations import get_activation
 from ..nn.attention import additive_mask, attend
 from ..nn.hooks import HookPoint
-from ..nn.onednn import conv1d, dense
+from ..nn.onednn import conv1d, dense, framed_conv1d
 from ..nn.losses import ctc_loss
 from ..outputs import ModelOutput, SequenceClassifierOutput, Tensors
 from .modeling import PreTrainedModel, as_tuple, collect_internals
@@ -136,11 +136,18 @@ class Wav2Vec2ConvLayer(nn.Module):
         self.act = get_activation(config.feat_extract_activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C_in, T) -> (B, C, T'). Activations are kept time-major in memory (strides (C·T, 1, C): channels-last,
+        which oneDNN's convolutions read and write without reordering); raw samples (C_in = 1) go through
+        `framed_conv1d`, which makes that layout."""
         if self.fused_gelu:
             return conv1d(x, self.conv, gelu=True)  # (B, C, T)
-        x = conv1d(x, self.conv)  # (B, C, T)
+        if x.shape[1] == 1 and self.conv.in_channels == 1:
+            x = framed_conv1d(x[:, 0], self.conv).transpose(1, 2)  # (B, C, T), time-major
+        else:
+            x = conv1d(x, self.conv)  # (B, C, T)
         if self.norm == "group":
-            x = self.layer_norm(x)
+            # as (B, C, 1, T): GroupNorm reads a 4-D channels-last tensor as it is (a 3-D one it would copy first)
+            x = self.layer_norm(x.unsqueeze(2)).squeeze(2)
         elif self.norm == "layer":
             x = self.layer_norm(x.transpose(1, 2)).transpose(1, 2)
         return self.act(x)

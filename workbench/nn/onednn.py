@@ -117,6 +117,22 @@ def conv1d(x: torch.Tensor, conv: nn.Conv1d, *, weight: torch.Tensor | None = No
     return F.gelu(y) if gelu else y
 
 
+def framed_conv1d(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
+    """A one-input-channel `conv` (no padding, no groups) on raw samples x (B, samples) -> (B, frames, C_out): the
+    kernel's frames cut out of the signal (a view) times the weight, as one matmul. Its output is time-major, the
+    channels-last layout oneDNN's convolutions keep from layer to layer; oneDNN's own convolution here wrote its
+    output channels-last and then spent 4x the convolution's time transposing 512 x 3199 activations back."""
+    frames = x.unfold(1, conv.kernel_size[0], conv.stride[0])  # (B, frames, kernel)
+    return dense_weight(frames, conv.weight.reshape(conv.out_channels, -1), conv.bias)
+
+
+def dense_weight(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """`F.linear(x, weight, bias)` through oneDNN where it takes it."""
+    if _fast_matmul(x, weight):
+        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+    return F.linear(x, weight, bias)
+
+
 class Linear(nn.Linear):
     """`nn.Linear` (same parameters, same checkpoint keys) whose float32 CPU inference goes through oneDNN.
 

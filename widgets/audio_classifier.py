@@ -99,6 +99,7 @@ class AudioClassifier(Panel):
         window_s, hop_s = window_s or 1.0, hop_s or (window_s or 1.0) / 2
         self.pipe = model if _is_classification_pipeline(model) else None
         self.array: np.ndarray | None = None
+        self._spectrogram: tuple[np.ndarray, float] | None = None  # the display spectrogram of `array`
         self.name = ""
         self.result: list[dict[str, Any]] | None = None
         self.timeline_result: Any = None
@@ -235,7 +236,7 @@ class AudioClassifier(Panel):
         self.array = audio.array
         self.name = name or (str(source) if isinstance(source, (str, Path)) else "audio")
         self.result = self.timeline_result = self.attention_record = None
-        image, span = spectrogram_image(self.array)
+        image, span = self._spectrogram = spectrogram_image(self.array)
         with self.view.hold_sync():
             self.view.wav = wav_bytes(self.array)
             self.view.waveform = waveform_envelope(self.array)
@@ -348,7 +349,7 @@ class AudioClassifier(Panel):
         attention = None
         if self.view.attention is not None:
             attention = {"grid": self.view.attention, "span": self.view.meta["attention_span"]}
-        png = summary_png(self.array, RATE, self.result, timeline, attention)
+        png = summary_png(self.array, RATE, self.result, timeline, attention, spectrogram=self._spectrogram)
         self.static_html = static_page(png, self.result, self.name)
 
     def _refresh(self, *, topk: bool = False, timeline: bool = False, attention: bool = False) -> None:

@@ -14,9 +14,8 @@ on the frequency x time grid of its spectrogram) for the inspection views.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +33,6 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 # and measured by benchmarks/bench_audio.py: every score within FAST_TOLERANCE, and the same best label in every
 # window whose float32 best leads the runner-up by more than that (closer calls may swap).
 FAST_TOLERANCE = 0.02
-SMALL_MODEL = 1_000_000  # parameters: below this the timeline runs on one thread (see `_threads`)
 
 
 def bf16_native() -> bool:
@@ -45,22 +43,6 @@ def bf16_native() -> bool:
         return any(bool(probe()) for probe in probes if probe is not None)
     except RuntimeError:
         return False
-
-
-@contextlib.contextmanager
-def _threads(model: torch.nn.Module) -> Iterator[None]:
-    """One thread for a small model: each of its ops is too little work to split, and on a busy machine every
-    parallel op waits for a descheduled second thread (a tiny keyword spotter's 119-window timeline took 3 s on
-    two threads under load, 0.4 s on one). Larger models keep every thread."""
-    before = torch.get_num_threads()
-    small = before > 1 and sum(p.numel() for p in model.parameters()) < SMALL_MODEL
-    if small:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if small:
-            torch.set_num_threads(before)
 
 
 @dataclass
@@ -189,8 +171,7 @@ class AudioClassificationPipeline(AudioPipeline):
                 progress(finished, len(windows))
 
         try:
-            with _threads(model):
-                logits = torch.stack(self.logits(windows, batch_size=batch_size or 16, done=done, model=model))
+            logits = torch.stack(self.logits(windows, batch_size=batch_size or 16, done=done, model=model))
         finally:
             bar.close()
         scores = self.scores(logits, function).numpy().astype(np.float32)

@@ -126,11 +126,14 @@ def framed_conv1d(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
     return dense_weight(frames, conv.weight.reshape(conv.out_channels, -1), conv.bias)
 
 
-def dense_weight(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """`F.linear(x, weight, bias)` through oneDNN where it takes it."""
+def dense_weight(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, *, gelu: bool = False) -> torch.Tensor:
+    """`F.linear(x, weight, bias)` with a weight of one's own (not a module's), optionally followed by exact GELU,
+    through oneDNN where it takes it."""
     if _fast_matmul(x, weight):
-        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
-    return F.linear(x, weight, bias)
+        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "gelu" if gelu else "none", [],
+                                                  "none" if gelu else "")
+    y = F.linear(x, weight, bias)
+    return F.gelu(y) if gelu else y
 
 
 class Linear(nn.Linear):

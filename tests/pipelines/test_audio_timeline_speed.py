@@ -94,3 +94,29 @@ def test_fused_projection_weights_follow_edits():
         plain = torch.nn.functional.linear(x, torch.cat([q.weight, k.weight, v.weight]), torch.cat([q.bias, k.bias, v.bias]))
     torch.testing.assert_close(second, plain, atol=1e-5, rtol=0)
     assert not torch.allclose(first[..., 48:96], second[..., 48:96])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_folded_first_conv_layer_equals_conv_group_norm_gelu(dtype):
+    """Inference folds wav2vec2's first conv, GroupNorm and GELU into one matmul per clip (time-major output);
+    training runs them as three steps. Both equal the plain torch ops."""
+    from workbench.models.wav2vec2 import Wav2Vec2Config, Wav2Vec2FeatureEncoder
+
+    torch.manual_seed(0)
+    config = Wav2Vec2Config(conv_dim=(64, 32), conv_stride=(5, 2), conv_kernel=(10, 3), conv_bias=True)
+    encoder = Wav2Vec2FeatureEncoder(config)
+    layer = encoder.conv_layers[0]
+    with torch.no_grad():
+        layer.layer_norm.weight.normal_(1.0, 0.3)
+        layer.layer_norm.bias.normal_(0.0, 0.3)
+    x = torch.randn(3, 4000) * torch.tensor([[0.1], [1.0], [5.0]])  # quiet, plain and loud clips
+    expected = torch.nn.functional.gelu(layer.layer_norm(layer.conv(x[:, None])))
+    encoder.to(dtype)
+    with torch.inference_mode():
+        folded = layer(x[:, None].to(dtype))
+    assert folded.stride(1) == 1  # time-major: channels-last for the next convolution
+    training = layer(x[:, None].to(dtype))  # gradients on: conv, GroupNorm, GELU as such
+    assert training.requires_grad
+    atol = 1e-4 if dtype == torch.float32 else 0.1  # float32 rounding scaled by the normalisation; bfloat16: 8 bits
+    torch.testing.assert_close(folded.float(), expected, atol=atol, rtol=0)
+    torch.testing.assert_close(training.detach().float(), expected, atol=atol, rtol=0)

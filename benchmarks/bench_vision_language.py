@@ -6,7 +6,8 @@ google/siglip-base-patch16-224, google/owlv2-base-patch16-ensemble, CIDAS/clipse
 
 Prints, per model, the median seconds of the image tower (CLIP/SigLIP image features of a batch of 8; SAM's image
 encoder on one 1024 x 1024 input), of the text tower (8 labels) and their ratio (reference / ours: above 1, we are
-faster); and SAM's click to mask: one point prompt on a cached embedding through the prompt encoder, the mask decoder
+faster); for CLIP and SigLIP also the zero-shot-image-classification pipeline end to end (one photo, 3 labels,
+each library's pipeline on the same checkpoint); and SAM's click to mask: one point prompt on a cached embedding through the prompt encoder, the mask decoder
 and the masks' resizing to the photo (ours: `pipe.segment`; the reference: `SamModel(image_embeddings=...)` +
 `SamProcessor.post_process_masks`), the kernel side of a click in the SegmentAnything panel.
 OWLv2 (960 x 960, 3600 patches): the preprocessing of one photo, the detector's forward (one image, 3 queries) and
@@ -21,6 +22,7 @@ resized to the photo (timed here with the masks at 0.5 made as ours). Ours: `pip
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -60,6 +62,40 @@ def dual_encoder(kind: str, tmp: Path, repeats: int) -> None:
                best_of(lambda: ours.get_image_features(pixel_values=pixels), repeats))
         report(f"{kind}: text features (8 labels)", best_of(lambda: ref.get_text_features(input_ids=ids), repeats),
                best_of(lambda: ours.get_text_features(input_ids=ids), repeats))
+    zero_shot_pipelines(kind, tmp / kind, repeats)
+
+
+def zero_shot_pipelines(kind: str, folder: Path, repeats: int) -> None:
+    """What a user times: `zero-shot-image-classification` on one photo and 3 labels, the whole call (decoding,
+    preprocessing, both towers, post-processing), each library's pipeline on the same checkpoint."""
+    import shutil
+
+    import transformers
+    from PIL import Image
+
+    from tests.test_tokenizer_vision_text import clip_vocab
+    from tests.vision_text import siglip_folder
+    from widgets._gallery import sample_path
+    from workbench import pipeline
+
+    if kind == "clip":  # a small BPE vocabulary (ids inside the real one's range): the tokenizer is not what is timed
+        vocab, merges = clip_vocab()
+        transformers.CLIPTokenizer(vocab=vocab, merges=merges).save_pretrained(folder)
+        processor = {"image_processor_type": "CLIPImageProcessor"}  # clip-vit-base-patch32's: 224, centre crop
+    else:  # a small SentencePiece model trained by the tests' tiny SigLIP recipe
+        spm = siglip_folder(folder.parent / "siglip-tokenizer")
+        for name in ("spiece.model", "tokenizer_config.json", "special_tokens_map.json"):
+            if (spm / name).exists():
+                shutil.copy(spm / name, folder / name)
+        processor = {"image_processor_type": "SiglipImageProcessor", "size": {"height": 224, "width": 224}}
+    (folder / "preprocessor_config.json").write_text(json.dumps(processor))
+    ref_pipe = transformers.pipeline("zero-shot-image-classification", model=str(folder))
+    pipe = pipeline("zero-shot-image-classification", model=folder)
+    photo = Image.open(sample_path("chelsea")).convert("RGB")
+    labels = ["a cat", "a dog", "a sofa"]
+    with torch.inference_mode():
+        report(f"{kind}: pipeline, one photo, 3 labels", *alternating(
+            lambda: ref_pipe(photo, candidate_labels=labels), lambda: pipe(photo, candidate_labels=labels), repeats))
 
 
 def sam(tmp: Path, repeats: int) -> None:

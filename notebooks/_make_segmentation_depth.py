@@ -10,7 +10,8 @@ cells = [
     md(
         "# Pixels: segmentation and depth\n\n"
         "Semantic segmentation with SegFormer (`nvidia/segformer-b0-finetuned-ade-512-512`, 150 ADE20K classes), "
-        "panoptic segmentation with Mask2Former (`facebook/mask2former-swin-tiny-coco-panoptic`) and "
+        "panoptic segmentation with Mask2Former (`facebook/mask2former-swin-tiny-coco-panoptic`), all three tasks "
+        "from one task-conditioned model with OneFormer (`shi-labs/oneformer_ade20k_swin_tiny`) and "
         "relative depth with Depth Anything V2 Small (`depth-anything/Depth-Anything-V2-Small-hf`, a DINOv2 backbone "
         "and a DPT head). When the real checkpoints are cached (the classroom pack prefetches them: "
         "`python -m workbench.prefetch --only 10_segmentation_depth`), they are used; offline without them, the panels "
@@ -71,6 +72,28 @@ cells = [
     code(
         "for s in panoptic(str(sample_path(\"coffee\")), subtask=\"panoptic\"):\n"
         "    print(f\"{s['label']:>12}  score {s['score']:.3f}\")"
+    ),
+    md(
+        "## One model, three tasks: OneFormer\n\n"
+        "OneFormer (`shi-labs/oneformer_ade20k_swin_tiny`, 150 ADE20K classes) is Mask2Former told *which* task to "
+        "do: the text \"the task is semantic\" (or instance, panoptic) is tokenized and turned into a task token that "
+        "seeds its queries. So the subtask switch here reruns the model itself with the new task token, and the "
+        "class scores and masks change, not only how they are read."
+    ),
+    code(
+        "source, real = real_or_tiny(\"shi-labs/oneformer_ade20k_swin_tiny\",\n"
+        "                            lambda: tiny_vision_model(\"task-conditioned-segmentation\"))\n"
+        "oneformer = (pipeline(\"image-segmentation\", model=source) if real\n"
+        "             else pipeline(\"image-segmentation\", model=source[0], processor=source[1]))\n"
+        "one = Segment(model=oneformer, subtask=\"semantic\")\n"
+        "one.source.load_sample(\"coffee\")\n"
+        "one"
+    ),
+    md("The same photo under each task token, as plain data:"),
+    code(
+        "for subtask in oneformer.subtasks:\n"
+        "    found = oneformer(str(sample_path(\"coffee\")), subtask=subtask)\n"
+        "    print(f\"{subtask:>9}: {len(found)} segments, {sorted({s['label'] for s in found})}\")"
     ),
     md(
         "## Depth\n\n"

@@ -5,9 +5,10 @@ The kernel runs the image-segmentation pipeline once per image (`pipe.explain(im
 not one PNG per mask) and the segments' labels, scores, areas and colours. Everything that needs no model happens
 in the browser (`static/segment.js`) with no kernel round trip: per-class show/hide from the colour legend, the
 opacity slider, hover (the segment's label, score and area %) and a click that isolates a segment. Choosing
-semantic / instance / panoptic for a mask-classifier model reruns the post-processing in the kernel (the menu
-shows only the subtasks a model offers: SegFormer has "semantic" alone, Mask2Former panoptic, instance and
-semantic).
+semantic / instance / panoptic for a mask-classifier model reruns it in the kernel (the menu shows only the subtasks
+a model offers: SegFormer has "semantic" alone, Mask2Former and OneFormer panoptic, instance and semantic); for
+OneFormer the subtask is the model's task token, so its class scores and masks themselves change. The canvas dims
+(`busy`) while the model runs.
 
 Text-prompted segmenters (CLIPSeg) get a prompts box: type what to look for, comma separated ("a cat, a remote
 control"; Enter runs it). The kernel sends one heat map per prompt (`soft`, uint8 probabilities at display size,
@@ -85,8 +86,8 @@ class SegmentView(ErrorReporting, anywidget.AnyWidget):
 class Segment(Panel):
     """Segment a photo from the gallery, an upload, a path or a URL.
 
-    `model`: a pipeline, hub id or folder of an image-segmentation checkpoint (SegFormer; CLIPSeg, which segments
-    the `prompts` typed in its box: a list or one comma-separated string).
+    `model`: a pipeline, hub id or folder of an image-segmentation checkpoint (SegFormer, Mask2Former, OneFormer;
+    CLIPSeg, which segments the `prompts` typed in its box: a list or one comma-separated string).
     `subtask` ("semantic", "instance", "panoptic"; default: the model's first), `threshold` (mask classifiers:
     their segment score threshold, 0.9; prompted models: the browser's heat-map threshold, 0), `opacity`, `hidden`
     (class names or ids; prompts) and `isolated` (a segment index) set the browser's controls; `segment(image)`
@@ -195,7 +196,11 @@ class Segment(Panel):
             raise RuntimeError("no model is loaded (see the error above); create the panel again with model=...")
         if self.prompted:
             return self._show_heatmaps(rgb, name)
-        found = self.pipe.explain(rgb, subtask=self._subtask or None, threshold=self.threshold)
+        self.view.busy = True  # the canvas dims while the model runs (a subtask switch reruns it)
+        try:
+            found = self.pipe.explain(rgb, subtask=self._subtask or None, threshold=self.threshold)
+        finally:
+            self.view.busy = False
         self._subtask = found["subtask"]
         self.show(rgb, found["segmentation"], found["segments"], name=name, subtask=found["subtask"],
                   subtasks=found["subtasks"])

@@ -12,7 +12,8 @@ from typing import Any, ClassVar
 from .config import PretrainedConfig, read_config_dict
 from .formats import open_checkpoint
 from .hub import allow_patterns_for, resolve_model_folder
-from .models import family, model_class
+from .errors import UnsupportedModelError
+from .models import GGUF_ARCHITECTURES, family, model_class
 from .processors.auto import AutoProcessor, tokenizer_of
 
 _HUB_OPTIONS = ("cache_dir", "local_files_only", "token")
@@ -50,6 +51,11 @@ class _AutoModel:
         hub = {k: kwargs.pop(k) for k in _HUB_OPTIONS if k in kwargs}
         folder = resolve_model_folder(name_or_path, revision=revision, allow_patterns=allow_patterns_for(gguf_file), **hub)
         checkpoint = open_checkpoint(folder, allow_pickle=allow_pickle, gguf_file=gguf_file)
+        if checkpoint.format == "gguf" and checkpoint.model_type not in GGUF_ARCHITECTURES:
+            raise UnsupportedModelError(
+                f"{checkpoint.metadata['gguf'].path.name} holds a {checkpoint.model_type!r} model (its "
+                f"general.architecture); GGUF files load for the architectures {', '.join(GGUF_ARCHITECTURES)}. "
+                "Load that model from its hub folder (config.json + safetensors) instead, if its family is supported.")
         model, report = cls.model_class_for(checkpoint.model_type).from_checkpoint(checkpoint, **kwargs)
         model.config.name_or_path = str(name_or_path)
         return (model, report) if output_loading_info else model
@@ -123,7 +129,8 @@ class AutoModelForSemanticSegmentation(_AutoModel):
 
 
 class AutoModelForUniversalSegmentation(_AutoModel):
-    """Mask classification: semantic, instance and panoptic segments from one model (Mask2Former)."""
+    """Mask classification: semantic, instance and panoptic segments from one model (Mask2Former; OneFormer, told
+    which by its task input)."""
 
     task = "universal-segmentation"
 

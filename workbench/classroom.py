@@ -47,6 +47,7 @@ MANIFEST: list[ManifestEntry] = [
     ManifestEntry("nvidia/segformer-b0-finetuned-ade-512-512", "main", ("10_segmentation_depth", "Segment"), 15),
     ManifestEntry("depth-anything/Depth-Anything-V2-Small-hf", "main", ("10_segmentation_depth", "Depth"), 99),
     ManifestEntry("facebook/mask2former-swin-tiny-coco-panoptic", "main", ("10_segmentation_depth", "Segment"), 190),
+    ManifestEntry("shi-labs/oneformer_ade20k_swin_tiny", "main", ("10_segmentation_depth", "Segment"), 219),
     ManifestEntry("openai/clip-vit-base-patch32", "main", ("12_vision_language", "ZeroShotImageClassifier"), 605),
     ManifestEntry("google/siglip-base-patch16-224", "main", ("12_vision_language", "ZeroShotImageClassifier"), 813),
     ManifestEntry("google/owlv2-base-patch16-ensemble", "main", ("12_vision_language", "Detect"), 620),
@@ -151,6 +152,38 @@ def _tiny_clip() -> tuple[Any, Any]:
     return model, processor
 
 
+def _tiny_oneformer() -> tuple[Any, Any]:
+    """A OneFormer on a 4-stage Swin with the small CLIP tokenizer for its task text."""
+    import torch
+
+    from .auto import AutoConfig, AutoModelForUniversalSegmentation
+    from .processors.image import ImageProcessor
+    from .processors.oneformer import OneFormerProcessor
+
+    backbone = dict(model_type="swin", embed_dim=16, depths=[1, 1, 2, 1], num_heads=[1, 2, 2, 4], window_size=4,
+                    mlp_ratio=2.0, drop_path_rate=0.0, out_features=["stage1", "stage2", "stage3", "stage4"])
+    config = AutoConfig.for_model("oneformer", backbone_config=backbone, conv_dim=32, mask_dim=32, hidden_dim=32,
+                                  encoder_feedforward_dim=64, dim_feedforward=64, encoder_layers=1, decoder_layers=3,
+                                  num_attention_heads=4, num_queries=20, task_seq_len=16,
+                                  id2label=dict(enumerate(TINY_SCENE_LABELS)))
+    with torch.random.fork_rng(devices=[]):  # the same random model every time (notebook outputs stay put)
+        torch.manual_seed(0)
+        model = AutoModelForUniversalSegmentation.from_config(config)
+    with torch.no_grad():  # confident classes, masks with structure, queries that differ (all start from the task)
+        g = torch.Generator().manual_seed(0)
+        decoder = model.model.transformer_module.decoder
+        decoder.class_embed.weight.copy_(torch.randn(decoder.class_embed.weight.shape, generator=g) * 4)
+        decoder.class_embed.bias.copy_(torch.randn(decoder.class_embed.bias.shape, generator=g) * 2)
+        model.model.pixel_level_module.decoder.mask_projection.weight.mul_(5)
+        model.model.transformer_module.queries_embedder.weight.mul_(5)
+        for name, p in model.named_parameters():
+            if name.endswith(("in_proj_weight", "q_proj.weight", "k_proj.weight")):
+                p.mul_(4)
+    image = ImageProcessor.from_dict({"image_processor_type": "OneFormerImageProcessor",
+                                      "size": {"shortest_edge": 256, "longest_edge": 384}})
+    return model, OneFormerProcessor(image, tiny_clip_tokenizer(), config.task_seq_len)
+
+
 def _tiny_owlv2() -> tuple[Any, Any]:
     import torch
 
@@ -238,7 +271,8 @@ def _tiny_sam() -> tuple[Any, Any]:
 def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tuple[Any, Any]:
     """(model, processor) of a tiny random model for "image-classification" (a 2-layer ViT), "object-detection"
     (a 2-layer DETR on a mini ResNet), "image-segmentation" (a 4-stage SegFormer), "universal-segmentation" (a Mask2Former on a 4-stage Swin,
-    for the image-segmentation pipeline's panoptic / instance / semantic subtasks), "depth-estimation" (Depth
+    for the image-segmentation pipeline's panoptic / instance / semantic subtasks), "task-conditioned-segmentation"
+    (a OneFormer on that Swin: the subtask is its task input), "depth-estimation" (Depth
     Anything on a 4-layer DINOv2), "zero-shot-image-classification" (a 2-layer CLIP with a small trained
     tokenizer), "zero-shot-object-detection" (a 2-layer OWLv2 on 256-pixel inputs, the same tokenizer),
     "zero-shot-image-segmentation" (a 2-layer CLIPSeg with that tokenizer, for the image-segmentation pipeline's
@@ -261,6 +295,8 @@ def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tup
         model, processor = _tiny_sam()
     elif task == "zero-shot-object-detection":
         model, processor = _tiny_owlv2()
+    elif task == "task-conditioned-segmentation":
+        model, processor = _tiny_oneformer()
     elif task == "image-classification":
         config = AutoConfig.for_model("vit", hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                                       intermediate_size=128, image_size=224, patch_size=16, id2label=labels)
@@ -341,7 +377,8 @@ def tiny_vision_model(task: str, folder: str | os.PathLike | None = None) -> tup
                                               "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225]})
     else:
         raise ValueError(f"no tiny checkpoint for task {task!r}; use 'image-classification', 'object-detection', "
-                         "'image-segmentation', 'universal-segmentation', 'depth-estimation', "
+                         "'image-segmentation', 'universal-segmentation', 'task-conditioned-segmentation', "
+                         "'depth-estimation', "
                          "'zero-shot-image-classification', 'zero-shot-object-detection', 'zero-shot-image-segmentation' "
                          "or 'mask-generation'.")
     if folder is not None:

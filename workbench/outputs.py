@@ -170,6 +170,48 @@ class UniversalSegmentationModelOutput(ModelOutput):
 
 
 @dataclass
+class OneFormerModelOutput(ModelOutput):
+    """OneFormer's body, in the reference's field names: the backbone's maps, the pixel decoder's (mask features
+    first, then the three levels), the task token (B, d) from the task text, the queries the decoder started from
+    (`transformer_decoder_contrastive_queries`, the task token last) and ended with, the last step's class and mask
+    logits, and every earlier step's (`transformer_decoder_auxiliary_predictions`)."""
+
+    encoder_hidden_states: Tensors | None = None
+    pixel_decoder_hidden_states: Tensors | None = None
+    transformer_decoder_hidden_states: tuple[dict[str, torch.Tensor], ...] | None = None
+    transformer_decoder_object_queries: torch.Tensor | None = None
+    transformer_decoder_contrastive_queries: torch.Tensor | None = None
+    transformer_decoder_mask_predictions: torch.Tensor | None = None
+    transformer_decoder_class_predictions: torch.Tensor | None = None
+    transformer_decoder_auxiliary_predictions: tuple[dict[str, torch.Tensor], ...] | None = None
+    text_queries: torch.Tensor | None = None
+    task_token: torch.Tensor | None = None
+    attentions: tuple[Tensors, ...] | None = None
+
+
+@dataclass
+class OneFormerForUniversalSegmentationOutput(ModelOutput):
+    """Mask classification conditioned on a task (semantic / instance / panoptic): `class_queries_logits`
+    (B, Q, num_labels + 1) and `masks_queries_logits` (B, Q, h, w), as Mask2Former's; then the body's fields."""
+
+    loss: torch.Tensor | None = None
+    class_queries_logits: torch.Tensor | None = None
+    masks_queries_logits: torch.Tensor | None = None
+    auxiliary_predictions: tuple[dict[str, torch.Tensor], ...] | None = None
+    encoder_hidden_states: Tensors | None = None
+    pixel_decoder_hidden_states: Tensors | None = None
+    transformer_decoder_hidden_states: tuple[dict[str, torch.Tensor], ...] | None = None
+    transformer_decoder_object_queries: torch.Tensor | None = None
+    transformer_decoder_contrastive_queries: torch.Tensor | None = None
+    transformer_decoder_mask_predictions: torch.Tensor | None = None
+    transformer_decoder_class_predictions: torch.Tensor | None = None
+    transformer_decoder_auxiliary_predictions: tuple[dict[str, torch.Tensor], ...] | None = None
+    text_queries: torch.Tensor | None = None
+    task_token: torch.Tensor | None = None
+    attentions: tuple[Tensors, ...] | None = None
+
+
+@dataclass
 class UniversalSegmentationOutput(ModelOutput):
     """Mask classification: per query a class distribution (B, Q, num_labels + 1; the last is "no object") and a mask
     (B, Q, h, w) at a quarter of the input's resolution. Post-processing turns them into semantic, instance or

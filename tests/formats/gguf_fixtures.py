@@ -138,3 +138,81 @@ def write_tiny_gpt2(path: Path) -> Path:
     torch.manual_seed(0)
     transformers.GPT2LMHeadModel(config).save_pretrained(path)
     return path
+
+
+# llama.cpp's GPT-2 tensor names (gguf-py's MODEL_ARCH.GPT2) for the reference's hub keys
+GPT2_NAMES = {"transformer.wte.weight": "token_embd.weight", "transformer.wpe.weight": "position_embd.weight",
+              "transformer.ln_f.weight": "output_norm.weight", "transformer.ln_f.bias": "output_norm.bias"}
+GPT2_PARTS = {"ln_1": "attn_norm", "attn.c_attn": "attn_qkv", "attn.c_proj": "attn_output", "ln_2": "ffn_norm",
+              "mlp.c_fc": "ffn_up", "mlp.c_proj": "ffn_down"}
+
+
+def write_gpt2_gguf(path: Path, ref, qtype: str, tokenizer: tuple[list[str], list[str], list[int]],
+                    output: bool = True) -> Path:
+    """Write the reference GPT-2 `ref` (GPT2LMHeadModel) to `path` as llama.cpp's converter does: Conv1D weights
+    transposed to `(out, in)`, the tied head written again as `output.weight` (unless not `output`); 2-D weights
+    as `qtype` (the position table F32), norms and biases F32."""
+    import gguf
+    from gguf import GGMLQuantizationType, quants
+
+    c = ref.config
+    writer = gguf.GGUFWriter(str(path), "gpt2")
+    writer.add_uint32("gpt2.block_count", c.n_layer)
+    writer.add_uint32("gpt2.context_length", c.n_positions)
+    writer.add_uint32("gpt2.embedding_length", c.n_embd)
+    writer.add_uint32("gpt2.feed_forward_length", c.n_inner or 4 * c.n_embd)
+    writer.add_uint32("gpt2.attention.head_count", c.n_head)
+    writer.add_float32("gpt2.attention.layer_norm_epsilon", c.layer_norm_epsilon)
+    tokens, merges, types = tokenizer
+    writer.add_string("tokenizer.ggml.model", "gpt2")
+    writer.add_string("tokenizer.ggml.pre", "gpt-2")
+    writer.add_array("tokenizer.ggml.tokens", tokens)
+    writer.add_array("tokenizer.ggml.merges", merges)
+    writer.add_array("tokenizer.ggml.token_type", types)
+    writer.add_uint32("tokenizer.ggml.bos_token_id", tokens.index("<|endoftext|>"))
+    writer.add_uint32("tokenizer.ggml.eos_token_id", tokens.index("<|endoftext|>"))
+    writer.add_string("tokenizer.chat_template", CHAT_TEMPLATE)
+    kind = GGMLQuantizationType[qtype]
+    state = ref.state_dict()
+    for key, value in state.items():
+        if key.endswith((".attn.bias", ".attn.masked_bias")) or key == "lm_head.weight":
+            continue
+        if key.startswith("transformer.h."):
+            layer, rest = key.split(".")[2], ".".join(key.split(".")[3:])
+            part, _, leaf = rest.rpartition(".")
+            name = f"blk.{layer}.{GPT2_PARTS[part]}.{leaf}"
+        else:
+            name = GPT2_NAMES[key]
+        w = value.detach().float().numpy()
+        if name.endswith(("attn_qkv.weight", "attn_output.weight", "ffn_up.weight", "ffn_down.weight")):
+            w = w.T  # Conv1D [in, out] -> (out, in)
+        tensors = [(name, w)] + ([("output.weight", w)] if output and name == "token_embd.weight" else [])
+        for name, w in tensors:
+            if w.ndim == 1 or kind == GGMLQuantizationType.F32 or name == "position_embd.weight":
+                writer.add_tensor(name, np.ascontiguousarray(w, dtype=np.float32))
+            elif kind == GGMLQuantizationType.F16:
+                writer.add_tensor(name, np.ascontiguousarray(w, dtype=np.float16))
+            else:
+                q = quants.quantize(np.ascontiguousarray(w), kind)
+                writer.add_tensor(name, q, raw_shape=q.shape, raw_dtype=kind)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def tiny_reference_gpt2(vocab_size: int = 300):
+    """A tiny random reference GPT-2 (widths in whole 32-weight blocks), LayerNorms and biases randomised too.
+    n_positions stays 1024: the reference's GGUF loader reads `gpt2.context_length` into `n_ctx`, not `n_positions`."""
+    import transformers
+
+    config = transformers.GPT2Config(vocab_size=vocab_size, n_embd=64, n_layer=2, n_head=4, n_positions=1024,
+                                     bos_token_id=0, eos_token_id=0, attn_implementation="eager")
+    torch.manual_seed(0)
+    ref = transformers.GPT2LMHeadModel(config).eval()
+    with torch.no_grad():
+        for name, p in ref.named_parameters():
+            if p.dim() == 1:
+                p.add_(torch.randn_like(p) * 0.1)
+    return ref

@@ -12,7 +12,7 @@ from torch import nn
 
 from tests.formats.gguf_fixtures import tiny_bpe, tiny_reference_llama, write_llama_gguf
 from workbench import AutoModelForCausalLM
-from workbench.nn.quantized import QuantizedLinear, decode_blocks, dequantize_blocks
+from workbench.nn.quantized import QuantizedLinear, decode_blocks, dequantize_blocks, fuse_siblings, project
 
 import transformers  # the test-only oracle
 
@@ -75,6 +75,27 @@ def test_kernel_form_rebuilds_llamacpp_dequantisation(kind):
         layer.load_state_dict(layer.state_dict())
     with pytest.raises(ValueError, match="multiple of 16"):
         QuantizedLinear(kind, random_blocks(kind, rows=8, groups=3), 96)
+
+
+def test_fused_siblings_give_the_same_bits_as_separate_calls():
+    """One kernel call for q/k/v (and gate/up) of mixed kinds and row counts not multiples of the kernel's 64-row
+    packing blocks, equal bit for bit to one call per layer; a group is fused only when it is exactly these layers."""
+    holder = nn.Module()
+    holder.q = QuantizedLinear("Q4_1", random_blocks("Q4_1", rows=48, groups=3), 96)
+    holder.k = QuantizedLinear("Q4_0", random_blocks("Q4_0", rows=16, groups=3), 96, bias=torch.randn(16))
+    holder.v = QuantizedLinear("Q8_0", random_blocks("Q8_0", rows=32, groups=3), 96)
+    x = torch.randn(2, 5, 96)
+    separate = [holder.q(x), holder.k(x), holder.v(x)]
+    assert fuse_siblings(holder, (("q", "k", "v"),)) == 1
+    fused = project(x, holder.q, holder.k, holder.v)
+    for got, want in zip(fused, separate, strict=True):
+        assert got.shape == want.shape and torch.equal(got, want)
+    # another set of layers (or another order) is not what the fused buffers hold: computed one by one, still right
+    for got, want in zip(project(x, holder.k, holder.q), [separate[1], separate[0]], strict=True):
+        assert torch.equal(got, want)
+    holder.k = QuantizedLinear("Q4_0", random_blocks("Q4_0", rows=16, groups=3).flip(0), 96)  # replaced after fusing
+    assert not torch.equal(holder.k(x), separate[1])
+    assert torch.equal(project(x, holder.q, holder.k, holder.v)[1], holder.k(x))
 
 
 def random_blocks(kind: str, rows: int, groups: int) -> torch.Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 import pytest
 
 from workbench import pipeline
@@ -158,3 +159,26 @@ def test_segment_takes_typed_prompts_one_heat_map_each(prompted, segmenter):
     assert v.meta["soft_labels"] == ["a blanket"] and v.soft.shape == (1, 300, 451) and v.hidden == []
     s.prompts = ""
     assert v.soft is None and "type what to find" in s.info.value
+
+
+def test_segment_subtask_switch_reruns_oneformer_with_its_task_token():
+    """OneFormer's subtask is its task input: switching reruns the model (the canvas busy meanwhile) with the new task
+    token, and the drawing is the pipeline's for that subtask."""
+    model, processor = tiny_vision_model("task-conditioned-segmentation")
+    pipe = pipeline("image-segmentation", model=model, processor=processor)
+    s = Segment(model=pipe)
+    assert s.untrained
+    tokens = []
+    original = model.forward
+    model.forward = lambda *a, **k: (tokens.append(k["task_inputs"].clone()), original(*a, **k))[1]
+    busy = []
+    s.view.observe(lambda c: busy.append(c["new"]), names="busy")
+    s.segment(str(sample_path("coffee")), name="coffee")
+    assert s.view.meta["subtasks"] == ["panoptic", "instance", "semantic"] and s.view.subtask == "panoptic"
+    before = s.view.segmentation.copy()
+    s.view.subtask = "semantic"  # what the browser's menu sets
+    assert s.error == "" and s.view.meta["subtask"] == "semantic" and busy == [True, False, True, False]
+    assert len(tokens) == 2 and not torch.equal(tokens[0], tokens[1])  # one run per subtask, different task tokens
+    info = pipe.explain(str(sample_path("coffee")), subtask="semantic", threshold=s.threshold)
+    assert np.array_equal(s.view.segmentation.astype(np.int64) - 1, info["segmentation"])
+    assert not np.array_equal(before, s.view.segmentation)  # the drawing changed

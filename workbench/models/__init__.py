@@ -28,6 +28,7 @@ FAMILIES: dict[str, str] = {
     "depth_anything": "workbench.models.depth_anything",
     "swin": "workbench.models.swin",
     "mask2former": "workbench.models.mask2former",
+    "oneformer": "workbench.models.oneformer",
     "gpt2": "workbench.models.gpt2",
     "llama": "workbench.models.llama",
     "clip": "workbench.models.clip",
@@ -36,6 +37,9 @@ FAMILIES: dict[str, str] = {
     "owlv2": "workbench.models.owlv2",
     "sam": "workbench.models.sam",
 }
+# llama.cpp architectures (a GGUF file's `general.architecture`) whose family converts GGUF files
+# (its `checkpoint_converters["gguf"]`, with its tensor-name map in its own file)
+GGUF_ARCHITECTURES: tuple[str, ...] = ("gpt2", "llama")
 
 
 def family(model_type: str | None) -> ModuleType:

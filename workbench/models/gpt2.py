@@ -6,7 +6,8 @@ and value projections are one `c_attn` of width 3C. Old hub files also carry the
 buffers `attn.bias` / `attn.masked_bias`, which hold nothing to load.
 
 Read top to bottom: config, Conv1D, attention, MLP, block, the base model, the LM head (with the
-generation protocol: `init_cache`, `decode_step`).
+generation protocol: `init_cache`, `decode_step`), and last the GGUF converter (llama.cpp files: names,
+Conv1D layout, config).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ..nn.attention import attend, causal_mask
 from ..nn.cache import KVCache
 from ..nn.hooks import HookPoint
 from ..nn.losses import causal_lm_loss
+from ..nn.quantized import KINDS as QUANTIZED_KINDS
 from ..outputs import BaseModelOutputWithPast, CausalLMOutput
 from .modeling import PreTrainedModel, as_tuple, collect_internals, decoder_positions
 
@@ -59,6 +61,8 @@ class GPT2Config(PretrainedConfig):
 
 class Conv1D(nn.Module):
     """A linear layer with its weight stored `[in, out]`, as GPT-2's checkpoints keep it."""
+
+    weight_in_out = True  # nn.quantized may replace it by a 4-bit layer (GGUF files) that keeps this layout
 
     def __init__(self, nx: int, nf: int) -> None:
         super().__init__()
@@ -225,6 +229,83 @@ class GPT2LMHeadModel(GPT2PreTrainedModel):
         hidden = self.transformer.run(input_ids, attention_mask=attention_mask, cache=cache)
         return self.lm_head(hidden[:, -1])
 
+
+# -- GGUF files (llama.cpp) ---------------------------------------------------------------------------
+# llama.cpp tensor name ("{}": the layer) -> hub key; gguf-py's MODEL_ARCH.GPT2 tensors, weights and biases
+GGUF_NAMES = {
+    "token_embd.weight": "transformer.wte.weight",
+    "position_embd.weight": "transformer.wpe.weight",
+    "output_norm.weight": "transformer.ln_f.weight",
+    "output_norm.bias": "transformer.ln_f.bias",
+    "output.weight": "lm_head.weight",
+    **{f"blk.{{}}.{part}.{leaf}": f"transformer.h.{{}}.{hub}.{leaf}"
+       for part, hub in (("attn_norm", "ln_1"), ("attn_qkv", "attn.c_attn"), ("attn_output", "attn.c_proj"),
+                         ("ffn_norm", "ln_2"), ("ffn_up", "mlp.c_fc"), ("ffn_down", "mlp.c_proj"))
+       for leaf in ("weight", "bias")},
+}
+# llama.cpp's converter transposes the Conv1D weights to (out, in) (and quantises them along `in`): back to [in, out]
+GGUF_TRANSPOSED = ("attn_qkv.weight", "attn_output.weight", "ffn_up.weight", "ffn_down.weight")
+# GGUF metadata (under the architecture's prefix) -> config.json field
+GGUF_CONFIG = {
+    ".block_count": "n_layer",
+    ".context_length": "n_positions",  # the position table's length (the reference reads it into n_ctx)
+    ".embedding_length": "n_embd",
+    ".feed_forward_length": "n_inner",
+    ".attention.head_count": "n_head",
+    ".attention.layer_norm_epsilon": "layer_norm_epsilon",
+    "tokenizer.ggml.bos_token_id": "bos_token_id",
+    "tokenizer.ggml.eos_token_id": "eos_token_id",
+    "tokenizer.ggml.padding_token_id": "pad_token_id",
+}
+
+
+def gguf_config(file: Any) -> dict[str, Any]:
+    """config.json for a gpt2-architecture GGUF file, from its metadata."""
+    config: dict[str, Any] = {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"]}
+    for key, field in GGUF_CONFIG.items():
+        value = file.get(key)
+        if value is not None:
+            config[field] = value
+    tokens = file.get("tokenizer.ggml.tokens")
+    if "token_embd.weight" in file.tensor_info:  # the table's rows, whatever the vocabulary lists
+        config["vocab_size"] = file.tensor_info["token_embd.weight"].shape[0]
+    elif tokens is not None:
+        config["vocab_size"] = len(tokens)
+    # llama.cpp's converter writes the tied head again as output.weight; a file without one ties (as llama.cpp reads it)
+    config["tie_word_embeddings"] = "output.weight" not in file.tensor_types
+    return config
+
+
+def from_gguf(checkpoint: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """A gpt2-architecture GGUF checkpoint -> (config.json as a dict, state dict in hub keys).
+
+    The state dict holds every weight dequantised (Conv1D weights `[in, out]` again); the Q4_0/Q4_1/Q8_0 blocks of
+    the Conv1D layers and of an untied head are also handed on (`metadata["quantized"]`, in the file's `(out, in)`
+    rows), so that from_checkpoint runs those layers 4-bit as Llama's unless `dequantize=True`."""
+    file = checkpoint.metadata["gguf"]
+    config = gguf_config(file)
+    state, blocks = {}, {}
+    for name, tensor in checkpoint.load().items():
+        parts = name.split(".")
+        layer = parts[1] if parts[0] == "blk" else None
+        pattern = name if layer is None else ".".join([parts[0], "{}", *parts[2:]])
+        if pattern not in GGUF_NAMES:
+            continue  # nothing else in llama.cpp's GPT-2 files holds weights
+        key = GGUF_NAMES[pattern].format(layer)
+        if name.endswith(GGUF_TRANSPOSED):
+            tensor = tensor.t().contiguous()
+        state[key] = tensor
+        kind = file.tensor_types[name]
+        if kind in QUANTIZED_KINDS and (name.endswith(GGUF_TRANSPOSED) or name in ("output.weight", "token_embd.weight")):
+            blocks[key] = (kind, file.blocks(name))
+    embedding = blocks.pop("transformer.wte.weight", None)  # a lookup reads one row: the embedding stays float
+    if config["tie_word_embeddings"] and embedding is not None:
+        blocks["lm_head.weight"] = embedding  # the tied head reads the embedding's blocks
+    checkpoint.metadata["quantized"] = blocks
+    return config, state
+
+
+GPT2PreTrainedModel.checkpoint_converters = {"gguf": from_gguf}
 
 CONFIG = GPT2Config
 HEADS = {"base": GPT2Model, "causal-lm": GPT2LMHeadModel}

@@ -24,8 +24,9 @@ from ..nn.activations import get_activation
 from ..nn.attention import attend, causal_mask
 from ..nn.cache import KVCache
 from ..nn.hooks import HookPoint
-from ..nn.quantized import KINDS as QUANTIZED_KINDS
 from ..nn.losses import causal_lm_loss
+from ..nn.quantized import KINDS as QUANTIZED_KINDS
+from ..nn.quantized import project
 from ..outputs import BaseModelOutputWithPast, CausalLMOutput
 from .modeling import PreTrainedModel, as_tuple, collect_internals, decoder_positions
 
@@ -223,9 +224,10 @@ class LlamaAttention(nn.Module):
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None,
                 is_causal: bool, cache: KVCache | None) -> torch.Tensor:
         b, t, _ = x.shape
-        q = self.q_proj(x).view(b, t, self.heads, self.head_dim).transpose(1, 2)  # (B, H, T, D)
-        k = self.k_proj(x).view(b, t, self.kv_heads, self.head_dim).transpose(1, 2)  # (B, Hkv, T, D)
-        v = self.v_proj(x).view(b, t, self.kv_heads, self.head_dim).transpose(1, 2)
+        q, k, v = project(x, self.q_proj, self.k_proj, self.v_proj)
+        q = q.view(b, t, self.heads, self.head_dim).transpose(1, 2)  # (B, H, T, D)
+        k = k.view(b, t, self.kv_heads, self.head_dim).transpose(1, 2)  # (B, Hkv, T, D)
+        v = v.view(b, t, self.kv_heads, self.head_dim).transpose(1, 2)
         q, k = rotate(q, *rope), rotate(k, *rope)
         if cache is not None:
             k, v = cache.update(self.index, k, v)  # (B, Hkv, T_past + T, D)
@@ -247,7 +249,8 @@ class LlamaMLP(nn.Module):
         self.act = get_activation(config.hidden_act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))
+        gate, up = project(x, self.gate_proj, self.up_proj)
+        return self.down_proj(self.act(gate) * up)
 
 
 class LlamaDecoderLayer(nn.Module):
@@ -271,6 +274,7 @@ class LlamaPreTrainedModel(PreTrainedModel):
     base_model_prefix = "model"
     ignore_on_load = (r"(^|\.)rotary_emb\.inv_freq$", r"(^|\.)position_ids$")
     attention_kinds = {"layers.*.self_attn.attn_probs": "causal"}
+    fused_projections = (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"))  # 4-bit layers read x once
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:

@@ -340,14 +340,19 @@ class Mask2FormerMaskPredictor(nn.Module):
         None when `size` is None: the last layer's masks guide no one)."""
         B, Q, _ = queries.shape
         masks = torch.bmm(self.mask_embedder(queries), pixels.flatten(2)).view(B, Q, *pixels.shape[-2:])
-        if size is None:
-            return masks, None
-        small = F.interpolate(masks, size=size, mode="bilinear", align_corners=False).flatten(2)
-        blocked = small.sigmoid() < 0.5  # (B, Q, h*w) where the query's mask is off
-        blocked &= ~blocked.all(-1, keepdim=True)  # a query whose mask is off everywhere attends everywhere
-        additive = torch.zeros(blocked.shape, dtype=queries.dtype, device=queries.device)
-        additive = additive.masked_fill(blocked, float("-inf"))
-        return masks, additive[:, None].expand(B, self.num_heads, Q, additive.shape[-1])
+        return masks, None if size is None else masked_attention(masks, size, self.num_heads)
+
+
+def masked_attention(masks: torch.Tensor, size: tuple[int, int], heads: int) -> torch.Tensor:
+    """Mask logits (B, Q, H, W) -> the additive mask (B, heads, Q, h*w) of the next masked attention: each query
+    sees the cells of a level of `size` where its mask (resized) is on (sigmoid >= 0.5). Shared with OneFormer."""
+    B, Q = masks.shape[:2]
+    small = F.interpolate(masks, size=size, mode="bilinear", align_corners=False).flatten(2)
+    blocked = small.sigmoid() < 0.5  # (B, Q, h*w) where the query's mask is off
+    blocked &= ~blocked.all(-1, keepdim=True)  # a query whose mask is off everywhere attends everywhere
+    additive = torch.zeros(blocked.shape, dtype=masks.dtype, device=masks.device)
+    additive = additive.masked_fill(blocked, float("-inf"))
+    return additive[:, None].expand(B, heads, Q, additive.shape[-1])
 
 
 class Mask2FormerMaskedAttentionDecoder(nn.Module):

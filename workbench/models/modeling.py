@@ -63,6 +63,8 @@ class PreTrainedModel(nn.Module):
     checkpoint_converters: ClassVar[dict[str, Converter]] = {}
     # hook-point name -> the attention kind it records ("self", "causal", "cross", "patches"), for inspection
     attention_kinds: ClassVar[dict[str, str]] = {"attn_probs": "self"}
+    # sibling linear layers that read the same input, computed in one call when they load 4-bit (nn.quantized)
+    fused_projections: ClassVar[tuple[tuple[str, ...], ...]] = ()
 
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()
@@ -156,8 +158,8 @@ class PreTrainedModel(nn.Module):
 
         GGUF files: on the CPU in float32, linear weights stored as Q4_0, Q4_1 or Q8_0 stay 4-bit
         (`workbench.nn.quantized.QuantizedLinear`: ~3x fewer bytes per token, bfloat16 arithmetic inside those
-        layers); `dequantize=True` gives plain float32 `nn.Linear` layers instead (exactly llama.cpp's
-        dequantised values). Other block types (Q4_K, Q5_K, Q6_K) are always dequantised."""
+        layers); `dequantize=True` gives plain float32 layers instead (`nn.Linear`, GPT-2's Conv1D: exactly
+        llama.cpp's dequantised values). Other block types (Q4_K, Q5_K, Q6_K) are always dequantised."""
         folder = resolve_model_folder(
             name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token,
             allow_patterns=allow_patterns_for(gguf_file),
@@ -199,6 +201,7 @@ class PreTrainedModel(nn.Module):
         blocks = checkpoint.metadata.get("quantized")
         if blocks and not dequantize and model.dtype == torch.float32 and quantized.supported(model.device):
             model.quantized_modules = quantized.quantize_linears(model, blocks)
+            quantized.fuse_siblings(model, cls.fused_projections)
         model.loading_report = report
         model.generation_defaults = read_generation_defaults(checkpoint.folder)
         model.source_format = checkpoint.format

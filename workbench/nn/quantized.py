@@ -20,6 +20,7 @@ hub layout.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import torch
@@ -86,10 +87,14 @@ class QuantizedLinear(nn.Module):
     """`nn.Linear` with its weight kept as llama.cpp blocks (Q4_0, Q4_1 or Q8_0), computed with the int4 CPU kernel.
 
     The state dict holds the float32 `weight` (dequantised exactly) and `bias`, as `nn.Linear`'s: saving
-    writes the float hub layout. Loading a state dict into it is refused (load the float model instead)."""
+    writes the float hub layout. Loading a state dict into it is refused (load the float model instead).
+    `transposed`: it replaces a layer that stores its weight `[in, out]` (GPT-2's Conv1D, same product), so the
+    state dict's `weight` is given in that layout."""
 
-    def __init__(self, kind: str, blocks: torch.Tensor, in_features: int, bias: torch.Tensor | None = None) -> None:
+    def __init__(self, kind: str, blocks: torch.Tensor, in_features: int, bias: torch.Tensor | None = None,
+                 transposed: bool = False) -> None:
         super().__init__()
+        self.transposed = transposed
         if not fits(in_features, blocks.shape[0]):
             raise ValueError(f"the int4 kernel needs in_features ({in_features}) a multiple of {GROUP} and out_features "
                              f"({blocks.shape[0]}) a multiple of 16")
@@ -102,9 +107,19 @@ class QuantizedLinear(nn.Module):
                              persistent=False)
         self.bias = None if bias is None else nn.Parameter(bias.detach().float().clone(), requires_grad=False)
 
+    @property
+    def rows(self) -> int:
+        """The kernel's output rows: out_features, or twice that for Q8_0 (its two 4-bit halves)."""
+        return 2 * self.out_features if self.kind == "Q8_0" else self.out_features
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, self.in_features).to(torch.bfloat16)
-        y = torch.ops.aten._weight_int4pack_mm_for_cpu(flat, self.packed, GROUP, self.scales_zeros).to(x.dtype)
+        y = torch.ops.aten._weight_int4pack_mm_for_cpu(flat, self.packed, GROUP, self.scales_zeros)
+        return self._finish(y, x)
+
+    def _finish(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The kernel's (rows, self.rows) bfloat16 output -> this layer's output, shaped and typed as `x`."""
+        y = y.to(x.dtype)
         if self.kind == "Q8_0":  # the high and the low 4-bit halves of each row
             y = y[:, : self.out_features] + y[:, self.out_features :]
         if self.bias is not None:
@@ -116,7 +131,8 @@ class QuantizedLinear(nn.Module):
         return dequantize_blocks(self.kind, self.blocks, self.in_features)
 
     def _save_to_state_dict(self, destination: dict[str, Any], prefix: str, keep_vars: bool) -> None:
-        destination[prefix + "weight"] = self.dequantize()
+        weight = self.dequantize()
+        destination[prefix + "weight"] = weight.t().contiguous() if self.transposed else weight
         if self.bias is not None:
             destination[prefix + "bias"] = self.bias if keep_vars else self.bias.detach()
 
@@ -125,24 +141,72 @@ class QuantizedLinear(nn.Module):
                            "the float model (from_pretrained(..., dequantize=True)) instead.")
 
     def extra_repr(self) -> str:
-        return f"{self.kind}, in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        return (f"{self.kind}, in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}" + (", transposed=True" if self.transposed else ""))
 
 
 def quantize_linears(model: nn.Module, blocks: dict[str, tuple[str, torch.Tensor]]) -> list[str]:
-    """Replace each `nn.Linear` whose weight key (`model.layers.0.mlp.up_proj.weight`) has (kind, blocks) in
+    """Replace each linear layer whose weight key (`model.layers.0.mlp.up_proj.weight`) has (kind, blocks) in
     `blocks` by a QuantizedLinear with its bias (shapes the kernel cannot take stay float); returns the replaced
-    modules' names."""
+    modules' names. Linear layers: `nn.Linear`, and layers whose class sets `weight_in_out = True` (a `weight`
+    `[in, out]` and a `bias`, computing x @ weight + bias: GPT-2's Conv1D); the blocks are rows of the `(out, in)`
+    weight either way, as GGUF stores them."""
     replaced = []
     for key, (kind, raw) in blocks.items():
         name = key.removesuffix(".weight")
         owner, _, attr = name.rpartition(".")
         parent = model.get_submodule(owner) if owner else model
-        linear = getattr(parent, attr, None)
-        if kind not in KINDS or not isinstance(linear, nn.Linear) or not fits(linear.in_features, linear.out_features):
+        layer = getattr(parent, attr, None)
+        transposed = getattr(type(layer), "weight_in_out", False)
+        if isinstance(layer, nn.Linear):
+            in_features, out_features = layer.in_features, layer.out_features
+        elif transposed:
+            in_features, out_features = layer.weight.shape
+        else:
             continue
-        setattr(parent, attr, QuantizedLinear(kind, raw, linear.in_features, linear.bias))
+        if kind not in KINDS or not fits(in_features, out_features):
+            continue
+        setattr(parent, attr, QuantizedLinear(kind, raw, in_features, layer.bias, transposed=transposed))
         replaced.append(name)
     return replaced
 
 
-__all__ = ["KINDS", "QuantizedLinear", "decode_blocks", "dequantize_blocks", "quantize_linears", "supported"]
+def fuse_siblings(model: nn.Module, groups: tuple[tuple[str, ...], ...]) -> int:
+    """For each module whose children named in a group (e.g. ("q_proj", "k_proj", "v_proj")) are all
+    QuantizedLinear layers over the same input size, pack their weights side by side once, so that `project`
+    computes them with one kernel call. Batch-1 decoding makes hundreds of small matrix-vector products per token:
+    fewer, wider calls spend less on each call's set-up and split better over threads. The results are the same
+    bits (each output row is computed alone either way); the layers keep their own weights for direct calls.
+    Returns the number of groups fused."""
+    fused = 0
+    for module in model.modules():
+        for names in groups:
+            layers = [getattr(module, n, None) for n in names]
+            if not all(isinstance(m, QuantizedLinear) for m in layers) or len({m.in_features for m in layers}) != 1:
+                continue
+            first = layers[0]
+            # packed from the codes, not by joining the layers' packed buffers: the kernel packs rows in blocks of 64
+            codes = torch.cat([decode_blocks(m.kind, m.blocks, m.in_features)[0] for m in layers])
+            first.register_buffer("fused_packed", torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes, 1),
+                                  persistent=False)
+            first.register_buffer("fused_scales_zeros", torch.cat([m.scales_zeros for m in layers], dim=1).contiguous(),
+                                  persistent=False)
+            # which siblings, in which order, these buffers hold (weak: a replaced layer must not match its successor)
+            first.fused_with = tuple(weakref.ref(m) for m in layers)
+            fused += 1
+    return fused
+
+
+def project(x: torch.Tensor, *layers: nn.Module) -> list[torch.Tensor]:
+    """`[layer(x) for layer in layers]`, with one kernel call when `fuse_siblings` packed exactly these layers."""
+    first = layers[0]
+    fused_with = getattr(first, "fused_with", ())
+    if len(fused_with) != len(layers) or any(ref() is not m for ref, m in zip(fused_with, layers)):
+        return [layer(x) for layer in layers]
+    flat = x.reshape(-1, first.in_features).to(torch.bfloat16)
+    y = torch.ops.aten._weight_int4pack_mm_for_cpu(flat, first.fused_packed, GROUP, first.fused_scales_zeros)
+    return [m._finish(part, x) for m, part in zip(layers, y.split([m.rows for m in layers], dim=1))]
+
+
+__all__ = ["KINDS", "QuantizedLinear", "decode_blocks", "dequantize_blocks", "fuse_siblings", "project",
+           "quantize_linears", "supported"]

@@ -7,8 +7,9 @@ reference's order). `threshold` (0.9), `mask_threshold` (0.5) and `overlap_mask_
 reference's options for mask classifiers; `label_ids_to_fuse` merges every segment of those classes into one.
 
 How each family segments is one entry of `SEGMENTERS` (model type -> the head it loads, the subtasks it offers,
-and the function from pixels to `Segments`): a per-pixel classifier (SegFormer: semantic) or a mask classifier
-(Mask2Former: panoptic, instance and semantic from one forward pass; post-processing equal to the reference's).
+and the function from pixels to `Segments`): a per-pixel classifier (SegFormer: semantic), a mask classifier
+(Mask2Former: panoptic, instance and semantic from one forward pass; post-processing equal to the reference's) or a
+task-conditioned one (OneFormer: the subtask is tokenized into its task input, one forward pass per subtask).
 Another family adds its entry; nothing else here changes.
 
 `.explain(image, subtask=...)` returns the label map and the segments as arrays (what the Segment panel draws):
@@ -40,6 +41,7 @@ from ..processors.segmentation import (
     MASK2FORMER_MASK_SIZE,
     Segments,
     semantic_from_logits,
+    oneformer_instance,
     universal_instance,
     universal_panoptic,
     universal_semantic,
@@ -102,10 +104,34 @@ def mask_classifier(mask_size: tuple[int, int] | None) -> Runner:
     return run
 
 
+def task_conditioned(pipe: "ImageSegmentationPipeline", pixels: Any, sizes: list[tuple[int, int]],
+                     options: Options) -> list[Segments]:
+    """OneFormer: the subtask is an input too (its task token), so each subtask is its own forward pass; the task
+    text tokenized as the reference's pipeline does (the tokenizer's padding, `config.task_seq_len`)."""
+    from ..processors.oneformer import task_token_ids
+
+    tasks = task_token_ids(pipe.tokenizer, [options.subtask] * len(pixels), pipe.model.config.task_seq_len,
+                           zero_padding=False)
+    out = pipe.model(pixel_values=pixels, task_inputs=tasks.to(pixels.device))
+    found = []
+    for cls, masks, size in zip(out.class_queries_logits, out.masks_queries_logits, sizes):
+        if options.subtask == "semantic":
+            found.append(universal_semantic(cls, masks, size))
+        elif options.subtask == "instance":
+            found.append(oneformer_instance(cls, masks, options.threshold, options.mask_threshold,
+                                            options.overlap_mask_area_threshold, size))
+        else:
+            found.append(universal_panoptic(cls, masks, options.threshold, options.mask_threshold,
+                                            options.overlap_mask_area_threshold, options.label_ids_to_fuse, size,
+                                            antialias=True))
+    return found
+
+
 # model_type -> how its models segment. One line per family.
 SEGMENTERS: dict[str, Segmenter] = {
     "segformer": Segmenter("semantic-segmentation", ("semantic",), per_pixel_classifier),
     "mask2former": Segmenter("universal-segmentation", SUBTASKS, mask_classifier(MASK2FORMER_MASK_SIZE)),
+    "oneformer": Segmenter("universal-segmentation", SUBTASKS, task_conditioned),
     "clipseg": Segmenter("image-segmentation", (PROMPTED,), None),
 }
 

@@ -19,6 +19,7 @@ _EXPORTS: dict[str, str] = {
     "ImageProcessor": "workbench.processors.image",
     "to_rgb": "workbench.processors.image",
     "ImageTextProcessor": "workbench.processors.image_text",
+    "OneFormerProcessor": "workbench.processors.oneformer",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -74,6 +74,19 @@ def _owlv2(folder: Path, config: dict[str, Any]) -> Any:
     return ImageTextProcessor(_owlv2_image(folder, config), Tokenizer.from_pretrained(folder))
 
 
+def _oneformer(folder: Path, config: dict[str, Any]) -> Any:
+    from ..tokenizer import Tokenizer
+    from .oneformer import TASK_SEQ_LENGTH, OneFormerProcessor
+
+    image = _image(folder, {"image_processor_type": "OneFormerImageProcessor", **config})
+    length = config.get("task_seq_length")
+    if length is None:  # not saved with the processor: the length the model's task MLP reads
+        model_config = checkpoint_file(folder, "config.json")
+        length = read_json_object(model_config).get("task_seq_len") if model_config else None
+    length = int(length or TASK_SEQ_LENGTH)
+    return OneFormerProcessor(image, Tokenizer.from_pretrained(folder), length)
+
+
 def _image_text(folder: Path, config: dict[str, Any]) -> Any:
     from ..tokenizer import Tokenizer
     from .image_text import ImageTextProcessor
@@ -110,6 +123,9 @@ BUILDERS: dict[str, Callable[[Path, dict[str, Any]], Any]] = {
     "clipseg": _image_text,
     "CLIPSegProcessor": _image_text,
     "owlv2": _owlv2,
+    "oneformer": _oneformer,
+    "OneFormerProcessor": _oneformer,
+    "OneFormerImageProcessor": _oneformer,
     "sam": _sam,
     "Wav2Vec2Processor": _wav2vec2,
     "Wav2Vec2FeatureExtractor": _wav2vec2,

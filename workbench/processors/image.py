@@ -281,6 +281,10 @@ PROCESSOR_TYPES: dict[str, dict[str, Any]] = {
     "Mask2FormerImageProcessor": dict(size={"shortest_edge": 800, "longest_edge": 1333}, default_to_square=False,
                                       resample=2, image_mean=IMAGENET_DEFAULT_MEAN, image_std=IMAGENET_DEFAULT_STD,
                                       do_pad=True, size_divisor=32),
+    # OneFormer: the shortest/longest edge rule, the batch padded (with a pixel mask); no size divisor
+    "OneFormerImageProcessor": dict(size={"shortest_edge": 800, "longest_edge": 1333}, default_to_square=False,
+                                    resample=2, image_mean=IMAGENET_DEFAULT_MEAN, image_std=IMAGENET_DEFAULT_STD,
+                                    do_pad=True),
 }
 # Types whose `size_divisor` rounds the resized size up (the others centre-pad to it when do_pad).
 DIVISOR_RESIZES = {"Mask2FormerImageProcessor"}

@@ -12,6 +12,10 @@ Two kinds of segmentation heads:
 
 Mask2Former's reference post-processing first resizes every mask to 384x384 whatever the input size ("for all
 models"), then to the image; `mask_size` reproduces that, so our segments equal the reference's pixel for pixel.
+OneFormer's resizes straight to the image: its semantic maps with plain bilinear, its instance and panoptic masks
+with torchvision's resize of tensors (antialiased bilinear: `antialias=True`; the same when enlarging, as masks at a
+quarter of the processed size mostly are); its instances are panoptic-style segments of the top (query, class)
+pairs (`oneformer_instance`).
 Depth: (h, w) -> bicubic to the image.
 """
 
@@ -36,11 +40,13 @@ class Segments:
     segments: list[dict[str, Any]]
 
 
-def resize_bilinear(x: torch.Tensor, size: tuple[int, int] | None) -> torch.Tensor:
-    """(N, h, w) -> (N, H, W), bilinear, align_corners=False (the reference's choice everywhere here)."""
+def resize_bilinear(x: torch.Tensor, size: tuple[int, int] | None, antialias: bool = False) -> torch.Tensor:
+    """(N, h, w) -> (N, H, W), bilinear, align_corners=False (the reference's choice everywhere here); `antialias`
+    as torchvision's resize of tensors (OneFormer's post-processing)."""
     if size is None or tuple(x.shape[-2:]) == tuple(size):
         return x
-    return F.interpolate(x[None], size=tuple(int(s) for s in size), mode="bilinear", align_corners=False)[0]
+    return F.interpolate(x[None], size=tuple(int(s) for s in size), mode="bilinear", align_corners=False,
+                         antialias=antialias)[0]
 
 
 # -- per-pixel classifiers -------------------------------------------------------------------------
@@ -53,12 +59,12 @@ def semantic_from_logits(logits: torch.Tensor, target_size: tuple[int, int] | No
 
 # -- mask classifiers --------------------------------------------------------------------------------
 def universal_semantic(class_logits: torch.Tensor, mask_logits: torch.Tensor, target_size: tuple[int, int] | None,
-                       mask_size: tuple[int, int] | None = None) -> Segments:
+                       mask_size: tuple[int, int] | None = None, antialias: bool = False) -> Segments:
     """Class scores per pixel: sum over queries of P(class | query) * P(pixel in mask | query), then argmax."""
     masks = resize_bilinear(mask_logits.float(), mask_size).sigmoid()  # (Q, h, w)
     classes = class_logits.float().softmax(-1)[:, :-1]  # (Q, C): "no object" dropped
     scores = torch.einsum("qc,qhw->chw", classes, masks)
-    label_map = resize_bilinear(scores, target_size).argmax(0).to(torch.int32)
+    label_map = resize_bilinear(scores, target_size, antialias).argmax(0).to(torch.int32)
     return Segments(label_map, [{"id": int(c), "label_id": int(c), "was_fused": False, "score": None}
                                 for c in torch.unique(label_map).tolist()])
 
@@ -91,19 +97,43 @@ def universal_instance(class_logits: torch.Tensor, mask_logits: torch.Tensor, th
 
 def universal_panoptic(class_logits: torch.Tensor, mask_logits: torch.Tensor, threshold: float, mask_threshold: float,
                        overlap_mask_area_threshold: float, label_ids_to_fuse: Collection[int] | None,
-                       target_size: tuple[int, int] | None, mask_size: tuple[int, int] | None = None) -> Segments:
+                       target_size: tuple[int, int] | None, mask_size: tuple[int, int] | None = None,
+                       antialias: bool = False) -> Segments:
     """Panoptic segments: queries whose best class is an object scoring over `threshold` compete for every pixel."""
-    fuse = set(label_ids_to_fuse or ())
     masks = resize_bilinear(mask_logits.float(), mask_size).sigmoid()  # (Q, h, w)
     num_labels = class_logits.shape[-1] - 1
     scores, labels = class_logits.float().softmax(-1).max(-1)
     keep = labels.ne(num_labels) & (scores > threshold)
-    masks, scores, labels = masks[keep], scores[keep], labels[keep]
+    return compete(masks[keep], scores[keep], labels[keep], mask_threshold, overlap_mask_area_threshold,
+                   label_ids_to_fuse, target_size, antialias)
+
+
+def oneformer_instance(class_logits: torch.Tensor, mask_logits: torch.Tensor, threshold: float, mask_threshold: float,
+                       overlap_mask_area_threshold: float, target_size: tuple[int, int] | None) -> Segments:
+    """OneFormer's instances (the reference's demo mode): the Q best (query, class) pairs scoring over `threshold`
+    compete for pixels as panoptic segments do, with their mask logits (not probabilities) as the reference passes
+    them, nothing fused."""
+    q, c1 = class_logits.shape
+    probs = class_logits.float().softmax(-1)[:, :-1]
+    scores, top = probs.flatten().topk(q, sorted=False)  # the reference's order (unsorted topk)
+    labels = top % (c1 - 1)
+    masks = mask_logits.float()[torch.div(top, c1 - 1, rounding_mode="floor")]
+    keep = scores > threshold
+    return compete(masks[keep], scores[keep], labels[keep], mask_threshold, overlap_mask_area_threshold, (),
+                   target_size, antialias=True)
+
+
+def compete(masks: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, mask_threshold: float,
+            overlap_mask_area_threshold: float, label_ids_to_fuse: Collection[int] | None,
+            target_size: tuple[int, int] | None, antialias: bool = False) -> Segments:
+    """Kept queries' masks (N, h, w), scores and labels -> segments: each pixel goes to the query with the highest
+    score-weighted mask; a query keeps its segment when enough of its own mask survives."""
+    fuse = set(label_ids_to_fuse or ())
     size = tuple(int(s) for s in target_size) if target_size is not None else tuple(masks.shape[-2:])
     segmentation = torch.zeros(size, dtype=torch.int32)
     if masks.shape[0] == 0:
         return Segments(segmentation - 1, [])
-    masks = resize_bilinear(masks, target_size)
+    masks = resize_bilinear(masks, target_size, antialias)
     masks = masks * scores[:, None, None]  # each mask weighed by its query's score
     owner = masks.argmax(0)  # (H, W): the query each pixel goes to
     segments: list[dict[str, Any]] = []
@@ -135,5 +165,5 @@ def depth_to_size(depth: torch.Tensor, target_size: tuple[int, int] | None) -> t
                          align_corners=False)[0, 0]
 
 
-__all__ = ["MASK2FORMER_MASK_SIZE", "Segments", "depth_to_size", "resize_bilinear", "semantic_from_logits",
-           "universal_instance", "universal_panoptic", "universal_semantic"]
+__all__ = ["MASK2FORMER_MASK_SIZE", "Segments", "compete", "depth_to_size", "oneformer_instance", "resize_bilinear",
+           "semantic_from_logits", "universal_instance", "universal_panoptic", "universal_semantic"]

@@ -1,26 +1,30 @@
 """Audio classification vs the reference on real shapes (random weights), and the AudioClassifier timeline.
 
-Run: python benchmarks/bench_audio.py [--repeats 5] [--threads N]   (needs the `test` extra for the reference)
+Run: python benchmarks/bench_audio.py [--repeats 5] [--threads N] [--only models|timeline]   (needs the `test` extra for the reference)
 
 1. 10 s of audio through `pipeline("audio-classification")`, ours and the reference's, on the same random
    weights in the real shapes of superb/wav2vec2-base-superb-ks (Wav2Vec2 base, weighted layer sum, 12
    keywords) and MIT/ast-finetuned-audioset-10-10-0.4593 (AST base, 12 x 101 patches, 527 labels).
    Calls alternate between the two so a noisy neighbour slows both alike; medians of wall time and of this
    process's CPU time (steadier on a shared machine). Goal: ours >= 1.3x.
-2. The AudioClassifier panel on 60 s of audio (window 1 s, hop 0.5 s: 119 windows): load -> top labels,
-   timeline, drawing data and static picture, with the keyword spotter's real shape; and with a tiny model,
-   which shows what the panel itself costs around the model. Goal: <= 3 s.
+2. The AudioClassifier panel on 60 s of audio (window 1 s, hop 0.5 s: 119 windows): the timeline alone in
+   float32 (exact) and bfloat16 (fast: the default where the CPU has AMX / AVX-512 BF16) with their agreement;
+   load -> top labels, timeline, drawing data and static picture, with the keyword spotter's real shape; and with
+   a tiny model, which shows what the panel itself costs around the model. Goal: <= 3 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -42,20 +46,21 @@ def build(folder: Path) -> dict[str, Path]:
 
 
 def clip(seconds: float):
-    """Speech-like test audio: espeak-ng when installed (repeated to length), else a chirp with noise."""
+    """Speech-like test audio: espeak-ng keywords with pauses when installed (repeated to length), else a chirp with
+    noise."""
     import shutil
     import subprocess
-
-    import numpy as np
 
     from workbench.processors import load_audio
 
     n = int(seconds * 16000)
     if shutil.which("espeak-ng"):
+        parts = []
         with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run(["espeak-ng", "-w", f"{tmp}/s.wav", "yes no up down left right on off stop go"], check=True)
-            speech = load_audio(f"{tmp}/s.wav").array
-        return np.resize(speech, n).astype(np.float32)
+            for i, word in enumerate("yes no up down left right on off stop go".split()):
+                subprocess.run(["espeak-ng", "-w", f"{tmp}/{i}.wav", word], check=True)
+                parts += [load_audio(f"{tmp}/{i}.wav").array, np.zeros(int(16000 * (0.3 + 0.1 * i)), np.float32)]
+        return np.resize(np.concatenate(parts), n).astype(np.float32)
     t = np.arange(n) / 16000
     return (0.3 * np.sin(2 * np.pi * (300 + 200 * t) * t) + 0.02 * np.random.default_rng(0).standard_normal(n)).astype(np.float32)
 
@@ -77,6 +82,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--only", choices=("models", "timeline"), default=None, help="run one of the two parts")
     args = parser.parse_args()
     import torch
     import transformers
@@ -90,7 +96,7 @@ def main() -> None:
     audio = clip(10.0)
     with tempfile.TemporaryDirectory() as tmp:
         folders = build(Path(tmp))
-        for name, folder in folders.items():
+        for name, folder in folders.items() if args.only != "timeline" else ():
             ref = transformers.pipeline("audio-classification", model=str(folder))
             ours = pipeline("audio-classification", model=folder)
             (w_ref, c_ref), (w_ours, c_ours) = alternate(lambda: ref(audio.copy(), top_k=5), lambda: ours(audio, top_k=5),
@@ -99,20 +105,32 @@ def main() -> None:
             print(f"{name}, 10 s of audio: wall: reference {w_ref:.2f} s, ours {w_ours:.2f} s -> {w_ref / w_ours:.2f}x; "
                   f"CPU: reference {c_ref:.2f} s, ours {c_ours:.2f} s -> {c_ref / c_ours:.2f}x (same top-5: {same})")
 
+        if args.only == "models":
+            return
         from widgets import AudioClassifier
+        from workbench.pipelines.audio_classification import FAST_TOLERANCE, bf16_native
 
         long = clip(60.0)
         ks = pipeline("audio-classification", model=folders["superb/wav2vec2-base-superb-ks shape"])
-        panel = AudioClassifier(model=ks, window_s=1.0, hop_s=0.5)
-        start = time.perf_counter()
-        panel.load(long, sampling_rate=16000, name="60 s")
-        total = time.perf_counter() - start
-        windows = panel.view.timeline.shape[1]
-        start = time.perf_counter()
-        ks.timeline(long, window_s=1.0, hop_s=0.5)
-        alone = time.perf_counter() - start
-        print(f"AudioClassifier, 60 s, window 1 s, hop 0.5 s ({windows} windows), keyword-spotter shape: load + top "
-              f"labels + timeline + drawing {total:.2f} s (timeline alone {alone:.2f} s; goal <= 3 s)")
+        print(f"bfloat16 in hardware (AMX / AVX-512 BF16): {bf16_native()}; load average {os.getloadavg()[0]:.1f}")
+        lines = {}
+        for precision in ("float32", "bfloat16"):
+            ks.timeline(long[:32000], window_s=1.0, hop_s=0.5, precision=precision)  # warm-up (and the bf16 copy)
+            wall, cpu = time.perf_counter(), time.process_time()
+            lines[precision] = ks.timeline(long, window_s=1.0, hop_s=0.5, precision=precision)
+            print(f"timeline alone, 60 s, {len(lines[precision].starts)} windows, keyword-spotter shape, {precision}: "
+                  f"wall {time.perf_counter() - wall:.2f} s, CPU {time.process_time() - cpu:.2f} s")
+        exact, fast = lines["float32"].scores, lines["bfloat16"].scores
+        print(f"  bfloat16 vs float32: max |score difference| {np.abs(fast - exact).max():.5f} (tolerance "
+              f"{FAST_TOLERANCE}), same best label in {np.mean(fast.argmax(1) == exact.argmax(1)):.1%} of windows "
+              "(random weights: near-uniform scores, so near-ties)")
+        for precision in ("float32", "auto"):
+            panel = AudioClassifier(model=ks, window_s=1.0, hop_s=0.5, precision=precision)
+            start = time.perf_counter()
+            panel.load(long, sampling_rate=16000, name="60 s")
+            print(f"AudioClassifier, 60 s, window 1 s, hop 0.5 s, keyword-spotter shape, precision {precision!r} "
+                  f"({panel.timeline_result.precision}): load + top labels + timeline + drawing "
+                  f"{time.perf_counter() - start:.2f} s (goal <= 3 s)")
 
         from tests import audio_models
 
@@ -122,7 +140,9 @@ def main() -> None:
         start = time.perf_counter()
         panel.load(long, sampling_rate=16000, name="60 s")
         print(f"AudioClassifier, 60 s, same windows, a tiny model (the panel's own cost): {time.perf_counter() - start:.2f} s")
-
+        start = time.perf_counter()
+        panel.pipe.timeline(long, window_s=1.0, hop_s=0.5)
+        print(f"  of which the tiny model's timeline: {time.perf_counter() - start:.2f} s")
 
 if __name__ == "__main__":
     main()

@@ -31,7 +31,7 @@ from ..errors import ConfigError, InputError, UnsupportedModelError
 from ..nn.activations import get_activation
 from ..nn.attention import additive_mask, attend
 from ..nn.hooks import HookPoint
-from ..nn.onednn import conv1d, dense
+from ..nn.onednn import conv1d, dense, framed_conv1d
 from ..nn.losses import ctc_loss
 from ..outputs import ModelOutput, SequenceClassifierOutput, Tensors
 from .modeling import PreTrainedModel, as_tuple, collect_internals
@@ -136,14 +136,46 @@ class Wav2Vec2ConvLayer(nn.Module):
         self.act = get_activation(config.feat_extract_activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C_in, T) -> (B, C, T'). Activations are kept time-major in memory (strides (C·T, 1, C): channels-last,
+        which oneDNN's convolutions read and write without reordering); raw samples (C_in = 1) go through
+        `framed_conv1d`, which makes that layout."""
         if self.fused_gelu:
             return conv1d(x, self.conv, gelu=True)  # (B, C, T)
-        x = conv1d(x, self.conv)  # (B, C, T)
+        if self.norm == "group" and x.shape[1] == 1 and not (torch.is_grad_enabled() and self.conv.weight.requires_grad):
+            return self._normalised_first_layer(x[:, 0])
+        if x.shape[1] == 1 and self.conv.in_channels == 1:
+            x = framed_conv1d(x[:, 0], self.conv).transpose(1, 2)  # (B, C, T), time-major
+        else:
+            x = conv1d(x, self.conv)  # (B, C, T)
         if self.norm == "group":
-            x = self.layer_norm(x)
+            # as (B, C, 1, T): GroupNorm reads a 4-D channels-last tensor as it is (a 3-D one it would copy first)
+            x = self.layer_norm(x.unsqueeze(2)).squeeze(2)
         elif self.norm == "layer":
             x = self.layer_norm(x.transpose(1, 2)).transpose(1, 2)
         return self.act(x)
+
+
+    def _normalised_first_layer(self, samples: torch.Tensor) -> torch.Tensor:
+        """conv -> GroupNorm -> activation on raw samples (B, samples) in one matmul per clip (inference).
+
+        The first conv is linear in the signal's frames f (its kernel: 10 samples), so each channel's mean and
+        variance over time follow from the frames' mean m and 10 x 10 covariance S: mean_c = w_c . m, var_c =
+        w_c' S w_c (the conv's bias cancels). GroupNorm then folds into a per-clip weight and bias: no pass over the
+        512 x frames activations for the statistics or the normalisation (with GELU they took as long as the conv). The statistics are summed in float64."""
+        conv, norm = self.conv, self.layer_norm
+        frames = samples.unfold(1, conv.kernel_size[0], conv.stride[0])  # (B, T, kernel)
+        wide = frames.double()
+        mean = wide.mean(1)  # (B, kernel)
+        centered = wide - mean[:, None]
+        cov = centered.transpose(1, 2) @ centered / frames.shape[1]  # (B, kernel, kernel)
+        w = conv.weight.reshape(conv.out_channels, -1).double()  # (C, kernel)
+        var = torch.einsum("ck,bkl,cl->bc", w, cov, w)  # (B, C)
+        scale = norm.weight.double() / torch.sqrt(var + norm.eps)  # (B, C)
+        weights = (w[None] * scale[..., None]).to(samples.dtype)  # (B, C, kernel)
+        biases = (norm.bias.double() - (mean @ w.T) * scale).to(samples.dtype)  # (B, C)
+        # one batched matmul (MKL): oneDNN built a new kernel for each clip's own weight, ~1 s apiece
+        y = torch.baddbmm(biases[:, None, :], frames, weights.transpose(1, 2))  # (B, T, C)
+        return self.act(y).transpose(1, 2)  # (B, C, T), time-major
 
 
 class Wav2Vec2FeatureEncoder(nn.Module):

@@ -41,3 +41,19 @@ def test_linear_and_fused_activations_equal_torch():
             torch.testing.assert_close(linear_act(x[:1, :2], layer, act), act(plain(x[:1, :2])), atol=1e-5, rtol=0)
     linear_act(x, layer, F.gelu).sum().backward()  # training: F.linear, with gradients
     assert layer.weight.grad is not None
+
+
+def test_side_by_side_layers_follow_in_place_weight_edits():
+    """Fused Q/K/V on the fast path computes with the weights as they are now: an ablation through `weight.data`
+    (which moves no version counter) shows at once, in float32 and in bfloat16."""
+    torch.manual_seed(0)
+    for dtype in (torch.float32, torch.bfloat16):
+        q, k, v = (nn.Linear(16, 8).to(dtype) for _ in range(3))
+        x = torch.randn(40, 16, dtype=dtype)  # >= 32 rows: the oneDNN path when it is available
+        with torch.inference_mode():
+            before = dense(x, q, k, v)
+            k.weight.data[:4] = 0  # a student zeroes part of a head
+            after = dense(x, q, k, v)
+        want = torch.cat([F.linear(x, m.weight, m.bias) for m in (q, k, v)], dim=-1)
+        torch.testing.assert_close(after, want, atol=1e-4 if dtype == torch.float32 else 3e-2, rtol=0)
+        assert not torch.equal(before[:, 8:12], after[:, 8:12])

@@ -60,13 +60,20 @@ def test_auto_is_bfloat16_only_where_the_cpu_has_it(pipe, speech, monkeypatch):
         pipe.timeline(clip, precision="int8")
 
 
-def test_bfloat16_copy_is_kept_and_follows_weight_edits(pipe):
+def test_bfloat16_copy_follows_weight_edits(pipe):
+    """The bfloat16 copy is made from the weights as they are at each call, so an in-place `weight.data` edit (which
+    moves no version counter) shows in the next timeline; the float32 model stays float32."""
     first = pipe._bfloat16_model()
-    assert pipe._bfloat16_model() is first and first is not pipe.model
-    assert all(p.dtype == torch.bfloat16 for p in first.parameters())
-    with torch.no_grad():
-        next(pipe.model.parameters()).mul_(1.0)  # an in-place edit moves the version counter
-    assert pipe._bfloat16_model() is not first
+    assert first is not pipe.model and all(p.dtype == torch.bfloat16 for p in first.parameters())
+    assert all(p.dtype == torch.float32 for p in pipe.model.parameters())
+    weight = next(p for p in pipe.model.parameters() if p.dim() == 2)
+    saved = weight.detach().clone()
+    try:
+        weight.data.mul_(0.5)
+        edited = next(p for p in pipe._bfloat16_model().parameters() if p.dim() == 2)
+        torch.testing.assert_close(edited.float(), (saved * 0.5).to(torch.bfloat16).float())
+    finally:
+        weight.data.copy_(saved)
 
 
 def test_small_models_run_on_one_thread_and_threads_come_back(pipe, speech):

@@ -15,7 +15,6 @@ stay `nn.Linear` / `nn.Conv1d`, the path is chosen per call.
 
 from __future__ import annotations
 
-import weakref
 from typing import Callable
 
 import torch
@@ -58,10 +57,13 @@ def _fast_matmul(x: torch.Tensor, weight: torch.Tensor) -> bool:
 def dense(x: torch.Tensor, *layers: nn.Linear, gelu: bool = False) -> torch.Tensor:
     """`x @ W.T + b` for one `nn.Linear`, or several side by side (their outputs concatenated: fused Q/K/V),
     optionally followed by exact (erf) GELU."""
+    if len(layers) > 1 and _fast_matmul(x, layers[0].weight):
+        # one oneDNN call per layer, outputs joined: joining the weights instead copies them on every call (~8% of a
+        # wav2vec2-base forward), and keeping a joined copy goes stale when a notebook edits weight.data in place
+        # (that bumps no version counter), silently computing with the old weights
+        return torch.cat([dense(x, m, gelu=gelu) for m in layers], dim=-1)
     if len(layers) == 1:
         weight, bias = layers[0].weight, layers[0].bias
-    elif _fast_matmul(x, layers[0].weight):
-        weight, bias = _fused(layers)
     else:  # training or a small input: concatenated per call (gradients flow to each layer)
         weight = torch.cat([m.weight for m in layers])
         bias = None if layers[0].bias is None else torch.cat([m.bias for m in layers])
@@ -70,26 +72,6 @@ def dense(x: torch.Tensor, *layers: nn.Linear, gelu: bool = False) -> torch.Tens
                                                   "none" if gelu else "")
     y = F.linear(x, weight, bias)
     return F.gelu(y) if gelu else y
-
-
-def _fused(layers: tuple[nn.Linear, ...]) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The layers' weights (and biases) concatenated, kept between calls: concatenating Q/K/V anew each call cost
-    a wav2vec2-base forward ~8%. The key holds each tensor's storage and version counter, so loading, editing or
-    casting the weights (each changes one or the other) makes a fresh copy. Kept beside the module, not in it,
-    so neither its state dict nor a deepcopy carries it."""
-    key = tuple((t.data_ptr(), t._version, t.dtype) for m in layers for t in (m.weight, m.bias) if t is not None)
-    cache = _FUSED.setdefault(layers[0], {})
-    names = tuple(id(m) for m in layers)
-    hit = cache.get(names)
-    if hit is None or hit[0] != key:
-        with torch.no_grad(), torch.inference_mode(False):  # plain tensors, usable outside inference mode too
-            weight = torch.cat([m.weight for m in layers])
-            bias = None if layers[0].bias is None else torch.cat([m.bias for m in layers])
-        hit = cache[names] = (key, weight, bias)
-    return hit[1], hit[2]
-
-
-_FUSED: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
 
 
 _POST_OPS = {F.gelu: ("gelu", "none"), gelu_tanh: ("gelu", "tanh"), F.relu: ("relu", "")}  # oneDNN's names

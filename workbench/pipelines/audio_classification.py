@@ -185,15 +185,11 @@ class AudioClassificationPipeline(AudioPipeline):
         return audio[int(round(start * rate)) : int(round(start * rate)) + width]
 
     def _bfloat16_model(self) -> torch.nn.Module:
-        """A bfloat16 copy of the model, made once (~190 MB for wav2vec2-base) and made again if the model's weights
-        change (their version counters move). The float32 model is left as it is."""
-        versions = sum(p._version for p in self.model.parameters())
-        cached = getattr(self, "_bf16", None)
-        if cached is None or cached[0] is not self.model or cached[1] != versions:
-            with torch.no_grad():
-                fast = copy.deepcopy(self.model).to(torch.bfloat16).eval()
-            cached = self._bf16 = (self.model, versions, fast)
-        return cached[2]
+        """A bfloat16 copy of the model (~190 MB for wav2vec2-base), made for each timeline: a fraction of a second
+        beside the timeline's seconds, and never stale (a copy kept between calls would miss a notebook's in-place
+        `weight.data` edits, which move no version counter). The float32 model is left as it is."""
+        with torch.no_grad():
+            return copy.deepcopy(self.model).to(torch.bfloat16).eval()
 
     def attention(self, inputs: Any, *, layers: list[int] | None = None) -> AttentionRecord:
         """The self-attention of one clip as an `AttentionRecord`: for AST kind "patches" on its (frequency x time)

@@ -84,12 +84,17 @@ def test_fused_siblings_give_the_same_bits_as_separate_calls():
     holder.q = QuantizedLinear("Q4_1", random_blocks("Q4_1", rows=48, groups=3), 96)
     holder.k = QuantizedLinear("Q4_0", random_blocks("Q4_0", rows=16, groups=3), 96, bias=torch.randn(16))
     holder.v = QuantizedLinear("Q8_0", random_blocks("Q8_0", rows=32, groups=3), 96)
+    holder.gate = QuantizedLinear("Q4_1", random_blocks("Q4_1", rows=128, groups=3), 96)  # rows on the 64-row
+    holder.up = QuantizedLinear("Q8_0", random_blocks("Q8_0", rows=48, groups=3), 96)  # blocks: joined, not repacked
     x = torch.randn(2, 5, 96)
     separate = [holder.q(x), holder.k(x), holder.v(x)]
-    assert fuse_siblings(holder, (("q", "k", "v"),)) == 1
-    fused = project(x, holder.q, holder.k, holder.v)
-    for got, want in zip(fused, separate, strict=True):
+    gate_up = [holder.gate(x), holder.up(x)]
+    assert fuse_siblings(holder, (("q", "k", "v"), ("gate", "up"))) == 2
+    assert holder.up.packed.data_ptr() > holder.gate.packed.data_ptr() == holder.gate.fused_packed.data_ptr()
+    for got, want in zip([*project(x, holder.q, holder.k, holder.v), *project(x, holder.gate, holder.up)],
+                         [*separate, *gate_up], strict=True):
         assert got.shape == want.shape and torch.equal(got, want)
+    assert torch.equal(holder.gate(x), gate_up[0]) and torch.equal(holder.up(x), gate_up[1])  # the views, alone
     # another set of layers (or another order) is not what the fused buffers hold: computed one by one, still right
     for got, want in zip(project(x, holder.k, holder.q), [separate[1], separate[0]], strict=True):
         assert torch.equal(got, want)

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 GROUP = 32  # inputs per block: llama.cpp's Q4_0 / Q4_1 / Q8_0 block size
+PACK_ROWS = 64  # the int4 CPU kernel packs output rows in blocks of this many
 BLOCK_BYTES = {"Q4_0": 18, "Q4_1": 20, "Q8_0": 34}  # per block of 32 weights: fp16 d [, fp16 m], codes
 KINDS = tuple(BLOCK_BYTES)
 
@@ -185,10 +186,15 @@ def fuse_siblings(model: nn.Module, groups: tuple[tuple[str, ...], ...]) -> int:
             if not all(isinstance(m, QuantizedLinear) for m in layers) or len({m.in_features for m in layers}) != 1:
                 continue
             first = layers[0]
-            # packed from the codes, not by joining the layers' packed buffers: the kernel packs rows in blocks of 64
-            codes = torch.cat([decode_blocks(m.kind, m.blocks, m.in_features)[0] for m in layers])
-            first.register_buffer("fused_packed", torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes, 1),
-                                  persistent=False)
+            if all(m.rows % PACK_ROWS == 0 for m in layers[:-1]):  # each layer's packed rows start a packing block:
+                packed = torch.cat([m.packed for m in layers])  # joined as they are, and the layers keep views of it
+                offsets = torch.tensor([0] + [m.rows for m in layers]).cumsum(0).tolist()
+                for m, start, end in zip(layers, offsets, offsets[1:]):
+                    m.packed = packed[start:end]
+            else:  # packed again from the codes: the kernel packs rows in blocks of 64, which a join would straddle
+                codes = torch.cat([decode_blocks(m.kind, m.blocks, m.in_features)[0] for m in layers])
+                packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes, 1)
+            first.register_buffer("fused_packed", packed, persistent=False)
             first.register_buffer("fused_scales_zeros", torch.cat([m.scales_zeros for m in layers], dim=1).contiguous(),
                                   persistent=False)
             # which siblings, in which order, these buffers hold (weak: a replaced layer must not match its successor)

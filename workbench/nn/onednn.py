@@ -57,10 +57,11 @@ def _fast_matmul(x: torch.Tensor, weight: torch.Tensor) -> bool:
 def dense(x: torch.Tensor, *layers: nn.Linear, gelu: bool = False) -> torch.Tensor:
     """`x @ W.T + b` for one `nn.Linear`, or several side by side (their outputs concatenated: fused Q/K/V),
     optionally followed by exact (erf) GELU."""
-    if len(layers) > 1 and _fast_matmul(x, layers[0].weight):
-        # one oneDNN call per layer, outputs joined: joining the weights instead copies them on every call (~8% of a
-        # wav2vec2-base forward), and keeping a joined copy goes stale when a notebook edits weight.data in place
-        # (that bumps no version counter), silently computing with the old weights
+    rows = x.numel() // x.shape[-1]
+    if len(layers) > 1 and rows <= x.shape[-1] and _fast_matmul(x, layers[0].weight):
+        # one oneDNN call per layer, outputs joined, when the outputs are smaller than the weights (a 10 s wav2vec2
+        # clip: ~8% of its forward went to joining the weights on every call). Joined weights are never kept between
+        # calls: a notebook's in-place `weight.data` edit (it moves no version counter) would leave them stale
         return torch.cat([dense(x, m, gelu=gelu) for m in layers], dim=-1)
     if len(layers) == 1:
         weight, bias = layers[0].weight, layers[0].bias

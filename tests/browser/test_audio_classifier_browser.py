@@ -4,6 +4,8 @@ the patch-attention overlay follows its opacity slider in the page, ● Record (
 kernel and is classified, offline and without page errors."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests import audio_models
@@ -17,6 +19,7 @@ p = AudioClassifier(model={folder!r}, window_s=1.0, hop_s=0.5)
 p.sample.value = "spoken keywords (espeak-ng)"
 p"""
 DONE = 'print("AUDIO-READY", p.error or "")'
+SHOTS = os.environ.get("WB_SHOTS")  # a folder: the test also saves screenshots there (not in CI)
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +46,13 @@ def test_timeline_hover_click_to_play_and_overlay(lab, lab_page, lab_notebook, n
     expect(root).to_have_attribute("data-windows", str(windows))
     expect(root).to_have_attribute("data-attention", "1")
     assert windows >= 8 and canvas_pixels(canvas)["painted"] > 20_000
+    if SHOTS:
+        page.locator(".wb-audio-classifier-panel").screenshot(path=os.path.join(SHOTS, "audio-classifier-light.png"))
+        page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+        page.wait_for_timeout(1500)
+        page.locator(".wb-audio-classifier-panel").screenshot(path=os.path.join(SHOTS, "audio-classifier-dark.png"))
+        page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
+        page.wait_for_timeout(1500)
 
     # the timeline is on the waveform's time axis: the pixel of time t is the same in both bands
     duration = float(run_in_kernel(page, "print(p.view.meta['duration'])"))

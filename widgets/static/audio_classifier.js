@@ -90,6 +90,15 @@ function nearestWindow(cells, t) {
 }
 
 // ---------------------------------------------------------------- drawing
+
+// The drawing's paper, text and frame colours from JupyterLab's theme variables (dark theme: a dark card), else white
+function theme(el) {
+  const css = getComputedStyle(el);
+  const v = (name, fallback) => css.getPropertyValue(name).trim() || fallback;
+  return { paper: v("--jp-layout-color0", "#ffffff"), ink: v("--jp-ui-font-color1", "#333"),
+           muted: v("--jp-ui-font-color2", "#555"), frame: v("--jp-border-color1", "#ccc") };
+}
+
 function draw(view) {
   const { model, get, ui, state } = view;
   const meta = model.get("meta") || {};
@@ -106,7 +115,8 @@ function draw(view) {
   const ctx = c.getContext("2d");
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.globalAlpha = 1;
-  ctx.fillStyle = "#ffffff";
+  const th = theme(ui.root);
+  ctx.fillStyle = th.paper;
   ctx.fillRect(0, 0, g.width, g.height);
   ctx.globalAlpha = meta.stale ? 0.35 : 1;
   ctx.font = "11px system-ui, sans-serif";
@@ -115,7 +125,7 @@ function draw(view) {
 
   // waveform: one min..max stroke per column
   const env = get("waveform");
-  ctx.fillStyle = "#555"; ctx.textAlign = "right";
+  ctx.fillStyle = th.muted; ctx.textAlign = "right";
   ctx.fillText("waveform", LEFT - 8, g.wave + WAVE_H / 2);
   if (env) {
     const n = env.shape[0], mid = g.wave + WAVE_H / 2, amp = WAVE_H / 2 - 2;
@@ -129,7 +139,7 @@ function draw(view) {
   }
 
   // spectrogram, then the attention over the window the model heard
-  ctx.fillStyle = "#555";
+  ctx.fillStyle = th.muted;
   ctx.fillText("spectrogram", LEFT - 8, g.spec + SPEC_H / 2);
   const spec = get("spectrogram");
   if (spec) {
@@ -169,7 +179,7 @@ function draw(view) {
     const windows = tl.shape[1];
     for (let r = 0; r < rows; r++) {
       const y = g.line + r * ROW_H;
-      ctx.fillStyle = "#333"; ctx.textAlign = "right";
+      ctx.fillStyle = th.ink; ctx.textAlign = "right";
       ctx.fillText(String(labels[r] ?? r).slice(0, 17), LEFT - 8, y + ROW_H / 2);
       for (let w = 0; w < windows; w++) {
         const [t0, t1] = cells.edges[w] || [0, 0];
@@ -178,8 +188,8 @@ function draw(view) {
         ctx.fillRect(g.x(t0), y + 1, Math.max(1, g.x(t1) - g.x(t0)), ROW_H - 2);
       }
     }
-    ctx.strokeStyle = "#ccc"; ctx.strokeRect(g.x(0) + 0.5, g.line + 0.5, g.x(g.duration) - g.x(0) - 1, rows * ROW_H - 1);
-    ctx.fillStyle = "#555"; ctx.textAlign = "right"; // the colour scale, under the label names
+    ctx.strokeStyle = th.frame; ctx.strokeRect(g.x(0) + 0.5, g.line + 0.5, g.x(g.duration) - g.x(0) - 1, rows * ROW_H - 1);
+    ctx.fillStyle = th.muted; ctx.textAlign = "right"; // the colour scale, under the label names
     ctx.fillText(`darkest = ${vmax.toPrecision(3)}`, LEFT - 16, g.axis + 13);
   }
   ui.root.dataset.windows = tl ? String(tl.shape[1]) : "0";
@@ -193,7 +203,7 @@ function draw(view) {
   }
 
   // time axis
-  ctx.globalAlpha = 1; ctx.fillStyle = "#444"; ctx.strokeStyle = "#999"; ctx.lineWidth = 1; ctx.textAlign = "center";
+  ctx.globalAlpha = 1; ctx.fillStyle = th.muted; ctx.strokeStyle = th.frame; ctx.lineWidth = 1; ctx.textAlign = "center";
   const step = [0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60].find((s) => g.duration / s <= 12) || 120;
   for (let t = 0; t <= g.duration + 1e-9; t += step) {
     const x = g.x(t);
@@ -307,8 +317,12 @@ function render({ model, el }) {
   // the drawing is as wide as the output area: redraw when that changes (also once it is first laid out)
   const resize = new ResizeObserver(() => redraw());
   resize.observe(root);
+  // the paper and ink follow the theme: redraw when it changes
+  const themed = new MutationObserver(() => redraw());
+  themed.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-name", "data-jp-theme-light"] });
   draw(view);
   return () => {
+    themed.disconnect();
     cancelAnimationFrame(frame);
     cancelAnimationFrame(ticking);
     resize.disconnect();

@@ -59,6 +59,11 @@ class GGUFFile:
             key = f"{self.architecture}{key}"
         return self.metadata.get(key, default)
 
+    def config_fields(self, mapping: dict[str, str]) -> dict[str, Any]:
+        """config.json fields from metadata: `mapping` is metadata key (as `get` takes it) -> field; absent keys skipped."""
+        values = {field: self.get(key) for key, field in mapping.items()}
+        return {field: value for field, value in values.items() if value is not None}
+
     def tensors(self) -> dict[str, torch.Tensor]:
         """Every tensor, dequantised to float32 (F16/BF16 keep their dtype), by its GGUF name, `(out, in)` layout."""
         import numpy as np
@@ -77,6 +82,15 @@ class GGUFFile:
         data = np.memmap(self.path, dtype=np.uint8, mode="r")[info.offset : info.offset + info.nbytes]
         rows = int(np.prod(info.shape[:-1]))
         return torch.from_numpy(np.array(data).reshape(rows, -1))
+
+
+def layer_pattern(name: str) -> tuple[str, str | None]:
+    """A tensor name -> (its name with the layer index as "{}", the index): "blk.3.attn_q.weight" ->
+    ("blk.{}.attn_q.weight", "3"); names outside the blocks come back as they are, with None."""
+    parts = name.split(".")
+    if parts[0] != "blk":
+        return name, None
+    return ".".join([parts[0], "{}", *parts[2:]]), parts[1]
 
 
 def gguf_files(folder: Path) -> list[str]:

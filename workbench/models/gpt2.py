@@ -20,6 +20,7 @@ from torch.nn import functional as F
 
 from ..config import PretrainedConfig, config_dataclass
 from ..errors import InputError
+from ..formats.gguf import layer_pattern
 from ..nn.activations import get_activation
 from ..nn.attention import attend, causal_mask
 from ..nn.cache import KVCache
@@ -262,10 +263,7 @@ GGUF_CONFIG = {
 def gguf_config(file: Any) -> dict[str, Any]:
     """config.json for a gpt2-architecture GGUF file, from its metadata."""
     config: dict[str, Any] = {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"]}
-    for key, field in GGUF_CONFIG.items():
-        value = file.get(key)
-        if value is not None:
-            config[field] = value
+    config.update(file.config_fields(GGUF_CONFIG))
     tokens = file.get("tokenizer.ggml.tokens")
     if "token_embd.weight" in file.tensor_info:  # the table's rows, whatever the vocabulary lists
         config["vocab_size"] = file.tensor_info["token_embd.weight"].shape[0]
@@ -286,9 +284,7 @@ def from_gguf(checkpoint: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor]]
     config = gguf_config(file)
     state, blocks = {}, {}
     for name, tensor in checkpoint.load().items():
-        parts = name.split(".")
-        layer = parts[1] if parts[0] == "blk" else None
-        pattern = name if layer is None else ".".join([parts[0], "{}", *parts[2:]])
+        pattern, layer = layer_pattern(name)
         if pattern not in GGUF_NAMES:
             continue  # nothing else in llama.cpp's GPT-2 files holds weights
         key = GGUF_NAMES[pattern].format(layer)

@@ -20,6 +20,7 @@ from torch.nn import functional as F
 
 from ..config import PretrainedConfig, config_dataclass
 from ..errors import ConfigError, InputError
+from ..formats.gguf import layer_pattern
 from ..nn.activations import get_activation
 from ..nn.attention import attend, causal_mask
 from ..nn.cache import KVCache
@@ -410,10 +411,7 @@ def unpermute_rows(weight: torch.Tensor, heads: int) -> torch.Tensor:
 def gguf_config(file: Any) -> dict[str, Any]:
     """config.json for a llama-architecture GGUF file, from its metadata."""
     config: dict[str, Any] = {"model_type": "llama", "architectures": ["LlamaForCausalLM"]}
-    for key, field in GGUF_CONFIG.items():
-        value = file.get(key)
-        if value is not None:
-            config[field] = value
+    config.update(file.config_fields(GGUF_CONFIG))
     if "vocab_size" not in config and file.get("tokenizer.ggml.tokens") is not None:
         config["vocab_size"] = len(file.get("tokenizer.ggml.tokens"))
     kind = file.get(".rope.scaling.type")
@@ -431,9 +429,7 @@ def from_gguf(checkpoint: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor]]
     heads, kv_heads = config["num_attention_heads"], config.get("num_key_value_heads", config["num_attention_heads"])
     state, blocks = {}, {}
     for name, tensor in checkpoint.load().items():
-        parts = name.split(".")
-        layer = parts[1] if parts[0] == "blk" else None
-        pattern = name if layer is None else ".".join([parts[0], "{}", *parts[2:]])
+        pattern, layer = layer_pattern(name)
         if pattern not in GGUF_NAMES:
             continue  # e.g. rope_freqs.weight: the frequencies come from the config here
         key = GGUF_NAMES[pattern].format(layer)

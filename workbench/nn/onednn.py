@@ -65,14 +65,10 @@ def dense(x: torch.Tensor, *layers: nn.Linear, gelu: bool = False) -> torch.Tens
         return torch.cat([dense(x, m, gelu=gelu) for m in layers], dim=-1)
     if len(layers) == 1:
         weight, bias = layers[0].weight, layers[0].bias
-    else:  # training or a small input: concatenated per call (gradients flow to each layer)
+    else:  # training, a small input, or outputs larger than the weights: weights joined per call (gradients flow)
         weight = torch.cat([m.weight for m in layers])
         bias = None if layers[0].bias is None else torch.cat([m.bias for m in layers])
-    if _fast_matmul(x, weight):
-        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "gelu" if gelu else "none", [],
-                                                  "none" if gelu else "")
-    y = F.linear(x, weight, bias)
-    return F.gelu(y) if gelu else y
+    return dense_weight(x, weight, bias, gelu=gelu)
 
 
 _POST_OPS = {F.gelu: ("gelu", "none"), gelu_tanh: ("gelu", "tanh"), F.relu: ("relu", "")}  # oneDNN's names

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from workbench import AutoModelForUniversalSegmentation, AutoProcessor, pipeline
 
 from tests.models import harness
-from tests.pipelines.test_universal_segmentation import assert_same_segments
+from tests.pipelines.test_universal_segmentation import segments_as_the_reference
 from tests.test_tokenizer_vision_text import clip_vocab
 from tests.vision import photo_path
 
@@ -115,14 +115,7 @@ def test_processor_and_post_processing_equal_the_reference(oneformer_folder):
 @pytest.mark.parametrize("subtask,options", [("panoptic", dict(threshold=0.5)), ("instance", dict(threshold=0.3)),
                                              ("semantic", {})])
 def test_segments_equal_the_reference_pipeline(oneformer_folder, subtask, options):
-    ours = pipeline("image-segmentation", model=oneformer_folder)
-    ref = transformers.pipeline("image-segmentation", model=str(oneformer_folder))
-    found = 0
-    for name in ("chelsea", "coffee"):
-        path = str(photo_path(name))
-        got, want = ours(path, subtask=subtask, **options), ref(path, subtask=subtask, **options)
-        assert_same_segments(got, want, (name, subtask))
-        found += len(got)
+    found, ours = segments_as_the_reference(oneformer_folder, subtask, options)
     assert found >= 3  # the comparison covered segments on both photos
     assert ours.subtasks == ("panoptic", "instance", "semantic")
 

@@ -44,10 +44,41 @@ def permute_rows(w: np.ndarray, heads: int) -> np.ndarray:
     return w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
+def add_bpe_vocabulary(writer, tokenizer: tuple[list[str], list[str], list[int]]) -> list[str]:
+    """The byte-level BPE vocabulary (tokens, merges, token types) as llama.cpp's "gpt2" tokenizer; returns the tokens."""
+    tokens, merges, types = tokenizer
+    writer.add_string("tokenizer.ggml.model", "gpt2")
+    writer.add_string("tokenizer.ggml.pre", "gpt-2")
+    writer.add_array("tokenizer.ggml.tokens", tokens)
+    writer.add_array("tokenizer.ggml.merges", merges)
+    writer.add_array("tokenizer.ggml.token_type", types)
+    return tokens
+
+
+def add_weight(writer, name: str, w: np.ndarray, kind, *, keep_f32: bool) -> None:
+    """One tensor: float32 when `keep_f32` or the file is F32, float16 for F16, else quantised to `kind` by gguf."""
+    from gguf import GGMLQuantizationType, quants
+
+    if keep_f32 or kind == GGMLQuantizationType.F32:
+        writer.add_tensor(name, np.ascontiguousarray(w, dtype=np.float32))
+    elif kind == GGMLQuantizationType.F16:
+        writer.add_tensor(name, np.ascontiguousarray(w, dtype=np.float16))
+    else:
+        q = quants.quantize(np.ascontiguousarray(w), kind)
+        writer.add_tensor(name, q, raw_shape=q.shape, raw_dtype=kind)
+
+
+def finish(writer) -> None:
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
 def write_llama_gguf(path: Path, ref, qtype: str, tokenizer: tuple[list[str], list[str], list[int]]) -> Path:
     """Write the reference Llama `ref` (LlamaForCausalLM) to `path`, 2-D weights as `qtype`."""
     import gguf
-    from gguf import GGMLQuantizationType, quants
+    from gguf import GGMLQuantizationType
 
     c = ref.config
     writer = gguf.GGUFWriter(str(path), "llama")
@@ -60,12 +91,7 @@ def write_llama_gguf(path: Path, ref, qtype: str, tokenizer: tuple[list[str], li
     writer.add_float32("llama.rope.freq_base", float(c.rope_parameters["rope_theta"]))
     writer.add_float32("llama.attention.layer_norm_rms_epsilon", c.rms_norm_eps)
     writer.add_uint32("llama.vocab_size", c.vocab_size)
-    tokens, merges, types = tokenizer
-    writer.add_string("tokenizer.ggml.model", "gpt2")
-    writer.add_string("tokenizer.ggml.pre", "gpt-2")
-    writer.add_array("tokenizer.ggml.tokens", tokens)
-    writer.add_array("tokenizer.ggml.merges", merges)
-    writer.add_array("tokenizer.ggml.token_type", types)
+    tokens = add_bpe_vocabulary(writer, tokenizer)
     writer.add_uint32("tokenizer.ggml.bos_token_id", tokens.index("<|im_start|>"))
     writer.add_uint32("tokenizer.ggml.eos_token_id", tokens.index("<|im_end|>"))
     writer.add_uint32("tokenizer.ggml.padding_token_id", tokens.index("<|endoftext|>"))
@@ -90,17 +116,8 @@ def write_llama_gguf(path: Path, ref, qtype: str, tokenizer: tuple[list[str], li
             w = permute_rows(w, c.num_attention_heads)
         elif name.endswith("attn_k.weight"):
             w = permute_rows(w, c.num_key_value_heads)
-        if w.ndim == 1 or kind == GGMLQuantizationType.F32:  # norms stay F32, as llama.cpp keeps them
-            writer.add_tensor(name, np.ascontiguousarray(w, dtype=np.float32))
-        elif kind == GGMLQuantizationType.F16:
-            writer.add_tensor(name, w.astype(np.float16))
-        else:
-            q = quants.quantize(w, kind)
-            writer.add_tensor(name, q, raw_shape=q.shape, raw_dtype=kind)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+        add_weight(writer, name, w, kind, keep_f32=w.ndim == 1)  # norms stay F32, as llama.cpp keeps them
+    finish(writer)
     return path
 
 
@@ -153,7 +170,7 @@ def write_gpt2_gguf(path: Path, ref, qtype: str, tokenizer: tuple[list[str], lis
     transposed to `(out, in)`, the tied head written again as `output.weight` (unless not `output`); 2-D weights
     as `qtype` (the position table F32), norms and biases F32."""
     import gguf
-    from gguf import GGMLQuantizationType, quants
+    from gguf import GGMLQuantizationType
 
     c = ref.config
     writer = gguf.GGUFWriter(str(path), "gpt2")
@@ -163,12 +180,7 @@ def write_gpt2_gguf(path: Path, ref, qtype: str, tokenizer: tuple[list[str], lis
     writer.add_uint32("gpt2.feed_forward_length", c.n_inner or 4 * c.n_embd)
     writer.add_uint32("gpt2.attention.head_count", c.n_head)
     writer.add_float32("gpt2.attention.layer_norm_epsilon", c.layer_norm_epsilon)
-    tokens, merges, types = tokenizer
-    writer.add_string("tokenizer.ggml.model", "gpt2")
-    writer.add_string("tokenizer.ggml.pre", "gpt-2")
-    writer.add_array("tokenizer.ggml.tokens", tokens)
-    writer.add_array("tokenizer.ggml.merges", merges)
-    writer.add_array("tokenizer.ggml.token_type", types)
+    tokens = add_bpe_vocabulary(writer, tokenizer)
     writer.add_uint32("tokenizer.ggml.bos_token_id", tokens.index("<|endoftext|>"))
     writer.add_uint32("tokenizer.ggml.eos_token_id", tokens.index("<|endoftext|>"))
     writer.add_string("tokenizer.chat_template", CHAT_TEMPLATE)
@@ -188,17 +200,8 @@ def write_gpt2_gguf(path: Path, ref, qtype: str, tokenizer: tuple[list[str], lis
             w = w.T  # Conv1D [in, out] -> (out, in)
         tensors = [(name, w)] + ([("output.weight", w)] if output and name == "token_embd.weight" else [])
         for name, w in tensors:
-            if w.ndim == 1 or kind == GGMLQuantizationType.F32 or name == "position_embd.weight":
-                writer.add_tensor(name, np.ascontiguousarray(w, dtype=np.float32))
-            elif kind == GGMLQuantizationType.F16:
-                writer.add_tensor(name, np.ascontiguousarray(w, dtype=np.float16))
-            else:
-                q = quants.quantize(np.ascontiguousarray(w), kind)
-                writer.add_tensor(name, q, raw_shape=q.shape, raw_dtype=kind)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+            add_weight(writer, name, w, kind, keep_f32=w.ndim == 1 or name == "position_embd.weight")
+    finish(writer)
     return path
 
 

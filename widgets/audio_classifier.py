@@ -295,7 +295,7 @@ class AudioClassifier(Panel):
         leaders = np.argsort(-best, kind="stable")[: 2 * self.top_k + 1]
         rows = sorted({int(line.scores[:, label].argmax()) for label in leaders})
         audio = {"array": self.array, "sampling_rate": RATE}
-        windows = [self.pipe.window(audio, float(line.starts[r]), line.window_s) for r in rows]
+        windows = self.pipe.windows(audio, [float(line.starts[r]) for r in rows], line.window_s)
         logits = torch.stack(self.pipe.logits(windows))
         exact = self.pipe.scores(logits, line.function).numpy().astype(np.float32).max(axis=0)
         out = np.full_like(best, -np.inf)

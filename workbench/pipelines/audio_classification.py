@@ -151,11 +151,9 @@ class AudioClassificationPipeline(AudioPipeline):
             precision = "bfloat16" if self.device.type == "cpu" and bf16_native() else "float32"
         model = self.model if precision == "float32" else self._bfloat16_model()
         audio = self.load(inputs)
-        rate = self.sampling_rate
-        duration = len(audio) / rate
+        duration = len(audio) / self.sampling_rate
         starts = window_starts(duration, float(window_s), float(hop_s))
-        width = min(len(audio), int(round(window_s * rate)))
-        windows = [audio[int(round(s * rate)) : int(round(s * rate)) + width] for s in starts]
+        windows = self._cut(audio, starts, window_s)
         from tqdm.auto import tqdm
 
         # a caller with its own progress display (a panel) gets no second bar
@@ -177,12 +175,14 @@ class AudioClassificationPipeline(AudioPipeline):
         scores = self.scores(logits, function).numpy().astype(np.float32)
         return Timeline(self.labels(), starts, float(window_s), float(hop_s), duration, scores, function, precision)
 
-    def window(self, inputs: Any, start: float, window_s: float) -> np.ndarray:
-        """The samples of the window starting at `start` seconds (as `timeline` cuts it): to rerun one exactly."""
-        audio = self.load(inputs)
+    def windows(self, inputs: Any, starts: Any, window_s: float) -> list[np.ndarray]:
+        """The samples of the windows starting at `starts` seconds, as `timeline` cuts them (to rerun some exactly)."""
+        return self._cut(self.load(inputs), starts, window_s)
+
+    def _cut(self, audio: np.ndarray, starts: Any, window_s: float) -> list[np.ndarray]:
         rate = self.sampling_rate
         width = min(len(audio), int(round(window_s * rate)))
-        return audio[int(round(start * rate)) : int(round(start * rate)) + width]
+        return [audio[int(round(s * rate)) : int(round(s * rate)) + width] for s in starts]
 
     def _bfloat16_model(self) -> torch.nn.Module:
         """A bfloat16 copy of the model (~190 MB for wav2vec2-base), made for each timeline: a fraction of a second

@@ -143,7 +143,7 @@ class Wav2Vec2ConvLayer(nn.Module):
             return conv1d(x, self.conv, gelu=True)  # (B, C, T)
         if self.norm == "group" and x.shape[1] == 1 and not (torch.is_grad_enabled() and self.conv.weight.requires_grad):
             return self._normalised_first_layer(x[:, 0])
-        if x.shape[1] == 1 and self.conv.in_channels == 1:
+        if x.shape[1] == 1:  # raw samples
             x = framed_conv1d(x[:, 0], self.conv).transpose(1, 2)  # (B, C, T), time-major
         else:
             x = conv1d(x, self.conv)  # (B, C, T)
@@ -154,14 +154,14 @@ class Wav2Vec2ConvLayer(nn.Module):
             x = self.layer_norm(x.transpose(1, 2)).transpose(1, 2)
         return self.act(x)
 
-
     def _normalised_first_layer(self, samples: torch.Tensor) -> torch.Tensor:
         """conv -> GroupNorm -> activation on raw samples (B, samples) in one matmul per clip (inference).
 
         The first conv is linear in the signal's frames f (its kernel: 10 samples), so each channel's mean and
         variance over time follow from the frames' mean m and 10 x 10 covariance S: mean_c = w_c . m, var_c =
         w_c' S w_c (the conv's bias cancels). GroupNorm then folds into a per-clip weight and bias: no pass over the
-        512 x frames activations for the statistics or the normalisation (with GELU they took as long as the conv). The statistics are summed in float64."""
+        512 x frames activations for the statistics or the normalisation (with GELU they took as long as the conv).
+        The statistics are summed in float64."""
         conv, norm = self.conv, self.layer_norm
         frames = samples.unfold(1, conv.kernel_size[0], conv.stride[0])  # (B, T, kernel)
         wide = frames.double()

@@ -228,6 +228,11 @@ def tokenize_dataset(
     return dataset.map(encode, batched=True, batch_size=batch_size, remove_columns=list(dataset.column_names), desc="tokenizing")
 
 
+def as_columns(features: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]) -> dict[str, Any]:
+    """A batch as columns (name -> values), whether it came as rows or as columns already."""
+    return dict(features) if isinstance(features, Mapping) else {k: [row[k] for row in features] for k in features[0]}
+
+
 class DataCollatorWithPadding:
     """Pad each batch only to its longest row (dynamic padding) with the tokenizer's `pad`."""
 
@@ -238,10 +243,7 @@ class DataCollatorWithPadding:
     def __call__(self, features: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]) -> dict[str, Any]:
         import torch
 
-        if isinstance(features, Mapping):
-            columns = dict(features)
-        else:
-            columns = {key: [row[key] for row in features] for key in features[0]}
+        columns = as_columns(features)
         if "label" in columns and "labels" not in columns:
             columns["labels"] = columns.pop("label")
         labels = columns.pop("labels", None)
@@ -256,7 +258,7 @@ def default_collate(features: Sequence[Mapping[str, Any]] | Mapping[str, Sequenc
     """Stack already equal-length rows into tensors (no tokenizer given)."""
     import torch
 
-    columns = dict(features) if isinstance(features, Mapping) else {k: [r[k] for r in features] for k in features[0]}
+    columns = as_columns(features)
     if "label" in columns and "labels" not in columns:
         columns["labels"] = columns.pop("label")
     try:
@@ -273,7 +275,7 @@ class DataCollatorForMaskClassification:
     def __call__(self, features: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]) -> dict[str, Any]:
         import torch
 
-        columns = dict(features) if isinstance(features, Mapping) else {k: [r[k] for r in features] for k in features[0]}
+        columns = as_columns(features)
         missing = [k for k in ("pixel_values", "mask_labels", "class_labels") if k not in columns]
         if missing:
             raise InputError(f"the rows have no {missing} (columns: {sorted(columns)}); each row needs pixel_values "

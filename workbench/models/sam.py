@@ -465,8 +465,10 @@ class SamTwoWayTransformer(nn.Module):
         self.layer_norm_final_attn = nn.LayerNorm(config.hidden_size)  # the default eps, as the checkpoints' code
 
     def forward(self, tokens: torch.Tensor, image: torch.Tensor, image_pe: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        keys = image.flatten(2).transpose(1, 2)[:, None]  # (B * P, C, h, w) -> (B * P, 1, h * w, C)
-        key_pe = image_pe.flatten(2).transpose(1, 2)[:, None]
+        # (B * P, C, h, w) -> (B * P, 1, h * w, C), made contiguous once: every add, norm and projection of the
+        # 4096 image tokens below would otherwise copy the transposed view again
+        keys = image.flatten(2).transpose(1, 2).contiguous()[:, None]
+        key_pe = image_pe.flatten(2).transpose(1, 2).contiguous()[:, None]  # batch 1 broadcasts over the prompts
         queries = tokens
         for layer in self.layers:
             queries, keys = layer(queries, keys, tokens, key_pe)
@@ -486,6 +488,16 @@ class SamFeedForward(nn.Module):
         for layer in self.layers:
             x = F.relu(layer(x))
         return self.proj_out(x)
+
+
+def stride_tconv(x: torch.Tensor, conv: nn.ConvTranspose2d) -> torch.Tensor:
+    """A ConvTranspose2d whose stride equals its kernel (k x k, no padding) on channels-last `x` (..., C_in):
+    each input cell spreads into its own k x k block, so it is one matmul. Returns (..., k, k, C_out), the block's
+    sub-pixels kept on their own axes (the caller reorders once, on the smallest tensor)."""
+    k = conv.kernel_size[0]
+    weight = conv.weight.permute(0, 2, 3, 1).reshape(conv.in_channels, -1)  # (C_in, k * k * C_out)
+    y = F.linear(x, weight.T, conv.bias.repeat(k * k) if conv.bias is not None else None)
+    return y.reshape(*x.shape[:-1], k, k, conv.out_channels)
 
 
 class SamMaskDecoder(nn.Module):
@@ -512,14 +524,20 @@ class SamMaskDecoder(nn.Module):
         tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight]).repeat(B, P, 1, 1)  # (B, P, 1 + M, C)
         if sparse is not None:
             tokens = torch.cat([tokens, sparse.to(tokens.dtype)], dim=2)
-        image = (image_embeddings + dense).repeat_interleave(P, 0)  # (B * P, C, h, w)
-        tokens, keys = self.transformer(tokens, image, image_pe.repeat_interleave(P, 0))
+        image = image_embeddings + dense
+        if P > 1:
+            image = image.repeat_interleave(P, 0)  # (B * P, C, h, w)
+        if image_pe.shape[0] > 1 and P > 1:
+            image_pe = image_pe.repeat_interleave(P, 0)
+        tokens, keys = self.transformer(tokens, image, image_pe)
         iou_out, mask_out = tokens[:, :, 0], tokens[:, :, 1: 1 + self.num_mask_tokens]
-        image = keys.transpose(2, 3).reshape(B * P, C, h, w)
-        up = F.gelu(channels_first_norm(self.upscale_layer_norm, self.upscale_conv1(image)))
-        up = F.gelu(self.upscale_conv2(up))  # (B * P, C / 8, 4h, 4w)
+        # The two stride-2 transposed convolutions, channels last, in sub-pixel order (see `stride_tconv`):
+        # (B * P, h, w, 2, 2, 2, 2, C / 8) with pixel (4i + 2a + c, 4j + 2b + d) at [i, j, a, b, c, d]
+        up = F.gelu(self.upscale_layer_norm(stride_tconv(keys.reshape(B * P, h, w, C), self.upscale_conv1)))
+        up = F.gelu(stride_tconv(up, self.upscale_conv2)).reshape(B, P, 16 * h * w, C // 8)
         hyper = torch.stack([mlp(mask_out[:, :, i]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=2)
-        masks = (hyper @ up.reshape(B, P, C // 8, -1)).reshape(B, P, -1, 4 * h, 4 * w)  # (B, P, M, 4h, 4w)
+        masks = (hyper @ up.transpose(-1, -2)).reshape(B, P, -1, h, w, 2, 2, 2, 2)  # only M maps are reordered
+        masks = masks.permute(0, 1, 2, 3, 5, 7, 4, 6, 8).reshape(B, P, -1, 4 * h, 4 * w)  # (B, P, M, 4h, 4w)
         iou = self.iou_prediction_head(iou_out)  # (B, P, M)
         keep = slice(1, None) if multimask_output else slice(0, 1)
         return masks[:, :, keep], iou[:, :, keep]
@@ -625,7 +643,7 @@ class SamModel(SamPreTrainedModel):
             raise InputError(f"{input_points.shape[0]} rows of points for {image_embeddings.shape[0]} images; several "
                              "prompts on one image go on the second axis: (batch, prompts, points, 2).")
         sparse, dense = self.prompt_encoder(input_points, input_labels, input_boxes, input_masks)
-        pe = self.get_image_wide_positional_embeddings().repeat(image_embeddings.shape[0], 1, 1, 1)
+        pe = self.get_image_wide_positional_embeddings()  # (1, C, h, w): the same for every image and prompt
         masks, iou = self.mask_decoder(image_embeddings, pe, sparse, dense, multimask_output)
         return SamImageSegmentationOutput(iou_scores=iou, pred_masks=masks, vision_hidden_states=hidden,
                                           vision_attentions=attentions)

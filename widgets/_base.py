@@ -125,6 +125,7 @@ class Panel(ErrorReporting, W.VBox):
     def __init__(self, children: list[W.Widget] | None = None, **kwargs: Any) -> None:
         self._status = W.HTML(value="", layout=W.Layout(min_height="1.2em"))
         self._badge = W.HTML(value="")
+        self._draw_static: Callable[[], str] | None = None
         super().__init__(children=[self._badge, *(children or []), self._status], **kwargs)
         self.add_class("workbench-panel")
 
@@ -141,9 +142,21 @@ class Panel(ErrorReporting, W.VBox):
         self._status.value = error_html(change["new"])
         (self.add_class if change["new"] else self.remove_class)("wb-stale")  # dims the stale result
 
+    def defer_static(self, draw: Callable[[], str]) -> None:
+        """Make `static_html` with `draw()` only when it is needed (the panel is displayed, or
+        `current_static_html()` asks): a static picture can cost a figure, and the live panel never shows it."""
+        self._draw_static = draw
+
+    def current_static_html(self) -> str:
+        """`static_html`, drawn now if the panel deferred it."""
+        if self._draw_static is not None:
+            draw, self._draw_static = self._draw_static, None
+            self.static_html = draw()
+        return self.static_html
+
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle = super()._repr_mimebundle_(**kwargs) or {}
-        if self.static_html:
+        if self.current_static_html():
             bundle["text/html"] = self.static_html
         return bundle
 

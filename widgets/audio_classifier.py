@@ -285,14 +285,15 @@ class AudioClassifier(Panel):
         self.bars.value = topk_html(self.result, title)
 
     def _exact_best(self, line: Any) -> np.ndarray:
-        """Each label's best window score, in float32 even when the timeline ran in bfloat16: the windows where
-        the leading labels peak (at most 2 x top_k + 1 of them) run again exactly, and a label's score is its best over
-        those. The ranking can differ from float32's only between labels closer than the fast timeline's tolerance."""
+        """Each shown label's best window score, in float32 even when the timeline ran in bfloat16: the windows
+        where the top_k leading labels peak run again exactly, and a label's score is its best over those. A label
+        left out has a fast score at most the k-th's, so its exact score can pass the k-th's only by twice the fast
+        timeline's tolerance: the set shown can differ from float32's only among labels that close."""
         best = line.scores.max(axis=0)
         if line.precision == "float32":
             return best
         import torch
-        leaders = np.argsort(-best, kind="stable")[: 2 * self.top_k + 1]
+        leaders = np.argsort(-best, kind="stable")[: self.top_k]
         rows = sorted({int(line.scores[:, label].argmax()) for label in leaders})
         audio = {"array": self.array, "sampling_rate": RATE}
         windows = self.pipe.windows(audio, [float(line.starts[r]) for r in rows], line.window_s)
@@ -349,8 +350,10 @@ class AudioClassifier(Panel):
         attention = None
         if self.view.attention is not None:
             attention = {"grid": self.view.attention, "span": self.view.meta["attention_span"]}
-        png = summary_png(self.array, RATE, self.result, timeline, attention, spectrogram=self._spectrogram)
-        self.static_html = static_page(png, self.result, self.name)
+        array, result, name, spectrogram = self.array, self.result, self.name, self._spectrogram
+        # drawn when the panel is displayed (matplotlib: 0.1-0.6 s), not on the way to the live view
+        self.defer_static(lambda: static_page(summary_png(array, RATE, result, timeline, attention,
+                                                          spectrogram=spectrogram), result, name))
 
     def _refresh(self, *, topk: bool = False, timeline: bool = False, attention: bool = False) -> None:
         """A setting changed: recompute what depends on it (nothing before a clip is loaded)."""

@@ -240,7 +240,7 @@ class Compare(Panel):
             with self.table.hold_sync():
                 self.table.columns, self.table.wrong, self.table.rows = head, wrong, rows
             summary = R.summary_html(self.summary, self._batch_metric, self.summary[0]["n"], len(self.disagreements))
-            live, static = R.page_html(summary), R.page_html(summary + R.table_html(head, rows))
+            live, static = R.page_html(summary), R.page_html(summary + (R.table_html(head, rows) if rows else ""))
         self._batch_view.value = live
         self.html = self._view.value + static
         self.static_html = self.html

@@ -243,3 +243,4 @@ def test_summaries_and_translations_side_by_side_with_a_word_diff_and_scores():
     same.batch([{"text": "the old bridge", "label": answer}, {"text": "a river", "label": "ein Fluss"}])
     wer = D.wer("ein Fluss", de("a river", **opts)[0]["translation_text"])
     assert [s["metric"] for s in same.summary] == [pytest.approx((0 + wer) / 2)] * 2 and same.disagreements == []
+    assert "0 of 2 examples answered differently" in same.static_html and 'class="wb-cmp-table-static"' not in same.static_html

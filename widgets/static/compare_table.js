@@ -23,6 +23,7 @@ function render({ model, el }) {
     const wrong = model.get("wrong") || [];
     if (by >= 0) rows.sort((x, y) => (desc ? -1 : 1) * cmp(x.r[by], y.r[by]) || x.i - y.i);
     root.innerHTML = "";
+    if (!rows.length) return; // every model agreed: the summary above says so, no empty header
     const wrap = document.createElement("div");
     wrap.className = "wb-cmp-table-wrap";
     const table = document.createElement("table");

@@ -168,3 +168,11 @@ def test_similarity_heatmap_never_cuts_its_labels():
     page = RX.heatmap_html(png, ["a <b>", "b"], alt="heat", pixel_ratio=2)
     assert Image.open(io.BytesIO(png)).size[0] == 1000 and 'width="500"' in page and "max-width:100%;height:auto" in page
     assert 'title="0: a &lt;b&gt;\n1: b"' in page
+
+
+def test_progress_line_wraps_between_items_only():
+    state = SimpleNamespace(global_step=3, max_steps=40, epoch=0.25)
+    line = RT.progress_html(state, 0.6931, 52.4, 75.0, "training <fast>")
+    items = line.split(" · ")
+    assert len(items) == 6 and all(i.startswith('<span style="white-space:nowrap">') for i in items)
+    assert '<span style="white-space:nowrap">ETA 01:15</span>' in items and "training &lt;fast&gt;" in items[-1]

@@ -31,9 +31,11 @@ def format_eta(seconds: float | None) -> str:
 
 
 def progress_html(state: Any, loss: float, speed: float, eta: float | None, status: str) -> str:
-    """The line under the progress bar: step, epoch, last loss, speed, time left, status."""
-    return (f"step {state.global_step}/{state.max_steps} · epoch {state.epoch:.2f} · loss {loss:.4f} · "
-            f"{speed:.1f} examples/s · ETA {format_eta(eta)} · {html.escape(status)}")
+    """The line under the progress bar: step, epoch, last loss, speed, time left, status. A narrow panel wraps it
+    between items only ("ETA" never parts from its time)."""
+    items = [f"step {state.global_step}/{state.max_steps}", f"epoch {state.epoch:.2f}", f"loss {loss:.4f}",
+             f"{speed:.1f} examples/s", f"ETA {format_eta(eta)}", html.escape(status)]
+    return " · ".join(f'<span style="white-space:nowrap">{item}</span>' for item in items)
 
 
 def chart_series(runs: Sequence[Any], current: Any) -> tuple[list[dict[str, Any]], ...]:

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from tests.browser.harness import assert_no_widget_errors, canvas_pixels, open_notebook, run_in_kernel, wait_until
+from tests.browser.harness import (assert_no_widget_errors, canvas_pixels, guarded_context, guarded_page, open_notebook,
+                                   run_in_kernel, wait_until)
 
 SENTENCE = ("The quick brown fox jumped over the lazy dog while the children watched from the window, "
             "laughing because the dog did not even wake up when the fox landed beside it.")
@@ -25,7 +26,7 @@ def _signature(canvas) -> tuple:
 
 
 @pytest.mark.browser
-def test_attention_view_draws_hovers_switches_offline(lab, lab_page, lab_notebook, net, tmp_path):
+def test_attention_view_draws_hovers_switches_offline(chromium, lab, lab_page, lab_notebook, net, tmp_path):
     from playwright.sync_api import expect
 
     page = lab_page
@@ -73,7 +74,7 @@ def test_attention_view_draws_hovers_switches_offline(lab, lab_page, lab_noteboo
     assert fit["scroll"] <= fit["client"] and fit["right"] <= fit["edge"], str(fit)
     box = canvas.bounding_box()
     cell = int(root.get_attribute("data-model-cell"))  # the cell size drawn for this output's width
-    scale = box["width"] / int(canvas.get_attribute("width"))  # shown scaled down where the output is narrow
+    scale = box["width"] / float(canvas.get_attribute("data-css-width"))  # shown scaled down where the output is narrow
     page.mouse.click(box["x"] + (36 + 7.5 * cell) * scale, box["y"] + (30 + 1.5 * cell) * scale)
     expect(root).to_have_attribute("data-view", "head")
     expect(root).to_have_attribute("data-edge-layer", "1")
@@ -90,6 +91,7 @@ def test_attention_view_draws_hovers_switches_offline(lab, lab_page, lab_noteboo
     full = f"[0, {n_tokens}, 0, {n_tokens}]"
     wait_until(lambda: run_in_kernel(page, "print(v.matrix_meta['window'])").strip() != full, timeout=10,
                what="the zoom to reach the kernel")
+
 
     if SHOTS:  # the model view in both themes, for a person to look at
         page.locator("button.wb-attn-view-btn[data-view=model]").click()
@@ -120,6 +122,17 @@ def test_attention_view_draws_hovers_switches_offline(lab, lab_page, lab_noteboo
     page.locator("select.wb-attn-layer").select_option("4")
     expect(s_root).to_have_attribute("data-edge-layer", "4")
     assert _signature(s_canvas) != before
+    assert net.page_errors == [] and net.offsite == []
+
+    # a HiDPI screen (device pixel ratio 2): the same drawing with twice the pixels each way at the same CSS size
+    hidpi = guarded_page(guarded_context(chromium, net, device_scale_factor=2), net)
+    hidpi.set_content(path.read_text(), wait_until="load")
+    h_canvas = hidpi.locator("canvas.wb-attn-main")
+    expect(hidpi.locator(".wb-attn")).to_have_attribute("data-view", "head")
+    sizes = [c.evaluate("c => [c.width, c.height, c.getBoundingClientRect().width]") for c in (s_canvas, h_canvas)]
+    assert sizes[1][:2] == [2 * sizes[0][0], 2 * sizes[0][1]] and sizes[1][2] == pytest.approx(sizes[0][2], abs=1), sizes
+    assert canvas_pixels(h_canvas)["painted"] > 3 * before[0]
+    hidpi.context.close()
     assert net.page_errors == [] and net.offsite == []
 
 

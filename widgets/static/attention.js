@@ -12,6 +12,7 @@ import { arrayReader } from "./_arrays.js";
 const HEAD_W = 640;
 const MAX_H = 720;
 const MATRIX_PX = 600;
+const SUMMARY_PX = 128; // the two summary heatmaps
 const MATRIX_OFFSET = 105; // matrix view: room for the token labels left of and above the heatmap
 const ENTROPY = { cell: 16, ox: 28, oy: 14 }; // entropy table geometry
 const VIEW_NAMES = { head: "Head view", model: "Model view", matrix: "Matrix view" };
@@ -63,10 +64,23 @@ function slice3(a, z) {
   return { data: a.data.subarray(z * r * c, (z + 1) * r * c), shape: [1, r, c] };
 }
 
-// Pointer position in canvas pixels (the canvas may be scaled by CSS)
+// Size a canvas to w x h CSS pixels backed by the screen's device pixels (sharp on a HiDPI screen); its
+// context then draws in CSS pixels. Setting the size also clears it.
+function sizeCanvas(canvas, w, h) {
+  const dpr = window.devicePixelRatio || 1;
+  canvas.width = Math.round(w * dpr); canvas.height = Math.round(h * dpr);
+  canvas.dataset.cssWidth = String(w); canvas.dataset.cssHeight = String(h);
+  canvas.style.width = w + "px";
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  return ctx;
+}
+
+// Pointer position in the canvas's drawing units (CSS pixels; the canvas may be scaled down by CSS)
 function canvasPoint(canvas, ev) {
   const r = canvas.getBoundingClientRect();
-  return { x: (ev.clientX - r.left) * (canvas.width / r.width), y: (ev.clientY - r.top) * (canvas.height / r.height) };
+  const w = +(canvas.dataset.cssWidth || canvas.width), h = +(canvas.dataset.cssHeight || canvas.height);
+  return { x: (ev.clientX - r.left) * (w / r.width), y: (ev.clientY - r.top) * (h / r.height) };
 }
 
 function meta(model) {
@@ -122,7 +136,7 @@ function buildDom(el, model) {
     const box = el_("div", "wb-attn-sum", side);
     sumCaps.push(el_("div", "wb-attn-cap", box, name));
     const c = el_("canvas", "wb-attn-sum-canvas", box);
-    c.width = 128; c.height = 128;
+    sizeCanvas(c, SUMMARY_PX, SUMMARY_PX);
     sumCanvases.push(c);
   }
   el_("div", "wb-attn-cap", side, "entropy per head (nats; dark = focused) — click to open");
@@ -266,8 +280,7 @@ function drawHeadView({ model, ui, get, state }) {
   const { canvas, ctx } = ui;
   const mt = meta(model);
   const g = headGeometry(model);
-  canvas.width = HEAD_W; canvas.height = g.h;
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  sizeCanvas(canvas, HEAD_W, g.h);
   const idx = get("edge_index"), w = get("edge_weight");
   const em = model.get("edge_meta") || {};
   if (!idx || !w) return false;
@@ -319,8 +332,7 @@ function drawMatrixView({ model, ui, get, state }) {
   const { canvas, ctx } = ui;
   const m = get("matrix");
   const mm = model.get("matrix_meta") || {};
-  canvas.width = MATRIX_PX + 110; canvas.height = MATRIX_PX + 110;
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  sizeCanvas(canvas, MATRIX_PX + 110, MATRIX_PX + 110);
   if (!m) { ctx.fillStyle = "#555"; ctx.fillText("loading…", 20, 20); return false; }
   const have = mm.window || fullWindow(model);
   const win = state.zoom || have;
@@ -378,8 +390,7 @@ function drawModelView({ model, ui, get }) {
   ui.root.dataset.modelCell = String(g.cell);
   canvas.style.maxWidth = "100%"; // and never wider than its box: where the output is not laid out yet (no width
   canvas.style.height = "auto";   // to measure), the canvas scales down instead of hiding its last column
-  canvas.width = g.ox + g.H * g.cell + 4; canvas.height = g.oy + g.L * g.cell + 4;
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  sizeCanvas(canvas, g.ox + g.H * g.cell + 4, g.oy + g.L * g.cell + 4);
   const t = get("thumbs");
   ctx.fillStyle = "#555"; ctx.font = "11px sans-serif"; ctx.textBaseline = "middle";
   ctx.fillText("layers × heads · click a thumbnail to open it in the head view", 4, 9);
@@ -422,12 +433,11 @@ function drawSummaries({ model, ui, get }) {
   ui.sumCaps[0].textContent = `mean over heads · layer ${model.get("layer")}`;
   ui.sumCaps[1].textContent = sm.rollout === false ? "rollout: not defined for this attention kind" : `rollout through layer ${model.get("layer")}`;
   for (let z = 0; z < 2; z++) {
-    const c = ui.sumCanvases[z], cx = c.getContext("2d");
-    cx.clearRect(0, 0, c.width, c.height);
+    const c = ui.sumCanvases[z], cx = sizeCanvas(c, SUMMARY_PX, SUMMARY_PX);
     if (!s || (z === 1 && sm.rollout === false)) continue;
     const img = matrixImage(slice3(s, z));
     cx.imageSmoothingEnabled = false;
-    cx.drawImage(img.canvas, 0, 0, c.width, c.height);
+    cx.drawImage(img.canvas, 0, 0, SUMMARY_PX, SUMMARY_PX);
   }
 }
 
@@ -439,9 +449,7 @@ function drawEntropy({ model, ui, get }) {
   const [L, H] = e.shape;
   const { cell, ox, oy } = ENTROPY;
   const c = ui.entCanvas;
-  c.width = ox + H * cell + 2; c.height = oy + L * cell + 2;
-  const ex = c.getContext("2d");
-  ex.clearRect(0, 0, c.width, c.height);
+  const ex = sizeCanvas(c, ox + H * cell + 2, oy + L * cell + 2);
   const maxE = Math.log(Math.max(2, (mt.key_tokens || []).length));
   ex.font = "9px sans-serif"; ex.textBaseline = "middle"; ex.textAlign = "center"; ex.fillStyle = "#333";
   for (let h = 0; h < H; h++) ex.fillText(String(h), ox + (h + 0.5) * cell, 6);
@@ -492,7 +500,7 @@ function render({ model, el }) {
     canvas.ondblclick = v === "matrix" ? onMatrixReset : null;
     canvas.onclick = v === "model" ? onModelClick : null;
     if (v !== "model") { canvas.style.maxWidth = ""; canvas.style.height = ""; } // head and matrix views scroll
-    if (!meta(model).layers) { canvas.width = 10; canvas.height = 10; return; }
+    if (!meta(model).layers) { sizeCanvas(canvas, 10, 10); return; }
     const ready = v === "head" ? drawHeadView(view) : v === "matrix" ? drawMatrixView(view) : drawModelView(view);
     root.dataset.ready = ready ? "1" : "0";
     drawSummaries(view);
@@ -556,9 +564,17 @@ function render({ model, el }) {
     if (w !== lastWidth) { lastWidth = w; if (model.get("view") === "model") schedule(); }
   });
   resized.observe(ui.body);
+  // the window moved to a screen of another pixel density, or the page was zoomed (both resize the window):
+  // redraw at the new density
+  let density = window.devicePixelRatio || 1;
+  const onDensity = () => {
+    if ((window.devicePixelRatio || 1) !== density) { density = window.devicePixelRatio || 1; schedule(); }
+  };
+  window.addEventListener("resize", onDensity);
   draw();
   return () => {
     resized.disconnect();
+    window.removeEventListener("resize", onDensity);
     for (const n of names) model.off(`change:${n}`, schedule);
     model.off("change:matrix", onMatrix);
     model.off("change:matrix_meta", onMatrix);

@@ -16,7 +16,7 @@ function bounds(xy) {
     x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); n++;
   }
   if (x1 === x0) x1 = x0 + 1;
-  if (y1 === y0) { const d = Math.abs(y0) * 0.05 + 1e-12; y0 -= d; y1 += d; } // a flat line, centred
+  if (y1 === y0) { const d = y0 === 0 ? 1 : Math.abs(y0) * 0.05; y0 -= d; y1 += d; } // a flat line, centred (at 0: -1..1)
   return { x0, x1, y0, y1, n };
 }
 
@@ -145,8 +145,14 @@ function render({ model, el }) {
   const leave = () => { if (hover !== null) { hover = null; draw(); } };
   c.addEventListener("mousemove", move);
   c.addEventListener("mouseleave", leave);
-  // the theme's colours change with the theme: redraw then
-  const themed = new MutationObserver(draw);
+  // the theme's colours change with the theme: redraw then, once its style applies (drawn in the observer's
+  // callback itself, the old theme's ink was read: dark text on the dark theme), and once more for a late sheet
+  let late = 0;
+  const themed = new MutationObserver(() => {
+    requestAnimationFrame(draw);
+    clearTimeout(late);
+    late = setTimeout(draw, 400);
+  });
   themed.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-name", "data-jp-theme-light"] });
   model.on("change:data", draw);
   model.on("change:meta", draw);
@@ -154,6 +160,7 @@ function render({ model, el }) {
   draw();
   return () => {
     themed.disconnect();
+    clearTimeout(late);
     model.off("change:data", draw); model.off("change:meta", draw); model.off("change:title", draw);
   };
 }

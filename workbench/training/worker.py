@@ -138,7 +138,11 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError):
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's <malloc.h>
-    return bool(mallopt(m_mmap_threshold, 1 << 30)) and bool(mallopt(m_trim_threshold, 1 << 30))
+    # blocks up to 1 GB from the heap (an embedding matrix's gradient is tens of MB); where glibc refuses a
+    # threshold past its heap size / 2, 32 MB
+    if not any(mallopt(m_mmap_threshold, size) for size in (1 << 30, 32 << 20)):
+        return False
+    return bool(mallopt(m_trim_threshold, 1 << 30))
 
 
 def main(spec: dict[str, Any], events: Any, stop: Any, evaluate: Any) -> None:

@@ -50,11 +50,8 @@ class ErrorReporting(T.HasTraits):
         and the next good value works."""
         name = proposal["trait"].name
         if problem is None:
-            # a good value that changes something after a refused one: the refusal no longer applies. Not the
-            # same value again: the page echoes controls' values back, which would wipe the message before
-            # anyone read it
-            if self.error and self.error == getattr(self, "_rejected", None) and proposal["value"] != getattr(self, name):
-                self.clear_error()
+            if self.error and self.error == getattr(self, "_rejected", None):
+                self.clear_error()  # a good value after a refused one: the refusal no longer applies
             return proposal["value"]
         from workbench.errors import InputError
 

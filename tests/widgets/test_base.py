@@ -54,24 +54,3 @@ def test_an_anywidget_panel_reverts_a_bad_value_and_says_why():
     assert "InputError" in view.last_traceback
     view.layer = 1
     assert view.error == ""
-
-
-def test_a_refusal_stays_until_a_good_value_changes_something():
-    import traitlets as T
-
-    class Knobs(Panel):
-        hop = T.Float(0.5)
-        size = T.Int(3)
-
-        @T.validate("hop", "size")
-        def _valid(self, proposal):
-            return self.checked(proposal, None if proposal["value"] > 0 else "must be positive")
-
-    panel = Knobs()
-    panel.hop = -1
-    assert "hop = -1.0: must be positive" in panel.error and panel.hop == 0.5
-    panel.hop = 0.5  # the page echoing the controls' values back: nothing changes, the message stays
-    panel.size = 3
-    assert "hop = -1.0" in panel.error
-    panel.size = 4  # a good value that changes something: the refusal no longer applies
-    assert panel.error == "" and panel.size == 4

@@ -72,9 +72,7 @@ def test_errors_stay_in_the_panel_and_bad_values_are_refused(summarize):
     assert "max_length = 0" in p.error and p.max_length == 24 and p.max_box.value == 24
     p.min_length = 30
     assert "min_length = 30" in p.error and p.min_length == 6
-    p.num_beams = p.num_beams  # the same value again (the page echoing a control) leaves the message
-    assert "min_length = 30" in p.error
-    p.num_beams = 3 if p.num_beams != 3 else 2  # a good value that changes something clears the refusal
+    p.num_beams = 4  # a good value clears the refusal
     assert p.error == ""
     p.text = TEXT
 

@@ -39,6 +39,14 @@ DATA = ROOT / "data" / "sentiment"
 LABELS = {0: "negative", 1: "positive"}
 
 
+# every run's output_dir (checkpoints: ~700 MB per cockpit run) inside one folder, removed when the script ends
+_SCRATCH = tempfile.TemporaryDirectory(prefix="bench_trainer_")
+
+
+def scratch() -> str:
+    return tempfile.mkdtemp(dir=_SCRATCH.name)
+
+
 MODEL_FOLDER: Path | None = None  # --model-folder: a MiniLM-shaped checkpoint elsewhere (e.g. on a GPU machine)
 
 
@@ -64,7 +72,7 @@ def ours_run(steps: int, batch: int, bf16: bool, seed_state: dict) -> float:
     model.load_state_dict(seed_state)
     tok = wb.AutoTokenizer.from_pretrained(minilm_folder())
     train = tokenize_dataset(raw_data()["train"], tok, config=model.config, max_length=64)
-    args = TrainingArguments(output_dir=tempfile.mkdtemp(), max_steps=steps, per_device_train_batch_size=batch,
+    args = TrainingArguments(output_dir=scratch(), max_steps=steps, per_device_train_batch_size=batch,
                              learning_rate=5e-5, logging_steps=10, save_strategy="no", disable_tqdm=True, bf16=bf16)
     trainer = Trainer(model, args, train, processing_class=tok)
     start = time.perf_counter()
@@ -87,7 +95,7 @@ def reference_run(steps: int, batch: int, bf16: bool, seed_state: dict) -> float
         lambda b: {**tok(b["text"], truncation=True, max_length=64), "labels": [label2id[x] for x in b["label"]]},
         batched=True, remove_columns=["text", "label"])
     args = transformers.TrainingArguments(
-        output_dir=tempfile.mkdtemp(), max_steps=steps, per_device_train_batch_size=batch, learning_rate=5e-5,
+        output_dir=scratch(), max_steps=steps, per_device_train_batch_size=batch, learning_rate=5e-5,
         logging_steps=10, save_strategy="no", eval_strategy="no", report_to="none", disable_tqdm=True,
         bf16=bf16,  # the reference's default optimizer (fused AdamW), as ours
         dataloader_num_workers=0, use_cpu=not torch.cuda.is_available())
@@ -141,7 +149,7 @@ def cockpit_overhead(model_kind: str, steps: int, repeats: int) -> tuple[float, 
             plain.append(_plain_runtime(make_model, tok, data, steps))
         panel = FineTune(model=make_model(), tokenizer=tok, dataset=data["train"], eval_dataset=data["validation"],
                          max_steps=steps, eval_steps=steps // 2, logging_steps=1, batch_size=16, max_length=64,
-                         learning_rate=1e-4, output_dir=tempfile.mkdtemp())
+                         learning_rate=1e-4, output_dir=scratch())
         timer = _Timed(panel.callback)
         panel.start(wait=True)
         assert panel.error == "", panel.error
@@ -161,7 +169,7 @@ def _plain_runtime(make_model, tok, data, steps: int, args=None) -> float:
     if args is None:
         args = FineTune(model=model, tokenizer=tok, dataset=data["train"], max_steps=steps, eval_steps=steps // 2,
                         logging_steps=1, batch_size=16, max_length=64, learning_rate=1e-4)._arguments()
-    args.output_dir = tempfile.mkdtemp()
+    args.output_dir = scratch()
     train = tokenize_dataset(data["train"], tok, config=model.config, max_length=64)
     evals = tokenize_dataset(data["validation"], tok, config=model.config, max_length=64)
     trainer = Trainer(model, args, train, evals, processing_class=tok, compute_metrics=classification_metrics)
@@ -233,7 +241,7 @@ def cockpit_speed(steps: int, batch: int, repeats: int) -> None:
     def cockpit(runner: str) -> tuple[float, float]:
         panel = FineTune(model=model(), tokenizer=tok, dataset=data["train"], max_steps=steps, eval_steps=0,
                          logging_steps=1, batch_size=batch, max_length=64, learning_rate=1e-4,
-                         output_dir=tempfile.mkdtemp(), runner=runner)
+                         output_dir=scratch(), runner=runner)
         start = time.perf_counter()
         panel.start(wait=True)
         wall = time.perf_counter() - start
@@ -247,7 +255,7 @@ def cockpit_speed(steps: int, batch: int, repeats: int) -> None:
         (so it evaluates and saves a checkpoint at the epoch's end as the cockpit's run does), no callbacks."""
         panel = FineTune(model=model(), tokenizer=tok, dataset=data["train"], max_steps=steps, eval_steps=0,
                          logging_steps=1, batch_size=batch, max_length=64, learning_rate=1e-4,
-                         output_dir=tempfile.mkdtemp())
+                         output_dir=scratch())
         run = panel._prepare()
         trainer = Trainer(run.model, run.args, run.train_dataset, run.eval_dataset, processing_class=tok,
                           compute_metrics=classification_metrics)

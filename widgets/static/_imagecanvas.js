@@ -1,5 +1,5 @@
-// Shared by the image panels (detect.js, imageattn.js): the photo as a bitmap, heat maps as images,
-// element helpers. The kernel side inlines this file into each panel's module (anywidget loads a blob: URL).
+// Shared by the image panels (detect.js, imageattn.js, ...), the attention view and the line chart: the photo
+// as a bitmap, heat maps as images, element and canvas helpers. The kernel side inlines this file into each panel's module (anywidget loads a blob: URL).
 
 // Create an element (with a class and text), appended to `parent`
 export function el_(tag, cls, parent, text) {
@@ -43,10 +43,24 @@ export function heatCanvas(data, offset, rows, cols, alpha) {
   return off;
 }
 
-// Pointer position in canvas pixels (the canvas may be scaled by CSS)
+// Size a canvas to w x h CSS pixels backed by the screen's device pixels (sharp on a HiDPI screen); its
+// context then draws in CSS pixels. Setting the size also clears it.
+export function sizeCanvas(canvas, w, h) {
+  const dpr = window.devicePixelRatio || 1;
+  canvas.width = Math.round(w * dpr); canvas.height = Math.round(h * dpr);
+  canvas.dataset.cssWidth = String(w); canvas.dataset.cssHeight = String(h);
+  canvas.style.width = w + "px";
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  return ctx;
+}
+
+// Pointer position in the canvas's drawing units: its pixels, or the CSS pixels of a `sizeCanvas` one (the
+// canvas may be scaled by CSS)
 export function canvasPoint(canvas, ev) {
   const r = canvas.getBoundingClientRect();
-  return { x: (ev.clientX - r.left) * (canvas.width / r.width), y: (ev.clientY - r.top) * (canvas.height / r.height) };
+  const w = +(canvas.dataset.cssWidth || canvas.width), h = +(canvas.dataset.cssHeight || canvas.height);
+  return { x: (ev.clientX - r.left) * (w / r.width), y: (ev.clientY - r.top) * (h / r.height) };
 }
 
 // The error box and the untrained-weights badge every panel shows

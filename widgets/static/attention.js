@@ -8,6 +8,7 @@
 // pointer handlers of each view; and render(), which wires events to one coalesced redraw
 // (requestAnimationFrame) and returns the cleanup function.
 import { arrayReader } from "./_arrays.js";
+import { el_, canvasPoint, sizeCanvas } from "./_imagecanvas.js";
 
 const HEAD_W = 640;
 const MAX_H = 720;
@@ -28,15 +29,6 @@ function headColor(h, n, alpha) {
 function heatColor(v) {
   const t = Math.max(0, Math.min(1, v));
   return [Math.round(255 - 222 * t), Math.round(255 - 180 * t), Math.round(255 - 75 * t)];
-}
-
-// Create an element (with a class and text), appended to `parent`
-function el_(tag, cls, parent, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  if (parent) parent.appendChild(e);
-  return e;
 }
 
 // Draw a (rows, cols) matrix (mean over axis 0 of an (n, rows, cols) array) into an offscreen canvas.
@@ -62,25 +54,6 @@ function matrixImage(m, gamma) {
 function slice3(a, z) {
   const [, r, c] = a.shape;
   return { data: a.data.subarray(z * r * c, (z + 1) * r * c), shape: [1, r, c] };
-}
-
-// Size a canvas to w x h CSS pixels backed by the screen's device pixels (sharp on a HiDPI screen); its
-// context then draws in CSS pixels. Setting the size also clears it.
-function sizeCanvas(canvas, w, h) {
-  const dpr = window.devicePixelRatio || 1;
-  canvas.width = Math.round(w * dpr); canvas.height = Math.round(h * dpr);
-  canvas.dataset.cssWidth = String(w); canvas.dataset.cssHeight = String(h);
-  canvas.style.width = w + "px";
-  const ctx = canvas.getContext("2d");
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  return ctx;
-}
-
-// Pointer position in the canvas's drawing units (CSS pixels; the canvas may be scaled down by CSS)
-function canvasPoint(canvas, ev) {
-  const r = canvas.getBoundingClientRect();
-  const w = +(canvas.dataset.cssWidth || canvas.width), h = +(canvas.dataset.cssHeight || canvas.height);
-  return { x: (ev.clientX - r.left) * (w / r.width), y: (ev.clientY - r.top) * (h / r.height) };
 }
 
 function meta(model) {
@@ -564,8 +537,7 @@ function render({ model, el }) {
     if (w !== lastWidth) { lastWidth = w; if (model.get("view") === "model") schedule(); }
   });
   resized.observe(ui.body);
-  // the window moved to a screen of another pixel density, or the page was zoomed (both resize the window):
-  // redraw at the new density
+  // a page zoom changes the pixel density and resizes the window (CSS pixels): redraw at the new density
   let density = window.devicePixelRatio || 1;
   const onDensity = () => {
     if ((window.devicePixelRatio || 1) !== density) { density = window.devicePixelRatio || 1; schedule(); }

@@ -4,6 +4,7 @@
 // under the plot (never over the lines), drawn at the device pixel ratio in the theme's colours;
 // hovering the plot reads each series' value at the nearest step out in the legend.
 import { arrayReader } from "./_arrays.js";
+import { sizeCanvas } from "./_imagecanvas.js";
 
 const WIDTH = 205 /* four in a row in a JupyterLab output */, TITLE_H = 18, PLOT_H = 130, XAXIS_H = 18, LEGEND_ROW = 14, FONT = "11px sans-serif";
 
@@ -72,11 +73,9 @@ function render({ model, el }) {
     const points = get("data");
     const xy = points ? points.data : new Float32Array(0);
     const series = model.get("meta") || [];
-    const b = bounds(xy), ctx = c.getContext("2d"), L = layout(ctx, b, series.length);
-    const dpr = window.devicePixelRatio || 1;
-    c.width = Math.round(WIDTH * dpr); c.height = Math.round(L.total * dpr); // also clears the canvas
-    c.style.width = WIDTH + "px"; c.style.height = L.total + "px";
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const b = bounds(xy), L = layout(c.getContext("2d"), b, series.length);
+    const ctx = sizeCanvas(c, WIDTH, L.total); // also clears the canvas
+    c.style.height = L.total + "px";
     const t = theme(el), title = model.get("title");
     ctx.font = FONT; ctx.textBaseline = "alphabetic"; ctx.textAlign = "left";
     ctx.fillStyle = t.ink; ctx.fillText(title, L.left, 12);

@@ -156,8 +156,9 @@ class Panel(ErrorReporting, W.VBox):
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle = super()._repr_mimebundle_(**kwargs) or {}
-        if self.current_static_html():
-            bundle["text/html"] = self.static_html
+        static = self.current_static_html()
+        if static:
+            bundle["text/html"] = static
         return bundle
 
 

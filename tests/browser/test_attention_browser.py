@@ -92,7 +92,6 @@ def test_attention_view_draws_hovers_switches_offline(chromium, lab, lab_page, l
     wait_until(lambda: run_in_kernel(page, "print(v.matrix_meta['window'])").strip() != full, timeout=10,
                what="the zoom to reach the kernel")
 
-
     if SHOTS:  # the model view in both themes, for a person to look at
         page.locator("button.wb-attn-view-btn[data-view=model]").click()
         expect(root).to_have_attribute("data-ready", "1", timeout=20_000)
